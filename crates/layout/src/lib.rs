@@ -1,1 +1,95 @@
-//! placeholder
+//! Digests, the content-addressed blob store, the signed bundle manifest and the bundle file
+//! format of airlock. This crate does no networking.
+//!
+//! ```
+//! use airlock_layout::{
+//!     open_entry, read_entry, write_bundle, ArchiveOptions, BlobRecord, BlobStore,
+//!     BundleContents, Digest, FrameIndex,
+//! };
+//! use std::io::{Read, Write};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = BlobStore::open(dir.path().join("cache"))?;
+//!
+//! // A small blob, stored in one go.
+//! let config = br#"{"architecture":"amd64","os":"linux"}"#;
+//! let config_digest = Digest::of_bytes(config);
+//! store.put_bytes(&config_digest, config)?;
+//!
+//! // A layer, streamed in (and resumable after an interruption).
+//! let layer = vec![7u8; 100_000];
+//! let layer_digest = Digest::of_bytes(&layer);
+//! let mut w = store.begin(&layer_digest, layer.len() as u64)?;
+//! w.write_all(&layer[w.offset() as usize..])?;
+//! w.commit()?;
+//!
+//! let blobs = [
+//!     BlobRecord {
+//!         digest: layer_digest.clone(),
+//!         size: layer.len() as u64,
+//!         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+//!     },
+//!     BlobRecord {
+//!         digest: config_digest.clone(),
+//!         size: config.len() as u64,
+//!         media_type: "application/vnd.oci.image.config.v1+json".into(),
+//!     },
+//! ];
+//! let out = dir.path().join("demo.tar.zst");
+//! let stats = write_bundle(
+//!     &out,
+//!     &BundleContents {
+//!         manifest_json: b"{}\n",
+//!         signature: None,
+//!         index_json: br#"{"schemaVersion":2,"manifests":[]}"#,
+//!         blobs: &blobs,
+//!         store: &store,
+//!     },
+//!     &ArchiveOptions::default(),
+//! )?;
+//! assert_eq!(stats.entries, 5);
+//!
+//! // Random access through the trailing index.
+//! let mut file = std::fs::File::open(&out)?;
+//! let index = FrameIndex::read_from(&mut file)?;
+//! assert_eq!(read_entry(&mut file, &index, &config_digest.blob_path())?, config);
+//! let mut streamed = Vec::new();
+//! open_entry(&mut file, &index, &layer_digest.blob_path())?.read_to_end(&mut streamed)?;
+//! assert_eq!(Digest::of_bytes(&streamed), layer_digest);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules:
+//! - [`digest`]: `sha256:<hex>` digests and an incremental hasher;
+//! - [`store`]: the blob cache of the online side, where nothing is visible under its digest
+//!   before it was verified;
+//! - [`manifest`]: `airlock/manifest.json`, the signed inventory;
+//! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
+//! - [`index`]: reading single entries of a bundle file without decompressing the rest.
+#![warn(missing_docs)]
+
+pub mod archive;
+pub mod digest;
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod manifest;
+pub mod store;
+
+pub use archive::{write_bundle, ArchiveOptions, ArchiveStats, BundleContents};
+pub use digest::{Digest, Hasher};
+pub use error::{Error, IndexDefect};
+pub use format::{
+    INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE, OCI_LAYOUT_JSON, OCI_LAYOUT_PATH, SIGNATURE_PATH,
+    TAR_BLOCK,
+};
+pub use index::{
+    open_entry, open_entry_owned, read_entry, EntryInfo, EntryReader, FrameIndex, FrameInfo,
+};
+pub use manifest::{
+    is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
+    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+};
+pub use store::{BlobStore, BlobWriter};

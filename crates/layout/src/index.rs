@@ -1,0 +1,692 @@
+//! Reading a bundle file through its trailing index: the zstd seek table and airlock's entry
+//! table (DESIGN.md §2).
+//!
+//! The index is an accelerator, not a root of trust: it is not signed. A wrong index makes
+//! these functions return wrong bytes or an error, never something that passes verification,
+//! because callers check every blob against the digests of the signed manifest.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IndexDefect};
+use crate::format::{
+    ENTRY_TABLE_MAGIC, ENTRY_TABLE_VERSION, MAX_FRAME_SIZE, SEEKABLE_MAGIC, SEEK_FOOTER_LEN,
+    SEEK_TABLE_MAGIC, SKIPPABLE_HEADER_LEN, TAR_BLOCK,
+};
+
+/// Where every frame and every entry of a bundle file is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FrameIndex {
+    /// The zstd data frames, in file order.
+    pub frames: Vec<FrameInfo>,
+    /// The tar entries, in tar order.
+    pub entries: Vec<EntryInfo>,
+}
+
+/// One zstd data frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Where the frame starts in the file.
+    pub compressed_offset: u64,
+    /// Its length in the file.
+    pub compressed_size: u64,
+    /// Where its content starts in the tar stream.
+    pub decompressed_offset: u64,
+    /// Length of its content.
+    pub decompressed_size: u64,
+}
+
+/// One tar entry, as listed in the entry table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryInfo {
+    /// Path inside the tar, e.g. `blobs/sha256/<hex>`.
+    pub path: String,
+    /// Offset of the entry's tar header in the tar stream; its data starts 512 bytes later.
+    pub offset: u64,
+    /// Size of the entry's data.
+    pub size: u64,
+}
+
+impl EntryInfo {
+    /// Offset of the entry's data in the tar stream.
+    pub fn data_offset(&self) -> u64 {
+        self.offset + TAR_BLOCK
+    }
+}
+
+/// The entry table as written.
+#[derive(Serialize)]
+pub(crate) struct EntryTableRef<'a> {
+    pub(crate) version: u32,
+    pub(crate) entries: &'a [EntryInfo],
+}
+
+#[derive(Deserialize)]
+struct EntryTable {
+    version: u32,
+    entries: Vec<EntryInfo>,
+}
+
+fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+    file.seek(SeekFrom::Start(offset))
+        .and_then(|_| file.read_exact(buf))
+        .map_err(|source| Error::Read { offset, source })
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b[..4].try_into().expect("4 bytes"))
+}
+
+fn invalid(offset: u64, defect: IndexDefect) -> Error {
+    Error::InvalidIndex { offset, defect }
+}
+
+impl FrameIndex {
+    /// Reads the seek table and the entry table from the end of a bundle file, and checks
+    /// that they agree with each other and with the file length.
+    pub fn read_from(file: &mut File) -> Result<FrameIndex, Error> {
+        let len = file
+            .metadata()
+            .map_err(|source| Error::Read { offset: 0, source })?
+            .len();
+        if len < SKIPPABLE_HEADER_LEN + SEEK_FOOTER_LEN {
+            return Err(invalid(0, IndexDefect::TooShort { len }));
+        }
+
+        // Footer: frame count, descriptor, magic.
+        let footer_at = len - SEEK_FOOTER_LEN;
+        let mut footer = [0; SEEK_FOOTER_LEN as usize];
+        read_at(file, footer_at, &mut footer)?;
+        let count = le32(&footer[0..4]);
+        let descriptor = footer[4];
+        let magic = le32(&footer[5..9]);
+        if magic != SEEKABLE_MAGIC {
+            return Err(invalid(
+                footer_at + 5,
+                IndexDefect::NoSeekableMagic { found: magic },
+            ));
+        }
+        if descriptor & 0x7C != 0 {
+            return Err(invalid(
+                footer_at + 4,
+                IndexDefect::ReservedBits { descriptor },
+            ));
+        }
+        // Bit 7: each entry carries a checksum too (we write none, but read files that do).
+        let entry_len: u64 = if descriptor & 0x80 != 0 { 12 } else { 8 };
+        let payload = u64::from(count) * entry_len + SEEK_FOOTER_LEN;
+        let seek_start = (len - SKIPPABLE_HEADER_LEN)
+            .checked_sub(payload)
+            .ok_or_else(|| {
+                invalid(
+                    footer_at,
+                    IndexDefect::SeekTableTooLarge { frames: count, len },
+                )
+            })?;
+        let mut table = vec![0; (SKIPPABLE_HEADER_LEN + payload - SEEK_FOOTER_LEN) as usize];
+        read_at(file, seek_start, &mut table)?;
+        check_skippable(seek_start, &table, SEEK_TABLE_MAGIC, payload)?;
+
+        let mut frames = Vec::with_capacity(count as usize);
+        let (mut c_off, mut d_off) = (0u64, 0u64);
+        for (i, e) in table[SKIPPABLE_HEADER_LEN as usize..]
+            .chunks_exact(entry_len as usize)
+            .enumerate()
+        {
+            let compressed_size = u64::from(le32(&e[0..4]));
+            let decompressed_size = u64::from(le32(&e[4..8]));
+            if decompressed_size > MAX_FRAME_SIZE as u64 {
+                let at = seek_start + SKIPPABLE_HEADER_LEN + i as u64 * entry_len;
+                return Err(invalid(
+                    at,
+                    IndexDefect::FrameTooLarge {
+                        frame: i,
+                        size: decompressed_size,
+                        limit: MAX_FRAME_SIZE as u64,
+                    },
+                ));
+            }
+            frames.push(FrameInfo {
+                compressed_offset: c_off,
+                compressed_size,
+                decompressed_offset: d_off,
+                decompressed_size,
+            });
+            c_off += compressed_size;
+            d_off += decompressed_size;
+        }
+
+        // The data frames must end exactly where the entry table frame begins.
+        if c_off + SKIPPABLE_HEADER_LEN > seek_start {
+            return Err(invalid(
+                seek_start,
+                IndexDefect::FrameSizesMismatch {
+                    sum: c_off,
+                    start: seek_start,
+                },
+            ));
+        }
+        let entries_at = c_off;
+        let mut header = [0; SKIPPABLE_HEADER_LEN as usize];
+        read_at(file, entries_at, &mut header)?;
+        let json_len = seek_start - entries_at - SKIPPABLE_HEADER_LEN;
+        check_skippable(entries_at, &header, ENTRY_TABLE_MAGIC, json_len)?;
+        let mut json = vec![0; json_len as usize];
+        read_at(file, entries_at + SKIPPABLE_HEADER_LEN, &mut json)?;
+        let table: EntryTable =
+            serde_json::from_slice(&json).map_err(|source| Error::EntryTableJson {
+                offset: entries_at,
+                source,
+            })?;
+        if table.version != ENTRY_TABLE_VERSION {
+            return Err(invalid(
+                entries_at,
+                IndexDefect::EntryTableVersion {
+                    found: table.version,
+                },
+            ));
+        }
+
+        let index = FrameIndex {
+            frames,
+            entries: table.entries,
+        };
+        index.check_entries(entries_at)?;
+        Ok(index)
+    }
+
+    /// Every entry starts a frame, lies inside the tar stream, after the previous one, once.
+    fn check_entries(&self, table_at: u64) -> Result<(), Error> {
+        let tar_len = self.tar_len();
+        let mut paths = HashSet::with_capacity(self.entries.len());
+        let mut prev_end = 0;
+        for e in &self.entries {
+            let end = e
+                .offset
+                .checked_add(TAR_BLOCK)
+                .and_then(|x| x.checked_add(e.size));
+            if e.offset < prev_end || end.is_none_or(|end| end > tar_len) {
+                return Err(invalid(
+                    table_at,
+                    IndexDefect::EntryOutOfBounds {
+                        path: e.path.clone(),
+                        offset: e.offset,
+                        size: e.size,
+                    },
+                ));
+            }
+            if self
+                .frames
+                .binary_search_by_key(&e.offset, |f| f.decompressed_offset)
+                .is_err()
+            {
+                return Err(invalid(
+                    table_at,
+                    IndexDefect::EntryNotAtFrameStart {
+                        path: e.path.clone(),
+                        offset: e.offset,
+                    },
+                ));
+            }
+            if !paths.insert(e.path.as_str()) {
+                return Err(invalid(
+                    table_at,
+                    IndexDefect::DuplicateEntry {
+                        path: e.path.clone(),
+                    },
+                ));
+            }
+            prev_end = end.unwrap_or(tar_len);
+        }
+        Ok(())
+    }
+
+    /// The entry at `path`, if any.
+    pub fn entry(&self, path: &str) -> Option<&EntryInfo> {
+        self.entries.iter().find(|e| e.path == path)
+    }
+
+    /// Length of the decompressed tar stream.
+    pub fn tar_len(&self) -> u64 {
+        self.frames
+            .last()
+            .map_or(0, |f| f.decompressed_offset + f.decompressed_size)
+    }
+
+    /// The frames holding tar bytes `start..end`.
+    fn frames_covering(&self, start: u64, end: u64) -> &[FrameInfo] {
+        if start >= end {
+            return &[];
+        }
+        let first = self
+            .frames
+            .partition_point(|f| f.decompressed_offset + f.decompressed_size <= start);
+        let last = self.frames.partition_point(|f| f.decompressed_offset < end);
+        &self.frames[first..last.max(first)]
+    }
+}
+
+fn check_skippable(at: u64, header: &[u8], magic: u32, size: u64) -> Result<(), Error> {
+    let found = le32(&header[0..4]);
+    if found != magic {
+        return Err(invalid(
+            at,
+            IndexDefect::BadSkippableMagic {
+                expected: magic,
+                found,
+            },
+        ));
+    }
+    let found = u64::from(le32(&header[4..8]));
+    if found != size {
+        return Err(invalid(
+            at,
+            IndexDefect::BadSkippableSize {
+                expected: size,
+                found,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the whole data of the entry at `path`, decoding only the frames that hold it.
+///
+/// Meant for small entries (manifests, configs, `index.json`); stream large ones with
+/// [`open_entry`].
+pub fn read_entry(file: &mut File, index: &FrameIndex, path: &str) -> Result<Vec<u8>, Error> {
+    let mut reader = open_entry(file, index, path)?;
+    // Capped: the size comes from the unsigned index.
+    let mut data = Vec::with_capacity(reader.size().min(64 << 20) as usize);
+    reader
+        .read_to_end(&mut data)
+        .map_err(EntryReader::unwrap_error)?;
+    Ok(data)
+}
+
+/// Opens a stream over the data of the entry at `path`; it decodes only that entry's frames.
+pub fn open_entry<'f>(
+    file: &'f mut File,
+    index: &FrameIndex,
+    path: &str,
+) -> Result<EntryReader<'f>, Error> {
+    EntryReader::new(FileRef::Borrowed(file), index, path)
+}
+
+/// Like [`open_entry`], but the reader owns the file (for a reader that must be `'static`,
+/// e.g. one handed to another thread).
+pub fn open_entry_owned(
+    file: File,
+    index: &FrameIndex,
+    path: &str,
+) -> Result<EntryReader<'static>, Error> {
+    EntryReader::new(FileRef::Owned(file), index, path)
+}
+
+#[derive(Debug)]
+enum FileRef<'f> {
+    Borrowed(&'f mut File),
+    Owned(File),
+}
+
+impl FileRef<'_> {
+    fn get(&mut self) -> &mut File {
+        match self {
+            FileRef::Borrowed(f) => f,
+            FileRef::Owned(f) => f,
+        }
+    }
+}
+
+/// Streams one entry's data out of a bundle file, one frame at a time.
+///
+/// Memory use is about two frames (compressed and decoded), whatever the entry's size. I/O and
+/// decoding errors carry this crate's [`Error`] inside the [`io::Error`].
+pub struct EntryReader<'f> {
+    file: FileRef<'f>,
+    entry: EntryInfo,
+    size: u64,
+    /// The frames holding the data, in order.
+    frames: Vec<FrameInfo>,
+    next_frame: usize,
+    /// Bytes before the data in the first frame (the header, or more with tiny frames).
+    skip: usize,
+    /// Data bytes not yet returned.
+    remaining: u64,
+    decoded: Vec<u8>,
+    pos: usize,
+    compressed: Vec<u8>,
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl<'f> EntryReader<'f> {
+    fn new(file: FileRef<'f>, index: &FrameIndex, path: &str) -> Result<Self, Error> {
+        let entry = index.entry(path).ok_or_else(|| Error::UnknownEntry {
+            path: path.to_owned(),
+        })?;
+        let start = entry.data_offset();
+        let frames = index.frames_covering(start, start + entry.size).to_vec();
+        let skip = frames
+            .first()
+            .map_or(0, |f| (start - f.decompressed_offset) as usize);
+        Ok(EntryReader {
+            file,
+            entry: entry.clone(),
+            size: entry.size,
+            frames,
+            next_frame: 0,
+            skip,
+            remaining: entry.size,
+            decoded: Vec::new(),
+            pos: 0,
+            compressed: Vec::new(),
+            decompressor: None,
+        })
+    }
+
+    /// Size of the entry's data.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Gets this crate's error back out of an [`io::Error`] returned by `read`.
+    pub fn unwrap_error(e: io::Error) -> Error {
+        match e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            true => *e
+                .into_inner()
+                .expect("checked above")
+                .downcast::<Error>()
+                .expect("checked above"),
+            false => Error::Read {
+                offset: 0,
+                source: e,
+            },
+        }
+    }
+
+    fn load_next_frame(&mut self) -> Result<(), Error> {
+        let Some(frame) = self.frames.get(self.next_frame).copied() else {
+            // Only reachable with a hand-made index whose frames do not cover the entry
+            // (`FrameIndex::read_from` checks that they do).
+            let end = self
+                .frames
+                .last()
+                .map_or(0, |f| f.compressed_offset + f.compressed_size);
+            return Err(invalid(
+                end,
+                IndexDefect::EntryOutOfBounds {
+                    path: self.entry.path.clone(),
+                    offset: self.entry.offset,
+                    size: self.entry.size,
+                },
+            ));
+        };
+        let at = frame.compressed_offset;
+        self.compressed.resize(frame.compressed_size as usize, 0);
+        read_at(self.file.get(), at, &mut self.compressed)?;
+        let decompress_err = |source| Error::Decompress { offset: at, source };
+        let decompressor = match &mut self.decompressor {
+            Some(d) => d,
+            None => self
+                .decompressor
+                .insert(zstd::bulk::Decompressor::new().map_err(decompress_err)?),
+        };
+        self.decoded.clear();
+        self.decoded.reserve(frame.decompressed_size as usize);
+        decompressor
+            .decompress_to_buffer(&self.compressed, &mut self.decoded)
+            .map_err(decompress_err)?;
+        if self.decoded.len() as u64 != frame.decompressed_size {
+            return Err(decompress_err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "frame decodes to {} bytes, the seek table says {}",
+                    self.decoded.len(),
+                    frame.decompressed_size
+                ),
+            )));
+        }
+        self.pos = if self.next_frame == 0 { self.skip } else { 0 };
+        self.next_frame += 1;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for EntryReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryReader")
+            .field("entry", &self.entry)
+            .field("frames", &self.frames.len())
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Read for EntryReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || out.is_empty() {
+            return Ok(0);
+        }
+        while self.pos >= self.decoded.len() {
+            self.load_next_frame().map_err(io::Error::other)?;
+        }
+        let n = out
+            .len()
+            .min(self.decoded.len() - self.pos)
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        out[..n].copy_from_slice(&self.decoded[self.pos..self.pos + n]);
+        self.pos += n;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::archive::{write_bundle, ArchiveOptions, BundleContents};
+    use crate::digest::Digest;
+    use crate::manifest::BlobRecord;
+    use crate::store::BlobStore;
+
+    /// A small bundle with one blob of `blob_len` bytes, written with `frame_size`.
+    fn bundle(blob_len: usize, frame_size: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("cache")).unwrap();
+        let blob: Vec<u8> = (0..blob_len).map(|i| (i % 253) as u8).collect();
+        let digest = Digest::of_bytes(&blob);
+        store.put_bytes(&digest, &blob).unwrap();
+        let out = dir.path().join("b.tar.zst");
+        let blobs = [BlobRecord {
+            digest,
+            size: blob.len() as u64,
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+        }];
+        let contents = BundleContents {
+            manifest_json: b"{}",
+            signature: None,
+            index_json: b"{}",
+            blobs: &blobs,
+            store: &store,
+        };
+        let opts = ArchiveOptions {
+            frame_size,
+            threads: 2,
+            ..ArchiveOptions::default()
+        };
+        write_bundle(&out, &contents, &opts).unwrap();
+        (dir, out, blob)
+    }
+
+    fn index_error(bytes: &[u8]) -> Error {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        FrameIndex::read_from(&mut f).unwrap_err()
+    }
+
+    #[test]
+    fn tiny_frames_split_headers() {
+        // Frames smaller than an entry's header and data: entries still start frames, and
+        // data that starts in a later frame is found.
+        let (_dir, out, blob) = bundle(5000, 700);
+        let mut f = File::open(&out).unwrap();
+        let index = FrameIndex::read_from(&mut f).unwrap();
+        let path = Digest::of_bytes(&blob).blob_path();
+        assert_eq!(read_entry(&mut f, &index, &path).unwrap(), blob);
+        assert_eq!(read_entry(&mut f, &index, "index.json").unwrap(), b"{}");
+        let e = index.entry(&path).unwrap();
+        let first = index
+            .frames
+            .iter()
+            .position(|fr| fr.decompressed_offset == e.offset)
+            .unwrap();
+        assert_eq!(index.frames[first].decompressed_size, 700);
+    }
+
+    #[test]
+    fn empty_entry_reads_empty() {
+        let (_dir, out, blob) = bundle(0, 4096);
+        let mut f = File::open(&out).unwrap();
+        let index = FrameIndex::read_from(&mut f).unwrap();
+        let path = Digest::of_bytes(&blob).blob_path();
+        assert!(read_entry(&mut f, &index, &path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_footer_is_reported_with_offset() {
+        let (_dir, out, _) = bundle(100, 4096);
+        let mut bytes = fs::read(&out).unwrap();
+        let len = bytes.len() as u64;
+        bytes.pop();
+        let err = index_error(&bytes);
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidIndex { defect: IndexDefect::NoSeekableMagic { .. }, offset }
+                    if *offset == len - 5
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("byte offset"), "{err}");
+
+        let err = index_error(b"short");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidIndex {
+                    defect: IndexDefect::TooShort { len: 5 },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_frame_sizes_are_reported() {
+        let (_dir, out, _) = bundle(100, 4096);
+        let bytes = fs::read(&out).unwrap();
+        let count = le32(&bytes[bytes.len() - 9..]) as usize;
+        let first_entry = bytes.len() - 9 - count * 8;
+
+        // The first frame claims one byte more: the entry table is no longer where the
+        // frames end.
+        let mut bad = bytes.clone();
+        let c = le32(&bad[first_entry..]) + 1;
+        bad[first_entry..first_entry + 4].copy_from_slice(&c.to_le_bytes());
+        let err = index_error(&bad);
+        assert!(
+            matches!(
+                err,
+                Error::InvalidIndex {
+                    defect: IndexDefect::BadSkippableMagic { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        // A frame claims more compressed bytes than the file has.
+        let mut bad = bytes.clone();
+        bad[first_entry..first_entry + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = index_error(&bad);
+        assert!(
+            matches!(
+                err,
+                Error::InvalidIndex {
+                    defect: IndexDefect::FrameSizesMismatch { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        // A frame claims too many decompressed bytes: entries fall outside, or frame
+        // boundaries move.
+        let mut bad = bytes.clone();
+        let d = le32(&bad[first_entry + 4..]) + 512;
+        bad[first_entry + 4..first_entry + 8].copy_from_slice(&d.to_le_bytes());
+        let err = index_error(&bad);
+        assert!(
+            matches!(
+                err,
+                Error::InvalidIndex {
+                    defect: IndexDefect::EntryNotAtFrameStart { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+
+        // The frame count is wrong.
+        let mut bad = bytes;
+        let n = bad.len();
+        bad[n - 9..n - 5].copy_from_slice(&(count as u32 + 1).to_le_bytes());
+        let err = index_error(&bad);
+        assert!(matches!(err, Error::InvalidIndex { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn corrupt_frame_is_a_decompress_error() {
+        let (_dir, out, blob) = bundle(20_000, 4096);
+        let mut bytes = fs::read(&out).unwrap();
+        let mut f = File::open(&out).unwrap();
+        let index = FrameIndex::read_from(&mut f).unwrap();
+        let path = Digest::of_bytes(&blob).blob_path();
+        let e = index.entry(&path).unwrap();
+        let frame = index
+            .frames
+            .iter()
+            .find(|fr| fr.decompressed_offset == e.offset)
+            .unwrap();
+        let mid = (frame.compressed_offset + frame.compressed_size / 2) as usize;
+        bytes[mid] ^= 0xff;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&bytes).unwrap();
+        let err = read_entry(&mut f, &index, &path).unwrap_err();
+        assert!(
+            matches!(&err, Error::Decompress { offset, .. } if *offset == frame.compressed_offset),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn hand_made_index_that_misses_frames_is_an_error() {
+        let (_dir, out, blob) = bundle(20_000, 4096);
+        let mut f = File::open(&out).unwrap();
+        let mut index = FrameIndex::read_from(&mut f).unwrap();
+        let path = Digest::of_bytes(&blob).blob_path();
+        let e = index.entry(&path).unwrap().clone();
+        index.frames.retain(|fr| fr.decompressed_offset <= e.offset);
+        let err = read_entry(&mut f, &index, &path).unwrap_err();
+        assert!(matches!(err, Error::InvalidIndex { .. }), "{err:?}");
+    }
+}

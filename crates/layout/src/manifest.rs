@@ -1,0 +1,345 @@
+//! The signed inventory of a bundle, `airlock/manifest.json` (DESIGN.md §3).
+//!
+//! It is the root of trust: its signature covers the exact bytes of the file, and every blob
+//! read from a bundle is checked against the digests listed here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::Error;
+
+/// The bundle format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The contents of `airlock/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BundleManifest {
+    /// Always [`FORMAT_VERSION`] when written by this crate.
+    pub format_version: u32,
+    /// When the bundle was made, RFC 3339 UTC, e.g. `2026-11-27T10:00:00Z`.
+    pub created: String,
+    /// The airlock version that made it.
+    pub airlock_version: String,
+    /// The spec the bundle was made from.
+    pub spec: SpecInfo,
+    /// Every image in the bundle.
+    pub images: Vec<ImageRecord>,
+    /// Every blob in the bundle, each once.
+    pub blobs: Vec<BlobRecord>,
+    /// Counts, for a quick look.
+    pub totals: Totals,
+    /// The bundle this one is a delta against (reserved for delta bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseBundle>,
+}
+
+/// The spec file a bundle was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpecInfo {
+    /// The spec's name.
+    pub name: String,
+    /// Lowercase hex sha256 of the spec file's bytes.
+    pub sha256: String,
+}
+
+/// One image in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageRecord {
+    /// Canonical repository, e.g. `registry.k8s.io/pause`.
+    pub name: String,
+    /// The reference as resolved: `registry.k8s.io/pause:3.9` or `…@sha256:…`.
+    pub reference: String,
+    /// Tags this image carries.
+    pub tags: Vec<String>,
+    /// Digest of the top manifest or index stored in the bundle.
+    pub digest: Digest,
+    /// Media type of that manifest or index.
+    pub media_type: String,
+    /// Size of that manifest or index.
+    pub size: u64,
+    /// Where it was actually pulled from (origin or mirror, never with credentials).
+    pub source: String,
+    /// Platforms kept, e.g. `linux/arm64/v8`.
+    pub platforms: Vec<String>,
+    /// The upstream index digest, when platforms were filtered out and a new index was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_digest: Option<Digest>,
+}
+
+/// One blob in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlobRecord {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its media type (from the descriptor that refers to it).
+    pub media_type: String,
+}
+
+/// Counts over a bundle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Totals {
+    /// Number of images.
+    pub images: u64,
+    /// Number of unique blobs.
+    pub blobs: u64,
+    /// Sum of the unique blobs' sizes.
+    pub bytes: u64,
+}
+
+impl Totals {
+    /// The totals over `images` and `blobs` (which list each blob once).
+    pub fn of(images: &[ImageRecord], blobs: &[BlobRecord]) -> Totals {
+        Totals {
+            images: images.len() as u64,
+            blobs: blobs.len() as u64,
+            bytes: blobs.iter().map(|b| b.size).sum(),
+        }
+    }
+}
+
+/// The base of a delta bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BaseBundle {
+    /// Digest of the base bundle's `airlock/manifest.json`.
+    pub digest: Digest,
+    /// Its file name, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl BundleManifest {
+    /// Pretty JSON with a trailing newline; the same manifest always gives the same bytes
+    /// (fields in declaration order, lists in their given order).
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let mut out =
+            serde_json::to_vec_pretty(self).expect("a manifest always serializes to JSON");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parses the bytes of `airlock/manifest.json`.
+    ///
+    /// A manifest of another format version is reported as such, before its fields are
+    /// checked (a newer format may have fields this version does not know).
+    pub fn from_json_bytes(b: &[u8]) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Probe {
+            format_version: Option<u32>,
+        }
+        if let Ok(Probe {
+            format_version: Some(found),
+        }) = serde_json::from_slice::<Probe>(b)
+        {
+            if found != FORMAT_VERSION {
+                return Err(Error::UnsupportedFormatVersion {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        }
+        serde_json::from_slice(b).map_err(|source| Error::ManifestJson { source })
+    }
+}
+
+/// Strips parameters (`; charset=…`) and lowercases.
+fn essence(mt: &str) -> String {
+    mt.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether blobs of this media type are small metadata: image indexes, manifests (OCI, Docker
+/// v2 schema 1 and 2, manifest lists) and configs (anything JSON).
+///
+/// These go first in a bundle so a loader knows the whole plan before the first layer.
+pub fn is_small_media_type(mt: &str) -> bool {
+    let mt = essence(mt);
+    mt.ends_with("+json")
+        || mt.ends_with("/json")
+        // Docker schema 1 signed manifests.
+        || mt.ends_with("+prettyjws")
+        || mt == "application/vnd.docker.container.image.v1+json"
+}
+
+/// Whether blobs of this media type are already compressed (gzip or zstd layers, OCI and
+/// Docker), or encrypted: zstd cannot shrink them, so they are stored at a fast level.
+pub fn is_compressed_media_type(mt: &str) -> bool {
+    let mt = essence(mt);
+    let Some((_, subtype)) = mt.split_once('/') else {
+        return false;
+    };
+    subtype
+        .split(['+', '.'])
+        .any(|token| matches!(token, "gzip" | "zstd" | "encrypted"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BundleManifest {
+        let d = Digest::of_bytes(b"index");
+        let blobs = vec![
+            BlobRecord {
+                digest: d.clone(),
+                size: 5,
+                media_type: "application/vnd.oci.image.index.v1+json".into(),
+            },
+            BlobRecord {
+                digest: Digest::of_bytes(b"layer"),
+                size: 5,
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            },
+        ];
+        let images = vec![ImageRecord {
+            name: "registry.k8s.io/pause".into(),
+            reference: "registry.k8s.io/pause:3.9".into(),
+            tags: vec!["3.9".into()],
+            digest: d.clone(),
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            size: 5,
+            source: "127.0.0.1:5000/mirror/pause".into(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64/v8".into()],
+            original_digest: Some(Digest::of_bytes(b"upstream")),
+        }];
+        BundleManifest {
+            format_version: FORMAT_VERSION,
+            created: "2026-11-27T10:00:00Z".into(),
+            airlock_version: "0.1.0".into(),
+            spec: SpecInfo {
+                name: "kubernetes-v1.28".into(),
+                sha256: Digest::of_bytes(b"spec").hex().into(),
+            },
+            totals: Totals::of(&images, &blobs),
+            images,
+            blobs,
+            base: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_is_stable() {
+        let m = sample();
+        let bytes = m.to_json_bytes();
+        assert!(bytes.ends_with(b"}\n"));
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(
+            text.starts_with("{\n  \"formatVersion\": 1,\n  \"created\""),
+            "{text}"
+        );
+        for key in ["airlockVersion", "mediaType", "originalDigest", "totals"] {
+            assert!(text.contains(&format!("\"{key}\"")), "{key} in {text}");
+        }
+        assert!(!text.contains("\"base\""));
+        let back = BundleManifest::from_json_bytes(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.to_json_bytes(), bytes);
+        assert_eq!(
+            m.totals,
+            Totals {
+                images: 1,
+                blobs: 2,
+                bytes: 10
+            }
+        );
+    }
+
+    #[test]
+    fn base_round_trips() {
+        let mut m = sample();
+        m.base = Some(BaseBundle {
+            digest: Digest::of_bytes(b"base"),
+            name: None,
+        });
+        let back = BundleManifest::from_json_bytes(&m.to_json_bytes()).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json_bytes()).unwrap();
+        v["images"][0]["extra"] = serde_json::json!(1);
+        let err = BundleManifest::from_json_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::ManifestJson { .. }), "{err:?}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("extra"), "{source}");
+    }
+
+    #[test]
+    fn other_format_version_is_named() {
+        let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json_bytes()).unwrap();
+        v["formatVersion"] = serde_json::json!(2);
+        v["newField"] = serde_json::json!(true);
+        let err = BundleManifest::from_json_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnsupportedFormatVersion {
+                    found: 2,
+                    supported: 1
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_digest_is_rejected() {
+        let text = String::from_utf8(sample().to_json_bytes())
+            .unwrap()
+            .replacen("sha256:", "sha256:X", 1);
+        let err = BundleManifest::from_json_bytes(text.as_bytes()).unwrap_err();
+        assert!(matches!(err, Error::ManifestJson { .. }));
+    }
+
+    #[test]
+    fn media_type_classes() {
+        let small = [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            "application/vnd.docker.container.image.v1+json",
+            "application/vnd.cncf.helm.config.v1+json",
+            "application/json",
+            "application/vnd.oci.image.manifest.v1+json; charset=utf-8",
+        ];
+        for mt in small {
+            assert!(is_small_media_type(mt), "{mt}");
+            assert!(!is_compressed_media_type(mt), "{mt}");
+        }
+        let compressed = [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+        ];
+        for mt in compressed {
+            assert!(!is_small_media_type(mt), "{mt}");
+            assert!(is_compressed_media_type(mt), "{mt}");
+        }
+        for mt in [
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/octet-stream",
+            "",
+        ] {
+            assert!(!is_small_media_type(mt), "{mt}");
+            assert!(!is_compressed_media_type(mt), "{mt}");
+        }
+    }
+}

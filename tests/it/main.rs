@@ -1,1 +1,7 @@
+//! End-to-end tests: the `airlock` binary against real servers (Debian's docker-registry in
+//! four variants, containerd, skopeo as the independent reader). Every test starts its own
+//! servers on free loopback ports through `airlock-testkit`.
 
+mod bundle;
+mod errors;
+mod support;

@@ -1,1 +1,143 @@
-//! placeholder
+//! The online side of airlock: a spec goes in, a verified bundle file comes out.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), airlock_bundle::Error> {
+//! use std::sync::Arc;
+//! use airlock_bundle::{BundleOptions, NoReport, Spec};
+//!
+//! let spec = Spec::load("bundle-specs/kubernetes-v1.28.yaml".as_ref())?;
+//! let opts = BundleOptions::new(spec, "k8s.tar.zst".into(), "/var/cache/airlock".into());
+//! let outcome = airlock_bundle::bundle(opts, Arc::new(NoReport)).await?;
+//! println!("{} images, {} bytes", outcome.manifest.totals.images, outcome.manifest.totals.bytes);
+//! # Ok(()) }
+//! ```
+//!
+//! The run: every spec image is resolved to a digest (mirrors first, then the origin), its
+//! indexes, manifests and configs are fetched and checked, platforms are filtered, then every
+//! unique layer is downloaded into a content-addressed cache (resumable, hashed while
+//! streaming), and finally the bundle is assembled from the cache by `airlock-layout`.
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod lock;
+pub mod platform;
+mod pull;
+pub mod spec;
+mod time;
+
+use std::path::{Path, PathBuf};
+
+pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
+pub use airlock_registry::{ClientOptions, Credentials};
+pub use error::{BlobError, Error, ImageError};
+pub use lock::Lock;
+pub use pull::bundle;
+pub use spec::Spec;
+
+/// What a bundle run needs.
+#[derive(Debug)]
+pub struct BundleOptions {
+    /// The validated spec.
+    pub spec: Spec,
+    /// The bundle file to write (`NAME.tar.zst`).
+    pub output: PathBuf,
+    /// The content-addressed blob cache (reused by later runs).
+    pub cache_dir: PathBuf,
+    /// How many registry requests and downloads run at once.
+    pub jobs: usize,
+    /// Write the bundle with the images that worked when some fail.
+    pub keep_going: bool,
+    /// Write the resolved digests to this lock file.
+    pub write_lock: Option<PathBuf>,
+    /// Refuse any image whose digest differs from this lock file.
+    pub locked: Option<PathBuf>,
+    /// Registry client settings (credentials, retries); the spec's `registries` are merged in.
+    pub client: ClientOptions,
+    /// Creation time written into the manifest, in seconds since the epoch (`None`: now).
+    /// `SOURCE_DATE_EPOCH` is the usual way to set it for reproducible bundles.
+    pub created: Option<u64>,
+    /// Compression settings.
+    pub archive: ArchiveOptions,
+}
+
+impl BundleOptions {
+    /// Options with defaults for everything but the spec, output and cache.
+    pub fn new(spec: Spec, output: PathBuf, cache_dir: PathBuf) -> BundleOptions {
+        BundleOptions {
+            spec,
+            output,
+            cache_dir,
+            jobs: 8,
+            keep_going: false,
+            write_lock: None,
+            locked: None,
+            client: ClientOptions::default(),
+            created: None,
+            archive: ArchiveOptions::default(),
+        }
+    }
+}
+
+/// The result of a run that wrote a bundle.
+#[derive(Debug)]
+pub struct BundleOutcome {
+    /// The bundle file.
+    pub output: PathBuf,
+    /// The manifest written into it.
+    pub manifest: BundleManifest,
+    /// Images that failed (only with `keep_going`).
+    pub failures: Vec<ImageError>,
+    /// Things the operator should know (filtered digest pins, platform mismatches).
+    pub warnings: Vec<String>,
+    /// Bytes downloaded in this run.
+    pub downloaded_bytes: u64,
+    /// Bytes found in the cache.
+    pub cached_bytes: u64,
+    /// Archive statistics.
+    pub archive: ArchiveStats,
+}
+
+/// Progress of a run, for the binary to render. Every method has an empty default.
+pub trait Reporter: Send + Sync {
+    /// An image was resolved to a digest at a source.
+    fn resolved(&self, _image: &str, _source: &str, _digest: &str) {}
+    /// An image failed (the run goes on to report every failure).
+    fn image_failed(&self, _image: &str, _error: &ImageError) {}
+    /// Something the operator should know.
+    fn warn(&self, _message: &str) {}
+    /// Downloads start: totals to fetch, and what the cache already has.
+    fn download_start(&self, _blobs: u64, _bytes: u64, _cached_blobs: u64, _cached_bytes: u64) {}
+    /// Bytes arrived.
+    fn download_progress(&self, _bytes: u64) {}
+    /// An image has `done` of its `total` blobs in the cache.
+    fn image_progress(&self, _image: &str, _done: usize, _total: usize) {}
+    /// The archive is being written.
+    fn writing(&self, _entries: u64, _bytes: u64) {}
+}
+
+/// A reporter that says nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReport;
+impl Reporter for NoReport {}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".airlock-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}

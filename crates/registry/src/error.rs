@@ -1,0 +1,416 @@
+//! Errors of the registry client.
+//!
+//! Every variant names its subject (registry URL, repository, reference or digest) and keeps
+//! the cause in `source`. Where a fix exists the message ends with a `hint:` line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::envelope::ErrorCode;
+
+/// Everything the registry client can fail with.
+///
+/// Callers that try several sources in turn (mirrors, then the origin) decide with
+/// [`Error::is_not_found`], [`Error::is_unreachable`] and [`Error::is_retryable`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The registry could not be reached: connection refused, DNS failure, timeout.
+    #[error(
+        "cannot reach `{url}`\n  hint: check the address, that the registry runs, and the \
+         proxy settings (HTTPS_PROXY, NO_PROXY)"
+    )]
+    Unreachable {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The TLS handshake failed: an untrusted or invalid certificate, or no TLS at all.
+    #[error("{}", tls_message(url, host, *problem))]
+    Tls {
+        /// The URL requested.
+        url: String,
+        /// The registry (`host[:port]`) whose configuration can fix it.
+        host: String,
+        /// What went wrong, as far as it can be told.
+        problem: TlsProblem,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The registry (or its token service) refused access after the credentials, if any,
+    /// had been tried.
+    #[error("{}", unauthorized_message(registry, repository, *credentials, message))]
+    Unauthorized {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The repository, empty for requests that concern no repository (`/v2/`).
+        repository: String,
+        /// Whether credentials were sent.
+        credentials: bool,
+        /// What the registry said, if anything.
+        message: String,
+    },
+    /// The registry answered 403: the credentials are valid but lack a permission.
+    #[error(
+        "`{}`: access denied{}\n  hint: the account used for `{registry}` lacks permission \
+         for this repository",
+        subject(registry, repository),
+        colon(message)
+    )]
+    Denied {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// What the registry said, if anything.
+        message: String,
+    },
+    /// A manifest, blob or repository does not exist (404, or the error codes
+    /// `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`).
+    #[error("{}", not_found_message(what, registry, repository, reference))]
+    NotFound {
+        /// `"manifest"`, `"blob"` or `"repository"`.
+        what: &'static str,
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// The tag or digest asked for (empty when the repository itself is unknown).
+        reference: String,
+    },
+    /// The registry kept answering 429 until the retries ran out.
+    #[error(
+        "`{url}`: too many requests (429), retries exhausted\n  hint: try again later, use a \
+         mirror, or authenticate (anonymous pulls often have lower rate limits)"
+    )]
+    TooManyRequests {
+        /// The URL requested.
+        url: String,
+        /// How long the registry asked to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// Any other unexpected status.
+    #[error("`{url}` answered {status}{}{}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(), colon(message))]
+    Server {
+        /// The URL requested.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The first error code of the OCI error envelope, if the body had one.
+        code: Option<ErrorCode>,
+        /// The error message(s) of the envelope, or the start of the body.
+        message: String,
+        /// How long the registry asked to wait (`Retry-After`), honoured by retries.
+        retry_after: Option<Duration>,
+    },
+    /// Content does not hash to the digest it was asked for or announced with.
+    #[error("{what}: digest mismatch: expected `{expected}`, got `{actual}`")]
+    DigestMismatch {
+        /// What was fetched (e.g. "manifest `docker.io/library/nginx:1.25`").
+        what: String,
+        /// The digest asked for or announced.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
+    /// A response is larger than the limit set for it.
+    #[error("{what} is larger than the limit of {limit} bytes{}", size.map(|s| format!(" ({s} bytes)")).unwrap_or_default())]
+    TooLarge {
+        /// What was fetched.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// The announced size, if the server sent one.
+        size: Option<u64>,
+    },
+    /// A configuration file (CA file, auth file) is missing or malformed.
+    #[error("cannot use the {what} `{}`", path.display())]
+    Config {
+        /// `"CA file"` or `"auth file"`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A docker credential helper (`docker-credential-<name>`) failed.
+    #[error(
+        "credential helper `docker-credential-{helper}` failed for `{registry}`\n  hint: install \
+         it, or remove it from `credHelpers`/`credsStore` in the auth file"
+    )]
+    CredentialHelper {
+        /// The helper's name (the part after `docker-credential-`).
+        helper: String,
+        /// The registry looked up.
+        registry: String,
+        /// The cause.
+        #[source]
+        source: HelperError,
+    },
+    /// An image reference, repository name or digest is malformed.
+    #[error(transparent)]
+    InvalidReference(#[from] ReferenceError),
+    /// The registry or its token service answered something this client cannot use.
+    #[error("`{url}`: unexpected response: {message}")]
+    Protocol {
+        /// The URL requested.
+        url: String,
+        /// What is wrong with the response.
+        message: String,
+    },
+    /// A response body broke off (the connection dropped, the server stalled).
+    #[error("reading the response from `{url}` failed")]
+    Body {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The HTTP client could not be set up (the system's TLS roots could not be loaded).
+    #[error("cannot set up the HTTP client")]
+    ClientSetup(#[source] reqwest::Error),
+    /// The request could not be sent for another reason (e.g. too many redirects).
+    #[error("request to `{url}` failed")]
+    Request {
+        /// The URL requested.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl Error {
+    /// The registry says the manifest, blob or repository does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// The registry could not be reached at all (connection, DNS, timeout).
+    ///
+    /// TLS failures are not counted: a mirror with a bad certificate is a configuration
+    /// error to report, not a source to skip silently.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Unreachable { .. })
+    }
+
+    /// Trying again later may succeed: connection failures, 5xx, 429, a body that broke off.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::TooManyRequests { .. } | Error::Body { .. } => true,
+            // 501 and 505 say the server will never do it.
+            Error::Server { status, .. } => *status >= 500 && !matches!(status, 501 | 505),
+            // A connection reset after connecting, a protocol hiccup: worth another try;
+            // a redirect loop or an unbuildable request is not.
+            Error::Request { source, .. } => !(source.is_redirect() || source.is_builder()),
+            _ => false,
+        }
+    }
+
+    /// How long the registry asked to wait before the next attempt, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::TooManyRequests { retry_after, .. } | Error::Server { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What kind of TLS failure, if any, is in the source chain of `err`.
+///
+/// rustls errors reach here wrapped in `std::io::Error`, whose `source()` skips the inner
+/// error, so each `io::Error` is unwrapped by hand.
+pub(crate) fn tls_problem(err: &(dyn std::error::Error + 'static)) -> Option<TlsProblem> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                    TlsProblem::Certificate
+                }
+                rustls::Error::InvalidMessage(_) => TlsProblem::NotTls,
+                _ => TlsProblem::Handshake,
+            });
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(problem) = tls_problem(inner) {
+                return Some(problem);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// What went wrong in a TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsProblem {
+    /// The server's certificate is not trusted or not valid for the host.
+    Certificate,
+    /// The server does not speak TLS (most likely plain HTTP).
+    NotTls,
+    /// Another handshake failure.
+    Handshake,
+}
+
+/// Why a docker credential helper failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    /// The program could not be started (not installed, not on `PATH`).
+    #[error("cannot run `{program}`")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It exited with an error.
+    #[error("it exited with {status}: {stderr}")]
+    Failed {
+        /// The exit status.
+        status: std::process::ExitStatus,
+        /// Its error output (helpers never print secrets there).
+        stderr: String,
+    },
+    /// It did not answer in time.
+    #[error("it did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Its output is not the expected `{"Username": …, "Secret": …}` JSON.
+    #[error("its output is not credentials JSON")]
+    Output(#[source] serde_json::Error),
+}
+
+/// A malformed image reference, repository name, tag or digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference `{reference}`: {reason}")]
+pub struct ReferenceError {
+    /// The input as given.
+    pub reference: String,
+    /// What is wrong and where.
+    pub reason: String,
+}
+
+fn subject(registry: &str, repository: &str) -> String {
+    if repository.is_empty() {
+        registry.to_owned()
+    } else {
+        format!("{registry}/{repository}")
+    }
+}
+
+fn colon(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+fn tls_message(url: &str, host: &str, problem: TlsProblem) -> String {
+    match problem {
+        TlsProblem::Certificate => format!(
+            "the TLS certificate of `{url}` is not trusted\n  hint: set caFile for `{host}` \
+             in the spec or pass --ca-file"
+        ),
+        TlsProblem::NotTls => format!(
+            "`{url}` does not answer with TLS\n  hint: if `{host}` serves plain HTTP, set \
+             plainHttp for it in the spec"
+        ),
+        TlsProblem::Handshake => format!(
+            "the TLS handshake with `{url}` failed\n  hint: check the server's TLS setup; for \
+             a private CA set caFile for `{host}` in the spec or pass --ca-file"
+        ),
+    }
+}
+
+fn unauthorized_message(
+    registry: &str,
+    repository: &str,
+    credentials: bool,
+    message: &str,
+) -> String {
+    let subject = subject(registry, repository);
+    if credentials {
+        format!(
+            "`{subject}`: unauthorized{}\n  hint: check the username and password, or run \
+             `docker login {registry}`",
+            colon(message)
+        )
+    } else {
+        // distribution's own message says the same as the headline.
+        let message = if message.eq_ignore_ascii_case("authentication required") {
+            ""
+        } else {
+            message
+        };
+        format!(
+            "`{subject}`: authentication required{}\n  hint: give credentials for `{registry}` \
+             (in the spec, or with --username and --password-stdin), or run `docker login \
+             {registry}`; some registries (Docker Hub) also answer this for a repository that \
+             does not exist",
+            colon(message)
+        )
+    }
+}
+
+fn not_found_message(what: &str, registry: &str, repository: &str, reference: &str) -> String {
+    match what {
+        "repository" => format!("repository `{registry}/{repository}` not found"),
+        "blob" => format!("blob `{reference}` not found in `{registry}/{repository}`"),
+        _ if reference.starts_with("sha256:") => {
+            format!("{what} `{registry}/{repository}@{reference}` not found")
+        }
+        _ => format!("{what} `{registry}/{repository}:{reference}` not found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_their_subject() {
+        let e = Error::NotFound {
+            what: "manifest",
+            registry: "r.io".into(),
+            repository: "a/b".into(),
+            reference: "1.0".into(),
+        };
+        assert_eq!(e.to_string(), "manifest `r.io/a/b:1.0` not found");
+        assert!(e.is_not_found() && !e.is_retryable());
+
+        let e = Error::Unauthorized {
+            registry: "r.io".into(),
+            repository: "a".into(),
+            credentials: true,
+            message: "authentication required".into(),
+        };
+        let s = e.to_string();
+        assert!(s.starts_with("`r.io/a`: unauthorized: authentication required\n  hint: "));
+        assert!(s.contains("docker login r.io"));
+
+        let e = Error::Server {
+            url: "https://r.io/v2/".into(),
+            status: 503,
+            code: Some(ErrorCode::Unavailable),
+            message: "later".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "`https://r.io/v2/` answered 503 UNAVAILABLE: later"
+        );
+        assert!(e.is_retryable());
+    }
+}

@@ -1,0 +1,495 @@
+//! Image references: parsing, validation and docker-style normalisation.
+//!
+//! The grammar is the one of the distribution project (`reference/reference.go`):
+//!
+//! ```text
+//! reference      := name [ ":" tag ] [ "@" digest ]
+//! name           := [ domain "/" ] path-component [ "/" path-component ]*
+//! domain         := host [ ":" port ]
+//! path-component := [a-z0-9]+ ( separator [a-z0-9]+ )*      separator := [_.] | "__" | "-"+
+//! tag            := [\w][\w.-]{0,127}
+//! digest         := "sha256:" 64 lowercase hex digits
+//! ```
+//!
+//! Normalisation follows the docker CLI: a name without a registry is on `docker.io`, a
+//! single-component repository on `docker.io` lives under `library/`, and a reference with
+//! neither tag nor digest means the tag `latest`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ReferenceError;
+
+/// The registry that references without a registry component point to.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// The host that serves the distribution API for [`DOCKER_HUB`].
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+
+/// The tag assumed when a reference has neither tag nor digest.
+pub const DEFAULT_TAG: &str = "latest";
+
+/// Longest name (`registry/repository`) the distribution grammar accepts.
+const NAME_MAX: usize = 255;
+
+/// A fully qualified image reference: `registry/repository[:tag][@digest]`.
+///
+/// At least one of `tag` and `digest` is set: [`Reference::parse`] fills in the tag
+/// `latest` when the input has neither.
+///
+/// ```
+/// use airlock_registry::Reference;
+///
+/// let r = Reference::parse("nginx").unwrap();
+/// assert_eq!(r.to_string(), "docker.io/library/nginx:latest");
+/// assert_eq!(r.reference(), "latest");
+///
+/// let r = Reference::parse("127.0.0.1:5000/team/app:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").unwrap();
+/// assert_eq!(r.registry, "127.0.0.1:5000");
+/// assert_eq!(r.name(), "127.0.0.1:5000/team/app");
+/// assert!(r.reference().starts_with("sha256:"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reference {
+    /// The registry host, with its port if any (`docker.io`, `127.0.0.1:5000`).
+    pub registry: String,
+    /// The repository path inside the registry (`library/nginx`).
+    pub repository: String,
+    /// The tag, if the reference names one (or none was given and there is no digest).
+    pub tag: Option<String>,
+    /// The digest (`sha256:<hex>`), if the reference pins one.
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Parses and normalises a reference the way `docker pull` reads it.
+    pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
+        parse(s).map_err(|reason| ReferenceError {
+            reference: s.to_owned(),
+            reason,
+        })
+    }
+
+    /// `registry/repository`, without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// What goes into `/v2/<repository>/manifests/<reference>`: the digest if there is one,
+    /// else the tag.
+    pub fn reference(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or(DEFAULT_TAG)
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Reference {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reference::parse(s)
+    }
+}
+
+/// Maps the aliases of Docker Hub to [`DOCKER_HUB`]; any other registry is returned as is.
+pub fn normalize_registry(registry: &str) -> &str {
+    match registry {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DOCKER_HUB,
+        other => other,
+    }
+}
+
+fn parse(s: &str) -> Result<Reference, String> {
+    if s.is_empty() {
+        return Err("the reference is empty".into());
+    }
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("it contains the character {c:?}"));
+    }
+
+    let (rest, digest) = match s.split_once('@') {
+        Some((rest, digest)) => {
+            validate_digest(digest)?;
+            (rest, Some(digest.to_owned()))
+        }
+        None => (s, None),
+    };
+
+    // A tag is the part after the last ':' that comes after the last '/': the ':' of a
+    // registry port is always followed by a '/'.
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => {
+            let (name, tag) = (&rest[..last_slash + i], &rest[last_slash + i + 1..]);
+            validate_tag(tag)?;
+            (name, Some(tag.to_owned()))
+        }
+        None => (rest, None),
+    };
+    if name.is_empty() {
+        return Err("the repository name is empty".into());
+    }
+
+    let (registry, repository) = match name.split_once('/') {
+        Some((first, remainder)) if is_registry(first) => {
+            validate_registry(first)?;
+            (normalize_registry(first).to_owned(), remainder.to_owned())
+        }
+        _ => (DOCKER_HUB.to_owned(), name.to_owned()),
+    };
+    validate_repository(&repository)?;
+    let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+        format!("library/{repository}")
+    } else {
+        repository
+    };
+    if registry.len() + 1 + repository.len() > NAME_MAX {
+        return Err(format!(
+            "the name `{registry}/{repository}` is longer than {NAME_MAX} characters"
+        ));
+    }
+
+    let tag = match (&tag, &digest) {
+        (None, None) => Some(DEFAULT_TAG.to_owned()),
+        _ => tag,
+    };
+    Ok(Reference {
+        registry,
+        repository,
+        tag,
+        digest,
+    })
+}
+
+/// The docker CLI's rule: the first path component is a registry if it contains '.' or ':',
+/// is `localhost`, or has an uppercase letter (repository components never do).
+fn is_registry(first: &str) -> bool {
+    first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
+}
+
+fn validate_registry(registry: &str) -> Result<(), String> {
+    let (host, port) = if let Some(v6) = registry.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return Err(format!(
+                "the registry `{registry}` opens `[` for an IPv6 address but does not close it"
+            ));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "`{addr}` in the registry `{registry}` is not an IPv6 address"
+            ));
+        }
+        match after {
+            "" => (None, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (None, Some(port)),
+                None => {
+                    return Err(format!(
+                        "unexpected `{after}` after the IPv6 address in the registry `{registry}`"
+                    ))
+                }
+            },
+        }
+    } else {
+        match registry.split_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(registry), None),
+        }
+    };
+    if let Some(host) = host {
+        if host.is_empty() {
+            return Err(format!("the registry `{registry}` has an empty host name"));
+        }
+        for component in host.split('.') {
+            let ok = !component.is_empty()
+                && component
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !component.starts_with('-')
+                && !component.ends_with('-');
+            if !ok {
+                return Err(format!(
+                    "the registry host `{host}` is invalid at `{component}`: \
+                     components are letters, digits and inner `-`, separated by `.`"
+                ));
+            }
+        }
+    }
+    if let Some(port) = port {
+        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) || port.len() > 5 {
+            return Err(format!(
+                "the port `{port}` of the registry `{registry}` is not a number"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_repository(repository: &str) -> Result<(), String> {
+    for component in repository.split('/') {
+        if component.is_empty() {
+            return Err(format!(
+                "the repository `{repository}` has an empty path component"
+            ));
+        }
+        if let Some(reason) = path_component_error(component) {
+            return Err(format!(
+                "the repository path component `{component}` {reason}; components are \
+                 lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Why `component` is not `[a-z0-9]+ ( ( [_.] | __ | -+ ) [a-z0-9]+ )*`, or `None`.
+fn path_component_error(component: &str) -> Option<String> {
+    let bytes = component.as_bytes();
+    if let Some(c) = component.chars().find(|c| c.is_ascii_uppercase()) {
+        return Some(format!("has the uppercase letter `{c}`"));
+    }
+    if let Some(c) = component
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c)))
+    {
+        return Some(format!("has the character `{c}`"));
+    }
+    let is_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !is_alnum(bytes[0]) || !is_alnum(bytes[bytes.len() - 1]) {
+        return Some("must start and end with a letter or digit".into());
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep = &component[start..i];
+        let ok = matches!(sep, "." | "_" | "__") || sep.bytes().all(|b| b == b'-');
+        if !ok {
+            return Some(format!("has the separator `{sep}`"));
+        }
+    }
+    None
+}
+
+pub(crate) fn validate_tag(tag: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut chars = tag.chars();
+    let valid = match chars.next() {
+        Some(first) => word(first) && chars.all(|c| word(c) || c == '.' || c == '-'),
+        None => false,
+    };
+    if !valid || tag.len() > 128 {
+        return Err(format!(
+            "the tag `{tag}` is invalid: a tag is 1 to 128 of `A-Za-z0-9_.-` and does not \
+             start with `.` or `-`"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `sha256:` followed by 64 lowercase hex digits.
+pub(crate) fn validate_digest(digest: &str) -> Result<(), String> {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Err(format!(
+            "the digest `{digest}` has no algorithm: expected `sha256:<64 hex digits>`"
+        ));
+    };
+    if algorithm != "sha256" {
+        return Err(format!(
+            "the digest algorithm `{algorithm}` is not supported: expected `sha256`"
+        ));
+    }
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(format!(
+            "the digest `{digest}` is invalid: expected `sha256:` and 64 lowercase hex digits"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn good_references() {
+        let cases: &[(&str, &str, &str, Option<&str>, bool)] = &[
+            // input, registry, repository, tag, has digest
+            ("nginx", "docker.io", "library/nginx", Some("latest"), false),
+            (
+                "nginx:1.25",
+                "docker.io",
+                "library/nginx",
+                Some("1.25"),
+                false,
+            ),
+            ("user/app", "docker.io", "user/app", Some("latest"), false),
+            (
+                "docker.io/nginx",
+                "docker.io",
+                "library/nginx",
+                Some("latest"),
+                false,
+            ),
+            (
+                "index.docker.io/nginx",
+                "docker.io",
+                "library/nginx",
+                Some("latest"),
+                false,
+            ),
+            (
+                "registry-1.docker.io/user/app:v1",
+                "docker.io",
+                "user/app",
+                Some("v1"),
+                false,
+            ),
+            (
+                "docker.io/library/nginx",
+                "docker.io",
+                "library/nginx",
+                Some("latest"),
+                false,
+            ),
+            ("localhost/app", "localhost", "app", Some("latest"), false),
+            (
+                "localhost:5000/app:dev",
+                "localhost:5000",
+                "app",
+                Some("dev"),
+                false,
+            ),
+            (
+                "127.0.0.1:5443/a/b/c:1",
+                "127.0.0.1:5443",
+                "a/b/c",
+                Some("1"),
+                false,
+            ),
+            (
+                "registry.k8s.io/pause:3.9",
+                "registry.k8s.io",
+                "pause",
+                Some("3.9"),
+                false,
+            ),
+            (
+                "quay.io/coreos/etcd:v3.5.9",
+                "quay.io",
+                "coreos/etcd",
+                Some("v3.5.9"),
+                false,
+            ),
+            (
+                "Registry.Example/app",
+                "Registry.Example",
+                "app",
+                Some("latest"),
+                false,
+            ),
+            ("[::1]:5000/app", "[::1]:5000", "app", Some("latest"), false),
+            ("a.b/x__y/z-w", "a.b", "x__y/z-w", Some("latest"), false),
+            ("a.b/x.y_z---w", "a.b", "x.y_z---w", Some("latest"), false),
+            (
+                "nginx:_tag.-x",
+                "docker.io",
+                "library/nginx",
+                Some("_tag.-x"),
+                false,
+            ),
+        ];
+        for &(input, registry, repository, tag, digest) in cases {
+            let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(r.registry, registry, "{input}");
+            assert_eq!(r.repository, repository, "{input}");
+            assert_eq!(r.tag.as_deref(), tag, "{input}");
+            assert_eq!(r.digest.is_some(), digest, "{input}");
+        }
+    }
+
+    #[test]
+    fn digests_and_tags() {
+        let r = Reference::parse(&format!("nginx@{D}")).unwrap();
+        assert_eq!(r.tag, None);
+        assert_eq!(r.digest.as_deref(), Some(D));
+        assert_eq!(r.reference(), D);
+        assert_eq!(r.to_string(), format!("docker.io/library/nginx@{D}"));
+
+        let r = Reference::parse(&format!("localhost:5000/app:1.0@{D}")).unwrap();
+        assert_eq!(r.tag.as_deref(), Some("1.0"));
+        assert_eq!(r.reference(), D);
+        assert_eq!(r.to_string(), format!("localhost:5000/app:1.0@{D}"));
+
+        let r = Reference::parse("localhost:5000/app").unwrap();
+        assert_eq!(r.reference(), "latest");
+        assert_eq!(r.name(), "localhost:5000/app");
+        assert_eq!(r.to_string(), "localhost:5000/app:latest");
+        assert_eq!("localhost:5000/app".parse::<Reference>().unwrap(), r);
+    }
+
+    #[test]
+    fn bad_references() {
+        let long_tag = "t".repeat(129);
+        let long_name = format!("r.io/{}", "a".repeat(260));
+        let cases: Vec<(String, &str)> = vec![
+            ("".into(), "empty"),
+            ("Nginx".into(), "uppercase letter `N`"),
+            ("user/App".into(), "uppercase letter `A`"),
+            ("nginx:".into(), "the tag ``"),
+            ("nginx:-x".into(), "the tag `-x`"),
+            (format!("nginx:{long_tag}"), "1 to 128"),
+            ("nginx@sha256:abc".into(), "64 lowercase hex"),
+            (
+                format!("nginx@{}", D.to_uppercase().replace("SHA256", "sha256")),
+                "64 lowercase hex",
+            ),
+            (format!("nginx@md5:{}", &D[7..]), "algorithm `md5`"),
+            ("nginx@latest".into(), "no algorithm"),
+            ("a.b/x__y/z-_-w".into(), "separator `-_-`"),
+            ("a.b/x...y".into(), "separator `...`"),
+            ("a.b/-x".into(), "start and end"),
+            ("a.b/x//y".into(), "empty path component"),
+            ("a.b/".into(), "empty path component"),
+            ("a.b:port/x".into(), "the port `port`"),
+            ("a.b:/x".into(), "the port ``"),
+            ("a..b/x".into(), "registry host `a..b`"),
+            ("-a.b/x".into(), "registry host `-a.b`"),
+            ("[::1/x".into(), "does not close"),
+            ("[zz]:5000/x".into(), "not an IPv6 address"),
+            ("ng inx".into(), "character ' '"),
+            ("a.b/x$y".into(), "character `$`"),
+            (long_name, "longer than 255"),
+        ];
+        for (input, needle) in cases {
+            let err = Reference::parse(&input).expect_err(&input).to_string();
+            assert!(err.contains(needle), "{input:?}: {err:?} lacks {needle:?}");
+            assert!(err.starts_with("invalid image reference `"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! Protocol edge cases that a real registry does not produce on demand, against a tiny
+//! in-process HTTP responder. The real-registry tests live in the end-to-end suite.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airlock_registry::{Client, ClientOptions, Credentials, Error, HostConfig};
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+
+/// A request as the fake server saw it.
+#[derive(Debug, Clone)]
+struct Req {
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// A canned response.
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn new(status: u16) -> Resp {
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+    fn header(mut self, name: &str, value: &str) -> Resp {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    fn body(mut self, body: impl Into<Vec<u8>>) -> Resp {
+        self.body = body.into();
+        self
+    }
+}
+
+type Handler = Arc<dyn Fn(&Req, usize) -> Resp + Send + Sync>;
+
+/// An HTTP/1.1 server on 127.0.0.1 that answers each request with `handler(request, n)`,
+/// `n` counting requests from 0, one request per connection.
+struct FakeServer {
+    addr: String,
+    requests: Arc<Mutex<Vec<Req>>>,
+}
+
+impl FakeServer {
+    async fn start(handler: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests: Arc<Mutex<Vec<Req>>> = Arc::default();
+        let handler: Handler = Arc::new(handler);
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let handler = handler.clone();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        if buf[0] == 0x16 {
+                            // A TLS ClientHello: answer like an HTTP server does.
+                            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                            return;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    let mut lines = text.split("\r\n");
+                    let request_line = lines.next().unwrap_or_default();
+                    let path = request_line
+                        .split(' ')
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let headers = lines
+                        .take_while(|l| !l.is_empty())
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let req = Req { path, headers };
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(req.clone());
+                        seen.len() - 1
+                    };
+                    let resp = handler(&req, n);
+                    let mut out = format!("HTTP/1.1 {} X\r\n", resp.status);
+                    for (k, v) in &resp.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str(&format!(
+                        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        resp.body.len()
+                    ));
+                    let _ = conn.write_all(out.as_bytes()).await;
+                    let _ = conn.write_all(&resp.body).await;
+                    let _ = conn.shutdown().await;
+                });
+            }
+        });
+        FakeServer { addr, requests }
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn client_for(hosts: &[&str], credentials: Option<Credentials>) -> Client {
+    let hosts = hosts
+        .iter()
+        .map(|h| {
+            (
+                h.to_string(),
+                HostConfig {
+                    plain_http: true,
+                    ca_file: None,
+                    credentials: credentials.clone(),
+                },
+            )
+        })
+        .collect();
+    Client::new(ClientOptions {
+        hosts,
+        docker_config: false,
+        retries: 3,
+        retry_base_delay: Duration::from_millis(10),
+        ..ClientOptions::default()
+    })
+    .unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+
+#[tokio::test]
+async fn too_many_requests_honours_retry_after_then_succeeds() {
+    let server = FakeServer::start(|_, n| match n {
+        0 => Resp::new(429)
+            .header("Retry-After", "1")
+            .body(r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#),
+        _ => Resp::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(MANIFEST),
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let start = Instant::now();
+    let m = client
+        .get_manifest(&server.addr, "a/b", "v1")
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(m.digest, sha256(MANIFEST.as_bytes()));
+    assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].path, "/v2/a/b/manifests/v1");
+    let accept = reqs[1].header("accept").unwrap();
+    assert!(
+        accept.starts_with("application/vnd.oci.image.index.v1+json"),
+        "{accept}"
+    );
+    assert!(accept.contains("application/vnd.docker.distribution.manifest.v2+json"));
+}
+
+#[tokio::test]
+async fn retries_run_out_on_server_errors() {
+    let server = FakeServer::start(|_, _| Resp::new(503).body("maintenance")).await;
+    let client = client_for(&[&server.addr], None);
+    let err = client.ping(&server.addr).await.unwrap_err();
+    assert!(matches!(err, Error::Server { status: 503, .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(server.requests().len(), 4, "one attempt and three retries");
+    assert!(err.to_string().contains("maintenance"), "{err}");
+}
+
+#[tokio::test]
+async fn wrong_docker_content_digest_is_a_mismatch() {
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let announced = wrong.clone();
+    let server = FakeServer::start(move |_, _| {
+        Resp::new(200)
+            .header("Content-Type", "application/json")
+            .header("Docker-Content-Digest", &announced)
+            .body(MANIFEST)
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let err = client
+        .get_manifest(&server.addr, "a", "v1")
+        .await
+        .unwrap_err();
+    match &err {
+        Error::DigestMismatch {
+            expected, actual, ..
+        } => {
+            assert_eq!(*expected, wrong);
+            assert_eq!(*actual, sha256(MANIFEST.as_bytes()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&wrong) && text.contains(&sha256(MANIFEST.as_bytes())),
+        "{text}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a digest mismatch is not retried"
+    );
+
+    // Asked by digest, the content must hash to it, whatever the headers say.
+    let err = client
+        .get_manifest(&server.addr, "a", &wrong)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { ref expected, .. } if *expected == wrong));
+}
+
+#[tokio::test]
+async fn media_type_from_body_when_header_is_generic_and_size_is_capped() {
+    let big = "x".repeat(5 * 1024 * 1024);
+    let server = FakeServer::start(move |req, _| {
+        if req.path.ends_with("/big") {
+            Resp::new(200).body(big.clone())
+        } else {
+            Resp::new(200)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .body(MANIFEST)
+        }
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let m = client.get_manifest(&server.addr, "a", "v1").await.unwrap();
+    assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json");
+    let err = client
+        .get_manifest(&server.addr, "a", "big")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn not_found_from_status_and_envelope() {
+    let server = FakeServer::start(|req, _| {
+        if req.path.contains("/nope/") {
+            Resp::new(404).body(
+                r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"nope"}}]}"#,
+            )
+        } else {
+            Resp::new(404).body("")
+        }
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let err = client
+        .get_manifest(&server.addr, "nope", "v1")
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found());
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "repository",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let digest = sha256(b"");
+    let err = client
+        .get_blob(&server.addr, "a", &digest, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "blob", .. }),
+        "{err:?}"
+    );
+    assert_eq!(server.requests().len(), 2, "404 is not retried");
+}
+
+/// Token flow: anonymous request, 401 with a bearer challenge, token, retry; the token is
+/// cached; a cached token the registry refuses is refreshed once.
+#[tokio::test]
+async fn bearer_tokens_are_fetched_cached_and_refreshed() {
+    let issued = Arc::new(Mutex::new(0u32));
+    let revoked = Arc::new(Mutex::new(None::<String>));
+    let (issued2, revoked2) = (issued.clone(), revoked.clone());
+    let server = FakeServer::start(move |req, _| {
+        if req.path.starts_with("/token") {
+            assert_eq!(
+                req.header("authorization"),
+                Some("Basic dXNlcjpwYXNz"),
+                "credentials go to the token service"
+            );
+            assert!(req.path.contains("service=svc"), "{}", req.path);
+            assert!(
+                req.path.contains("scope=repository%3Aa%2Fb%3Apull"),
+                "{}",
+                req.path
+            );
+            let mut n = issued2.lock().unwrap();
+            *n += 1;
+            return Resp::new(200).body(format!(r#"{{"access_token":"tok{n}","expires_in":300}}"#));
+        }
+        let auth = req.header("authorization").unwrap_or_default();
+        let valid =
+            auth.starts_with("Bearer tok") && revoked2.lock().unwrap().as_deref() != Some(auth);
+        if !valid {
+            return Resp::new(401).header(
+                "WWW-Authenticate",
+                &format!(
+                    r#"Bearer realm="http://{}/token",service="svc",scope="repository:a/b:pull""#,
+                    req.header("host").unwrap()
+                ),
+            );
+        }
+        Resp::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(MANIFEST)
+    })
+    .await;
+    let client = client_for(&[&server.addr], Some(Credentials::new("user", "pass")));
+    client
+        .get_manifest(&server.addr, "a/b", "v1")
+        .await
+        .unwrap();
+    client
+        .get_manifest(&server.addr, "a/b", "v2")
+        .await
+        .unwrap();
+    assert_eq!(*issued.lock().unwrap(), 1, "the token is reused");
+    *revoked.lock().unwrap() = Some("Bearer tok1".into());
+    client
+        .get_manifest(&server.addr, "a/b", "v3")
+        .await
+        .unwrap();
+    assert_eq!(*issued.lock().unwrap(), 2, "a refused token is refreshed");
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.iter().filter(|p| p.starts_with("/token")).count(), 2);
+    assert_eq!(paths.len(), 7, "{paths:#?}");
+}
+
+#[tokio::test]
+async fn basic_auth_refused_is_unauthorized_without_leaking_the_password() {
+    let server = FakeServer::start(|_, _| {
+        Resp::new(401)
+            .header("WWW-Authenticate", r#"Basic realm="r""#)
+            .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
+    })
+    .await;
+    let client = client_for(&[&server.addr], Some(Credentials::new("user", "hunter2")));
+    let err = client
+        .get_manifest(&server.addr, "a", "v1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unauthorized {
+                credentials: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let shown = format!("{err} {err:?} {client:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("check the username and password"), "{shown}");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].header("authorization"),
+        None,
+        "first try is anonymous"
+    );
+    assert!(reqs[1]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Basic "));
+}
+
+/// Registries redirect blobs to storage; the registry's credentials must not follow.
+#[tokio::test]
+async fn blob_redirect_keeps_range_and_drops_authorization() {
+    let blob: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let digest = sha256(&blob);
+    let data = blob.clone();
+    let storage = FakeServer::start(move |req, _| {
+        let range = req.header("range").unwrap_or_default();
+        match range
+            .strip_prefix("bytes=")
+            .and_then(|r| r.strip_suffix('-'))
+        {
+            Some(start) => {
+                let start: usize = start.parse().unwrap();
+                Resp::new(206)
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {start}-{}/{}", data.len() - 1, data.len()),
+                    )
+                    .body(data[start..].to_vec())
+            }
+            None => Resp::new(200).body(data.clone()),
+        }
+    })
+    .await;
+    let storage_addr = storage.addr.clone();
+    let registry = FakeServer::start(move |req, _| {
+        if req.header("authorization").is_none() {
+            return Resp::new(401).header("WWW-Authenticate", r#"Basic realm="r""#);
+        }
+        Resp::new(307).header(
+            "Location",
+            &format!("http://{storage_addr}/data?X-Signature=secret-sig"),
+        )
+    })
+    .await;
+    let client = client_for(&[&registry.addr], Some(Credentials::new("u", "p")));
+
+    let bytes = client
+        .get_blob_bytes(&registry.addr, "a", &digest, 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], &blob[..]);
+
+    let resp = client
+        .get_blob(&registry.addr, "a", &digest, 4000)
+        .await
+        .unwrap();
+    assert_eq!((resp.offset, resp.total_size), (4000, Some(10_000)));
+    let mut got = Vec::new();
+    let mut stream = resp.stream;
+    while let Some(chunk) = stream.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(&got[..], &blob[4000..]);
+
+    for req in storage.requests() {
+        assert_eq!(req.header("authorization"), None, "{req:?}");
+    }
+    assert_eq!(storage.requests()[1].header("range"), Some("bytes=4000-"));
+
+    let err = client
+        .get_blob_bytes(&registry.addr, "a", &digest, 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 100, .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn range_past_the_end_and_ignored_ranges() {
+    let server = FakeServer::start(|req, _| match req.header("range") {
+        Some("bytes=10-") => Resp::new(416).header("Content-Range", "bytes */10"),
+        _ => Resp::new(200).body("0123456789"),
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let digest = sha256(b"0123456789");
+    // Asking from the end: nothing left, not an error.
+    let resp = client
+        .get_blob(&server.addr, "a", &digest, 10)
+        .await
+        .unwrap();
+    assert_eq!((resp.offset, resp.total_size), (10, Some(10)));
+    assert!(resp.stream.collect::<Vec<_>>().await.is_empty());
+    // A server that ignores Range sends everything from 0.
+    let resp = client
+        .get_blob(&server.addr, "a", &digest, 3)
+        .await
+        .unwrap();
+    assert_eq!((resp.offset, resp.total_size), (0, Some(10)));
+}
+
+#[tokio::test]
+async fn unreachable_and_tls_errors() {
+    // A port nothing listens on.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let client = Client::new(ClientOptions {
+        retries: 1,
+        retry_base_delay: Duration::from_millis(1),
+        docker_config: false,
+        hosts: [(
+            addr.clone(),
+            HostConfig {
+                plain_http: true,
+                ..HostConfig::default()
+            },
+        )]
+        .into(),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let err = client.ping(&addr).await.unwrap_err();
+    assert!(err.is_unreachable() && err.is_retryable(), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("http://{addr}/v2/")),
+        "{err}"
+    );
+
+    // HTTPS to a plain HTTP server: told apart from a certificate problem.
+    let server = FakeServer::start(|_, _| Resp::new(200)).await;
+    let client = Client::new(ClientOptions {
+        retries: 0,
+        docker_config: false,
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let err = client.ping(&server.addr).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls {
+                problem: airlock_registry::TlsProblem::NotTls,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("plainHttp"), "{err}");
+}

@@ -1,0 +1,156 @@
+//! `airlock bundle SPEC -o FILE`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use airlock_bundle::{ArchiveOptions, BundleOptions, ClientOptions, Credentials, Error, Spec};
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::cli::{BundleArgs, GlobalArgs};
+use crate::report::{human_bytes, ProgressReporter};
+
+pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let spec = Spec::load(&args.spec)?;
+    let cache_dir = match args.cache_dir {
+        Some(d) => d,
+        None => dirs_cache().context("no cache directory: pass --cache-dir DIR")?,
+    };
+    let mut client = ClientOptions {
+        docker_config: !args.no_docker_config,
+        retries: args.retries,
+        user_agent: format!("airlock/{}", env!("CARGO_PKG_VERSION")),
+        ..ClientOptions::default()
+    };
+    for host in &args.plain_http {
+        client.hosts.entry(host.clone()).or_default().plain_http = true;
+    }
+    for item in &args.ca_file {
+        let Some((host, file)) = item.split_once('=') else {
+            bail!("--ca-file `{item}`: expected HOST[:PORT]=FILE");
+        };
+        client.hosts.entry(host.to_string()).or_default().ca_file = Some(PathBuf::from(file));
+    }
+    if let Some(username) = args.username {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_to_string(&mut password)
+            .context("cannot read the password from standard input")?;
+        let password = password.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("--password-stdin: standard input was empty");
+        }
+        client.default_credentials = Some(Credentials { username, password });
+    }
+    let (write_lock, locked) = match (args.lock, args.locked) {
+        (lock, true) => (None, Some(lock.unwrap_or_else(|| default_lock(&args.spec)))),
+        (lock, false) => (lock, None),
+    };
+    let created = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .with_context(|| format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds"))?,
+        ),
+        Err(_) => None,
+    };
+    let opts = BundleOptions {
+        spec,
+        output: args.output.clone(),
+        cache_dir,
+        jobs: usize::from(args.jobs),
+        keep_going: args.keep_going,
+        write_lock,
+        locked,
+        client,
+        created,
+        archive: ArchiveOptions {
+            level: args.level,
+            ..ArchiveOptions::default()
+        },
+    };
+
+    let reporter = Arc::new(ProgressReporter::new(global.quiet));
+    let started = std::time::Instant::now();
+    let result = airlock_bundle::bundle(opts, reporter.clone()).await;
+    reporter.finish();
+    match result {
+        Ok(outcome) => {
+            let m = &outcome.manifest;
+            if !global.quiet {
+                eprintln!(
+                    "wrote {}: {} images, {} unique blobs, {} ({} on disk) in {:.1}s; downloaded {}, from cache {}",
+                    outcome.output.display(),
+                    m.totals.images,
+                    m.totals.blobs,
+                    human_bytes(m.totals.bytes),
+                    human_bytes(outcome.archive.compressed_bytes),
+                    started.elapsed().as_secs_f64(),
+                    human_bytes(outcome.downloaded_bytes),
+                    human_bytes(outcome.cached_bytes),
+                );
+            }
+            if args.json {
+                let doc = json!({
+                    "output": outcome.output,
+                    "spec": {"name": m.spec.name, "sha256": m.spec.sha256},
+                    "images": m.images,
+                    "totals": m.totals,
+                    "archive": {
+                        "entries": outcome.archive.entries,
+                        "frames": outcome.archive.frames,
+                        "tarBytes": outcome.archive.tar_bytes,
+                        "compressedBytes": outcome.archive.compressed_bytes,
+                    },
+                    "downloadedBytes": outcome.downloaded_bytes,
+                    "cachedBytes": outcome.cached_bytes,
+                    "warnings": outcome.warnings,
+                    "failures": failures_json(&reporter),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+            if outcome.failures.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "error: {} images failed (named above); the bundle holds the rest",
+                    outcome.failures.len()
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+        Err(e @ (Error::ImagesFailed { .. } | Error::NothingToBundle)) => {
+            if args.json {
+                let doc = json!({ "output": null, "error": e.to_string(), "failures": failures_json(&reporter) });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn failures_json(reporter: &ProgressReporter) -> serde_json::Value {
+    reporter
+        .failures()
+        .into_iter()
+        .map(|(image, error)| json!({"image": image, "error": error}))
+        .collect()
+}
+
+fn default_lock(spec: &std::path::Path) -> PathBuf {
+    let mut s = spec.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+fn dirs_cache() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("airlock"))
+}

@@ -1,0 +1,192 @@
+//! Errors of the online side.
+
+use std::path::PathBuf;
+
+/// Everything that can stop or spoil a bundle run.
+///
+/// Each variant names its subject: the spec file and line, the image reference, the digest or
+/// the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec or lock file could not be read.
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec has a syntax or schema error, or names a bad or duplicate image.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Spec {
+        /// The spec file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// The lock file is malformed.
+    #[error("`{}` is not a valid airlock lock file: {message}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// One or more images could not be bundled (each is reported in detail).
+    #[error("{count} of {total} images failed; no bundle was written\n  hint: fix the images named above, or pass --keep-going to bundle the rest")]
+    ImagesFailed {
+        /// How many failed.
+        count: usize,
+        /// How many the spec names.
+        total: usize,
+    },
+    /// Every image failed, so there is nothing to write even with `--keep-going`.
+    #[error("no image could be bundled; no bundle was written")]
+    NothingToBundle,
+    /// The registry client could not be set up (a CA file, an auth file).
+    #[error(transparent)]
+    Client(#[from] airlock_registry::Error),
+    /// The blob cache or the archive writer failed.
+    #[error(transparent)]
+    Layout(#[from] airlock_layout::Error),
+    /// Writing a file (the lock) failed.
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Why one image could not be bundled.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Every source (mirrors, then the origin) failed; the last cause is kept as the source.
+    #[error("`{image}`: not found or not reachable at any source:{}", attempts_text(attempts))]
+    Unresolved {
+        /// The canonical reference.
+        image: String,
+        /// One line per source tried, with its error.
+        attempts: Vec<(String, String)>,
+        /// The error of the last source (the origin).
+        #[source]
+        source: airlock_registry::Error,
+    },
+    /// A registry operation on a resolved image failed.
+    #[error("`{image}`: {what} from `{source_name}` failed")]
+    Registry {
+        /// The canonical reference.
+        image: String,
+        /// What was being fetched (e.g. "manifest sha256:…").
+        what: String,
+        /// The repository it was fetched from.
+        source_name: String,
+        /// The cause.
+        #[source]
+        source: airlock_registry::Error,
+    },
+    /// The digest differs from the lock file.
+    #[error("`{image}`: `{source_name}` serves {actual} but the lock says {expected}\n  hint: the source changed or lags behind; check it, or run without --locked to update the lock")]
+    LockMismatch {
+        /// The canonical reference.
+        image: String,
+        /// Where the differing digest came from (a mirror or the origin).
+        source_name: String,
+        /// Digest in the lock.
+        expected: String,
+        /// Digest served.
+        actual: String,
+    },
+    /// `--locked` was given but the lock does not list this image.
+    #[error("`{image}` is not in the lock file `{}`\n  hint: run without --locked (or `--lock FILE` alone) to resolve it and write the lock", lock.display())]
+    NotLocked {
+        /// The canonical reference.
+        image: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A manifest or index is not valid JSON of a known kind.
+    #[error("`{image}`: manifest {digest} ({media_type}) cannot be read: {message}")]
+    BadManifest {
+        /// The canonical reference.
+        image: String,
+        /// The manifest's digest.
+        digest: String,
+        /// Its media type.
+        media_type: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The index has no manifest for any of the requested platforms.
+    #[error("`{image}`: no manifest for {wanted} in index {digest} (it has: {available})\n  hint: change `platforms` in the spec")]
+    NoPlatform {
+        /// The canonical reference.
+        image: String,
+        /// The index digest.
+        digest: String,
+        /// The requested platforms.
+        wanted: String,
+        /// The platforms the index offers.
+        available: String,
+    },
+    /// A blob could not be downloaded and verified.
+    #[error("`{image}`: blob {digest} from `{source_name}`")]
+    Blob {
+        /// One image that references the blob.
+        image: String,
+        /// The blob digest.
+        digest: String,
+        /// The repository it was fetched from.
+        source_name: String,
+        /// The cause.
+        #[source]
+        source: BlobError,
+    },
+}
+
+/// Why a blob download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] airlock_registry::Error),
+    /// The cache rejected it (wrong size or digest) or could not be written.
+    #[error(transparent)]
+    Layout(#[from] airlock_layout::Error),
+    /// Writing to or reading from the cache failed.
+    #[error("cache file `{}`", path.display())]
+    Io {
+        /// The cache file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another image's download of this shared blob failed.
+    #[error("the download of this shared blob failed for `{image}`")]
+    Shared {
+        /// The image whose download failed.
+        image: String,
+    },
+    /// The blocking writer task failed.
+    #[error("internal task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+fn attempts_text(attempts: &[(String, String)]) -> String {
+    let mut s = String::new();
+    for (source, err) in attempts {
+        s.push_str(&format!("\n    {source}: {err}"));
+    }
+    s
+}

@@ -1,0 +1,925 @@
+//! Resolve, fetch and assemble.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use airlock_layout::{
+    write_bundle, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
+    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+};
+use airlock_registry::{Client, HostConfig};
+use bytes::Bytes;
+use futures_util::{stream, StreamExt};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use tracing::{debug, info_span, Instrument};
+
+use crate::error::{BlobError, Error, ImageError};
+use crate::lock::{Lock, LockedImage, LOCK_VERSION};
+use crate::platform::{platform_string, PlatformFilter};
+use crate::spec::{ImageSpec, Spec};
+use crate::{BundleOptions, BundleOutcome, Reporter};
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Configs larger than this are refused (real ones are a few KiB).
+const MAX_CONFIG: u64 = 16 << 20;
+/// Bytes gathered before a write to the cache is handed to a blocking thread.
+const WRITE_BATCH: usize = 1 << 20;
+/// How often a download broken mid-stream is resumed before giving up.
+const RESUMES: u32 = 5;
+
+/// Where an image is pulled from: a repository on a registry host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Source {
+    host: String,
+    repository: String,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.host, self.repository)
+    }
+}
+
+/// One image after resolution: manifests and configs are in the cache, layers are listed.
+#[derive(Debug)]
+struct Resolved {
+    spec_index: usize,
+    reference: String,
+    name: String,
+    tag: Option<String>,
+    source: Source,
+    /// Digest served upstream (what the lock records).
+    upstream_digest: String,
+    digest: Digest,
+    media_type: String,
+    size: u64,
+    platforms: Vec<String>,
+    original_digest: Option<Digest>,
+    /// Every blob of the image in write order (top manifest first), deduplicated.
+    blobs: Vec<BlobRecord>,
+    /// The blobs that still have to be downloaded (layers), a subset of `blobs`.
+    layers: Vec<BlobRecord>,
+}
+
+struct Ctx {
+    client: Client,
+    store: Arc<BlobStore>,
+    spec: Spec,
+    lock: Option<(std::path::PathBuf, Lock)>,
+    reporter: Arc<dyn Reporter>,
+    warnings: Mutex<Vec<String>>,
+    retries: u32,
+}
+
+impl Ctx {
+    fn warn(&self, message: String) {
+        self.reporter.warn(&message);
+        self.warnings.lock().expect("warnings lock").push(message);
+    }
+}
+
+/// Runs the online side: resolve every image of the spec, fetch what is missing into the cache,
+/// and write the bundle file.
+///
+/// Without `keep_going`, any failed image fails the run and no file is written; each failure is
+/// handed to the reporter first.
+pub async fn bundle(opts: BundleOptions, reporter: Arc<dyn Reporter>) -> Result<BundleOutcome, Error> {
+    let BundleOptions {
+        spec,
+        output,
+        cache_dir,
+        jobs,
+        keep_going,
+        write_lock,
+        locked,
+        mut client,
+        created,
+        archive,
+    } = opts;
+    let jobs = jobs.max(1);
+
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(Error::Write {
+                path: output.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "the output directory does not exist"),
+            });
+        }
+    }
+    for (host, settings) in &spec.registries {
+        let entry = client.hosts.entry(host.clone()).or_insert_with(HostConfig::default);
+        entry.plain_http |= settings.plain_http;
+        if settings.ca_file.is_some() {
+            entry.ca_file = settings.ca_file.clone();
+        }
+    }
+    let retries = client.retries;
+    let lock = match &locked {
+        Some(path) => Some((path.clone(), Lock::read(path)?)),
+        None => None,
+    };
+    let store = Arc::new(BlobStore::open(&cache_dir)?);
+    let ctx = Arc::new(Ctx {
+        client: Client::new(client)?,
+        store,
+        spec,
+        lock,
+        reporter,
+        warnings: Mutex::new(Vec::new()),
+        retries,
+    });
+
+    // 1. Resolve every image (manifests and configs land in the cache).
+    let total_images = ctx.spec.images.len();
+    let results: Vec<Result<Resolved, ImageError>> = stream::iter(0..total_images)
+        .map(|i| {
+            let ctx = ctx.clone();
+            async move {
+                let img = &ctx.spec.images[i];
+                let span = info_span!("resolve", image = %img.reference);
+                resolve(&ctx, i, img).instrument(span).await
+            }
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    let mut failures = Vec::new();
+    let mut resolved = Vec::new();
+    for r in results {
+        match r {
+            Ok(r) => {
+                ctx.reporter.resolved(&r.reference, &r.source.to_string(), &r.digest.to_string());
+                resolved.push(r);
+            }
+            Err(e) => {
+                ctx.reporter.image_failed(image_of(&e), &e);
+                failures.push(e);
+            }
+        }
+    }
+
+    // 2. Download every unique layer once.
+    let (downloaded_bytes, cached_bytes, blob_failures) = download_layers(&ctx, &resolved, jobs).await;
+    let failed_images: HashSet<usize> = blob_failures.iter().map(|(i, _)| *i).collect();
+    for (_, e) in blob_failures {
+        ctx.reporter.image_failed(image_of(&e), &e);
+        failures.push(e);
+    }
+    resolved.retain(|r| !failed_images.contains(&r.spec_index));
+
+    if !failures.is_empty() && !keep_going {
+        return Err(Error::ImagesFailed {
+            count: failures.len(),
+            total: total_images,
+        });
+    }
+    if resolved.is_empty() {
+        return Err(Error::NothingToBundle);
+    }
+
+    // 3. The manifest, index.json and the archive.
+    let created = created.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    });
+    let manifest = build_manifest(&ctx.spec, &resolved, created);
+    let index_json = build_index_json(&manifest);
+    let manifest_json = manifest.to_json_bytes();
+    ctx.reporter.writing(manifest.totals.blobs + 3, manifest.totals.bytes);
+
+    if let Some(path) = &write_lock {
+        let mut lock = Lock {
+            lock_version: LOCK_VERSION,
+            spec: ctx.spec.name.clone(),
+            images: BTreeMap::new(),
+        };
+        for r in &resolved {
+            lock.images.insert(
+                r.reference.clone(),
+                LockedImage {
+                    digest: r.upstream_digest.clone(),
+                    source: r.source.to_string(),
+                },
+            );
+        }
+        lock.write(path)?;
+    }
+
+    let store = ctx.store.clone();
+    let out = output.clone();
+    let blobs = manifest.blobs.clone();
+    let archive = tokio::task::spawn_blocking(move || {
+        let contents = BundleContents {
+            manifest_json: &manifest_json,
+            signature: None,
+            index_json: &index_json,
+            blobs: &blobs,
+            store: &store,
+        };
+        write_bundle(&out, &contents, &archive)
+    })
+    .await??;
+
+    let warnings = std::mem::take(&mut *ctx.warnings.lock().expect("warnings lock"));
+    Ok(BundleOutcome {
+        output,
+        manifest,
+        failures,
+        warnings,
+        downloaded_bytes,
+        cached_bytes,
+        archive,
+    })
+}
+
+fn image_of(e: &ImageError) -> &str {
+    match e {
+        ImageError::Unresolved { image, .. }
+        | ImageError::Registry { image, .. }
+        | ImageError::LockMismatch { image, .. }
+        | ImageError::NotLocked { image, .. }
+        | ImageError::BadManifest { image, .. }
+        | ImageError::NoPlatform { image, .. }
+        | ImageError::Blob { image, .. } => image,
+    }
+}
+
+/// The sources of an image: the spec's mirrors of its registry in order, then the origin.
+fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
+    let r = &img.reference;
+    let mut out = Vec::new();
+    if let Some(settings) = spec.registries.get(&r.registry) {
+        for m in &settings.mirrors {
+            let (host, prefix) = match m.split_once('/') {
+                Some((h, p)) => (h.to_string(), format!("{p}/")),
+                None => (m.clone(), String::new()),
+            };
+            out.push((
+                Source {
+                    host,
+                    repository: format!("{prefix}{}", r.repository),
+                },
+                true,
+            ));
+        }
+    }
+    out.push((
+        Source {
+            host: r.registry.clone(),
+            repository: r.repository.clone(),
+        },
+        false,
+    ));
+    out
+}
+
+async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolved, ImageError> {
+    let image = img.reference.to_string();
+    let wanted = img.reference.reference().to_string();
+    let candidates = sources(&ctx.spec, img);
+    let single = candidates.len() == 1;
+    let mut attempts = Vec::new();
+    let mut found = None;
+    for (i, (source, _mirror)) in candidates.iter().enumerate() {
+        match ctx.client.get_manifest(&source.host, &source.repository, &wanted).await {
+            Ok(m) => {
+                found = Some((source.clone(), m));
+                break;
+            }
+            Err(e) if i + 1 == candidates.len() => {
+                if single {
+                    return Err(ImageError::Registry {
+                        image,
+                        what: format!("manifest `{wanted}`"),
+                        source_name: source.to_string(),
+                        source: e,
+                    });
+                }
+                return Err(ImageError::Unresolved {
+                    image,
+                    attempts,
+                    source: e,
+                });
+            }
+            Err(e) => {
+                // A mirror that lacks the image or is down is not fatal: the next source is
+                // tried, and every attempt is kept for the final report.
+                debug!(mirror = %source, error = %e, "mirror failed, trying the next source");
+                attempts.push((source.to_string(), e.to_string()));
+            }
+        }
+    }
+    let (source, top) = found.expect("a source answered or the loop returned");
+
+    if let Some((lock_path, lock)) = &ctx.lock {
+        match lock.images.get(&image) {
+            None => {
+                return Err(ImageError::NotLocked {
+                    image,
+                    lock: lock_path.clone(),
+                })
+            }
+            Some(l) if l.digest != top.digest => {
+                return Err(ImageError::LockMismatch {
+                    image,
+                    source_name: source.to_string(),
+                    expected: l.digest.clone(),
+                    actual: top.digest.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+
+    let mut walk = Walk {
+        ctx,
+        image: &image,
+        source: &source,
+        blobs: Vec::new(),
+        seen: HashSet::new(),
+        layers: Vec::new(),
+        platforms: Vec::new(),
+    };
+    let upstream_digest = top.digest.clone();
+    let media_type = media_type_of(&top.media_type, &top.bytes);
+    let (digest, size, original_digest) = walk
+        .top(&top.bytes, &media_type, &upstream_digest, &img.platforms)
+        .await?;
+    if let Some(orig) = &original_digest {
+        let mut msg = format!(
+            "`{image}`: index {orig} filtered to {} -> {digest}",
+            walk.platforms.join(", ")
+        );
+        if img.reference.digest.is_some() {
+            msg.push_str(
+                "; the digest pin is not kept (pods that name the pinned digest will not find it): \
+                 set `platforms: [all]` on this image to keep it",
+            );
+        }
+        ctx.warn(msg);
+    }
+    let Walk {
+        blobs,
+        layers,
+        platforms,
+        ..
+    } = walk;
+    Ok(Resolved {
+        spec_index,
+        reference: image,
+        name: img.reference.name(),
+        tag: img.reference.tag.clone(),
+        source,
+        upstream_digest,
+        digest,
+        media_type,
+        size,
+        platforms,
+        original_digest,
+        blobs,
+        layers,
+    })
+}
+
+/// The media type of a manifest: the header unless it is missing or generic, then the JSON.
+fn media_type_of(header: &str, bytes: &[u8]) -> String {
+    let header = header.split(';').next().unwrap_or("").trim();
+    if !header.is_empty() && header != "application/json" && header != "application/octet-stream" {
+        return header.to_string();
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Probe>(bytes) {
+        Ok(Probe { media_type: Some(m), .. }) => m,
+        Ok(Probe { manifests: Some(_), .. }) => OCI_INDEX.to_string(),
+        _ => OCI_MANIFEST.to_string(),
+    }
+}
+
+fn is_index(mt: &str) -> bool {
+    mt == OCI_INDEX || mt == DOCKER_LIST
+}
+
+struct Walk<'a> {
+    ctx: &'a Ctx,
+    image: &'a str,
+    source: &'a Source,
+    blobs: Vec<BlobRecord>,
+    seen: HashSet<Digest>,
+    layers: Vec<BlobRecord>,
+    platforms: Vec<String>,
+}
+
+impl Walk<'_> {
+    fn bad(&self, digest: &str, media_type: &str, message: impl Into<String>) -> ImageError {
+        ImageError::BadManifest {
+            image: self.image.to_string(),
+            digest: digest.to_string(),
+            media_type: media_type.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn parse_digest(&self, d: &str, media_type: &str) -> Result<Digest, ImageError> {
+        Digest::parse(d).map_err(|e| self.bad(d, media_type, e.to_string()))
+    }
+
+    fn store_bytes(&mut self, digest: &Digest, media_type: &str, bytes: &[u8]) -> Result<(), ImageError> {
+        if self.seen.insert(digest.clone()) {
+            self.ctx
+                .store
+                .put_bytes(digest, bytes)
+                .map_err(|e| self.blob_error(digest, e.into()))?;
+            self.blobs.push(BlobRecord {
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                media_type: media_type.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn blob_error(&self, digest: &Digest, source: BlobError) -> ImageError {
+        ImageError::Blob {
+            image: self.image.to_string(),
+            digest: digest.to_string(),
+            source_name: self.source.to_string(),
+            source,
+        }
+    }
+
+    /// Handles the top manifest; returns the digest and size stored, and the upstream digest
+    /// when platform filtering rewrote the index.
+    async fn top(
+        &mut self,
+        bytes: &Bytes,
+        media_type: &str,
+        upstream: &str,
+        filter: &PlatformFilter,
+    ) -> Result<(Digest, u64, Option<Digest>), ImageError> {
+        let digest = self.parse_digest(upstream, media_type)?;
+        if !is_index(media_type) {
+            self.store_bytes(&digest, media_type, bytes)?;
+            self.manifest(bytes, media_type, &digest, Some(filter)).await?;
+            return Ok((digest, bytes.len() as u64, None));
+        }
+        let index: ImageIndex =
+            serde_json::from_slice(bytes).map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
+        let all = index.manifests();
+        let kept: Vec<&Descriptor> = all
+            .iter()
+            .filter(|d| match d.platform() {
+                Some(p) => filter.keeps(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref()),
+                None => *filter == PlatformFilter::All,
+            })
+            .collect();
+        if kept.is_empty() {
+            let available: Vec<String> = all
+                .iter()
+                .filter_map(|d| d.platform().as_ref())
+                .map(|p| platform_string(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref()))
+                .collect();
+            return Err(ImageError::NoPlatform {
+                image: self.image.to_string(),
+                digest: upstream.to_string(),
+                wanted: filter.to_string(),
+                available: if available.is_empty() { "none".into() } else { available.join(", ") },
+            });
+        }
+        let (stored_bytes, stored_digest, original) = if kept.len() == all.len() {
+            (bytes.clone(), digest.clone(), None)
+        } else {
+            // Rewrite the index with only the kept manifests, preserving every other field of
+            // the upstream document as it was.
+            let mut value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
+            let keep: HashSet<String> = kept.iter().map(|d| d.digest().to_string()).collect();
+            if let Some(serde_json::Value::Array(list)) = value.get_mut("manifests") {
+                list.retain(|m| m.get("digest").and_then(|d| d.as_str()).is_some_and(|d| keep.contains(d)));
+            }
+            let new_bytes = Bytes::from(serde_json::to_vec(&value).expect("index serialises"));
+            let new_digest = Digest::of_bytes(&new_bytes);
+            (new_bytes, new_digest, Some(digest.clone()))
+        };
+        self.store_bytes(&stored_digest, media_type, &stored_bytes)?;
+        let kept: Vec<Descriptor> = kept.into_iter().cloned().collect();
+        for d in &kept {
+            self.child(d).await?;
+            if let Some(p) = d.platform() {
+                let s = platform_string(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref());
+                if !self.platforms.contains(&s) {
+                    self.platforms.push(s);
+                }
+            }
+        }
+        Ok((stored_digest, stored_bytes.len() as u64, original))
+    }
+
+    /// Fetches a manifest named by an index, by digest.
+    async fn child(&mut self, d: &Descriptor) -> Result<(), ImageError> {
+        let digest_s = d.digest().to_string();
+        let mt = d.media_type().to_string();
+        let digest = self.parse_digest(&digest_s, &mt)?;
+        let m = self
+            .ctx
+            .client
+            .get_manifest(&self.source.host, &self.source.repository, &digest_s)
+            .await
+            .map_err(|e| ImageError::Registry {
+                image: self.image.to_string(),
+                what: format!("manifest {digest_s}"),
+                source_name: self.source.to_string(),
+                source: e,
+            })?;
+        if m.bytes.len() as u64 != d.size() {
+            return Err(self.bad(
+                &digest_s,
+                &mt,
+                format!("size {} differs from the {} bytes the index declares", m.bytes.len(), d.size()),
+            ));
+        }
+        if is_index(&mt) {
+            return Err(self.bad(&digest_s, &mt, "nested image indexes are not supported"));
+        }
+        self.store_bytes(&digest, &mt, &m.bytes)?;
+        Box::pin(self.manifest(&m.bytes, &mt, &digest, None)).await
+    }
+
+    /// Records a manifest's config (fetched now, it is small) and layers (fetched later).
+    async fn manifest(
+        &mut self,
+        bytes: &[u8],
+        media_type: &str,
+        digest: &Digest,
+        single_platform_filter: Option<&PlatformFilter>,
+    ) -> Result<(), ImageError> {
+        if media_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
+            return Err(self.bad(
+                &digest.to_string(),
+                media_type,
+                "Docker schema 1 manifests are not supported; hint: rebuild or re-push the image with a current tool",
+            ));
+        }
+        if media_type != OCI_MANIFEST && media_type != DOCKER_MANIFEST {
+            debug!(%media_type, "unusual manifest media type, reading it as an image manifest");
+        }
+        let m: ImageManifest = serde_json::from_slice(bytes)
+            .map_err(|e| self.bad(&digest.to_string(), media_type, e.to_string()))?;
+        let cfg = m.config();
+        let cfg_digest_s = cfg.digest().to_string();
+        let cfg_mt = cfg.media_type().to_string();
+        let cfg_digest = self.parse_digest(&cfg_digest_s, &cfg_mt)?;
+        if !self.seen.contains(&cfg_digest) {
+            if cfg.size() > MAX_CONFIG {
+                return Err(self.bad(&cfg_digest_s, &cfg_mt, format!("config of {} bytes is too large", cfg.size())));
+            }
+            let data = if self.ctx.store.has(&cfg_digest, cfg.size()) {
+                let path = self.ctx.store.path(&cfg_digest);
+                std::fs::read(&path)
+                    .map(Bytes::from)
+                    .map_err(|source| self.blob_error(&cfg_digest, BlobError::Io { path, source }))?
+            } else {
+                self.ctx
+                    .client
+                    .get_blob_bytes(&self.source.host, &self.source.repository, &cfg_digest_s, cfg.size())
+                    .await
+                    .map_err(|e| self.blob_error(&cfg_digest, e.into()))?
+            };
+            if data.len() as u64 != cfg.size() {
+                return Err(self.bad(&cfg_digest_s, &cfg_mt, format!("size {} differs from the declared {}", data.len(), cfg.size())));
+            }
+            self.store_bytes(&cfg_digest, &cfg_mt, &data)?;
+            if let Some(filter) = single_platform_filter {
+                self.single_platform(&data, filter);
+            }
+        }
+        for l in m.layers() {
+            let ld = l.digest().to_string();
+            let lmt = l.media_type().to_string();
+            let digest = self.parse_digest(&ld, &lmt)?;
+            if self.seen.insert(digest.clone()) {
+                let rec = BlobRecord {
+                    digest,
+                    size: l.size(),
+                    media_type: lmt,
+                };
+                self.blobs.push(rec.clone());
+                self.layers.push(rec);
+            }
+        }
+        Ok(())
+    }
+
+    /// A single-manifest image: read its platform from the config, warn if the filter would
+    /// not keep it (a single manifest cannot be filtered).
+    fn single_platform(&mut self, config: &[u8], filter: &PlatformFilter) {
+        #[derive(serde::Deserialize)]
+        struct Cfg {
+            os: Option<String>,
+            architecture: Option<String>,
+            variant: Option<String>,
+        }
+        if let Ok(Cfg {
+            os: Some(os),
+            architecture: Some(arch),
+            variant,
+        }) = serde_json::from_slice::<Cfg>(config)
+        {
+            let p = platform_string(&os, &arch, variant.as_deref());
+            if !filter.keeps(&os, &arch, variant.as_deref()) {
+                self.ctx.warn(format!(
+                    "`{}` is a single-platform image for {p}, which is not among the requested platforms ({filter}); it is bundled as it is",
+                    self.image
+                ));
+            }
+            self.platforms.push(p);
+        }
+    }
+}
+
+/// Downloads every layer not yet in the cache, each once, `jobs` at a time. Returns bytes
+/// downloaded, bytes already cached, and the failures by spec index.
+async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> (u64, u64, Vec<(usize, ImageError)>) {
+    // Each unique layer is fetched from the source of the first image that needs it.
+    let mut todo: Vec<(BlobRecord, Source, usize)> = Vec::new();
+    let mut users: HashMap<Digest, Vec<usize>> = HashMap::new();
+    let mut cached = (0u64, 0u64);
+    let mut total = (0u64, 0u64);
+    for (ri, r) in resolved.iter().enumerate() {
+        for l in &r.layers {
+            let u = users.entry(l.digest.clone()).or_default();
+            if u.is_empty() {
+                if ctx.store.has(&l.digest, l.size) {
+                    cached.0 += 1;
+                    cached.1 += l.size;
+                } else {
+                    total.0 += 1;
+                    total.1 += l.size;
+                    todo.push((l.clone(), r.source.clone(), ri));
+                }
+            }
+            u.push(ri);
+        }
+    }
+    ctx.reporter.download_start(total.0, total.1, cached.0, cached.1);
+    let progress: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; resolved.len()]));
+    let done_blob = |digest: &Digest| {
+        let mut p = progress.lock().expect("progress lock");
+        for &ri in users.get(digest).map(Vec::as_slice).unwrap_or(&[]) {
+            p[ri] += 1;
+            ctx.reporter.image_progress(&resolved[ri].reference, p[ri], resolved[ri].layers.len());
+        }
+    };
+    // Cached layers count as done right away.
+    let todo_set: HashSet<Digest> = todo.iter().map(|(rec, _, _)| rec.digest.clone()).collect();
+    for digest in users.keys().filter(|d| !todo_set.contains(*d)) {
+        done_blob(digest);
+    }
+
+    let results: Vec<(usize, Digest, Result<(), BlobError>, Source)> = stream::iter(todo)
+        .map(|(rec, source, ri)| {
+            let ctx = ctx.clone();
+            async move {
+                let span = info_span!("blob", digest = %rec.digest);
+                let r = fetch_blob(&ctx, &source, &rec).instrument(span).await;
+                (ri, rec.digest, r, source)
+            }
+        })
+        .buffer_unordered(jobs)
+        .inspect(|(_, digest, r, _)| {
+            if r.is_ok() {
+                done_blob(digest);
+            }
+        })
+        .collect()
+        .await;
+
+    let mut failures = Vec::new();
+    let mut failed_digests = HashSet::new();
+    let mut downloaded = 0;
+    for (ri, digest, r, source) in results {
+        match r {
+            Ok(()) => downloaded += users_size(resolved, ri, &digest),
+            Err(e) => {
+            failed_digests.insert(digest.clone());
+            failures.push((
+                resolved[ri].spec_index,
+                ImageError::Blob {
+                    image: resolved[ri].reference.clone(),
+                    digest: digest.to_string(),
+                    source_name: source.to_string(),
+                    source: e,
+                },
+            ));
+            }
+        }
+    }
+    // Other images that share a failed blob fail too; each is named.
+    for r in resolved {
+        if failures.iter().any(|(i, _)| *i == r.spec_index) {
+            continue;
+        }
+        if let Some(l) = r.layers.iter().find(|l| failed_digests.contains(&l.digest)) {
+            let first = users[&l.digest][0];
+            failures.push((
+                r.spec_index,
+                ImageError::Blob {
+                    image: r.reference.clone(),
+                    digest: l.digest.to_string(),
+                    source_name: resolved[first].source.to_string(),
+                    source: BlobError::Shared {
+                        image: resolved[first].reference.clone(),
+                    },
+                },
+            ));
+        }
+    }
+    (downloaded, cached.1, failures)
+}
+
+fn users_size(resolved: &[Resolved], ri: usize, digest: &Digest) -> u64 {
+    resolved[ri].layers.iter().find(|l| &l.digest == digest).map_or(0, |l| l.size)
+}
+
+/// Streams one blob into the cache, resuming after broken connections; the cache checks size
+/// and sha256 before the blob becomes visible under its digest.
+async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<(), BlobError> {
+    let store = ctx.store.clone();
+    let (digest, size) = (rec.digest.clone(), rec.size);
+    let mut writer = tokio::task::spawn_blocking(move || store.begin(&digest, size)).await??;
+    let digest_s = rec.digest.to_string();
+    let cache_path = ctx.store.path(&rec.digest);
+    let mut broken = 0;
+    loop {
+        let offset = writer.offset();
+        if offset == rec.size {
+            break;
+        }
+        let resp = ctx
+            .client
+            .get_blob(&source.host, &source.repository, &digest_s, offset)
+            .await?;
+        if resp.offset != offset {
+            // The server ignored the Range request and sends the whole blob.
+            writer = blocking(writer, |w| w.restart().map_err(BlobError::from)).await?;
+        }
+        let mut body = resp.stream;
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch_len = 0;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(b) => {
+                    ctx.reporter.download_progress(b.len() as u64);
+                    batch_len += b.len();
+                    batch.push(b);
+                    if batch_len >= WRITE_BATCH {
+                        let chunks = std::mem::take(&mut batch);
+                        batch_len = 0;
+                        let p = cache_path.clone();
+                        writer = blocking(writer, move |w| write_chunks(w, &chunks, &p)).await?;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let p = cache_path.clone();
+            writer = blocking(writer, move |w| write_chunks(w, &batch, &p)).await?;
+        }
+        match failure {
+            None => break,
+            Some(e) if broken < RESUMES.max(ctx.retries) && e.is_retryable() => {
+                broken += 1;
+                debug!(error = %e, offset = writer.offset(), "download broke, resuming");
+            }
+            Some(e) => return Err(e.into()),
+        }
+    }
+    tokio::task::spawn_blocking(move || writer.commit()).await??;
+    Ok(())
+}
+
+fn write_chunks(w: &mut airlock_layout::BlobWriter, chunks: &[Bytes], path: &std::path::Path) -> Result<(), BlobError> {
+    use std::io::Write;
+    for c in chunks {
+        w.write_all(c).map_err(|source| BlobError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+async fn blocking<F>(mut w: airlock_layout::BlobWriter, f: F) -> Result<airlock_layout::BlobWriter, BlobError>
+where
+    F: FnOnce(&mut airlock_layout::BlobWriter) -> Result<(), BlobError> + Send + 'static,
+{
+    let (w, r) = tokio::task::spawn_blocking(move || {
+        let r = f(&mut w);
+        (w, r)
+    })
+    .await?;
+    r?;
+    Ok(w)
+}
+
+fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleManifest {
+    // Images with the same name and digest (two tags of one image) become one record.
+    let mut images: Vec<ImageRecord> = Vec::new();
+    let mut blobs: Vec<BlobRecord> = Vec::new();
+    let mut seen = HashSet::new();
+    for r in resolved {
+        if let Some(existing) = images.iter_mut().find(|i| i.name == r.name && i.digest == r.digest) {
+            if let Some(t) = &r.tag {
+                if !existing.tags.contains(t) {
+                    existing.tags.push(t.clone());
+                }
+            }
+            continue;
+        }
+        images.push(ImageRecord {
+            name: r.name.clone(),
+            reference: r.reference.clone(),
+            tags: r.tag.iter().cloned().collect(),
+            digest: r.digest.clone(),
+            media_type: r.media_type.clone(),
+            size: r.size,
+            source: r.source.to_string(),
+            platforms: r.platforms.clone(),
+            original_digest: r.original_digest.clone(),
+        });
+        for b in &r.blobs {
+            if seen.insert(b.digest.clone()) {
+                blobs.push(b.clone());
+            }
+        }
+    }
+    let bytes = blobs.iter().map(|b| b.size).sum();
+    BundleManifest {
+        format_version: FORMAT_VERSION,
+        created: crate::time::rfc3339(created),
+        airlock_version: env!("CARGO_PKG_VERSION").to_string(),
+        spec: SpecInfo {
+            name: spec.name.clone(),
+            sha256: spec.sha256.clone(),
+        },
+        totals: Totals {
+            images: images.len() as u64,
+            blobs: blobs.len() as u64,
+            bytes,
+        },
+        images,
+        blobs,
+        base: None,
+    }
+}
+
+/// The OCI `index.json`: one entry per image tag (or per digest pin), named with the fully
+/// qualified reference in both the OCI and the containerd annotation, sorted by name.
+fn build_index_json(manifest: &BundleManifest) -> Vec<u8> {
+    let mut entries: Vec<(String, &ImageRecord)> = Vec::new();
+    for img in &manifest.images {
+        if img.tags.is_empty() {
+            entries.push((format!("{}@{}", img.name, img.digest), img));
+        }
+        for t in &img.tags {
+            entries.push((format!("{}:{t}", img.name), img));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let manifests: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(name, img)| {
+            serde_json::json!({
+                "mediaType": img.media_type,
+                "digest": img.digest.to_string(),
+                "size": img.size,
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": name,
+                },
+            })
+        })
+        .collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut out = serde_json::to_vec_pretty(&index).expect("index serialises");
+    out.push(b'\n');
+    out
+}

@@ -1,0 +1,516 @@
+//! The bundle spec: a YAML document (`kind: Bundle`) or a plain `images.txt`.
+//!
+//! ```yaml
+//! apiVersion: airlock.dev/v1
+//! kind: Bundle
+//! metadata: {name: demo}
+//! spec:
+//!   platforms: [linux/amd64, linux/arm64]
+//!   images:
+//!     - registry.k8s.io/pause:3.9
+//!     - name: docker.io/library/nginx@sha256:…
+//!       platforms: [all]
+//!   registries:
+//!     127.0.0.1:5000: {plainHttp: true}
+//!     registry.k8s.io: {mirrors: [mirror.lan/google_containers]}
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use airlock_registry::Reference;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::Error;
+use crate::platform::PlatformFilter;
+
+/// The API version a YAML spec must declare.
+pub const API_VERSION: &str = "airlock.dev/v1";
+
+/// A parsed and validated spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// `metadata.name`, or the file stem of an `images.txt`.
+    pub name: String,
+    /// sha256 (hex) of the file's bytes, recorded in the bundle manifest.
+    pub sha256: String,
+    /// The default platform filter.
+    pub platforms: PlatformFilter,
+    /// The images, in the order of the file.
+    pub images: Vec<ImageSpec>,
+    /// Per-registry settings, keyed by `host[:port]`.
+    pub registries: BTreeMap<String, RegistrySettings>,
+}
+
+/// One image of the spec.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    /// The normalised reference.
+    pub reference: Reference,
+    /// The text as written.
+    pub original: String,
+    /// The platform filter for this image.
+    pub platforms: PlatformFilter,
+    /// 1-based line of the image in the spec.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// Settings for one registry host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistrySettings {
+    /// Talk plain HTTP to it.
+    pub plain_http: bool,
+    /// A PEM file of CA certificates to trust for it (resolved against the spec's directory).
+    pub ca_file: Option<PathBuf>,
+    /// Mirrors tried in order before the origin: `host[:port][/path/prefix]`.
+    pub mirrors: Vec<String>,
+}
+
+impl Spec {
+    /// Reads and validates a spec file (YAML, or one reference a line).
+    pub fn load(path: &Path) -> Result<Spec, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|e| Error::Spec {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        if looks_like_yaml(path, &text) {
+            parse_yaml(path, &text, sha256)
+        } else {
+            parse_list(path, &text, sha256)
+        }
+    }
+}
+
+fn looks_like_yaml(path: &Path, text: &str) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => true,
+        Some("txt" | "list") => false,
+        _ => text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .is_some_and(|l| l.starts_with("apiVersion:") || l.starts_with("kind:") || l == "---"),
+    }
+}
+
+fn spec_error(path: &Path, line: usize, column: usize, message: impl Into<String>) -> Error {
+    Error::Spec {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+/// `images.txt`: one reference a line, `#` starts a comment.
+fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
+    let mut images = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let content = strip_comment(raw);
+        let trimmed = content.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let column = content.len() - content.trim_start().len() + 1;
+        if trimmed.contains(char::is_whitespace) {
+            return Err(spec_error(
+                path,
+                line,
+                column,
+                format!("`{trimmed}` is not one image reference (one reference a line)"),
+            ));
+        }
+        let reference = Reference::parse(trimmed)
+            .map_err(|e| spec_error(path, line, column, format!("bad image reference `{trimmed}`: {e}")))?;
+        check_duplicate(path, &mut seen, &reference, line, column)?;
+        images.push(ImageSpec {
+            reference,
+            original: trimmed.to_string(),
+            platforms: PlatformFilter::All,
+            line,
+            column,
+        });
+    }
+    if images.is_empty() {
+        return Err(spec_error(path, 1, 1, "the image list is empty"));
+    }
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("images")
+        .to_string();
+    Ok(Spec {
+        path: path.to_path_buf(),
+        name,
+        sha256,
+        platforms: PlatformFilter::All,
+        images,
+        registries: BTreeMap::new(),
+    })
+}
+
+fn strip_comment(line: &str) -> &str {
+    // `#` starts a comment at the start of a line or after white space; a reference never
+    // contains one.
+    match line.find('#') {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
+fn check_duplicate(
+    path: &Path,
+    seen: &mut HashMap<String, usize>,
+    reference: &Reference,
+    line: usize,
+    column: usize,
+) -> Result<(), Error> {
+    let key = reference.to_string();
+    if let Some(first) = seen.get(&key) {
+        return Err(spec_error(
+            path,
+            line,
+            column,
+            format!("duplicate image `{key}` (first listed on line {first})"),
+        ));
+    }
+    seen.insert(key, line);
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    metadata: RawMetadata,
+    spec: RawBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetadata {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBody {
+    #[serde(default)]
+    platforms: Option<Vec<String>>,
+    images: Vec<RawImage>,
+    #[serde(default)]
+    registries: BTreeMap<String, RawRegistry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRegistry {
+    #[serde(default)]
+    plain_http: bool,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    mirrors: Vec<String>,
+}
+
+struct RawImage {
+    name: String,
+    platforms: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawImage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawImage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an image reference, or a map with `name` and optional `platforms`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawImage, E> {
+                check_reference(v)?;
+                Ok(RawImage {
+                    name: v.to_string(),
+                    platforms: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawImage, A::Error> {
+                let mut name: Option<String> = None;
+                let mut platforms = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => {
+                            let v: String = map.next_value()?;
+                            check_reference(&v)?;
+                            name = Some(v);
+                        }
+                        "platforms" => platforms = Some(map.next_value::<Vec<String>>()?),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["name", "platforms"]));
+                        }
+                    }
+                }
+                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                Ok(RawImage { name, platforms })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn check_reference<E: de::Error>(v: &str) -> Result<(), E> {
+    Reference::parse(v)
+        .map(|_| ())
+        .map_err(|e| E::custom(format!("bad image reference `{v}`: {e}")))
+}
+
+fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
+    let raw: RawSpec = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        // serde_yaml appends " at line L column C"; the location is already in front.
+        let msg = e.to_string();
+        let msg = match msg.find(" at line ") {
+            Some(i) => msg[..i].to_string(),
+            None => msg,
+        };
+        spec_error(path, line, column, msg)
+    })?;
+    if raw.api_version != API_VERSION {
+        let (line, column) = locate(text, "apiVersion", 0).unwrap_or((1, 1));
+        return Err(spec_error(
+            path,
+            line,
+            column,
+            format!("unsupported apiVersion `{}` (expected `{API_VERSION}`)", raw.api_version),
+        ));
+    }
+    if raw.kind != "Bundle" {
+        let (line, column) = locate(text, "kind", 0).unwrap_or((1, 1));
+        return Err(spec_error(
+            path,
+            line,
+            column,
+            format!("unsupported kind `{}` (expected `Bundle`)", raw.kind),
+        ));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let platforms_line = locate(text, "platforms", 0).unwrap_or((1, 1));
+    let platforms = match &raw.spec.platforms {
+        None => PlatformFilter::All,
+        Some(list) => PlatformFilter::parse_list(list)
+            .map_err(|m| spec_error(path, platforms_line.0, platforms_line.1, m))?,
+    };
+
+    // serde_yaml gives no positions for values, so images are located in the text in order:
+    // each is searched from the line after the previous one.
+    let mut images = Vec::with_capacity(raw.spec.images.len());
+    let mut seen = HashMap::new();
+    let mut pos = locate(text, "images", 0).unwrap_or((0, 0));
+    for img in &raw.spec.images {
+        let (line, column) = locate_after(text, &img.name, pos).unwrap_or((pos.0.max(1), 1));
+        pos = (line, column - 1 + img.name.len());
+        let reference = Reference::parse(&img.name)
+            .map_err(|e| spec_error(path, line, column, format!("bad image reference `{}`: {e}", img.name)))?;
+        check_duplicate(path, &mut seen, &reference, line, column)?;
+        let image_platforms = match &img.platforms {
+            None => platforms.clone(),
+            Some(list) => PlatformFilter::parse_list(list).map_err(|m| spec_error(path, line, column, m))?,
+        };
+        images.push(ImageSpec {
+            reference,
+            original: img.name.clone(),
+            platforms: image_platforms,
+            line,
+            column,
+        });
+    }
+    if images.is_empty() {
+        let (line, column) = locate(text, "images", 0).unwrap_or((1, 1));
+        return Err(spec_error(path, line, column, "`spec.images` is empty"));
+    }
+
+    let mut registries = BTreeMap::new();
+    for (host, r) in raw.spec.registries {
+        let (line, column) = locate(text, &host, 0).unwrap_or((1, 1));
+        if host.is_empty() || host.contains('/') || host.contains("://") {
+            return Err(spec_error(
+                path,
+                line,
+                column,
+                format!("registry key `{host}` must be a host with an optional port, such as `harbor.lan:5000`"),
+            ));
+        }
+        for m in &r.mirrors {
+            if m.is_empty() || m.contains("://") || m.ends_with('/') {
+                let (line, column) = locate(text, m, 0).unwrap_or((line, column));
+                return Err(spec_error(
+                    path,
+                    line,
+                    column,
+                    format!("mirror `{m}` must be `host[:port][/path]` without a scheme"),
+                ));
+            }
+        }
+        let ca_file = r.ca_file.map(|f| if f.is_relative() { base.join(f) } else { f });
+        registries.insert(
+            host,
+            RegistrySettings {
+                plain_http: r.plain_http,
+                ca_file,
+                mirrors: r.mirrors,
+            },
+        );
+    }
+
+    Ok(Spec {
+        path: path.to_path_buf(),
+        name: raw.metadata.name,
+        sha256,
+        platforms,
+        images,
+        registries,
+    })
+}
+
+/// Finds `needle` as a whole token on a line at or after `from_line` (1-based; 0 = start).
+fn locate(text: &str, needle: &str, from_line: usize) -> Option<(usize, usize)> {
+    locate_after(text, needle, (from_line, 0))
+}
+
+/// Finds `needle` as a whole token after position `after` = (line, column), both 1-based
+/// (column 0: anywhere on that line).
+fn locate_after(text: &str, needle: &str, after: (usize, usize)) -> Option<(usize, usize)> {
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if n < after.0 {
+            continue;
+        }
+        let code = strip_comment(line);
+        let mut start = if n == after.0 { after.1.min(code.len()) } else { 0 };
+        while let Some(pos) = code.get(start..).and_then(|rest| rest.find(needle)) {
+            let at = start + pos;
+            let before = code[..at].chars().next_back();
+            let after_c = code[at + needle.len()..].chars().next();
+            let boundary = |c: Option<char>| {
+                c.is_none_or(|c| {
+                    c.is_whitespace() || matches!(c, '-' | ':' | '{' | '}' | '[' | ']' | ',' | '"' | '\'')
+                })
+            };
+            if boundary(before) && boundary(after_c) {
+                return Some((n, at + 1));
+            }
+            start = at + needle.len();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn yaml_spec_parses_with_defaults_and_registries() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "s.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: demo}\nspec:\n  platforms: [linux/amd64, linux/arm64]\n  images:\n    - registry.k8s.io/pause:3.9\n    - name: nginx\n      platforms: [all]\n  registries:\n    127.0.0.1:5000: {plainHttp: true}\n    harbor.lan: {caFile: ./ca.pem}\n    registry.k8s.io: {mirrors: [mirror.lan/google_containers]}\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        assert_eq!(s.name, "demo");
+        assert_eq!(s.images.len(), 2);
+        assert_eq!(s.images[0].reference.to_string(), "registry.k8s.io/pause:3.9");
+        assert_eq!(s.images[0].line, 7);
+        assert_eq!(s.images[1].reference.to_string(), "docker.io/library/nginx:latest");
+        assert_eq!(s.images[1].line, 8);
+        assert_eq!(s.images[1].platforms, PlatformFilter::All);
+        assert!(matches!(s.images[0].platforms, PlatformFilter::Only(ref v) if v.len() == 2));
+        assert!(s.registries["127.0.0.1:5000"].plain_http);
+        assert_eq!(s.registries["harbor.lan"].ca_file.as_deref(), Some(dir.path().join("./ca.pem").as_path()));
+        assert_eq!(s.registries["registry.k8s.io"].mirrors, vec!["mirror.lan/google_containers"]);
+        assert_eq!(s.sha256.len(), 64);
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "s.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: demo}\nspec:\n  images: [a]\n  platfroms: [linux/amd64]\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:6:"), "{e}");
+        assert!(e.contains("platfroms"), "{e}");
+    }
+
+    #[test]
+    fn bad_reference_and_duplicates_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "s.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: demo}\nspec:\n  images:\n    - busybox\n    - Bad/UPPER:1\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("s.yaml:7:"), "{e}");
+        assert!(e.contains("Bad/UPPER:1"), "{e}");
+
+        let p = write(
+            dir.path(),
+            "d.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: demo}\nspec:\n  images:\n    - busybox\n    - a/b:1\n    - docker.io/library/busybox:latest\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("d.yaml:8:7"), "{e}");
+        assert!(e.contains("duplicate image `docker.io/library/busybox:latest` (first listed on line 6)"), "{e}");
+    }
+
+    #[test]
+    fn wrong_kind_and_bad_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "k.yaml", "apiVersion: airlock.dev/v1\nkind: Pod\nmetadata: {name: x}\nspec: {images: [a]}\n");
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("k.yaml:2:1") && e.contains("`Pod`"), "{e}");
+        let p = write(dir.path(), "p.yaml", "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  platforms: [amd64]\n  images: [a]\n");
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("p.yaml:5:") && e.contains("amd64"), "{e}");
+    }
+
+    #[test]
+    fn image_list_with_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "images.txt", "# kube\nregistry.k8s.io/pause:3.9  # infra\n\n  nginx\n");
+        let s = Spec::load(&p).unwrap();
+        assert_eq!(s.name, "images");
+        assert_eq!(s.images.len(), 2);
+        assert_eq!((s.images[1].line, s.images[1].column), (4, 3));
+        let p = write(dir.path(), "bad.txt", "nginx\nfoo bar\n");
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.txt:2:1"), "{e}");
+    }
+}

@@ -1,0 +1,143 @@
+//! Bad input and broken servers: a clear error naming the image or registry, a non-zero exit
+//! code, and no output file (nor a temporary one) left behind.
+
+use std::path::Path;
+use std::process::Output;
+
+use airlock_testkit::{free_port, Auth};
+
+use crate::support::*;
+
+/// Runs `airlock bundle SPEC -o out.tar.zst` in `dir` and checks that nothing was left there
+/// but the inputs.
+fn bundle_fails(dir: &Path, spec: &Path, stdin: Option<&str>, extra: &[&str]) -> Output {
+    let before = listing(dir);
+    let out = dir.join("out.tar.zst");
+    let mut cmd = airlock(&dir.join("cache"));
+    cmd.arg("bundle").args(extra).arg("-o").arg(&out).arg(spec).args(["--retries", "1"]);
+    let o = run(cmd, stdin);
+    assert!(!o.status.success(), "bundle unexpectedly succeeded: {}", stderr(&o));
+    assert!(!out.exists(), "a failed run left its output file");
+    let mut after = listing(dir);
+    after.retain(|f| f != "cache");
+    let mut before = before;
+    before.retain(|f| f != "cache");
+    assert_eq!(after, before, "a failed run left files behind");
+    o
+}
+
+fn assert_mentions(o: &Output, needles: &[&str]) {
+    let e = stderr(o);
+    for n in needles {
+        assert!(e.contains(n), "`{n}` missing from the error:\n{e}");
+    }
+}
+
+#[test]
+fn bad_spec_names_file_line_and_column() {
+    let work = workdir();
+    let spec = work.path().join("bad.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  images:\n    - 127.0.0.1:1/a:1\n  platfroms: [linux/amd64]\n",
+    )
+    .unwrap();
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_mentions(&o, &["bad.yaml:7:", "platfroms"]);
+
+    std::fs::write(
+        &spec,
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  images:\n    - 127.0.0.1:1/a:1\n    - 127.0.0.1:1/Bad:1\n",
+    )
+    .unwrap();
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_mentions(&o, &["bad.yaml:7:", "127.0.0.1:1/Bad:1"]);
+
+    std::fs::write(
+        &spec,
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  images:\n    - 127.0.0.1:1/a:1\n    - 127.0.0.1:1/a:1\n",
+    )
+    .unwrap();
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_mentions(&o, &["bad.yaml:7:", "duplicate image `127.0.0.1:1/a:1`", "line 6"]);
+}
+
+#[test]
+fn unknown_image_is_named() {
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    let image = format!("{}/fixtures/no-such-image:1", reg.host);
+    let spec = write_spec(work.path(), "s", &[image.clone(), format!("{}/fixtures/base:1", reg.host)], None, &registry_settings(&reg));
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_mentions(&o, &[&image, "not found", "1 of 2 images failed"]);
+}
+
+#[test]
+fn wrong_credentials_are_named_with_a_hint_and_never_printed() {
+    for auth in [
+        Auth::Basic {
+            username: "airlock".into(),
+            password: "right-password".into(),
+        },
+        Auth::Token {
+            username: "airlock".into(),
+            password: "right-password".into(),
+        },
+    ] {
+        let reg = registry(true, auth);
+        let work = workdir();
+        let image = format!("{}/fixtures/base:1", reg.host);
+        let spec = write_spec(work.path(), "s", &[image.clone()], None, &registry_settings(&reg));
+        let o = bundle_fails(
+            work.path(),
+            &spec,
+            Some("Wrong-Pa55word\n"),
+            &["--username", "airlock", "--password-stdin"],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_mentions(&o, &[&image, &reg.host, "hint:"]);
+        let e = stderr(&o).to_lowercase();
+        assert!(e.contains("unauthorized") || e.contains("authentication"), "{e}");
+        assert!(!stderr(&o).contains("Wrong-Pa55word"), "the password leaked: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn unknown_ca_is_named_with_a_hint() {
+    let reg = registry(true, Auth::None);
+    let work = workdir();
+    let image = format!("{}/fixtures/base:1", reg.host);
+    // No caFile for the registry: its certificate is signed by an unknown CA.
+    let spec = write_spec(work.path(), "s", &[image.clone()], None, "");
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_mentions(&o, &[&image, &reg.host, "caFile"]);
+}
+
+#[test]
+fn registry_down_is_named() {
+    let work = workdir();
+    // A port nothing listens on (picked free, then left closed).
+    let host = format!("127.0.0.1:{}", free_port());
+    let image = format!("{host}/fixtures/base:1");
+    let spec = write_spec(work.path(), "s", &[image.clone()], None, &format!("    {host}: {{plainHttp: true}}\n"));
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_mentions(&o, &[&image, &host]);
+    let e = stderr(&o).to_lowercase();
+    assert!(e.contains("unreachable") || e.contains("connect"), "{e}");
+}
+
+#[test]
+fn missing_output_directory_fails_before_any_download() {
+    let work = workdir();
+    let spec = write_spec(work.path(), "s", &["127.0.0.1:1/a:1".to_string()], None, "");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["bundle", "-o"]).arg(work.path().join("no/such/dir/out.tar.zst")).arg(&spec);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_mentions(&o, &["no/such/dir/out.tar.zst"]);
+}

@@ -9,10 +9,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Prints an error and its causes on stderr.
 pub fn print_error(e: &anyhow::Error) {
-    eprintln!("error: {e}");
-    for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
-    }
+    let root: &dyn std::error::Error = e.as_ref();
+    eprintln!("error: {}", error_chain(root));
 }
 
 /// Formats a byte count with binary units.
@@ -32,14 +30,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
+    airlock_bundle::render_error(e)
 }
 
 /// Progress for `bundle`.

@@ -71,16 +71,13 @@ pub enum Error {
 /// Why one image could not be bundled.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    /// Every source (mirrors, then the origin) failed; the last cause is kept as the source.
+    /// Every source (mirrors, then the origin) failed.
     #[error("`{image}`: not found or not reachable at any source:{}", attempts_text(attempts))]
     Unresolved {
         /// The canonical reference.
         image: String,
-        /// One line per source tried, with its error.
+        /// One entry per source tried, in order: the source and its rendered error.
         attempts: Vec<(String, String)>,
-        /// The error of the last source (the origin).
-        #[source]
-        source: airlock_registry::Error,
     },
     /// A registry operation on a resolved image failed.
     #[error("`{image}`: {what} from `{source_name}` failed")]
@@ -185,8 +182,48 @@ pub enum BlobError {
 
 fn attempts_text(attempts: &[(String, String)]) -> String {
     let mut s = String::new();
+    let mut hints: Vec<&str> = Vec::new();
     for (source, err) in attempts {
-        s.push_str(&format!("\n    {source}: {err}"));
+        let mut lines = err.split("\n  hint: ");
+        s.push_str(&format!("\n    {source}: {}", lines.next().unwrap_or("")));
+        for h in lines {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
+    }
+    for h in hints {
+        s.push_str(&format!("\n  hint: {h}"));
+    }
+    s
+}
+
+/// Renders an error and its causes on one line, `: `-separated, with every `hint:` of the
+/// chain moved to lines of its own at the end.
+pub fn render(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        let mut segs = text.split("\n  hint: ");
+        if let Some(main) = segs.next() {
+            // Some causes repeat their own source's text; keep the shorter story.
+            if !main.is_empty() && !parts.last().is_some_and(|p| p.contains(main)) {
+                parts.push(main.to_string());
+            }
+        }
+        for h in segs {
+            if !hints.iter().any(|x| x == h) {
+                hints.push(h.to_string());
+            }
+        }
+        cur = err.source();
+    }
+    let mut s = parts.join(": ");
+    for h in hints {
+        s.push_str("\n  hint: ");
+        s.push_str(&h);
     }
     s
 }

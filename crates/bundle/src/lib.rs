@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
-pub use error::{BlobError, Error, ImageError};
+pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use lock::Lock;
 pub use pull::bundle;
 pub use spec::Spec;

@@ -284,6 +284,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
     let candidates = sources(&ctx.spec, img);
     let single = candidates.len() == 1;
     let mut attempts = Vec::new();
+    let mut broken_mirrors = Vec::new();
     let mut found = None;
     for (i, (source, _mirror)) in candidates.iter().enumerate() {
         match ctx.client.get_manifest(&source.host, &source.repository, &wanted).await {
@@ -300,21 +301,28 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
                         source: e,
                     });
                 }
-                return Err(ImageError::Unresolved {
-                    image,
-                    attempts,
-                    source: e,
-                });
+                attempts.push((source.to_string(), error_text(&e)));
+                return Err(ImageError::Unresolved { image, attempts });
             }
             Err(e) => {
                 // A mirror that lacks the image or is down is not fatal: the next source is
-                // tried, and every attempt is kept for the final report.
+                // tried, and every attempt is kept for the final report. A mirror that is
+                // broken in another way (TLS, credentials) is worth a warning even when a
+                // later source works.
                 debug!(mirror = %source, error = %e, "mirror failed, trying the next source");
-                attempts.push((source.to_string(), e.to_string()));
+                if !e.is_not_found() {
+                    let text = error_text(&e);
+                    let first = text.lines().next().unwrap_or_default();
+                    broken_mirrors.push(format!("`{image}`: mirror `{source}` skipped: {first}"));
+                }
+                attempts.push((source.to_string(), error_text(&e)));
             }
         }
     }
     let (source, top) = found.expect("a source answered or the loop returned");
+    for w in broken_mirrors {
+        ctx.warn(w);
+    }
 
     if let Some((lock_path, lock)) = &ctx.lock {
         match lock.images.get(&image) {
@@ -384,6 +392,10 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         blobs,
         layers,
     })
+}
+
+fn error_text(e: &dyn std::error::Error) -> String {
+    crate::error::render(e)
 }
 
 /// The media type of a manifest: the header unless it is missing or generic, then the JSON.
@@ -670,7 +682,9 @@ async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> 
             u.push(ri);
         }
     }
-    ctx.reporter.download_start(total.0, total.1, cached.0, cached.1);
+    if !resolved.is_empty() {
+        ctx.reporter.download_start(total.0, total.1, cached.0, cached.1);
+    }
     let progress: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; resolved.len()]));
     let done_blob = |digest: &Digest| {
         let mut p = progress.lock().expect("progress lock");

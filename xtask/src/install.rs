@@ -1,0 +1,97 @@
+//! `cargo xtask install`: the Debian packages behind the tests' real servers and validators.
+
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+/// Every package the tests use. protobuf-compiler: the containerd client crate (tonic) needs
+/// `protoc` at build time.
+pub const PACKAGES: &[&str] = &[
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "containerd",
+    "oci-image-tool",
+    "apache2-utils",
+    "nginx",
+    "zstd",
+    "openssl",
+    "protobuf-compiler",
+];
+
+/// What the machine has after installing.
+pub struct Installed {
+    /// `cargo nextest` runs.
+    pub nextest: bool,
+}
+
+pub fn run() -> anyhow::Result<Installed> {
+    let missing = missing_packages()?;
+    if missing.is_empty() {
+        eprintln!("packages: all {} installed", PACKAGES.len());
+    } else if !rustix::process::geteuid().is_root() {
+        bail!(
+            "missing packages: {}\nhint: run `sudo apt-get update && sudo apt-get install -y --no-install-recommends {}`",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    } else {
+        eprintln!("packages: installing {}", missing.join(" "));
+        apt(&["update"])?;
+        let mut args = vec![
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=300",
+        ];
+        args.extend(missing.iter().map(String::as_str));
+        apt(&args)?;
+        let still = missing_packages()?;
+        if !still.is_empty() {
+            bail!("still missing after apt-get install: {}", still.join(" "));
+        }
+    }
+    let nextest = Command::new(cargo())
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if nextest {
+        eprintln!("cargo-nextest: found");
+    } else {
+        eprintln!("cargo-nextest: not found; `cargo xtask ci` uses `cargo test`");
+    }
+    Ok(Installed { nextest })
+}
+
+/// The `cargo` that runs us (so the same toolchain), or the one in `$PATH`.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn missing_packages() -> anyhow::Result<Vec<String>> {
+    let mut missing = Vec::new();
+    for package in PACKAGES {
+        // dpkg-query exits 1 for a package it has never heard of: that is "missing" too.
+        let out = Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", package])
+            .output()
+            .context("running `dpkg-query` (this needs a Debian-based machine)")?;
+        if String::from_utf8_lossy(&out.stdout).trim() != "install ok installed" {
+            missing.push(package.to_string());
+        }
+    }
+    Ok(missing)
+}
+
+fn apt(args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running `apt-get`")?;
+    if !status.success() {
+        bail!("`apt-get {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

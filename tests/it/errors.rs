@@ -14,9 +14,18 @@ fn bundle_fails(dir: &Path, spec: &Path, stdin: Option<&str>, extra: &[&str]) ->
     let before = listing(dir);
     let out = dir.join("out.tar.zst");
     let mut cmd = airlock(&dir.join("cache"));
-    cmd.arg("bundle").args(extra).arg("-o").arg(&out).arg(spec).args(["--retries", "1"]);
+    cmd.arg("bundle")
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg(spec)
+        .args(["--retries", "1"]);
     let o = run(cmd, stdin);
-    assert!(!o.status.success(), "bundle unexpectedly succeeded: {}", stderr(&o));
+    assert!(
+        !o.status.success(),
+        "bundle unexpectedly succeeded: {}",
+        stderr(&o)
+    );
     assert!(!out.exists(), "a failed run left its output file");
     let mut after = listing(dir);
     after.retain(|f| f != "cache");
@@ -61,7 +70,10 @@ fn bad_spec_names_file_line_and_column() {
     )
     .unwrap();
     let o = bundle_fails(work.path(), &spec, None, &[]);
-    assert_mentions(&o, &["bad.yaml:7:", "duplicate image `127.0.0.1:1/a:1`", "line 6"]);
+    assert_mentions(
+        &o,
+        &["bad.yaml:7:", "duplicate image `127.0.0.1:1/a:1`", "line 6"],
+    );
 }
 
 #[test]
@@ -69,7 +81,13 @@ fn unknown_image_is_named() {
     let reg = registry(false, Auth::None);
     let work = workdir();
     let image = format!("{}/fixtures/no-such-image:1", reg.host);
-    let spec = write_spec(work.path(), "s", &[image.clone(), format!("{}/fixtures/base:1", reg.host)], None, &registry_settings(&reg));
+    let spec = write_spec(
+        work.path(),
+        "s",
+        &[image.clone(), format!("{}/fixtures/base:1", reg.host)],
+        None,
+        &registry_settings(&reg),
+    );
     let o = bundle_fails(work.path(), &spec, None, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_mentions(&o, &[&image, "not found", "1 of 2 images failed"]);
@@ -90,7 +108,13 @@ fn wrong_credentials_are_named_with_a_hint_and_never_printed() {
         let reg = registry(true, auth);
         let work = workdir();
         let image = format!("{}/fixtures/base:1", reg.host);
-        let spec = write_spec(work.path(), "s", &[image.clone()], None, &registry_settings(&reg));
+        let spec = write_spec(
+            work.path(),
+            "s",
+            std::slice::from_ref(&image),
+            None,
+            &registry_settings(&reg),
+        );
         let o = bundle_fails(
             work.path(),
             &spec,
@@ -100,8 +124,15 @@ fn wrong_credentials_are_named_with_a_hint_and_never_printed() {
         assert_eq!(o.status.code(), Some(1));
         assert_mentions(&o, &[&image, &reg.host, "hint:"]);
         let e = stderr(&o).to_lowercase();
-        assert!(e.contains("unauthorized") || e.contains("authentication"), "{e}");
-        assert!(!stderr(&o).contains("Wrong-Pa55word"), "the password leaked: {}", stderr(&o));
+        assert!(
+            e.contains("unauthorized") || e.contains("authentication"),
+            "{e}"
+        );
+        assert!(
+            !stderr(&o).contains("Wrong-Pa55word"),
+            "the password leaked: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -111,7 +142,7 @@ fn unknown_ca_is_named_with_a_hint() {
     let work = workdir();
     let image = format!("{}/fixtures/base:1", reg.host);
     // No caFile for the registry: its certificate is signed by an unknown CA.
-    let spec = write_spec(work.path(), "s", &[image.clone()], None, "");
+    let spec = write_spec(work.path(), "s", std::slice::from_ref(&image), None, "");
     let o = bundle_fails(work.path(), &spec, None, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_mentions(&o, &[&image, &reg.host, "caFile"]);
@@ -123,7 +154,13 @@ fn registry_down_is_named() {
     // A port nothing listens on (picked free, then left closed).
     let host = format!("127.0.0.1:{}", free_port());
     let image = format!("{host}/fixtures/base:1");
-    let spec = write_spec(work.path(), "s", &[image.clone()], None, &format!("    {host}: {{plainHttp: true}}\n"));
+    let spec = write_spec(
+        work.path(),
+        "s",
+        std::slice::from_ref(&image),
+        None,
+        &format!("    {host}: {{plainHttp: true}}\n"),
+    );
     let o = bundle_fails(work.path(), &spec, None, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_mentions(&o, &[&image, &host]);
@@ -136,7 +173,9 @@ fn missing_output_directory_fails_before_any_download() {
     let work = workdir();
     let spec = write_spec(work.path(), "s", &["127.0.0.1:1/a:1".to_string()], None, "");
     let mut cmd = airlock(&work.path().join("cache"));
-    cmd.args(["bundle", "-o"]).arg(work.path().join("no/such/dir/out.tar.zst")).arg(&spec);
+    cmd.args(["bundle", "-o"])
+        .arg(work.path().join("no/such/dir/out.tar.zst"))
+        .arg(&spec);
     let o = run(cmd, None);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_mentions(&o, &["no/such/dir/out.tar.zst"]);

@@ -15,7 +15,10 @@ pub fn airlock_bin() -> PathBuf {
     }
     // target/<profile>/deps/it-<hash> -> target/<profile>/airlock
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let bin = dir.join("airlock");
     assert!(
         bin.exists(),
@@ -57,7 +60,10 @@ pub fn stderr(o: &Output) -> String {
 
 /// A test's working directory.
 pub fn workdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("airlock-e2e-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("airlock-e2e-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// Every (image, tag) reference of the fixture set on a registry.
@@ -73,7 +79,10 @@ pub fn refs(host: &str, images: &[&FixtureImage]) -> Vec<String> {
 
 /// The fixture images under `fixtures/` (the bundle's test set).
 pub fn fixture_images(set: &FixtureSet) -> Vec<&FixtureImage> {
-    set.images.iter().filter(|i| i.repository.starts_with("fixtures/")).collect()
+    set.images
+        .iter()
+        .filter(|i| i.repository.starts_with("fixtures/"))
+        .collect()
 }
 
 pub fn fixture_set() -> FixtureSet {
@@ -89,7 +98,8 @@ pub fn find<'a>(set: &'a FixtureSet, repo: &str) -> &'a FixtureImage {
 
 /// A registry of the given variant serving the fixtures.
 pub fn registry(tls: bool, auth: Auth) -> Registry {
-    Registry::with_fixtures(tls, auth).expect("start the registry (is docker-registry installed? run `cargo xtask install`)")
+    Registry::with_fixtures(tls, auth)
+        .expect("start the registry (is docker-registry installed? run `cargo xtask install`)")
 }
 
 /// The `registries:` block for a registry.
@@ -101,8 +111,15 @@ pub fn registry_settings(reg: &Registry) -> String {
 }
 
 /// Writes a YAML spec.
-pub fn write_spec(dir: &Path, name: &str, images: &[String], platforms: Option<&str>, registries: &str) -> PathBuf {
-    let mut s = format!("apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: {name}}}\nspec:\n");
+pub fn write_spec(
+    dir: &Path,
+    name: &str,
+    images: &[String],
+    platforms: Option<&str>,
+    registries: &str,
+) -> PathBuf {
+    let mut s =
+        format!("apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: {name}}}\nspec:\n");
     if let Some(p) = platforms {
         s.push_str(&format!("  platforms: {p}\n"));
     }
@@ -149,7 +166,10 @@ pub fn skopeo_digest_from_archive(tar: &Path, reference: &str, out: &Path) -> Re
         .output()
         .context("run skopeo (install it: `cargo xtask install`)")?;
     if !o.status.success() {
-        bail!("skopeo copy of `{reference}` failed: {}", String::from_utf8_lossy(&o.stderr));
+        bail!(
+            "skopeo copy of `{reference}` failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     Ok(sha256_file(&out.join("manifest.json")))
 }
@@ -162,7 +182,10 @@ pub fn tar_entries(tar: &Path) -> Vec<(String, u64)> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.path().unwrap().to_string_lossy().into_owned(), e.header().size().unwrap())
+            (
+                e.path().unwrap().to_string_lossy().into_owned(),
+                e.header().size().unwrap(),
+            )
         })
         .collect()
 }

@@ -43,6 +43,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         summary(&steps, started);
         return Err(err);
     }
+    // The end-to-end tests run this binary.
+    failed |= !command(&mut steps, "build", &["build", "-p", "airlock"]);
     let test: &[&str] = if installed.nextest {
         &["nextest", "run", "--workspace", "--no-fail-fast"]
     } else {

@@ -17,6 +17,7 @@ pub const PACKAGES: &[&str] = &[
     "zstd",
     "openssl",
     "protobuf-compiler",
+    "time",
 ];
 
 /// What the machine has after installing.

@@ -2,7 +2,9 @@
 //!
 //! One file per command; each exposes `run`, which the `ci` command may call directly.
 
+mod bench;
 mod ci;
+mod demo;
 mod fixtures;
 mod install;
 mod services;
@@ -27,8 +29,12 @@ enum Command {
     Fixtures(fixtures::Args),
     /// Run every registry variant with the fixtures, and a containerd, until Ctrl-C.
     Services,
-    /// What CI runs: install, fmt, clippy, fixtures, tests.
+    /// What CI runs: install, fmt, clippy, fixtures, build, tests.
     Ci,
+    /// The main job offline: build airlock, bundle the fixture images from a local registry, check the bundle.
+    Demo(demo::Args),
+    /// Benchmarks against skopeo on the same data (numbers for docs/benchmarks.md).
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,8 @@ fn main() -> ExitCode {
         Command::Fixtures(args) => fixtures::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Services => services::run().map(|()| ExitCode::SUCCESS),
         Command::Ci => ci::run(),
+        Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -140,9 +140,11 @@ impl Reporter for ProgressReporter {
         if self.tty && !self.quiet {
             let bar = self.multi.add(ProgressBar::new(bytes));
             bar.set_style(
-                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                    .expect("template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
             );
             bar.set_prefix("total");
             bar.enable_steady_tick(Duration::from_millis(200));
@@ -186,11 +188,16 @@ impl Reporter for ProgressReporter {
         bar.set_position(done as u64);
         if done >= total {
             bar.finish_and_clear();
-            let _ = self.multi.println(format!("complete {image} ({total} layers)"));
+            let _ = self
+                .multi
+                .println(format!("complete {image} ({total} layers)"));
         }
     }
 
     fn writing(&self, entries: u64, bytes: u64) {
-        self.say(&format!("writing the bundle: {entries} entries, {}", human_bytes(bytes)));
+        self.say(&format!(
+            "writing the bundle: {entries} entries, {}",
+            human_bytes(bytes)
+        ));
     }
 }

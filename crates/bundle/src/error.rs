@@ -72,7 +72,10 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// Every source (mirrors, then the origin) failed.
-    #[error("`{image}`: not found or not reachable at any source:{}", attempts_text(attempts))]
+    #[error(
+        "`{image}`: not found or not reachable at any source:{}",
+        attempts_text(attempts)
+    )]
     Unresolved {
         /// The canonical reference.
         image: String,
@@ -90,7 +93,7 @@ pub enum ImageError {
         source_name: String,
         /// The cause.
         #[source]
-        source: airlock_registry::Error,
+        source: Box<airlock_registry::Error>,
     },
     /// The digest differs from the lock file.
     #[error("`{image}`: `{source_name}` serves {actual} but the lock says {expected}\n  hint: the source changed or lags behind; check it, or run without --locked to update the lock")]
@@ -147,7 +150,7 @@ pub enum ImageError {
         source_name: String,
         /// The cause.
         #[source]
-        source: BlobError,
+        source: Box<BlobError>,
     },
 }
 
@@ -156,7 +159,7 @@ pub enum ImageError {
 pub enum BlobError {
     /// The registry failed.
     #[error(transparent)]
-    Registry(#[from] airlock_registry::Error),
+    Registry(Box<airlock_registry::Error>),
     /// The cache rejected it (wrong size or digest) or could not be written.
     #[error(transparent)]
     Layout(#[from] airlock_layout::Error),
@@ -178,6 +181,12 @@ pub enum BlobError {
     /// The blocking writer task failed.
     #[error("internal task failed")]
     Join(#[from] tokio::task::JoinError),
+}
+
+impl From<airlock_registry::Error> for BlobError {
+    fn from(e: airlock_registry::Error) -> Self {
+        BlobError::Registry(Box::new(e))
+    }
 }
 
 fn attempts_text(attempts: &[(String, String)]) -> String {

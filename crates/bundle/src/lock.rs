@@ -49,7 +49,10 @@ impl Lock {
         if lock.lock_version != LOCK_VERSION {
             return Err(Error::Lock {
                 path: path.to_path_buf(),
-                message: format!("lockVersion {} is not supported (this airlock reads {LOCK_VERSION})", lock.lock_version),
+                message: format!(
+                    "lockVersion {} is not supported (this airlock reads {LOCK_VERSION})",
+                    lock.lock_version
+                ),
             });
         }
         Ok(lock)
@@ -86,6 +89,9 @@ mod tests {
         lock.write(&p).unwrap();
         assert_eq!(Lock::read(&p).unwrap(), lock);
         std::fs::write(&p, r#"{"lockVersion":9,"spec":"x","images":{}}"#).unwrap();
-        assert!(Lock::read(&p).unwrap_err().to_string().contains("lockVersion 9"));
+        assert!(Lock::read(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("lockVersion 9"));
     }
 }

@@ -17,7 +17,11 @@ impl PlatformSpec {
     /// Parses `os/arch[/variant]`.
     pub fn parse(s: &str) -> Result<PlatformSpec, String> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(PlatformSpec {
                 os: os.to_string(),
@@ -136,7 +140,10 @@ mod tests {
         assert!(v8.keeps("linux", "arm64", None));
         assert!(v8.keeps("linux", "arm64", Some("v8")));
         assert!(!v8.keeps("linux", "amd64", None));
-        assert_eq!(PlatformFilter::parse_list(&["all".into()]).unwrap(), PlatformFilter::All);
+        assert_eq!(
+            PlatformFilter::parse_list(&["all".into()]).unwrap(),
+            PlatformFilter::All
+        );
         assert!(PlatformFilter::parse_list(&["all".into(), "linux/amd64".into()]).is_err());
         assert!(PlatformFilter::parse_list(&["amd64".into()]).is_err());
         assert!(PlatformFilter::parse_list(&[]).is_err());

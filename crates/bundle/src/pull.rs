@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use airlock_layout::{
-    write_bundle, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
-    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+    write_bundle, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest, ImageRecord,
+    SpecInfo, Totals, FORMAT_VERSION,
 };
 use airlock_registry::{Client, HostConfig};
 use bytes::Bytes;
@@ -86,7 +86,10 @@ impl Ctx {
 ///
 /// Without `keep_going`, any failed image fails the run and no file is written; each failure is
 /// handed to the reporter first.
-pub async fn bundle(opts: BundleOptions, reporter: Arc<dyn Reporter>) -> Result<BundleOutcome, Error> {
+pub async fn bundle(
+    opts: BundleOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<BundleOutcome, Error> {
     let BundleOptions {
         spec,
         output,
@@ -105,12 +108,18 @@ pub async fn bundle(opts: BundleOptions, reporter: Arc<dyn Reporter>) -> Result<
         if !parent.is_dir() {
             return Err(Error::Write {
                 path: output.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "the output directory does not exist"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the output directory does not exist",
+                ),
             });
         }
     }
     for (host, settings) in &spec.registries {
-        let entry = client.hosts.entry(host.clone()).or_insert_with(HostConfig::default);
+        let entry = client
+            .hosts
+            .entry(host.clone())
+            .or_insert_with(HostConfig::default);
         entry.plain_http |= settings.plain_http;
         if settings.ca_file.is_some() {
             entry.ca_file = settings.ca_file.clone();
@@ -151,7 +160,8 @@ pub async fn bundle(opts: BundleOptions, reporter: Arc<dyn Reporter>) -> Result<
     for r in results {
         match r {
             Ok(r) => {
-                ctx.reporter.resolved(&r.reference, &r.source.to_string(), &r.digest.to_string());
+                ctx.reporter
+                    .resolved(&r.reference, &r.source.to_string(), &r.digest.to_string());
                 resolved.push(r);
             }
             Err(e) => {
@@ -162,7 +172,8 @@ pub async fn bundle(opts: BundleOptions, reporter: Arc<dyn Reporter>) -> Result<
     }
 
     // 2. Download every unique layer once.
-    let (downloaded_bytes, cached_bytes, blob_failures) = download_layers(&ctx, &resolved, jobs).await;
+    let (downloaded_bytes, cached_bytes, blob_failures) =
+        download_layers(&ctx, &resolved, jobs).await;
     let failed_images: HashSet<usize> = blob_failures.iter().map(|(i, _)| *i).collect();
     for (_, e) in blob_failures {
         ctx.reporter.image_failed(image_of(&e), &e);
@@ -190,7 +201,8 @@ pub async fn bundle(opts: BundleOptions, reporter: Arc<dyn Reporter>) -> Result<
     let manifest = build_manifest(&ctx.spec, &resolved, created);
     let index_json = build_index_json(&manifest);
     let manifest_json = manifest.to_json_bytes();
-    ctx.reporter.writing(manifest.totals.blobs + 3, manifest.totals.bytes);
+    ctx.reporter
+        .writing(manifest.totals.blobs + 3, manifest.totals.bytes);
 
     if let Some(path) = &write_lock {
         let mut lock = Lock {
@@ -287,7 +299,11 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
     let mut broken_mirrors = Vec::new();
     let mut found = None;
     for (i, (source, _mirror)) in candidates.iter().enumerate() {
-        match ctx.client.get_manifest(&source.host, &source.repository, &wanted).await {
+        match ctx
+            .client
+            .get_manifest(&source.host, &source.repository, &wanted)
+            .await
+        {
             Ok(m) => {
                 found = Some((source.clone(), m));
                 break;
@@ -298,7 +314,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
                         image,
                         what: format!("manifest `{wanted}`"),
                         source_name: source.to_string(),
-                        source: e,
+                        source: Box::new(e),
                     });
                 }
                 attempts.push((source.to_string(), error_text(&e)));
@@ -411,8 +427,13 @@ fn media_type_of(header: &str, bytes: &[u8]) -> String {
         manifests: Option<serde_json::Value>,
     }
     match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe { media_type: Some(m), .. }) => m,
-        Ok(Probe { manifests: Some(_), .. }) => OCI_INDEX.to_string(),
+        Ok(Probe {
+            media_type: Some(m),
+            ..
+        }) => m,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => OCI_INDEX.to_string(),
         _ => OCI_MANIFEST.to_string(),
     }
 }
@@ -445,7 +466,12 @@ impl Walk<'_> {
         Digest::parse(d).map_err(|e| self.bad(d, media_type, e.to_string()))
     }
 
-    fn store_bytes(&mut self, digest: &Digest, media_type: &str, bytes: &[u8]) -> Result<(), ImageError> {
+    fn store_bytes(
+        &mut self,
+        digest: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), ImageError> {
         if self.seen.insert(digest.clone()) {
             self.ctx
                 .store
@@ -465,7 +491,7 @@ impl Walk<'_> {
             image: self.image.to_string(),
             digest: digest.to_string(),
             source_name: self.source.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -481,16 +507,21 @@ impl Walk<'_> {
         let digest = self.parse_digest(upstream, media_type)?;
         if !is_index(media_type) {
             self.store_bytes(&digest, media_type, bytes)?;
-            self.manifest(bytes, media_type, &digest, Some(filter)).await?;
+            self.manifest(bytes, media_type, &digest, Some(filter))
+                .await?;
             return Ok((digest, bytes.len() as u64, None));
         }
-        let index: ImageIndex =
-            serde_json::from_slice(bytes).map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
+        let index: ImageIndex = serde_json::from_slice(bytes)
+            .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
         let all = index.manifests();
         let kept: Vec<&Descriptor> = all
             .iter()
             .filter(|d| match d.platform() {
-                Some(p) => filter.keeps(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref()),
+                Some(p) => filter.keeps(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                ),
                 None => *filter == PlatformFilter::All,
             })
             .collect();
@@ -498,13 +529,23 @@ impl Walk<'_> {
             let available: Vec<String> = all
                 .iter()
                 .filter_map(|d| d.platform().as_ref())
-                .map(|p| platform_string(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref()))
+                .map(|p| {
+                    platform_string(
+                        &p.os().to_string(),
+                        &p.architecture().to_string(),
+                        p.variant().as_deref(),
+                    )
+                })
                 .collect();
             return Err(ImageError::NoPlatform {
                 image: self.image.to_string(),
                 digest: upstream.to_string(),
                 wanted: filter.to_string(),
-                available: if available.is_empty() { "none".into() } else { available.join(", ") },
+                available: if available.is_empty() {
+                    "none".into()
+                } else {
+                    available.join(", ")
+                },
             });
         }
         let (stored_bytes, stored_digest, original) = if kept.len() == all.len() {
@@ -512,11 +553,15 @@ impl Walk<'_> {
         } else {
             // Rewrite the index with only the kept manifests, preserving every other field of
             // the upstream document as it was.
-            let mut value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
+            let mut value: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
             let keep: HashSet<String> = kept.iter().map(|d| d.digest().to_string()).collect();
             if let Some(serde_json::Value::Array(list)) = value.get_mut("manifests") {
-                list.retain(|m| m.get("digest").and_then(|d| d.as_str()).is_some_and(|d| keep.contains(d)));
+                list.retain(|m| {
+                    m.get("digest")
+                        .and_then(|d| d.as_str())
+                        .is_some_and(|d| keep.contains(d))
+                });
             }
             let new_bytes = Bytes::from(serde_json::to_vec(&value).expect("index serialises"));
             let new_digest = Digest::of_bytes(&new_bytes);
@@ -527,7 +572,11 @@ impl Walk<'_> {
         for d in &kept {
             self.child(d).await?;
             if let Some(p) = d.platform() {
-                let s = platform_string(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref());
+                let s = platform_string(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                );
                 if !self.platforms.contains(&s) {
                     self.platforms.push(s);
                 }
@@ -550,13 +599,17 @@ impl Walk<'_> {
                 image: self.image.to_string(),
                 what: format!("manifest {digest_s}"),
                 source_name: self.source.to_string(),
-                source: e,
+                source: Box::new(e),
             })?;
         if m.bytes.len() as u64 != d.size() {
             return Err(self.bad(
                 &digest_s,
                 &mt,
-                format!("size {} differs from the {} bytes the index declares", m.bytes.len(), d.size()),
+                format!(
+                    "size {} differs from the {} bytes the index declares",
+                    m.bytes.len(),
+                    d.size()
+                ),
             ));
         }
         if is_index(&mt) {
@@ -592,22 +645,39 @@ impl Walk<'_> {
         let cfg_digest = self.parse_digest(&cfg_digest_s, &cfg_mt)?;
         if !self.seen.contains(&cfg_digest) {
             if cfg.size() > MAX_CONFIG {
-                return Err(self.bad(&cfg_digest_s, &cfg_mt, format!("config of {} bytes is too large", cfg.size())));
+                return Err(self.bad(
+                    &cfg_digest_s,
+                    &cfg_mt,
+                    format!("config of {} bytes is too large", cfg.size()),
+                ));
             }
             let data = if self.ctx.store.has(&cfg_digest, cfg.size()) {
                 let path = self.ctx.store.path(&cfg_digest);
-                std::fs::read(&path)
-                    .map(Bytes::from)
-                    .map_err(|source| self.blob_error(&cfg_digest, BlobError::Io { path, source }))?
+                std::fs::read(&path).map(Bytes::from).map_err(|source| {
+                    self.blob_error(&cfg_digest, BlobError::Io { path, source })
+                })?
             } else {
                 self.ctx
                     .client
-                    .get_blob_bytes(&self.source.host, &self.source.repository, &cfg_digest_s, cfg.size())
+                    .get_blob_bytes(
+                        &self.source.host,
+                        &self.source.repository,
+                        &cfg_digest_s,
+                        cfg.size(),
+                    )
                     .await
                     .map_err(|e| self.blob_error(&cfg_digest, e.into()))?
             };
             if data.len() as u64 != cfg.size() {
-                return Err(self.bad(&cfg_digest_s, &cfg_mt, format!("size {} differs from the declared {}", data.len(), cfg.size())));
+                return Err(self.bad(
+                    &cfg_digest_s,
+                    &cfg_mt,
+                    format!(
+                        "size {} differs from the declared {}",
+                        data.len(),
+                        cfg.size()
+                    ),
+                ));
             }
             self.store_bytes(&cfg_digest, &cfg_mt, &data)?;
             if let Some(filter) = single_platform_filter {
@@ -660,7 +730,11 @@ impl Walk<'_> {
 
 /// Downloads every layer not yet in the cache, each once, `jobs` at a time. Returns bytes
 /// downloaded, bytes already cached, and the failures by spec index.
-async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> (u64, u64, Vec<(usize, ImageError)>) {
+async fn download_layers(
+    ctx: &Arc<Ctx>,
+    resolved: &[Resolved],
+    jobs: usize,
+) -> (u64, u64, Vec<(usize, ImageError)>) {
     // Each unique layer is fetched from the source of the first image that needs it.
     let mut todo: Vec<(BlobRecord, Source, usize)> = Vec::new();
     let mut users: HashMap<Digest, Vec<usize>> = HashMap::new();
@@ -683,14 +757,16 @@ async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> 
         }
     }
     if !resolved.is_empty() {
-        ctx.reporter.download_start(total.0, total.1, cached.0, cached.1);
+        ctx.reporter
+            .download_start(total.0, total.1, cached.0, cached.1);
     }
     let progress: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; resolved.len()]));
     let done_blob = |digest: &Digest| {
         let mut p = progress.lock().expect("progress lock");
         for &ri in users.get(digest).map(Vec::as_slice).unwrap_or(&[]) {
             p[ri] += 1;
-            ctx.reporter.image_progress(&resolved[ri].reference, p[ri], resolved[ri].layers.len());
+            ctx.reporter
+                .image_progress(&resolved[ri].reference, p[ri], resolved[ri].layers.len());
         }
     };
     // Cached layers count as done right away.
@@ -724,16 +800,16 @@ async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> 
         match r {
             Ok(()) => downloaded += users_size(resolved, ri, &digest),
             Err(e) => {
-            failed_digests.insert(digest.clone());
-            failures.push((
-                resolved[ri].spec_index,
-                ImageError::Blob {
-                    image: resolved[ri].reference.clone(),
-                    digest: digest.to_string(),
-                    source_name: source.to_string(),
-                    source: e,
-                },
-            ));
+                failed_digests.insert(digest.clone());
+                failures.push((
+                    resolved[ri].spec_index,
+                    ImageError::Blob {
+                        image: resolved[ri].reference.clone(),
+                        digest: digest.to_string(),
+                        source_name: source.to_string(),
+                        source: Box::new(e),
+                    },
+                ));
             }
         }
     }
@@ -750,9 +826,9 @@ async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> 
                     image: r.reference.clone(),
                     digest: l.digest.to_string(),
                     source_name: resolved[first].source.to_string(),
-                    source: BlobError::Shared {
+                    source: Box::new(BlobError::Shared {
                         image: resolved[first].reference.clone(),
-                    },
+                    }),
                 },
             ));
         }
@@ -761,7 +837,11 @@ async fn download_layers(ctx: &Arc<Ctx>, resolved: &[Resolved], jobs: usize) -> 
 }
 
 fn users_size(resolved: &[Resolved], ri: usize, digest: &Digest) -> u64 {
-    resolved[ri].layers.iter().find(|l| &l.digest == digest).map_or(0, |l| l.size)
+    resolved[ri]
+        .layers
+        .iter()
+        .find(|l| &l.digest == digest)
+        .map_or(0, |l| l.size)
 }
 
 /// Streams one blob into the cache, resuming after broken connections; the cache checks size
@@ -826,7 +906,11 @@ async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<(), 
     Ok(())
 }
 
-fn write_chunks(w: &mut airlock_layout::BlobWriter, chunks: &[Bytes], path: &std::path::Path) -> Result<(), BlobError> {
+fn write_chunks(
+    w: &mut airlock_layout::BlobWriter,
+    chunks: &[Bytes],
+    path: &std::path::Path,
+) -> Result<(), BlobError> {
     use std::io::Write;
     for c in chunks {
         w.write_all(c).map_err(|source| BlobError::Io {
@@ -837,7 +921,10 @@ fn write_chunks(w: &mut airlock_layout::BlobWriter, chunks: &[Bytes], path: &std
     Ok(())
 }
 
-async fn blocking<F>(mut w: airlock_layout::BlobWriter, f: F) -> Result<airlock_layout::BlobWriter, BlobError>
+async fn blocking<F>(
+    mut w: airlock_layout::BlobWriter,
+    f: F,
+) -> Result<airlock_layout::BlobWriter, BlobError>
 where
     F: FnOnce(&mut airlock_layout::BlobWriter) -> Result<(), BlobError> + Send + 'static,
 {
@@ -856,7 +943,10 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
     let mut blobs: Vec<BlobRecord> = Vec::new();
     let mut seen = HashSet::new();
     for r in resolved {
-        if let Some(existing) = images.iter_mut().find(|i| i.name == r.name && i.digest == r.digest) {
+        if let Some(existing) = images
+            .iter_mut()
+            .find(|i| i.name == r.name && i.digest == r.digest)
+        {
             if let Some(t) = &r.tag {
                 if !existing.tags.contains(t) {
                     existing.tags.push(t.clone());

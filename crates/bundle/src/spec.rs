@@ -84,7 +84,10 @@ impl Spec {
             path: path.to_path_buf(),
             line: 1,
             column: 1,
-            message: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+            message: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if looks_like_yaml(path, &text) {
@@ -136,8 +139,14 @@ fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
                 format!("`{trimmed}` is not one image reference (one reference a line)"),
             ));
         }
-        let reference = Reference::parse(trimmed)
-            .map_err(|e| spec_error(path, line, column, format!("bad image reference `{trimmed}`: {e}")))?;
+        let reference = Reference::parse(trimmed).map_err(|e| {
+            spec_error(
+                path,
+                line,
+                column,
+                format!("bad image reference `{trimmed}`: {e}"),
+            )
+        })?;
         check_duplicate(path, &mut seen, &reference, line, column)?;
         images.push(ImageSpec {
             reference,
@@ -283,7 +292,10 @@ fn check_reference<E: de::Error>(v: &str) -> Result<(), E> {
 
 fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
     let raw: RawSpec = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
         // serde_yaml appends " at line L column C"; the location is already in front.
         let msg = e.to_string();
         let msg = match msg.find(" at line ") {
@@ -298,7 +310,10 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             path,
             line,
             column,
-            format!("unsupported apiVersion `{}` (expected `{API_VERSION}`)", raw.api_version),
+            format!(
+                "unsupported apiVersion `{}` (expected `{API_VERSION}`)",
+                raw.api_version
+            ),
         ));
     }
     if raw.kind != "Bundle" {
@@ -326,12 +341,20 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
     for img in &raw.spec.images {
         let (line, column) = locate_after(text, &img.name, pos).unwrap_or((pos.0.max(1), 1));
         pos = (line, column - 1 + img.name.len());
-        let reference = Reference::parse(&img.name)
-            .map_err(|e| spec_error(path, line, column, format!("bad image reference `{}`: {e}", img.name)))?;
+        let reference = Reference::parse(&img.name).map_err(|e| {
+            spec_error(
+                path,
+                line,
+                column,
+                format!("bad image reference `{}`: {e}", img.name),
+            )
+        })?;
         check_duplicate(path, &mut seen, &reference, line, column)?;
         let image_platforms = match &img.platforms {
             None => platforms.clone(),
-            Some(list) => PlatformFilter::parse_list(list).map_err(|m| spec_error(path, line, column, m))?,
+            Some(list) => {
+                PlatformFilter::parse_list(list).map_err(|m| spec_error(path, line, column, m))?
+            }
         };
         images.push(ImageSpec {
             reference,
@@ -368,7 +391,9 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
                 ));
             }
         }
-        let ca_file = r.ca_file.map(|f| if f.is_relative() { base.join(f) } else { f });
+        let ca_file = r
+            .ca_file
+            .map(|f| if f.is_relative() { base.join(f) } else { f });
         registries.insert(
             host,
             RegistrySettings {
@@ -403,14 +428,19 @@ fn locate_after(text: &str, needle: &str, after: (usize, usize)) -> Option<(usiz
             continue;
         }
         let code = strip_comment(line);
-        let mut start = if n == after.0 { after.1.min(code.len()) } else { 0 };
+        let mut start = if n == after.0 {
+            after.1.min(code.len())
+        } else {
+            0
+        };
         while let Some(pos) = code.get(start..).and_then(|rest| rest.find(needle)) {
             let at = start + pos;
             let before = code[..at].chars().next_back();
             let after_c = code[at + needle.len()..].chars().next();
             let boundary = |c: Option<char>| {
                 c.is_none_or(|c| {
-                    c.is_whitespace() || matches!(c, '-' | ':' | '{' | '}' | '[' | ']' | ',' | '"' | '\'')
+                    c.is_whitespace()
+                        || matches!(c, '-' | ':' | '{' | '}' | '[' | ']' | ',' | '"' | '\'')
                 })
             };
             if boundary(before) && boundary(after_c) {
@@ -443,15 +473,27 @@ mod tests {
         let s = Spec::load(&p).unwrap();
         assert_eq!(s.name, "demo");
         assert_eq!(s.images.len(), 2);
-        assert_eq!(s.images[0].reference.to_string(), "registry.k8s.io/pause:3.9");
+        assert_eq!(
+            s.images[0].reference.to_string(),
+            "registry.k8s.io/pause:3.9"
+        );
         assert_eq!(s.images[0].line, 7);
-        assert_eq!(s.images[1].reference.to_string(), "docker.io/library/nginx:latest");
+        assert_eq!(
+            s.images[1].reference.to_string(),
+            "docker.io/library/nginx:latest"
+        );
         assert_eq!(s.images[1].line, 8);
         assert_eq!(s.images[1].platforms, PlatformFilter::All);
         assert!(matches!(s.images[0].platforms, PlatformFilter::Only(ref v) if v.len() == 2));
         assert!(s.registries["127.0.0.1:5000"].plain_http);
-        assert_eq!(s.registries["harbor.lan"].ca_file.as_deref(), Some(dir.path().join("./ca.pem").as_path()));
-        assert_eq!(s.registries["registry.k8s.io"].mirrors, vec!["mirror.lan/google_containers"]);
+        assert_eq!(
+            s.registries["harbor.lan"].ca_file.as_deref(),
+            Some(dir.path().join("./ca.pem").as_path())
+        );
+        assert_eq!(
+            s.registries["registry.k8s.io"].mirrors,
+            vec!["mirror.lan/google_containers"]
+        );
         assert_eq!(s.sha256.len(), 64);
     }
 
@@ -487,13 +529,22 @@ mod tests {
         );
         let e = Spec::load(&p).unwrap_err().to_string();
         assert!(e.contains("d.yaml:8:7"), "{e}");
-        assert!(e.contains("duplicate image `docker.io/library/busybox:latest` (first listed on line 6)"), "{e}");
+        assert!(
+            e.contains(
+                "duplicate image `docker.io/library/busybox:latest` (first listed on line 6)"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn wrong_kind_and_bad_platform() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "k.yaml", "apiVersion: airlock.dev/v1\nkind: Pod\nmetadata: {name: x}\nspec: {images: [a]}\n");
+        let p = write(
+            dir.path(),
+            "k.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Pod\nmetadata: {name: x}\nspec: {images: [a]}\n",
+        );
         let e = Spec::load(&p).unwrap_err().to_string();
         assert!(e.contains("k.yaml:2:1") && e.contains("`Pod`"), "{e}");
         let p = write(dir.path(), "p.yaml", "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  platforms: [amd64]\n  images: [a]\n");
@@ -504,7 +555,11 @@ mod tests {
     #[test]
     fn image_list_with_comments() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "images.txt", "# kube\nregistry.k8s.io/pause:3.9  # infra\n\n  nginx\n");
+        let p = write(
+            dir.path(),
+            "images.txt",
+            "# kube\nregistry.k8s.io/pause:3.9  # infra\n\n  nginx\n",
+        );
         let s = Spec::load(&p).unwrap();
         assert_eq!(s.name, "images");
         assert_eq!(s.images.len(), 2);

@@ -44,7 +44,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         return Err(err);
     }
     // The end-to-end tests run this binary.
-    failed |= !command(&mut steps, "build", &["build", "-p", "airlock"]);
+    failed |= !command(&mut steps, "build", &["build", "--workspace"]);
     let test: &[&str] = if installed.nextest {
         &["nextest", "run", "--workspace", "--no-fail-fast"]
     } else {

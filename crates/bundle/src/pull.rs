@@ -1,11 +1,11 @@
 //! Resolve, fetch and assemble.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use airlock_layout::{
-    write_bundle, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest, ImageRecord,
-    SpecInfo, Totals, FORMAT_VERSION,
+    write_bundle, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
+    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
 use airlock_registry::{Client, HostConfig};
 use bytes::Bytes;
@@ -171,16 +171,7 @@ pub async fn bundle(
         }
     }
 
-    // 2. Download every unique layer once.
-    let (downloaded_bytes, cached_bytes, blob_failures) =
-        download_layers(&ctx, &resolved, jobs).await;
-    let failed_images: HashSet<usize> = blob_failures.iter().map(|(i, _)| *i).collect();
-    for (_, e) in blob_failures {
-        ctx.reporter.image_failed(image_of(&e), &e);
-        failures.push(e);
-    }
-    resolved.retain(|r| !failed_images.contains(&r.spec_index));
-
+    // Without --keep-going a failed resolution ends the run before any layer is fetched.
     if !failures.is_empty() && !keep_going {
         return Err(Error::ImagesFailed {
             count: failures.len(),
@@ -190,19 +181,56 @@ pub async fn bundle(
     if resolved.is_empty() {
         return Err(Error::NothingToBundle);
     }
-
-    // 3. The manifest, index.json and the archive.
     let created = created.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0)
     });
+
+    // 2. Download every unique layer once while the archive is written: the manifest and
+    // every small blob are known now, and the writer waits at each layer until it is in the
+    // cache (in the order the archive needs them, which is the order they are fetched in).
     let manifest = build_manifest(&ctx.spec, &resolved, created);
-    let index_json = build_index_json(&manifest);
-    let manifest_json = manifest.to_json_bytes();
     ctx.reporter
         .writing(manifest.totals.blobs + 3, manifest.totals.bytes);
+    // Registered before the writer starts, so it never takes a missing layer for a cached one.
+    let arrivals = Arc::new(Arrivals::default());
+    for l in resolved.iter().flat_map(|r| &r.layers) {
+        if !ctx.store.has(&l.digest, l.size) {
+            arrivals.expect(&l.digest);
+        }
+    }
+    let writer = spawn_writer(&ctx, &output, &manifest, &archive, Some(arrivals.clone()));
+    let (downloaded_bytes, cached_bytes, blob_failures) =
+        download_layers(&ctx, &resolved, jobs, &arrivals).await;
+    arrivals.close();
+    let written = writer.await?;
+
+    let (manifest, archive) = if blob_failures.is_empty() {
+        (manifest, written?)
+    } else {
+        let failed_images: HashSet<usize> = blob_failures.iter().map(|(i, _)| *i).collect();
+        for (_, e) in blob_failures {
+            ctx.reporter.image_failed(image_of(&e), &e);
+            failures.push(e);
+        }
+        if !keep_going {
+            return Err(Error::ImagesFailed {
+                count: failures.len(),
+                total: total_images,
+            });
+        }
+        resolved.retain(|r| !failed_images.contains(&r.spec_index));
+        if resolved.is_empty() {
+            return Err(Error::NothingToBundle);
+        }
+        // The pipelined write stopped at the missing blob; write again from the cache,
+        // without the failed images.
+        let manifest = build_manifest(&ctx.spec, &resolved, created);
+        let archive = spawn_writer(&ctx, &output, &manifest, &archive, None).await??;
+        (manifest, archive)
+    };
 
     if let Some(path) = &write_lock {
         let mut lock = Lock {
@@ -222,21 +250,6 @@ pub async fn bundle(
         lock.write(path)?;
     }
 
-    let store = ctx.store.clone();
-    let out = output.clone();
-    let blobs = manifest.blobs.clone();
-    let archive = tokio::task::spawn_blocking(move || {
-        let contents = BundleContents {
-            manifest_json: &manifest_json,
-            signature: None,
-            index_json: &index_json,
-            blobs: &blobs,
-            store: &store,
-        };
-        write_bundle(&out, &contents, &archive)
-    })
-    .await??;
-
     let warnings = std::mem::take(&mut *ctx.warnings.lock().expect("warnings lock"));
     Ok(BundleOutcome {
         output,
@@ -246,6 +259,92 @@ pub async fn bundle(
         downloaded_bytes,
         cached_bytes,
         archive,
+    })
+}
+
+/// Which layers are in the cache, for a writer that runs while they download.
+#[derive(Default)]
+struct Arrivals {
+    /// `false` while downloading, `true` once committed; a failed blob is removed.
+    state: Mutex<ArrivalState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct ArrivalState {
+    pending: HashSet<Digest>,
+    failed: HashSet<Digest>,
+    closed: bool,
+}
+
+impl Arrivals {
+    fn expect(&self, d: &Digest) {
+        self.state
+            .lock()
+            .expect("arrivals lock")
+            .pending
+            .insert(d.clone());
+    }
+
+    fn arrived(&self, d: &Digest, ok: bool) {
+        let mut st = self.state.lock().expect("arrivals lock");
+        st.pending.remove(d);
+        if !ok {
+            st.failed.insert(d.clone());
+        }
+        self.changed.notify_all();
+    }
+
+    /// No more downloads: whatever is still pending will not come.
+    fn close(&self) {
+        let mut st = self.state.lock().expect("arrivals lock");
+        st.closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until `d` is in the cache (or was never awaited: cached before the run).
+    fn wait(&self, d: &Digest) -> Result<(), airlock_layout::Error> {
+        let mut st = self.state.lock().expect("arrivals lock");
+        loop {
+            if st.failed.contains(d) || (st.closed && st.pending.contains(d)) {
+                return Err(airlock_layout::Error::NotArrived { digest: d.clone() });
+            }
+            if !st.pending.contains(d) {
+                return Ok(());
+            }
+            st = self.changed.wait(st).expect("arrivals lock");
+        }
+    }
+}
+
+/// Writes the bundle on a blocking thread; with `arrivals`, each blob is awaited first.
+fn spawn_writer(
+    ctx: &Arc<Ctx>,
+    output: &std::path::Path,
+    manifest: &BundleManifest,
+    archive: &airlock_layout::ArchiveOptions,
+    arrivals: Option<Arc<Arrivals>>,
+) -> tokio::task::JoinHandle<Result<airlock_layout::ArchiveStats, airlock_layout::Error>> {
+    let store = ctx.store.clone();
+    let out = output.to_path_buf();
+    let manifest_json = manifest.to_json_bytes();
+    let index_json = build_index_json(manifest);
+    let blobs = manifest.blobs.clone();
+    let archive = archive.clone();
+    tokio::task::spawn_blocking(move || {
+        let wait = |d: &Digest| match &arrivals {
+            Some(a) => a.wait(d),
+            None => Ok(()),
+        };
+        let contents = BundleContents {
+            manifest_json: &manifest_json,
+            signature: None,
+            index_json: &index_json,
+            blobs: &blobs,
+            store: &store,
+            gate: Some(BlobGate(&wait)),
+        };
+        write_bundle(&out, &contents, &archive)
     })
 }
 
@@ -734,6 +833,7 @@ async fn download_layers(
     ctx: &Arc<Ctx>,
     resolved: &[Resolved],
     jobs: usize,
+    arrivals: &Arrivals,
 ) -> (u64, u64, Vec<(usize, ImageError)>) {
     // Each unique layer is fetched from the source of the first image that needs it.
     let mut todo: Vec<(BlobRecord, Source, usize)> = Vec::new();
@@ -772,6 +872,7 @@ async fn download_layers(
     // Cached layers count as done right away.
     let todo_set: HashSet<Digest> = todo.iter().map(|(rec, _, _)| rec.digest.clone()).collect();
     for digest in users.keys().filter(|d| !todo_set.contains(*d)) {
+        arrivals.arrived(digest, true);
         done_blob(digest);
     }
 
@@ -786,6 +887,7 @@ async fn download_layers(
         })
         .buffer_unordered(jobs)
         .inspect(|(_, digest, r, _)| {
+            arrivals.arrived(digest, r.is_ok());
             if r.is_ok() {
                 done_blob(digest);
             }

@@ -14,6 +14,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
+use crate::digest::Digest;
 use crate::error::Error;
 use crate::format::{
     ENTRY_TABLE_MAGIC, ENTRY_TABLE_VERSION, INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE,
@@ -62,6 +63,20 @@ pub struct BundleContents<'a> {
     pub blobs: &'a [BlobRecord],
     /// Where the blobs are.
     pub store: &'a BlobStore,
+    /// For writing while blobs still download: called just before a blob is read, it blocks
+    /// until the blob is committed in `store`, or returns the error that keeps it from coming.
+    /// Without a gate every blob must be in the store before the first byte is written.
+    pub gate: Option<BlobGate<'a>>,
+}
+
+/// Waits for a blob to be committed in the store (see [`BundleContents::gate`]).
+#[derive(Clone, Copy)]
+pub struct BlobGate<'a>(pub &'a (dyn Fn(&Digest) -> Result<(), Error> + Sync));
+
+impl std::fmt::Debug for BlobGate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobGate")
+    }
 }
 
 /// What [`write_bundle`] wrote.
@@ -157,7 +172,8 @@ fn check_options(opts: &ArchiveOptions) -> Result<(), Error> {
 
 enum Source<'a> {
     Bytes(&'a [u8]),
-    Blob(PathBuf),
+    /// A blob file; with a gate, its arrival and size are checked just before it is read.
+    Blob(PathBuf, &'a Digest, Option<BlobGate<'a>>),
 }
 
 struct PlannedEntry<'a> {
@@ -202,16 +218,8 @@ fn plan<'a>(
         .partition(|b| is_small_media_type(&b.media_type));
     for b in small.into_iter().chain(large) {
         let path = contents.store.path(&b.digest);
-        let actual = std::fs::metadata(&path)
-            .map_err(|e| Error::io("read metadata of", &path, e))?
-            .len();
-        if actual != b.size {
-            return Err(Error::BlobSize {
-                digest: b.digest.clone(),
-                path,
-                expected: b.size,
-                actual,
-            });
+        if contents.gate.is_none() {
+            check_blob_size(&path, b)?;
         }
         let level = if is_compressed_media_type(&b.media_type) {
             opts.fast_level
@@ -222,11 +230,27 @@ fn plan<'a>(
             path: b.digest.blob_path(),
             size: b.size,
             level,
-            source: Source::Blob(path),
+            source: Source::Blob(path, &b.digest, contents.gate),
         });
     }
     entries.push(bytes(INDEX_PATH, contents.index_json));
     Ok(entries)
+}
+
+/// The store only holds verified blobs; their file size must still match the record.
+fn check_blob_size(path: &Path, b: &BlobRecord) -> Result<(), Error> {
+    let actual = std::fs::metadata(path)
+        .map_err(|e| Error::io("read metadata of", path, e))?
+        .len();
+    if actual != b.size {
+        return Err(Error::BlobSize {
+            digest: b.digest.clone(),
+            path: path.to_path_buf(),
+            expected: b.size,
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// A ustar header: mode 0644, mtime 0, uid/gid 0, empty user and group names.
@@ -348,7 +372,16 @@ fn produce(
             // Copied as is, not hashed again: the store only ever holds blobs whose sha256 and
             // size were checked on the way in, and the size is checked again in `plan`. The
             // loader verifies every blob against the signed manifest anyway.
-            Source::Blob(path) => {
+            Source::Blob(path, digest, gate) => {
+                if let Some(gate) = gate {
+                    (gate.0)(digest).map_err(Stop::Error)?;
+                    let rec = BlobRecord {
+                        digest: (*digest).clone(),
+                        size: entry.size,
+                        media_type: String::new(),
+                    };
+                    check_blob_size(path, &rec).map_err(Stop::Error)?;
+                }
                 let f = File::open(path)
                     .map_err(|e| Stop::Error(Error::io("open", path.as_path(), e)))?;
                 (Box::new(f), Some(path.as_path()))

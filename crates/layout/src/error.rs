@@ -70,6 +70,13 @@ pub enum Error {
         actual: u64,
     },
 
+    /// A blob the bundle was waiting for will not arrive in the store (its download failed).
+    #[error("blob `{digest}` did not arrive in the cache: its download failed")]
+    NotArrived {
+        /// The blob.
+        digest: Digest,
+    },
+
     /// The same blob appears twice in the list of blobs to write.
     #[error("blob `{digest}` is listed twice in the bundle")]
     DuplicateBlob {

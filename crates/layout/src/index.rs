@@ -516,6 +516,7 @@ mod tests {
             index_json: b"{}",
             blobs: &blobs,
             store: &store,
+            gate: None,
         };
         let opts = ArchiveOptions {
             frame_size,

@@ -45,6 +45,7 @@
 //!         index_json: br#"{"schemaVersion":2,"manifests":[]}"#,
 //!         blobs: &blobs,
 //!         store: &store,
+//!         gate: None,
 //!     },
 //!     &ArchiveOptions::default(),
 //! )?;
@@ -78,7 +79,7 @@ pub mod index;
 pub mod manifest;
 pub mod store;
 
-pub use archive::{write_bundle, ArchiveOptions, ArchiveStats, BundleContents};
+pub use archive::{write_bundle, ArchiveOptions, ArchiveStats, BlobGate, BundleContents};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, IndexDefect};
 pub use format::{

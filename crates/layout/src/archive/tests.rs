@@ -91,6 +91,7 @@ impl Fixture {
             index_json: INDEX,
             blobs: &self.blobs,
             store: &self.store,
+            gate: None,
         }
     }
 
@@ -420,4 +421,72 @@ fn default_options() {
     let o = ArchiveOptions::default();
     assert_eq!((o.level, o.fast_level, o.frame_size), (3, 1, 4 << 20));
     assert!(o.threads >= 1);
+}
+
+#[test]
+fn gate_lets_blobs_arrive_while_the_bundle_is_written() {
+    let f = fixture();
+    // The large layer is not in the store yet: another thread puts it there later, and the
+    // gate blocks until it has.
+    let late = noise(2 * FRAME + 7, 9);
+    let late_digest = Digest::of_bytes(&late);
+    let mut blobs = f.blobs.clone();
+    blobs.push(BlobRecord {
+        digest: late_digest.clone(),
+        size: late.len() as u64,
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+    });
+    let arrived = std::sync::Mutex::new(false);
+    let cv = std::sync::Condvar::new();
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let gate = |d: &Digest| -> Result<(), Error> {
+        asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if *d == late_digest {
+            let mut ok = arrived.lock().unwrap();
+            while !*ok {
+                ok = cv.wait(ok).unwrap();
+            }
+        }
+        Ok(())
+    };
+    let out = f.out_dir.join("gated.tar.zst");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            f.store.put_bytes(&late_digest, &late).unwrap();
+            *arrived.lock().unwrap() = true;
+            cv.notify_all();
+        });
+        let contents = BundleContents {
+            blobs: &blobs,
+            gate: Some(BlobGate(&gate)),
+            ..f.contents()
+        };
+        write_bundle(&out, &contents, &opts(2)).unwrap();
+    });
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), blobs.len());
+    let mut file = fs::File::open(&out).unwrap();
+    let index = FrameIndex::read_from(&mut file).unwrap();
+    assert_eq!(
+        read_entry(&mut file, &index, &late_digest.blob_path()).unwrap(),
+        late
+    );
+
+    // A gate that says a blob will not come: no file, no temporary file.
+    let refuse = |d: &Digest| -> Result<(), Error> {
+        if *d == late_digest {
+            Err(Error::NotArrived { digest: d.clone() })
+        } else {
+            Ok(())
+        }
+    };
+    let out2 = f.out_dir.join("refused.tar.zst");
+    let contents = BundleContents {
+        blobs: &blobs,
+        gate: Some(BlobGate(&refuse)),
+        ..f.contents()
+    };
+    let err = write_bundle(&out2, &contents, &opts(2)).unwrap_err();
+    assert!(matches!(err, Error::NotArrived { .. }), "{err:?}");
+    assert_eq!(dir_names(&f.out_dir), vec!["gated.tar.zst".to_string()]);
 }

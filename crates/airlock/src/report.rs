@@ -33,6 +33,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     airlock_bundle::render_error(e)
 }
 
+fn layers(n: usize) -> String {
+    if n == 1 {
+        "1 layer".to_string()
+    } else {
+        format!("{n} layers")
+    }
+}
+
 /// Progress for `bundle`.
 pub struct ProgressReporter {
     quiet: bool,
@@ -170,7 +178,7 @@ impl Reporter for ProgressReporter {
     fn image_progress(&self, image: &str, done: usize, total: usize) {
         if !self.tty || self.quiet {
             if done == total && !self.quiet {
-                eprintln!("complete {image} ({total} layers)");
+                eprintln!("complete {image} ({})", layers(total));
             }
             return;
         }
@@ -190,7 +198,7 @@ impl Reporter for ProgressReporter {
             bar.finish_and_clear();
             let _ = self
                 .multi
-                .println(format!("complete {image} ({total} layers)"));
+                .println(format!("complete {image} ({})", layers(total)));
         }
     }
 

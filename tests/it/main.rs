@@ -4,4 +4,7 @@
 
 mod bundle;
 mod errors;
+mod inspect;
+mod sign;
 mod support;
+mod verify;

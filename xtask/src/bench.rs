@@ -28,6 +28,8 @@ pub struct Args {
 pub enum What {
     /// `airlock bundle` vs `skopeo copy --all` + tar + zstd
     Bundle,
+    /// `airlock verify` of a ~1 GB signed bundle vs `zstd -d` of the same file
+    Verify,
 }
 
 struct Sample {
@@ -39,10 +41,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     crate::install::run()?;
     match args.what {
         What::Bundle => bench_bundle(args.runs.max(1)),
+        What::Verify => bench_verify(args.runs.max(1)),
     }
 }
 
-fn bench_bundle(runs: usize) -> anyhow::Result<()> {
+fn build_release() -> anyhow::Result<PathBuf> {
     let root = airlock_testkit::workspace_root();
     let st = Command::new(cargo())
         .current_dir(&root)
@@ -51,7 +54,12 @@ fn bench_bundle(runs: usize) -> anyhow::Result<()> {
     if !st.success() {
         bail!("cargo build --release -p airlock failed");
     }
-    let airlock = root.join("target/release/airlock");
+    Ok(root.join("target/release/airlock"))
+}
+
+fn bench_bundle(runs: usize) -> anyhow::Result<()> {
+    let root = airlock_testkit::workspace_root();
+    let airlock = build_release()?;
     let work = root.join("target/bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -249,4 +257,251 @@ fn median(v: &mut [Sample]) -> Sample {
 
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
+}
+
+/// Layers of the verify corpus: 4 × 128 MiB of noise stored as gzip layers (zstd keeps them
+/// as raw blocks at the fast level, as with real registry layers) and 4 × 128 MiB of
+/// compressible text stored as uncompressed tar layers (zstd level 3).
+const VERIFY_LAYERS: usize = 8;
+const VERIFY_LAYER_SIZE: usize = 128 << 20;
+
+fn bench_verify(runs: usize) -> anyhow::Result<()> {
+    let root = airlock_testkit::workspace_root();
+    let airlock = build_release()?;
+    let work = root.join("target/bench-verify");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let bundle = work.join("verify.tar.zst");
+    let public = work.join("signer.pub");
+    let made = Instant::now();
+    let tar_bytes = make_verify_bundle(&work, &bundle, &public)?;
+    let file_bytes = std::fs::metadata(&bundle)?.len();
+    eprintln!(
+        "corpus: one image, {VERIFY_LAYERS} layers of {} MiB (half noise as gzip layers, half text), \
+         {:.1} MB of tar in a {:.1} MB bundle, signed (made in {:.1}s)",
+        VERIFY_LAYER_SIZE >> 20,
+        mb(tar_bytes),
+        mb(file_bytes),
+        made.elapsed().as_secs_f64()
+    );
+
+    let mut verify = Vec::new();
+    let mut zstd = Vec::new();
+    for _ in 0..runs {
+        let mut c = Command::new(&airlock);
+        c.arg("verify")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(&public)
+            .arg("--quiet");
+        verify.push(measure(c).context("airlock verify")?);
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!("zstd -q -d -c '{}' > /dev/null", bundle.display()));
+        zstd.push(measure(c).context("zstd -d")?);
+    }
+    let v = median(&mut verify);
+    let z = median(&mut zstd);
+    let rate = |x: &Sample| mb(tar_bytes) / x.seconds;
+    println!();
+    println!("| command | wall time (median of {runs}) | throughput (MB/s of tar) | peak RSS |");
+    println!("|---|---|---|---|");
+    println!(
+        "| airlock verify --key (signature, every sha256, tar, frame index) | {:.2} s | {:.0} MB/s | {:.1} MiB |",
+        v.seconds,
+        rate(&v),
+        v.max_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "| zstd -d -c > /dev/null (decode only) | {:.2} s | {:.0} MB/s | {:.1} MiB |",
+        z.seconds,
+        rate(&z),
+        z.max_rss_kib as f64 / 1024.0
+    );
+    println!();
+    println!(
+        "verify / zstd -d throughput: {:.2}; target >= 800 MB/s, peak RSS <= 64 MiB",
+        z.seconds / v.seconds
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Writes a signed bundle of one image with [`VERIFY_LAYERS`] generated layers straight from
+/// a blob store (no registry); returns the tar length.
+fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<u64> {
+    use airlock_layout::{
+        write_bundle, ArchiveOptions, BlobRecord, BlobStore, BundleContents, BundleManifest,
+        Digest, ImageRecord, SigningKey, SpecInfo, Totals, FORMAT_VERSION,
+    };
+    use std::io::Write as _;
+
+    let store = BlobStore::open(work.join("cache"))?;
+    let mut layers = Vec::new();
+    for i in 0..VERIFY_LAYERS {
+        let noise = i % 2 == 0;
+        let data = if noise {
+            noise_bytes(VERIFY_LAYER_SIZE, i as u64 + 1)
+        } else {
+            text_bytes(VERIFY_LAYER_SIZE, i as u64)
+        };
+        let digest = Digest::of_bytes(&data);
+        let mut w = store.begin(&digest, data.len() as u64)?;
+        w.write_all(&data)?;
+        w.commit()?;
+        let media_type = if noise {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        } else {
+            "application/vnd.oci.image.layer.v1.tar"
+        };
+        layers.push(BlobRecord {
+            digest,
+            size: data.len() as u64,
+            media_type: media_type.into(),
+        });
+    }
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_rec = BlobRecord {
+        digest: Digest::of_bytes(config),
+        size: config.len() as u64,
+        media_type: "application/vnd.oci.image.config.v1+json".into(),
+    };
+    store.put_bytes(&config_rec.digest, config)?;
+    let descriptor = |b: &BlobRecord| serde_json::json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size});
+    let manifest_doc = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor(&config_rec),
+        "layers": layers.iter().map(descriptor).collect::<Vec<_>>(),
+    }))?;
+    let manifest_rec = BlobRecord {
+        digest: Digest::of_bytes(&manifest_doc),
+        size: manifest_doc.len() as u64,
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+    };
+    store.put_bytes(&manifest_rec.digest, &manifest_doc)?;
+
+    let name = "bench.invalid/verify";
+    let images = vec![ImageRecord {
+        name: name.into(),
+        reference: format!("{name}:1"),
+        tags: vec!["1".into()],
+        digest: manifest_rec.digest.clone(),
+        media_type: manifest_rec.media_type.clone(),
+        size: manifest_rec.size,
+        source: name.into(),
+        platforms: vec!["linux/amd64".into()],
+        original_digest: None,
+    }];
+    let mut blobs = vec![manifest_rec.clone(), config_rec];
+    blobs.extend(layers);
+    let manifest = BundleManifest {
+        format_version: FORMAT_VERSION,
+        created: "2026-11-27T00:00:00Z".into(),
+        airlock_version: "bench".into(),
+        spec: SpecInfo {
+            name: "bench-verify".into(),
+            sha256: Digest::of_bytes(b"bench-verify").hex().into(),
+        },
+        totals: Totals::of(&images, &blobs),
+        images,
+        blobs,
+        base: None,
+    };
+    let manifest_json = manifest.to_json_bytes();
+    let key = SigningKey::generate();
+    let signature = key.sign(&manifest_json);
+    std::fs::write(public, key.verifying_key().to_pem())?;
+    let index_json = serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": manifest_rec.media_type,
+            "digest": manifest_rec.digest.to_string(),
+            "size": manifest_rec.size,
+            "annotations": {
+                "io.containerd.image.name": format!("{name}:1"),
+                "org.opencontainers.image.ref.name": format!("{name}:1"),
+            },
+        }],
+    }))?;
+    let stats = write_bundle(
+        out,
+        &BundleContents {
+            manifest_json: &manifest_json,
+            signature: Some(signature.as_bytes()),
+            index_json: &index_json,
+            blobs: &manifest.blobs,
+            store: &store,
+            gate: None,
+        },
+        &ArchiveOptions::default(),
+    )?;
+    let _ = std::fs::remove_dir_all(work.join("cache"));
+    Ok(stats.tar_bytes)
+}
+
+/// Deterministic bytes zstd cannot shrink (like gzip layers).
+fn noise_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Deterministic text that compresses about like a file system tree of configs and scripts.
+fn text_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let words = [
+        "usr",
+        "lib",
+        "share",
+        "bin",
+        "etc",
+        "config",
+        "python3",
+        "site-packages",
+        "return",
+        "import",
+        "function",
+        "value",
+        "error",
+        "static",
+        "const",
+        "struct",
+        "impl",
+        "self",
+    ];
+    let mut x = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    let mut out = Vec::with_capacity(n + 64);
+    let mut line = 0u64;
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        line += 1;
+        let w = |k: u32| words[((x >> k) % words.len() as u64) as usize];
+        let _ = std::io::Write::write_fmt(
+            &mut out,
+            format_args!(
+                "/{}/{}/{}-{:x}.{} {} {} = {};\n",
+                w(0),
+                w(8),
+                w(16),
+                x >> 40,
+                w(24),
+                w(32),
+                w(40),
+                line
+            ),
+        );
+    }
+    out.truncate(n);
+    out
 }

@@ -28,6 +28,15 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Online side: resolve a spec's images and write them into one bundle file
     Bundle(BundleArgs),
+    /// Make signing keys for bundle manifests
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Offline side: check a bundle's signature and every blob in it, in one pass
+    Verify(VerifyArgs),
+    /// Show a bundle's inventory (images, sources, digests, sizes) from its head only
+    Inspect(InspectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,7 +82,59 @@ pub struct BundleArgs {
     /// zstd level for everything but compressed layers
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
+    /// Sign the bundle's manifest with this private key (PEM: `airlock key generate`, openssl, cosign)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Read the passphrase of --sign-key from standard input [default: AIRLOCK_KEY_PASSPHRASE]
+    #[arg(long, requires = "sign_key")]
+    pub passphrase_stdin: bool,
     /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle file (NAME.tar.zst)
+    pub bundle: PathBuf,
+    /// The signer's public key (PEM), e.g. from `airlock key generate`
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Check every digest but not who made the bundle (no key): authenticity is NOT checked
+    #[arg(long, conflicts_with = "key")]
+    pub insecure_skip_signature: bool,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle file (NAME.tar.zst), or the manifest beside it (NAME.tar.zst.manifest.json)
+    pub bundle: PathBuf,
+    /// Print the inventory as JSON on stdout (format: docs/inspect.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make an ECDSA P-256 key pair: NAME.key (PKCS#8 PEM, encrypted) and NAME.pub
+    Generate(KeyGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// Write NAME.key (mode 0600) and NAME.pub; existing files are never overwritten
+    #[arg(long, value_name = "NAME")]
+    pub out: PathBuf,
+    /// Read the passphrase that encrypts NAME.key from standard input [default: AIRLOCK_KEY_PASSPHRASE]
+    #[arg(long, conflicts_with = "no_passphrase")]
+    pub passphrase_stdin: bool,
+    /// Write NAME.key unencrypted (protect it some other way)
+    #[arg(long)]
+    pub no_passphrase: bool,
+    /// Print {"key", "pub", "fingerprint"} as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

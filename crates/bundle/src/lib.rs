@@ -59,6 +59,8 @@ pub struct BundleOptions {
     pub created: Option<u64>,
     /// Compression settings.
     pub archive: ArchiveOptions,
+    /// Sign `airlock/manifest.json` with this key (stored as `airlock/manifest.json.sig`).
+    pub sign: Option<airlock_layout::SigningKey>,
 }
 
 impl BundleOptions {
@@ -75,6 +77,7 @@ impl BundleOptions {
             client: ClientOptions::default(),
             created: None,
             archive: ArchiveOptions::default(),
+            sign: None,
         }
     }
 }
@@ -120,6 +123,45 @@ pub trait Reporter: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoReport;
 impl Reporter for NoReport {}
+
+/// `OUT.manifest.json` for the bundle file `OUT` (the whole file name, e.g.
+/// `k8s.tar.zst.manifest.json`): a copy of `airlock/manifest.json` beside the bundle, so a
+/// gatekeeper can read and check the inventory without opening the bundle.
+pub fn beside_manifest_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".manifest.json");
+    PathBuf::from(name)
+}
+
+/// `OUT.manifest.json.sig`: the signature of [`beside_manifest_path`], when signed.
+pub fn beside_signature_path(output: &Path) -> PathBuf {
+    let mut name = beside_manifest_path(output).into_os_string();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// Writes the manifest beside the bundle (and its signature, or removes a stale one), each
+/// atomically, with the very bytes of the bundle's `airlock/manifest.json` and `.sig` entries
+/// (serialisation and RFC 6979 signatures are deterministic).
+pub(crate) fn write_beside(
+    output: &Path,
+    manifest: &BundleManifest,
+    key: Option<&airlock_layout::SigningKey>,
+) -> Result<(), Error> {
+    let json = manifest.to_json_bytes();
+    let sig_path = beside_signature_path(output);
+    write_atomic(&beside_manifest_path(output), &json)?;
+    match key {
+        Some(key) => write_atomic(&sig_path, key.sign(&json).as_bytes()),
+        None => match std::fs::remove_file(&sig_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Write {
+                path: sig_path,
+                source: e,
+            }),
+            _ => Ok(()),
+        },
+    }
+}
 
 /// Writes `bytes` to `path` through a temporary file in the same directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {

@@ -72,6 +72,7 @@ struct Ctx {
     reporter: Arc<dyn Reporter>,
     warnings: Mutex<Vec<String>>,
     retries: u32,
+    sign: Option<airlock_layout::SigningKey>,
 }
 
 impl Ctx {
@@ -101,6 +102,7 @@ pub async fn bundle(
         mut client,
         created,
         archive,
+        sign,
     } = opts;
     let jobs = jobs.max(1);
 
@@ -139,6 +141,7 @@ pub async fn bundle(
         reporter,
         warnings: Mutex::new(Vec::new()),
         retries,
+        sign,
     });
 
     // 1. Resolve every image (manifests and configs land in the cache).
@@ -231,6 +234,7 @@ pub async fn bundle(
         let archive = spawn_writer(&ctx, &output, &manifest, &archive, None).await??;
         (manifest, archive)
     };
+    crate::write_beside(&output, &manifest, ctx.sign.as_ref())?;
 
     if let Some(path) = &write_lock {
         let mut lock = Lock {
@@ -328,6 +332,7 @@ fn spawn_writer(
     let store = ctx.store.clone();
     let out = output.to_path_buf();
     let manifest_json = manifest.to_json_bytes();
+    let signature = ctx.sign.as_ref().map(|key| key.sign(&manifest_json));
     let index_json = build_index_json(manifest);
     let blobs = manifest.blobs.clone();
     let archive = archive.clone();
@@ -338,7 +343,7 @@ fn spawn_writer(
         };
         let contents = BundleContents {
             manifest_json: &manifest_json,
-            signature: None,
+            signature: signature.as_ref().map(|sig| sig.as_bytes()),
             index_json: &index_json,
             blobs: &blobs,
             store: &store,

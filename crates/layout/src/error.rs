@@ -179,6 +179,143 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// A key file cannot be used to sign or verify.
+    #[error("key `{}`: {problem}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong, with a hint.
+        problem: KeyProblem,
+    },
+
+    /// A signing key could not be encoded as PKCS#8 (or encrypted).
+    #[error("cannot encode the signing key as PKCS#8: {detail}")]
+    KeyEncode {
+        /// The encoder's message.
+        detail: String,
+    },
+
+    /// A signature does not verify.
+    #[error("bad signature: {defect}")]
+    BadSignature {
+        /// What failed.
+        defect: SignatureDefect,
+    },
+}
+
+/// What is wrong with a key file (see [`Error::Key`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// No `-----BEGIN …-----` line.
+    #[error(
+        "not a PEM file (no `-----BEGIN` line)\n  hint: pass a PEM key such as one written by \
+         `airlock key generate`"
+    )]
+    NotPem,
+    /// A PEM block of a kind airlock does not read.
+    #[error(
+        "unsupported PEM block `{label}`\n  hint: airlock reads `PRIVATE KEY`, `ENCRYPTED \
+         PRIVATE KEY`, `EC PRIVATE KEY` and cosign's `ENCRYPTED SIGSTORE PRIVATE KEY` for \
+         signing, `PUBLIC KEY` for verifying"
+    )]
+    UnsupportedPem {
+        /// The block's label.
+        label: String,
+    },
+    /// The key is encrypted and no passphrase was given.
+    #[error(
+        "the key is encrypted and no passphrase was given\n  hint: pass --passphrase-stdin or \
+         set AIRLOCK_KEY_PASSPHRASE"
+    )]
+    NeedsPassphrase,
+    /// The passphrase does not decrypt the key.
+    #[error(
+        "wrong passphrase (the key does not decrypt)\n  hint: check the passphrase given \
+         with --passphrase-stdin or AIRLOCK_KEY_PASSPHRASE"
+    )]
+    WrongPassphrase,
+    /// Encrypted in a way airlock does not decrypt (PBES1, DES, an unknown KDF).
+    #[error(
+        "unsupported key encryption: {detail}\n  hint: re-encrypt it with `openssl pkcs8 \
+         -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key`"
+    )]
+    UnsupportedEncryption {
+        /// The decoder's message.
+        detail: String,
+    },
+    /// An OpenSSL 1.0-style encrypted PEM (`Proc-Type: 4,ENCRYPTED` headers).
+    #[error(
+        "legacy PEM encryption (`Proc-Type: 4,ENCRYPTED`) is not supported\n  hint: convert it \
+         with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in OLD.key -out NEW.key`"
+    )]
+    LegacyEncryption,
+    /// A key for another algorithm or curve.
+    #[error(
+        "the key is {algorithm}, airlock signs with ECDSA P-256 only\n  hint: make a key with \
+         `airlock key generate --out NAME` or `openssl genpkey -algorithm EC -pkeyopt \
+         ec_paramgen_curve:P-256`"
+    )]
+    NotP256 {
+        /// The algorithm found, e.g. `RSA` or `ECDSA P-384`.
+        algorithm: String,
+    },
+    /// A public key where a private key belongs.
+    #[error(
+        "this is a public key, signing needs the private key\n  hint: pass NAME.key, not NAME.pub"
+    )]
+    PublicNotPrivate,
+    /// A private key where a public key belongs.
+    #[error(
+        "this is a private key, verifying needs the public key\n  hint: pass NAME.pub (or make \
+         it with `openssl pkey -in NAME.key -pubout`)"
+    )]
+    PrivateNotPublic,
+    /// A certificate where a public key belongs.
+    #[error(
+        "this is a certificate, not a public key\n  hint: extract the key with `openssl x509 \
+         -in CERT.pem -pubkey -noout`"
+    )]
+    CertificateNotKey,
+    /// The structure inside the PEM does not decode.
+    #[error("malformed {kind} key: {detail}")]
+    Malformed {
+        /// The structure: `PEM`, `PKCS#8`, `SEC1`, ….
+        kind: &'static str,
+        /// The decoder's message.
+        detail: String,
+    },
+}
+
+/// Why a signature does not verify (see [`Error::BadSignature`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureDefect {
+    /// The signature text is empty.
+    #[error("the signature is empty")]
+    Empty,
+    /// The signature text is not base64.
+    #[error("the signature is not base64 ({detail})")]
+    NotBase64 {
+        /// The decoder's message.
+        detail: String,
+    },
+    /// The decoded signature is not a DER ECDSA signature.
+    #[error("the signature is not a DER-encoded ECDSA signature ({len} bytes after base64)")]
+    NotDer {
+        /// Length of the decoded bytes.
+        len: u64,
+    },
+    /// A well-formed signature, but not by this key over these bytes.
+    #[error(
+        "the signature does not match key `{key}` over these bytes (made by another key, or \
+         the data changed)"
+    )]
+    Mismatch {
+        /// Fingerprint of the key tried.
+        key: String,
+    },
 }
 
 /// What is wrong with a bundle's trailing index (see [`Error::InvalidIndex`]).

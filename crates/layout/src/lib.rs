@@ -68,7 +68,9 @@
 //!   before it was verified;
 //! - [`manifest`]: `airlock/manifest.json`, the signed inventory;
 //! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
-//! - [`index`]: reading single entries of a bundle file without decompressing the rest.
+//! - [`index`]: reading single entries of a bundle file without decompressing the rest;
+//! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
+//! - [`verify`]: checking a whole bundle file in one streaming pass.
 #![warn(missing_docs)]
 
 pub mod archive;
@@ -77,11 +79,13 @@ pub mod error;
 pub mod format;
 pub mod index;
 pub mod manifest;
+pub mod sign;
 pub mod store;
+pub mod verify;
 
 pub use archive::{write_bundle, ArchiveOptions, ArchiveStats, BlobGate, BundleContents};
 pub use digest::{Digest, Hasher};
-pub use error::{Error, IndexDefect};
+pub use error::{Error, IndexDefect, KeyProblem, SignatureDefect};
 pub use format::{
     INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE, OCI_LAYOUT_JSON, OCI_LAYOUT_PATH, SIGNATURE_PATH,
     TAR_BLOCK,
@@ -93,4 +97,9 @@ pub use manifest::{
     is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
+pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};
+pub use verify::{
+    read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary, SignatureReport, VerifyError,
+    VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,
+};

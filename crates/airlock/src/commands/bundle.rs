@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_bundle::{ArchiveOptions, BundleOptions, ClientOptions, Credentials, Error, Spec};
+use airlock_bundle::{
+    beside_manifest_path, beside_signature_path, ArchiveOptions, BundleOptions, ClientOptions,
+    Credentials, Error, Spec,
+};
 use anyhow::{bail, Context};
 use serde_json::json;
 
@@ -14,6 +17,18 @@ use crate::report::{human_bytes, ProgressReporter};
 
 pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
+    if args.passphrase_stdin && args.password_stdin {
+        bail!(
+            "--passphrase-stdin and --password-stdin cannot both read standard input\n  hint: \
+             give the key passphrase in AIRLOCK_KEY_PASSPHRASE instead"
+        );
+    }
+    // Loaded before any network work, so a wrong passphrase fails at once.
+    let sign = match &args.sign_key {
+        Some(path) => Some(super::key::load_signing_key(path, args.passphrase_stdin)?),
+        None => None,
+    };
+    let signed_by = sign.as_ref().map(|k| k.verifying_key().fingerprint());
     let cache_dir = match args.cache_dir {
         Some(d) => d,
         None => dirs_cache().context("no cache directory: pass --cache-dir DIR")?,
@@ -70,6 +85,7 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             level: args.level,
             ..ArchiveOptions::default()
         },
+        sign,
     };
 
     let reporter = Arc::new(ProgressReporter::new(global.quiet));
@@ -91,6 +107,17 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
                     human_bytes(outcome.downloaded_bytes),
                     human_bytes(outcome.cached_bytes),
                 );
+                match &signed_by {
+                    Some(fp) => eprintln!(
+                        "signed with key {fp}; manifest and signature also beside the bundle: {}, {}",
+                        beside_manifest_path(&outcome.output).display(),
+                        beside_signature_path(&outcome.output).display()
+                    ),
+                    None => eprintln!(
+                        "not signed (pass --sign-key KEY to sign); manifest also beside the bundle: {}",
+                        beside_manifest_path(&outcome.output).display()
+                    ),
+                }
             }
             if args.json {
                 let doc = json!({
@@ -108,6 +135,9 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
                     "cachedBytes": outcome.cached_bytes,
                     "warnings": outcome.warnings,
                     "failures": failures_json(&reporter),
+                    "manifest": beside_manifest_path(&outcome.output),
+                    "signature": signed_by.as_ref().map(|_| beside_signature_path(&outcome.output)),
+                    "signedBy": signed_by,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }

@@ -1,4 +1,5 @@
-//! The client: hosts and TLS, the auth flow, retries, and the pull operations.
+//! The client: hosts and TLS, the auth flow, retries, and the pull operations (the push
+//! operations are in `push`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -86,6 +87,14 @@ pub struct ClientOptions {
     pub retry_base_delay: Duration,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Blobs up to this size are pushed with one `PUT`; larger ones in chunks.
+    pub monolithic_max: u64,
+    /// The size of the `PATCH` chunks of a chunked upload.
+    pub chunk_size: u64,
+    /// The chunk size used after a registry (or a proxy in front of it) answered 413 to a
+    /// request body: it must fit under the proxy's body limit (nginx `client_max_body_size 1m`
+    /// is common in front of Harbor).
+    pub fallback_chunk_size: u64,
 }
 
 impl Default for ClientOptions {
@@ -97,6 +106,9 @@ impl Default for ClientOptions {
             retries: 4,
             retry_base_delay: Duration::from_millis(250),
             user_agent: concat!("airlock/", env!("CARGO_PKG_VERSION")).to_owned(),
+            monolithic_max: 32 * 1024 * 1024,
+            chunk_size: 16 * 1024 * 1024,
+            fallback_chunk_size: 512 * 1024,
         }
     }
 }
@@ -148,10 +160,10 @@ impl fmt::Debug for BlobResponse {
 /// and credentials.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     hosts: HashMap<String, Host>,
     default_http: reqwest::Client,
     default_credentials: Option<Credentials>,
@@ -161,8 +173,9 @@ struct Inner {
     /// The last challenge per registry, to authenticate the next request up front.
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: TokenCache,
-    retries: u32,
-    retry_base_delay: Duration,
+    pub(crate) retries: u32,
+    pub(crate) retry_base_delay: Duration,
+    pub(crate) push: crate::push::PushSettings,
 }
 
 struct Host {
@@ -183,7 +196,7 @@ impl fmt::Debug for Client {
 }
 
 /// How one request is authenticated.
-enum Auth {
+pub(crate) enum Auth {
     None,
     Basic(Credentials),
     Bearer {
@@ -208,13 +221,16 @@ impl Auth {
 }
 
 /// One logical request, rebuilt for every attempt.
-struct Call<'a> {
-    method: Method,
-    registry: &'a str,
-    repository: &'a str,
-    scopes: Vec<Scope>,
-    url: Url,
-    headers: HeaderMap,
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) registry: &'a str,
+    pub(crate) repository: &'a str,
+    pub(crate) scopes: Vec<Scope>,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    /// A small body (a manifest), sent again with every attempt. Streamed bodies go through
+    /// `send_streaming` instead.
+    pub(crate) body: Option<Bytes>,
 }
 
 impl Client {
@@ -255,6 +271,11 @@ impl Client {
                 tokens: TokenCache::default(),
                 retries: opts.retries,
                 retry_base_delay: opts.retry_base_delay,
+                push: crate::push::PushSettings::new(
+                    opts.monolithic_max,
+                    opts.chunk_size,
+                    opts.fallback_chunk_size,
+                ),
             }),
         })
     }
@@ -270,6 +291,7 @@ impl Client {
             scopes: Vec::new(),
             url: self.endpoint(registry)?,
             headers: HeaderMap::new(),
+            body: None,
         };
         self.retrying(&call.url, || async {
             let resp = self.send(&call).await?;
@@ -312,6 +334,7 @@ impl Client {
             scopes: vec![Scope::pull(repository)],
             url: self.repo_url(registry, repository, "manifests", reference)?,
             headers,
+            body: None,
         };
         let what = format!(
             "manifest `{}`",
@@ -431,7 +454,7 @@ impl Client {
         .await
     }
 
-    fn blob_call<'a>(
+    pub(crate) fn blob_call<'a>(
         &self,
         registry: &'a str,
         repository: &'a str,
@@ -457,6 +480,7 @@ impl Client {
             scopes: vec![Scope::pull(repository)],
             url: self.repo_url(registry, repository, "blobs", digest)?,
             headers,
+            body: None,
         })
     }
 
@@ -515,7 +539,7 @@ impl Client {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the retries run out.
-    async fn retrying<T, F, Fut>(&self, url: &Url, mut attempt: F) -> Result<T, Error>
+    pub(crate) async fn retrying<T, F, Fut>(&self, url: &Url, mut attempt: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Error>>,
@@ -545,7 +569,7 @@ impl Client {
     }
 
     /// Sends `call`, answering an authentication challenge once.
-    async fn send(&self, call: &Call<'_>) -> Result<reqwest::Response, Error> {
+    pub(crate) async fn send(&self, call: &Call<'_>) -> Result<reqwest::Response, Error> {
         let key = scope_key(&call.scopes);
         let auth = self.known_auth(call, &key).await?;
         let resp = self.execute(call, &auth).await?;
@@ -599,9 +623,27 @@ impl Client {
         Ok(resp)
     }
 
+    /// Sends `call` once with a streamed `body`, authenticated as the last request to this
+    /// registry was. A streamed body cannot be sent twice, so no challenge is answered here:
+    /// on 401 the cached token is dropped and the caller recovers with a request without a
+    /// body (which goes through [`Client::send`]).
+    pub(crate) async fn send_streaming(
+        &self,
+        call: &Call<'_>,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, Error> {
+        let key = scope_key(&call.scopes);
+        let auth = self.known_auth(call, &key).await?;
+        let resp = self.execute_with(call, &auth, Some(body)).await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            self.inner.tokens.remove(call.registry, &key);
+        }
+        Ok(resp)
+    }
+
     /// Authentication known to be needed before asking: a cached token, or what the last
     /// challenge of this registry asked for.
-    async fn known_auth(&self, call: &Call<'_>, key: &str) -> Result<Auth, Error> {
+    pub(crate) async fn known_auth(&self, call: &Call<'_>, key: &str) -> Result<Auth, Error> {
         if let Some(token) = self.inner.tokens.get(call.registry, key) {
             return Ok(Auth::Bearer {
                 token,
@@ -682,6 +724,7 @@ impl Client {
             scopes: Vec::new(),
             url: url.clone(),
             headers: HeaderMap::new(),
+            body: None,
         };
         let resp = self.check(resp, &token_call, TOKEN_SERVICE, "").await?;
         let body = read_capped(resp, SMALL_BODY_MAX, "token response", &url).await?;
@@ -705,6 +748,17 @@ impl Client {
     }
 
     async fn execute(&self, call: &Call<'_>, auth: &Auth) -> Result<reqwest::Response, Error> {
+        self.execute_with(call, auth, call.body.clone().map(reqwest::Body::from))
+            .await
+    }
+
+    /// Sends `call` once with `auth` and `body` (which replaces `call.body`).
+    pub(crate) async fn execute_with(
+        &self,
+        call: &Call<'_>,
+        auth: &Auth,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, Error> {
         let mut request = self
             .host(call.registry)
             .map_or(&self.inner.default_http, |h| &h.http)
@@ -715,6 +769,9 @@ impl Client {
             Auth::Basic(c) => request.basic_auth(&c.username, Some(&c.password)),
             Auth::Bearer { token, .. } => request.bearer_auth(token.secret()),
         };
+        if let Some(body) = body {
+            request = request.body(body);
+        }
         let resp = request
             .send()
             .await
@@ -724,7 +781,7 @@ impl Client {
     }
 
     /// Passes a success through; turns any other status into the matching error.
-    async fn check(
+    pub(crate) async fn check(
         &self,
         resp: reqwest::Response,
         call: &Call<'_>,
@@ -839,7 +896,7 @@ impl Client {
     }
 
     /// `<scheme>://<host>/v2/`.
-    fn endpoint(&self, registry: &str) -> Result<Url, Error> {
+    pub(crate) fn endpoint(&self, registry: &str) -> Result<Url, Error> {
         let plain = self.host(registry).is_some_and(|h| h.plain_http);
         let scheme = if plain { "http" } else { "https" };
         let host = if registry == DOCKER_HUB {
@@ -859,7 +916,7 @@ impl Client {
     }
 
     /// `<endpoint><repository>/<kind>/<reference>`.
-    fn repo_url(
+    pub(crate) fn repo_url(
         &self,
         registry: &str,
         repository: &str,
@@ -902,7 +959,11 @@ fn http_client(user_agent: &str, ca_file: Option<&Path>) -> Result<reqwest::Clie
     builder.build().map_err(Error::ClientSetup)
 }
 
-fn validate(registry: &str, repository: &str, reference: Option<&str>) -> Result<(), Error> {
+pub(crate) fn validate(
+    registry: &str,
+    repository: &str,
+    reference: Option<&str>,
+) -> Result<(), Error> {
     let full = match reference {
         Some(r) => display_reference(registry, repository, r),
         None => format!("{registry}/{repository}"),
@@ -920,12 +981,12 @@ fn validate(registry: &str, repository: &str, reference: Option<&str>) -> Result
     Ok(())
 }
 
-fn display_reference(registry: &str, repository: &str, reference: &str) -> String {
+pub(crate) fn display_reference(registry: &str, repository: &str, reference: &str) -> String {
     let sep = if reference.contains(':') { '@' } else { ':' };
     format!("{registry}/{repository}{sep}{reference}")
 }
 
-fn sha256_digest(bytes: &[u8]) -> String {
+pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
@@ -1013,7 +1074,7 @@ async fn read_capped(
 
 /// The error envelope of a failed response, and a message: the envelope's, else the start
 /// of the body.
-async fn error_body(resp: reqwest::Response) -> (Option<ErrorEnvelope>, String) {
+pub(crate) async fn error_body(resp: reqwest::Response) -> (Option<ErrorEnvelope>, String) {
     let url = resp.url().clone();
     let Ok(body) = read_capped(resp, SMALL_BODY_MAX, "error body", &url).await else {
         return (None, String::new());
@@ -1050,8 +1111,15 @@ async fn unauthorized(
     challenge_error: Option<String>,
 ) -> Error {
     let (_, mut message) = error_body(resp).await;
-    if message.is_empty() {
-        message = challenge_error.unwrap_or_default();
+    match challenge_error {
+        Some(error) if message.is_empty() => message = error,
+        // The token was granted without some of the actions asked for: a missing permission
+        // (distribution and Harbor answer a push without push rights this way), which the
+        // body's "authentication required" does not tell.
+        Some(error) if error == "insufficient_scope" && !message.contains(&error) => {
+            message = format!("{message} ({error})");
+        }
+        _ => {}
     }
     Error::Unauthorized {
         registry: call.registry.to_owned(),
@@ -1091,7 +1159,7 @@ fn without_query(mut e: reqwest::Error) -> reqwest::Error {
 }
 
 /// One line for a log: the message without its hint, and the causes.
-fn summary(e: &Error) -> String {
+pub(crate) fn summary(e: &Error) -> String {
     let text = e.to_string();
     let mut line = text.lines().next().unwrap_or_default().to_owned();
     let mut source = std::error::Error::source(e);

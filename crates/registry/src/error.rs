@@ -67,6 +67,51 @@ pub enum Error {
         /// What the registry said, if anything.
         message: String,
     },
+    /// The registry refused a push (403, or a token granted without `push`): the account
+    /// lacks push rights, or (Harbor) the project does not exist.
+    #[error(
+        "`{registry}/{repository}`: push of {what} denied{}\n  hint: the account needs push \
+         rights to `{repository}`; on Harbor the project must exist (--harbor-create-projects)",
+        colon(message)
+    )]
+    PushDenied {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The repository pushed to.
+        repository: String,
+        /// What was pushed: "blob `sha256:…`" or "manifest `…`".
+        what: String,
+        /// What the registry said, if anything.
+        message: String,
+    },
+    /// Pushing a blob failed; the cause says how (the retries, if it was worth retrying, are
+    /// spent).
+    #[error("cannot push blob `{digest}` to `{registry}/{repository}`")]
+    BlobPush {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The repository pushed to.
+        repository: String,
+        /// The blob.
+        digest: String,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The bytes of a blob being pushed could not be read: the stream given to
+    /// [`Client::push_blob`](crate::Client::push_blob) failed or ended early.
+    #[error("cannot read blob `{digest}` to push it to `{registry}/{repository}`")]
+    BlobSource {
+        /// The registry (`host[:port]`).
+        registry: String,
+        /// The repository pushed to.
+        repository: String,
+        /// The blob.
+        digest: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A manifest, blob or repository does not exist (404, or the error codes
     /// `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`).
     #[error("{}", not_found_message(what, registry, repository, reference))]
@@ -187,7 +232,10 @@ pub enum Error {
 impl Error {
     /// The registry says the manifest, blob or repository does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound { .. })
+        match self {
+            Error::BlobPush { source, .. } => source.is_not_found(),
+            _ => matches!(self, Error::NotFound { .. }),
+        }
     }
 
     /// The registry could not be reached at all (connection, DNS, timeout).
@@ -195,7 +243,10 @@ impl Error {
     /// TLS failures are not counted: a mirror with a bad certificate is a configuration
     /// error to report, not a source to skip silently.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, Error::Unreachable { .. })
+        match self {
+            Error::BlobPush { source, .. } => source.is_unreachable(),
+            _ => matches!(self, Error::Unreachable { .. }),
+        }
     }
 
     /// Trying again later may succeed: connection failures, 5xx, 429, a body that broke off.
@@ -207,6 +258,7 @@ impl Error {
             // A connection reset after connecting, a protocol hiccup: worth another try;
             // a redirect loop or an unbuildable request is not.
             Error::Request { source, .. } => !(source.is_redirect() || source.is_builder()),
+            Error::BlobPush { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -217,6 +269,7 @@ impl Error {
             Error::TooManyRequests { retry_after, .. } | Error::Server { retry_after, .. } => {
                 *retry_after
             }
+            Error::BlobPush { source, .. } => source.retry_after(),
             _ => None,
         }
     }
@@ -412,5 +465,36 @@ mod tests {
             "`https://r.io/v2/` answered 503 UNAVAILABLE: later"
         );
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn push_errors_name_blob_and_repository() {
+        let e = Error::PushDenied {
+            registry: "harbor.lan".into(),
+            repository: "mirror/pause".into(),
+            what: "blob `sha256:ab`".into(),
+            message: String::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "`harbor.lan/mirror/pause`: push of blob `sha256:ab` denied\n  hint: the account \
+             needs push rights to `mirror/pause`; on Harbor the project must exist \
+             (--harbor-create-projects)"
+        );
+        let e = Error::BlobPush {
+            registry: "r.io".into(),
+            repository: "a".into(),
+            digest: "sha256:ab".into(),
+            source: Box::new(Error::Server {
+                url: "https://r.io/v2/a/blobs/uploads/1".into(),
+                status: 502,
+                code: None,
+                message: String::new(),
+                retry_after: Some(Duration::from_secs(2)),
+            }),
+        };
+        assert_eq!(e.to_string(), "cannot push blob `sha256:ab` to `r.io/a`");
+        assert!(e.is_retryable() && !e.is_not_found());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
     }
 }

@@ -1,6 +1,6 @@
-//! A client for the OCI distribution API, for pulling images: manifests and blobs, with
-//! docker-style references, basic and bearer-token auth, docker credential lookup, private
-//! CAs, and retries.
+//! A client for the OCI distribution API, for pulling and pushing images: manifests and
+//! blobs, with docker-style references, basic and bearer-token auth, docker credential
+//! lookup, private CAs, and retries.
 //!
 //! ```no_run
 //! use airlock_registry::{Client, ClientOptions, Reference};
@@ -23,13 +23,43 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Pushing: blobs first (skipped when present, mounted from another repository when
+//! possible), then the manifest that references them.
+//!
+//! ```no_run
+//! use airlock_registry::{Client, ClientOptions, OCI_MANIFEST};
+//! use bytes::Bytes;
+//!
+//! # async fn run(manifest: Bytes) -> Result<(), airlock_registry::Error> {
+//! let client = Client::new(ClientOptions::default())?;
+//! let (registry, repository) = ("harbor.lan", "mirror/pause");
+//! let layer = Bytes::from_static(b"layer bytes");
+//! let digest = "sha256:3a1f0ca7d3e5f2e0b7c8a6b0f6e9c6a0b1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6";
+//! if client.blob_exists(registry, repository, digest).await?.is_none() {
+//!     // The body is a factory: a retry or a resumed upload asks again from an offset.
+//!     let outcome = client
+//!         .push_blob(registry, repository, digest, layer.len() as u64, |offset| {
+//!             let rest = layer.slice(offset as usize..);
+//!             futures_util::stream::iter([Ok::<_, std::io::Error>(rest)])
+//!         })
+//!         .await?;
+//!     println!("sent {} bytes", outcome.bytes_sent);
+//! }
+//! let digest = client
+//!     .put_manifest(registry, repository, "3.9", OCI_MANIFEST, manifest)
+//!     .await?;
+//! println!("pushed {registry}/{repository}@{digest}");
+//! # Ok(()) }
+//! ```
+//!
 //! The client knows nothing of bundles: it speaks the protocol and verifies what the
 //! protocol lets it verify (manifest digests, small blobs). Credentials never appear in
 //! logs, errors or `Debug` output.
 //!
 //! Modules, one per protocol concern: [`reference`](mod@reference) (names), [`credentials`] (where
 //! credentials come from), `auth` (challenges and token scopes), `token_cache`, [`envelope`]
-//! (the OCI error body), [`error`], and the [`Client`] itself.
+//! (the OCI error body), [`error`], and the [`Client`] itself, whose push operations
+//! (uploads, mounts, manifests) live in `push`.
 
 #![warn(missing_docs)]
 
@@ -38,6 +68,7 @@ mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+mod push;
 pub mod reference;
 mod retry;
 mod token_cache;
@@ -50,4 +81,5 @@ pub use client::{
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};
 pub use error::{Error, HelperError, ReferenceError, TlsProblem};
+pub use push::PushOutcome;
 pub use reference::Reference;

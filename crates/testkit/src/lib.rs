@@ -1,4 +1,5 @@
-//! Real test servers and deterministic fixture images for airlock's tests.
+//! Real test servers (registry variants, token issuer, nginx in front of a registry,
+//! containerd) and deterministic fixture images for airlock's tests.
 //!
 //! ```no_run
 //! use airlock_testkit::{fixtures, Auth, Registry};
@@ -25,6 +26,7 @@
 
 mod containerd;
 pub mod fixtures;
+mod nginx;
 mod pki;
 mod process;
 mod registry;
@@ -36,6 +38,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 
 pub use containerd::Containerd;
+pub use nginx::Nginx;
 pub use pki::Pki;
 pub use registry::{Auth, Registry, RegistryOptions};
 pub use token::TokenIssuer;

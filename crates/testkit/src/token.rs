@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,6 +50,8 @@ struct State {
     stop: AtomicBool,
     issued: AtomicUsize,
     requests: AtomicUsize,
+    /// Repositories the user has no rights on: their scopes are left out of tokens.
+    denied: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for TokenIssuer {
@@ -86,6 +88,7 @@ impl TokenIssuer {
             stop: AtomicBool::new(false),
             issued: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
+            denied: Mutex::default(),
         });
         let thread = {
             let state = Arc::clone(&state);
@@ -112,6 +115,17 @@ impl TokenIssuer {
     /// How many tokens were issued so far.
     pub fn tokens_issued(&self) -> usize {
         self.state.issued.load(Ordering::SeqCst)
+    }
+
+    /// From now on, tokens grant nothing on `repository`: its scopes are left out of the
+    /// token's `access`, as Harbor's token service leaves out what a user may not do (the
+    /// token is still issued, and the registry answers 401 `insufficient_scope`).
+    pub fn deny(&self, repository: &str) {
+        self.state
+            .denied
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(repository.to_string());
     }
 
     /// A token for `scopes` (e.g. `repository:fixtures/app-a:pull`), as the issuer would grant it.
@@ -452,10 +466,18 @@ fn make_token(state: &State, subject: &str, scopes: &[String]) -> anyhow::Result
         nbf: now.saturating_sub(10),
         iat: now,
         jti: hex::encode(random_bytes::<16>()),
-        access: scopes
-            .iter()
-            .map(|scope| parse_scope(scope))
-            .collect::<anyhow::Result<_>>()?,
+        access: {
+            let denied = state.denied.lock().unwrap_or_else(|e| e.into_inner());
+            scopes
+                .iter()
+                .map(|scope| parse_scope(scope))
+                .filter(|access| {
+                    access.as_ref().map_or(true, |a| {
+                        !(a.kind == "repository" && denied.contains(&a.name))
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?
+        },
     };
     let signing_input = format!(
         "{}.{}",

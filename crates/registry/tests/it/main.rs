@@ -1,5 +1,7 @@
 //! Protocol edge cases that a real registry does not produce on demand, against a tiny
-//! in-process HTTP responder. The real-registry tests live in the end-to-end suite.
+//! in-process HTTP responder; pushes against real registries and nginx are in `push`.
+
+mod push;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,8 +16,10 @@ use tokio::net::TcpListener;
 /// A request as the fake server saw it.
 #[derive(Debug, Clone)]
 struct Req {
+    method: String,
     path: String,
     headers: HashMap<String, String>,
+    body: Vec<u8>,
 }
 
 impl Req {
@@ -86,20 +90,35 @@ impl FakeServer {
                             return;
                         }
                     }
-                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let text = String::from_utf8_lossy(&buf[..end]).into_owned();
                     let mut lines = text.split("\r\n");
-                    let request_line = lines.next().unwrap_or_default();
-                    let path = request_line
-                        .split(' ')
-                        .nth(1)
-                        .unwrap_or_default()
-                        .to_owned();
-                    let headers = lines
+                    let mut request_line = lines.next().unwrap_or_default().split(' ');
+                    let method = request_line.next().unwrap_or_default().to_owned();
+                    let path = request_line.next().unwrap_or_default().to_owned();
+                    let headers: HashMap<String, String> = lines
                         .take_while(|l| !l.is_empty())
                         .filter_map(|l| l.split_once(':'))
                         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
                         .collect();
-                    let req = Req { path, headers };
+                    // The body, by `Content-Length` (this client never sends chunked ones).
+                    let length: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = buf[end..].to_vec();
+                    while body.len() < length {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let req = Req {
+                        method,
+                        path,
+                        headers,
+                        body,
+                    };
                     let n = {
                         let mut seen = seen.lock().unwrap();
                         seen.push(req.clone());
@@ -553,4 +572,147 @@ async fn unreachable_and_tls_errors() {
         "{err:?}"
     );
     assert!(err.to_string().contains("plainHttp"), "{err}");
+}
+
+/// A chunk upload that breaks is resumed where the registry says it stands (distribution
+/// keeps the chunks it got); real registries do not fail on demand.
+#[tokio::test]
+async fn broken_chunk_upload_resumes_from_the_registry_offset() {
+    const BLOB: &[u8] = b"0123456789";
+    let server = FakeServer::start(|req, n| {
+        let upload = "/v2/a/b/blobs/uploads/u1";
+        match (n, req.method.as_str()) {
+            (0, "POST") => Resp::new(202).header("Location", &format!("{upload}?s=0")),
+            (1, "PATCH") => Resp::new(202).header("Location", &format!("{upload}?s=4")),
+            (2, "PATCH") => Resp::new(503).body("overloaded"),
+            (3, "GET") => Resp::new(204)
+                .header("Range", "0-5")
+                .header("Location", &format!("{upload}?s=6")),
+            (4, "PATCH") => Resp::new(202).header("Location", &format!("{upload}?s=10")),
+            (5, "PUT") => Resp::new(201),
+            _ => Resp::new(500).body(format!("unexpected request {n}: {req:?}")),
+        }
+    })
+    .await;
+    let client = {
+        let mut hosts = HashMap::new();
+        hosts.insert(
+            server.addr.clone(),
+            HostConfig {
+                plain_http: true,
+                ..HostConfig::default()
+            },
+        );
+        Client::new(ClientOptions {
+            hosts,
+            docker_config: false,
+            retry_base_delay: Duration::from_millis(10),
+            monolithic_max: 0,
+            chunk_size: 4,
+            ..ClientOptions::default()
+        })
+        .unwrap()
+    };
+    let digest = sha256(BLOB);
+    let offsets: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let asked = offsets.clone();
+    let outcome = client
+        .push_blob(
+            &server.addr,
+            "a/b",
+            &digest,
+            BLOB.len() as u64,
+            move |offset| {
+                asked.lock().unwrap().push(offset);
+                // In pieces of 3 bytes, so that chunks straddle the stream's items.
+                let pieces: Vec<std::io::Result<bytes::Bytes>> = BLOB[offset as usize..]
+                    .chunks(3)
+                    .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                    .collect();
+                futures_util::stream::iter(pieces)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(*offsets.lock().unwrap(), [0, 6]);
+    assert_eq!((outcome.chunked, outcome.restarts), (true, 0));
+    assert_eq!(outcome.bytes_sent, 12, "{outcome:?}");
+    let reqs = server.requests();
+    let seen: Vec<(&str, &str, Option<&str>, &[u8])> = reqs
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.path.as_str(),
+                r.header("content-range"),
+                r.body.as_slice(),
+            )
+        })
+        .collect();
+    let put = format!(
+        "/v2/a/b/blobs/uploads/u1?s=10&digest={}",
+        digest.replace(':', "%3A")
+    );
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v2/a/b/blobs/uploads/", None, &b""[..]),
+            (
+                "PATCH",
+                "/v2/a/b/blobs/uploads/u1?s=0",
+                Some("0-3"),
+                b"0123"
+            ),
+            (
+                "PATCH",
+                "/v2/a/b/blobs/uploads/u1?s=4",
+                Some("4-7"),
+                b"4567"
+            ),
+            ("GET", "/v2/a/b/blobs/uploads/u1?s=4", None, b""),
+            (
+                "PATCH",
+                "/v2/a/b/blobs/uploads/u1?s=6",
+                Some("6-9"),
+                b"6789"
+            ),
+            ("PUT", put.as_str(), None, b""),
+        ]
+    );
+    for r in reqs
+        .iter()
+        .filter(|r| r.method == "PATCH" || r.method == "PUT")
+    {
+        assert_eq!(r.header("content-type"), Some("application/octet-stream"));
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str())
+        );
+    }
+}
+
+/// Harbor answers 401 to a mount across projects whose source the account cannot read; the
+/// caller then uploads, so this is `false`, not an error.
+#[tokio::test]
+async fn mount_refused_with_401_is_false() {
+    let server = FakeServer::start(|_, _| {
+        Resp::new(401)
+            .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized to access repository: other/src"}]}"#)
+    })
+    .await;
+    let client = client_for(&[&server.addr], Some(Credentials::new("u", "p")));
+    let digest = sha256(b"x");
+    assert!(!client
+        .mount_blob(&server.addr, "proj/dst", &digest, "other/src")
+        .await
+        .unwrap());
+    let reqs = server.requests();
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(
+        reqs[0].path,
+        format!(
+            "/v2/proj/dst/blobs/uploads/?mount={}&from=other%2Fsrc",
+            digest.replace(':', "%3A")
+        )
+    );
 }

@@ -1,8 +1,9 @@
 //! The testkit against the real tools: fixtures are deterministic and valid, every registry
-//! variant serves them to skopeo, containerd starts.
+//! variant serves them to skopeo, nginx proxies a registry, containerd starts.
 
 mod containerd;
 mod fixtures;
+mod nginx;
 mod registry;
 
 use std::process::{Command, Output};

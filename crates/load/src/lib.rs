@@ -1,8 +1,13 @@
 //! The offline side of airlock: a bundle file into a registry, into containerd, or served as a
 //! read-only registry.
 //!
-//! Not written yet: today a bundle is read with the stock tools (`zstd -d FILE.tar.zst`, then
-//! `skopeo copy oci-archive:…` or `ctr images import`). This crate will read the bundle through
-//! `airlock-layout` (the frame index, the manifest) and push with `airlock-registry`.
+//! ```
+//! use airlock_load::names::{NameMapper, NameRule};
+//!
+//! let m = NameMapper { prefix: "k8s".into(), rule: NameRule::Flat, rewrites: vec![] };
+//! assert_eq!(m.repository("registry.k8s.io/coredns/coredns"), "k8s/coredns");
+//! ```
 
 #![warn(missing_docs)]
+
+pub mod names;

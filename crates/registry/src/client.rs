@@ -321,21 +321,13 @@ impl Client {
         reference: &str,
     ) -> Result<Manifest, Error> {
         let registry = normalize_registry(registry);
-        validate(registry, repository, Some(reference))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_str(&MANIFEST_MEDIA_TYPES.join(", ")).expect("ASCII"),
-        );
-        let call = Call {
-            method: Method::GET,
+        let call = self.manifest_call(
+            Method::GET,
             registry,
             repository,
-            scopes: vec![Scope::pull(repository)],
-            url: self.repo_url(registry, repository, "manifests", reference)?,
-            headers,
-            body: None,
-        };
+            reference,
+            Scope::pull(repository),
+        )?;
         let what = format!(
             "manifest `{}`",
             display_reference(registry, repository, reference)
@@ -913,6 +905,32 @@ impl Client {
         }
         Url::parse(&format!("{scheme}://{host}/v2/"))
             .map_err(|e| bad(format!("`{registry}` is not a registry host: {e}")).into())
+    }
+
+    /// A request for `/v2/<repository>/manifests/<reference>` accepting every manifest type.
+    pub(crate) fn manifest_call<'a>(
+        &self,
+        method: Method,
+        registry: &'a str,
+        repository: &'a str,
+        reference: &str,
+        scope: Scope,
+    ) -> Result<Call<'a>, Error> {
+        validate(registry, repository, Some(reference))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_str(&MANIFEST_MEDIA_TYPES.join(", ")).expect("ASCII"),
+        );
+        Ok(Call {
+            method,
+            registry,
+            repository,
+            scopes: vec![scope],
+            url: self.repo_url(registry, repository, "manifests", reference)?,
+            headers,
+            body: None,
+        })
     }
 
     /// `<endpoint><repository>/<kind>/<reference>`.

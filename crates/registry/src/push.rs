@@ -16,15 +16,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
+    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE,
 };
 use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::auth::Scope;
-use crate::client::{
-    display_reference, sha256_digest, summary, validate, Call, Client, MANIFEST_MEDIA_TYPES,
-};
+use crate::client::{display_reference, sha256_digest, summary, validate, Call, Client};
 use crate::envelope::ErrorCode;
 use crate::error::Error;
 use crate::reference::normalize_registry;
@@ -775,21 +773,13 @@ impl Client {
         reference: &str,
     ) -> Result<Option<String>, Error> {
         let registry = normalize_registry(registry);
-        validate(registry, repository, Some(reference))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_str(&MANIFEST_MEDIA_TYPES.join(", ")).expect("ASCII"),
-        );
-        let call = Call {
-            method: Method::HEAD,
+        let call = self.manifest_call(
+            Method::HEAD,
             registry,
             repository,
-            scopes: vec![Scope::push(repository)],
-            url: self.repo_url(registry, repository, "manifests", reference)?,
-            headers,
-            body: None,
-        };
+            reference,
+            Scope::push(repository),
+        )?;
         let found = self
             .retrying(&call.url, || async {
                 let resp = self.send(&call).await?;

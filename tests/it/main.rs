@@ -5,6 +5,8 @@
 mod bundle;
 mod errors;
 mod inspect;
+mod kubernetes;
+mod load;
 mod sign;
 mod support;
 mod verify;

@@ -30,6 +30,9 @@ pub enum What {
     Bundle,
     /// `airlock verify` of a ~1 GB signed bundle vs `zstd -d` of the same file
     Verify,
+    /// `airlock load` into a fresh registry vs `zstd -d | tar -x` + `skopeo copy` per image,
+    /// and the registry's own ingest limit (the unique blobs PUT raw with `curl -T`, 4 at once)
+    Load,
 }
 
 struct Sample {
@@ -42,6 +45,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     match args.what {
         What::Bundle => bench_bundle(args.runs.max(1)),
         What::Verify => bench_verify(args.runs.max(1)),
+        What::Load => bench_load(args.runs.max(1)),
     }
 }
 
@@ -504,4 +508,223 @@ fn text_bytes(n: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(n);
     out
+}
+
+/// `cargo xtask bench load`: one signed bundle of the fixture images, loaded into a fresh
+/// registry each time by three paths:
+/// 1. `airlock load` (reads the bundle through its frame index, nothing on disk);
+/// 2. skopeo's full path: `zstd -dc | tar -x` into a directory, then `skopeo copy --all
+///    oci:DIR:REF docker://…` for each reference;
+/// 3. the registry's own ingest limit: the same unique blobs, already on disk, PUT raw with
+///    `curl -T` (a `POST` for the upload URL, then `PUT …&digest=`), 4 at once.
+fn bench_load(runs: usize) -> anyhow::Result<()> {
+    let root = airlock_testkit::workspace_root();
+    let airlock = build_release()?;
+    let work = root.join("target/bench-load");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    let set = fixtures::fixture_set()?;
+    let images: Vec<_> = set
+        .images
+        .iter()
+        .filter(|i| i.repository.starts_with("fixtures/"))
+        .collect();
+    let mut unique = std::collections::BTreeMap::new();
+    for i in &images {
+        for (d, s) in &i.blobs {
+            unique.insert(d.clone(), *s);
+        }
+    }
+    let unique_bytes: u64 = unique.values().sum();
+
+    // The bundle, signed, from the fixture registry.
+    let source = Registry::with_fixtures(false, Auth::None)?;
+    let mut refs = Vec::new();
+    for i in &images {
+        for t in &i.tags {
+            refs.push((
+                i,
+                format!("{}/{}:{t}", source.host, i.repository),
+                t.clone(),
+            ));
+        }
+    }
+    let spec = work.join("bench.yaml");
+    let mut text = String::from(
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: bench}\nspec:\n  images:\n",
+    );
+    for (_, r, _) in &refs {
+        text.push_str(&format!("    - {r}\n"));
+    }
+    text.push_str(&format!(
+        "  registries:\n    {}: {{plainHttp: true}}\n",
+        source.host
+    ));
+    std::fs::write(&spec, text)?;
+    let signer = work.join("signer");
+    let st = Command::new(&airlock)
+        .args(["key", "generate", "--no-passphrase", "--quiet", "--out"])
+        .arg(&signer)
+        .status()?;
+    if !st.success() {
+        bail!("airlock key generate failed");
+    }
+    let bundle = work.join("bench.tar.zst");
+    let st = Command::new(&airlock)
+        .arg("bundle")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .arg("--sign-key")
+        .arg(work.join("signer.key"))
+        .arg("--quiet")
+        .status()?;
+    if !st.success() {
+        bail!("airlock bundle failed");
+    }
+    let _ = std::fs::remove_dir_all(work.join("cache"));
+    drop(source);
+    eprintln!(
+        "corpus: {} images ({} references), {} unique blobs, {:.1} MB unique; bundle {:.1} MB",
+        images.len(),
+        refs.len(),
+        unique.len(),
+        mb(unique_bytes),
+        mb(std::fs::metadata(&bundle)?.len())
+    );
+
+    let fresh = || {
+        Registry::start(airlock_testkit::RegistryOptions::default())
+            .context("start a fresh registry")
+    };
+    let mut airlock_runs = Vec::new();
+    let mut skopeo_runs = Vec::new();
+    let mut curl_runs = Vec::new();
+    let mut temp_files = 0usize;
+    for run in 0..runs {
+        // 1. airlock, with an empty private TMPDIR to show it writes no temporary file.
+        let reg = fresh()?;
+        let tmp = work.join(format!("tmp-{run}"));
+        std::fs::create_dir_all(&tmp)?;
+        let mut c = Command::new(&airlock);
+        c.arg("load")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(work.join("signer.pub"))
+            .arg("--to")
+            .arg(format!("registry://{}/bench", reg.host))
+            .args([
+                "--names",
+                "drop-host",
+                "--plain-http",
+                "--no-docker-config",
+                "--quiet",
+            ])
+            .env("TMPDIR", &tmp);
+        airlock_runs.push(measure(c).context("airlock load")?);
+        temp_files += std::fs::read_dir(&tmp)?.count();
+        drop(reg);
+
+        // 2. skopeo's full path.
+        let reg = fresh()?;
+        let dir = work.join(format!("skopeo-{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let started = Instant::now();
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "zstd -q -d -c '{}' | tar -x -C '{}'",
+            bundle.display(),
+            dir.display()
+        ));
+        let mut rss = measure(c).context("zstd -d | tar -x")?.max_rss_kib;
+        for (image, r, tag) in &refs {
+            if image.media_type.starts_with("application/vnd.docker.") {
+                // skopeo 1.9 finds no descriptor with a Docker media type in an OCI layout's
+                // index.json (see tests/it/bundle.rs); this small image is left out of its path.
+                continue;
+            }
+            let mut c = Command::new("skopeo");
+            c.args(["copy", "--all", "--quiet", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:{r}", dir.display()))
+                .arg(format!(
+                    "docker://{}/bench/{}:{tag}",
+                    reg.host, image.repository
+                ));
+            rss = rss.max(
+                measure(c)
+                    .with_context(|| format!("skopeo copy {r}"))?
+                    .max_rss_kib,
+            );
+        }
+        skopeo_runs.push(Sample {
+            seconds: started.elapsed().as_secs_f64(),
+            max_rss_kib: rss,
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        drop(reg);
+
+        // 3. The registry's ingest limit: raw PUTs of the same unique blobs, 4 at once.
+        let reg = fresh()?;
+        let list = work.join("blobs.txt");
+        let mut lines = String::new();
+        for d in unique.keys() {
+            lines.push_str(&format!("{d} {}\n", set.blob_path(d).display()));
+        }
+        std::fs::write(&list, lines)?;
+        let script = format!(
+            r#"set -e
+put() {{
+  url=$(curl -sf -X POST -D - -o /dev/null "http://{host}/v2/bench/raw/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  case "$url" in http*) ;; *) url="http://{host}$url" ;; esac
+  curl -sf -o /dev/null -T "$2" -H 'Content-Type: application/octet-stream' "$url&digest=$1"
+}}
+export -f put
+xargs -P 4 -L 1 bash -c 'put "$0" "$1"' < '{list}'
+"#,
+            host = reg.host,
+            list = list.display()
+        );
+        let mut c = Command::new("bash");
+        c.arg("-c").arg(script);
+        curl_runs.push(measure(c).context("curl -T of every unique blob")?);
+        drop(reg);
+    }
+    let a = median(&mut airlock_runs);
+    let s = median(&mut skopeo_runs);
+    let c = median(&mut curl_runs);
+    let rate = |x: &Sample| mb(unique_bytes) / x.seconds;
+    println!();
+    println!("| path | wall time (median of {runs}) | throughput (unique MB/s) | peak RSS |");
+    println!("|---|---|---|---|");
+    println!(
+        "| airlock load (from the bundle, verified, nothing on disk) | {:.2} s | {:.0} MB/s | {:.1} MiB |",
+        a.seconds,
+        rate(&a),
+        a.max_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "| zstd -d \\| tar -x, then skopeo copy --all oci:… per reference | {:.2} s | {:.0} MB/s | {:.1} MiB (largest process) |",
+        s.seconds,
+        rate(&s),
+        s.max_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "| registry ingest limit: unique blobs PUT raw with curl -T, 4 at once | {:.2} s | {:.0} MB/s | {:.1} MiB (largest process) |",
+        c.seconds,
+        rate(&c),
+        c.max_rss_kib as f64 / 1024.0
+    );
+    println!();
+    println!(
+        "airlock / ingest limit time: {:.2} (target <= 1.15); skopeo / airlock time: {:.2}; \
+         peak RSS {:.1} MiB (target <= 64); temporary files written by airlock: {temp_files}",
+        a.seconds / c.seconds,
+        s.seconds / a.seconds,
+        a.max_rss_kib as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
 }

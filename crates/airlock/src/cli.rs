@@ -37,6 +37,20 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Show a bundle's inventory (images, sources, digests, sizes) from its head only
     Inspect(InspectArgs),
+    /// Offline side: push a bundle's images into a registry (Harbor or any OCI registry)
+    Load(LoadArgs),
+    /// Online side: resolve a spec's images to digests and write the lock, fetching nothing else
+    Lock(LockArgs),
+    /// List image sets, such as the images kubeadm of a Kubernetes release pulls
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// Offline side: configuration for kubeadm, containerd and docker to use the internal registry
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +123,57 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The bundle file (NAME.tar.zst)
+    pub bundle: PathBuf,
+    /// Where to load: registry://HOST[:PORT][/PREFIX]
+    #[arg(long, value_name = "registry://HOST[:PORT][/PREFIX]")]
+    pub to: String,
+    /// The signer's public key (PEM), e.g. from `airlock key generate`
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Load without checking who made the bundle (blobs are still checked against its manifest)
+    #[arg(long, conflicts_with = "key")]
+    pub insecure_skip_signature: bool,
+    /// How names land under the prefix: keep-host, drop-host, or flat (last path element)
+    #[arg(long, default_value = "keep-host", value_name = "RULE")]
+    pub names: String,
+    /// Prefix rewrite FROM=TO applied before --names (repeatable; the longest FROM wins)
+    #[arg(long, value_name = "FROM=TO")]
+    pub rewrite: Vec<String>,
+    /// A file of FROM=TO rewrites, one a line, `#` comments
+    #[arg(long, value_name = "FILE")]
+    pub rewrite_file: Option<PathBuf>,
+    /// Trust this CA file (PEM) for the target
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Talk plain HTTP to the target
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Username for the target (docker/podman auth files are used otherwise)
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password for --username from standard input
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Do not read docker/podman auth files and credential helpers
+    #[arg(long)]
+    pub no_docker_config: bool,
+    /// Images and uploads at once
+    #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// Create missing Harbor projects (first path element) through Harbor's API, private
+    #[arg(long)]
+    pub harbor_create_projects: bool,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InspectArgs {
     /// The bundle file (NAME.tar.zst), or the manifest beside it (NAME.tar.zst.manifest.json)
     pub bundle: PathBuf,
@@ -137,4 +202,111 @@ pub struct KeyGenerateArgs {
     /// Print {"key", "pub", "fingerprint"} as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
+    pub spec: PathBuf,
+    /// The lock file to write [default: SPEC.lock, where `bundle --locked` looks]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Ask the spec's mirrors first, as `bundle` does [default: the origin first, mirrors only
+    /// when it cannot be reached]
+    #[arg(long)]
+    pub via_mirrors: bool,
+    /// Registry requests at once
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Username for every registry that has no credentials of its own
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password for --username from standard input
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Talk plain HTTP to this registry host (repeatable; a spec can say `plainHttp: true`)
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub plain_http: Vec<String>,
+    /// Trust this CA file for a registry host (repeatable; a spec can say `caFile:`)
+    #[arg(long, value_name = "HOST[:PORT]=FILE")]
+    pub ca_file: Vec<String>,
+    /// Do not read docker/podman auth files and credential helpers
+    #[arg(long)]
+    pub no_docker_config: bool,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// Print the lock on stdout too
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// The images kubeadm of a release pulls, one a line (as `kubeadm config images list`)
+    Kubernetes(ImagesKubernetesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesKubernetesArgs {
+    /// The Kubernetes release, e.g. v1.28.0 (any patch of v1.27 to v1.31)
+    pub version: String,
+    /// Only these of pause, etcd and coredns (comma-separated; the four control-plane images are always listed)
+    #[arg(long, value_delimiter = ',', value_name = "ADDON,...")]
+    pub addons: Option<Vec<String>>,
+    /// Print {"kubernetesVersion", "images"} as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a kubeadm ClusterConfiguration whose image names are where `load --names drop-host` puts them
+    Kubeadm(ConfigKubeadmArgs),
+    /// Write containerd hosts.toml files so nodes pull the original names from the internal registry
+    Containerd(ConfigContainerdArgs),
+    /// Print the `registry-mirrors` fragment of docker's daemon.json (Docker Hub images only)
+    Docker(ConfigDockerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigKubeadmArgs {
+    /// The internal registry and prefix the images were loaded to, e.g. harbor.lan/k8s
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    pub registry: String,
+    /// The Kubernetes release, e.g. v1.28.0
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigContainerdArgs {
+    /// The internal registry and prefix the images were loaded to, e.g. harbor.lan/mirror
+    #[arg(long, value_name = "HOST[:PORT][/PREFIX]")]
+    pub registry: String,
+    /// How `airlock load` named the images (keep-host, drop-host, flat)
+    #[arg(long, default_value = "keep-host", value_name = "RULE")]
+    pub names: String,
+    /// The CA file that signed the internal registry's certificate, as a path on the nodes
+    #[arg(long, value_name = "FILE", conflicts_with = "plain_http")]
+    pub ca_file: Option<PathBuf>,
+    /// The internal registry talks plain HTTP
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Upstream registries to redirect (repeatable) [default: registry.k8s.io, k8s.gcr.io, docker.io, quay.io, ghcr.io]
+    #[arg(long, value_name = "HOST")]
+    pub upstream: Vec<String>,
+    /// The directory to write UPSTREAM/hosts.toml into (containerd's config_path, e.g. /etc/containerd/certs.d)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigDockerArgs {
+    /// The internal registry serving Docker Hub's repositories at its root, e.g. harbor.lan
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub registry: String,
+    /// The internal registry talks plain HTTP (adds it to `insecure-registries`)
+    #[arg(long)]
+    pub plain_http: bool,
 }

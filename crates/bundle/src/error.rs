@@ -45,6 +45,14 @@ pub enum Error {
         /// How many the spec names.
         total: usize,
     },
+    /// Some images could not be resolved for the lock (each is reported in detail).
+    #[error("{count} of {total} images could not be resolved; no lock was written")]
+    LockFailed {
+        /// How many failed.
+        count: usize,
+        /// How many the spec names.
+        total: usize,
+    },
     /// Every image failed, so there is nothing to write even with `--keep-going`.
     #[error("no image could be bundled; no bundle was written")]
     NothingToBundle,
@@ -151,6 +159,31 @@ pub enum ImageError {
         /// The cause.
         #[source]
         source: Box<BlobError>,
+    },
+}
+
+/// A Kubernetes release or addon airlock does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubernetesError {
+    /// Not `vMAJOR.MINOR.PATCH`.
+    #[error("`{version}` is not a Kubernetes version such as `v1.28.0`")]
+    BadVersion {
+        /// As given.
+        version: String,
+    },
+    /// A release the image table does not cover.
+    #[error("Kubernetes {version} is not supported (supported: {supported}, any patch release)")]
+    Unsupported {
+        /// The version asked for.
+        version: String,
+        /// The supported minor releases.
+        supported: String,
+    },
+    /// An addon name that is not `coredns`, `etcd` or `pause`.
+    #[error("unknown Kubernetes addon `{addon}` (known: coredns, etcd, pause)")]
+    UnknownAddon {
+        /// As given.
+        addon: String,
     },
 }
 

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod kubernetes;
 pub mod lock;
 pub mod platform;
 mod pull;
@@ -30,9 +31,9 @@ use std::path::{Path, PathBuf};
 
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
-pub use error::{render as render_error, BlobError, Error, ImageError};
+pub use error::{render as render_error, BlobError, Error, ImageError, KubernetesError};
 pub use lock::Lock;
-pub use pull::bundle;
+pub use pull::{bundle, resolve_lock};
 pub use spec::Spec;
 
 /// What a bundle run needs.
@@ -80,6 +81,32 @@ impl BundleOptions {
             sign: None,
         }
     }
+}
+
+/// What `airlock lock` needs: resolve every image to a digest, fetch nothing else.
+#[derive(Debug)]
+pub struct LockOptions {
+    /// The validated spec.
+    pub spec: Spec,
+    /// The lock file to write (conventionally `SPEC.lock`, where `bundle --locked` looks).
+    pub output: PathBuf,
+    /// How many registry requests run at once.
+    pub jobs: usize,
+    /// Registry client settings; the spec's `registries` are merged in.
+    pub client: ClientOptions,
+    /// Ask the spec's mirrors first, as a bundle run does (default: the origin first).
+    pub via_mirrors: bool,
+}
+
+/// The result of [`resolve_lock`].
+#[derive(Debug)]
+pub struct LockOutcome {
+    /// The lock file written.
+    pub output: PathBuf,
+    /// What it holds.
+    pub lock: Lock,
+    /// Things the operator should know (an image locked from a mirror, a broken source).
+    pub warnings: Vec<String>,
 }
 
 /// The result of a run that wrote a bundle.

@@ -2,6 +2,8 @@
 //!
 //! `--lock FILE` writes it after a successful resolution; `--locked` reads it and refuses any
 //! image whose source now serves a different digest (a mirror lagging behind, a moved tag).
+//! `airlock lock` ([`crate::resolve_lock`]) writes it without downloading anything, asking the
+//! origin first.
 
 use std::collections::BTreeMap;
 use std::path::Path;

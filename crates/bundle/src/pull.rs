@@ -7,7 +7,7 @@ use airlock_layout::{
     write_bundle, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
-use airlock_registry::{Client, HostConfig};
+use airlock_registry::{Client, ClientOptions};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
@@ -16,8 +16,8 @@ use tracing::{debug, info_span, Instrument};
 use crate::error::{BlobError, Error, ImageError};
 use crate::lock::{Lock, LockedImage, LOCK_VERSION};
 use crate::platform::{platform_string, PlatformFilter};
-use crate::spec::{ImageSpec, Spec};
-use crate::{BundleOptions, BundleOutcome, Reporter};
+use crate::spec::{ImageSpec, RegistrySettings, Spec};
+use crate::{BundleOptions, BundleOutcome, LockOptions, LockOutcome, Reporter};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -117,16 +117,7 @@ pub async fn bundle(
             });
         }
     }
-    for (host, settings) in &spec.registries {
-        let entry = client
-            .hosts
-            .entry(host.clone())
-            .or_insert_with(HostConfig::default);
-        entry.plain_http |= settings.plain_http;
-        if settings.ca_file.is_some() {
-            entry.ca_file = settings.ca_file.clone();
-        }
-    }
+    apply_spec_hosts(&mut client, &spec);
     let retries = client.retries;
     let lock = match &locked {
         Some(path) => Some((path.clone(), Lock::read(path)?)),
@@ -237,20 +228,12 @@ pub async fn bundle(
     crate::write_beside(&output, &manifest, ctx.sign.as_ref())?;
 
     if let Some(path) = &write_lock {
-        let mut lock = Lock {
-            lock_version: LOCK_VERSION,
-            spec: ctx.spec.name.clone(),
-            images: BTreeMap::new(),
-        };
-        for r in &resolved {
-            lock.images.insert(
-                r.reference.clone(),
-                LockedImage {
-                    digest: r.upstream_digest.clone(),
-                    source: r.source.to_string(),
-                },
-            );
-        }
+        let lock = lock_of(
+            &ctx.spec,
+            resolved
+                .iter()
+                .map(|r| (&r.reference, &r.upstream_digest, &r.source)),
+        );
         lock.write(path)?;
     }
 
@@ -263,6 +246,116 @@ pub async fn bundle(
         downloaded_bytes,
         cached_bytes,
         archive,
+    })
+}
+
+/// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings.
+fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+    for (host, settings) in &spec.registries {
+        let entry = client.hosts.entry(host.clone()).or_default();
+        entry.plain_http |= settings.plain_http;
+        if settings.ca_file.is_some() {
+            entry.ca_file = settings.ca_file.clone();
+        }
+    }
+}
+
+/// The lock of resolved images: canonical reference → upstream digest and source.
+fn lock_of<'a>(
+    spec: &Spec,
+    resolved: impl Iterator<Item = (&'a String, &'a String, &'a Source)>,
+) -> Lock {
+    let mut lock = Lock {
+        lock_version: LOCK_VERSION,
+        spec: spec.name.clone(),
+        images: BTreeMap::new(),
+    };
+    for (reference, digest, source) in resolved {
+        lock.images.insert(
+            reference.clone(),
+            LockedImage {
+                digest: digest.clone(),
+                source: source.to_string(),
+            },
+        );
+    }
+    lock
+}
+
+/// Resolves every image of the spec to the digest of its top manifest or index, as served,
+/// without fetching anything else, and writes the lock file (the format `bundle --lock`
+/// writes; `bundle --locked` checks against it).
+///
+/// By default the origin is asked first and the spec's mirrors only when it cannot be reached
+/// (each such image is named in a warning): the lock then records what the origin serves, and a
+/// later `bundle --locked` through a mirror that lags behind is refused. `via_mirrors` asks in
+/// the spec's order instead, as a bundle run does. Nothing is written unless every image
+/// resolved.
+pub async fn resolve_lock(
+    opts: LockOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<LockOutcome, Error> {
+    let LockOptions {
+        spec,
+        output,
+        jobs,
+        mut client,
+        via_mirrors,
+    } = opts;
+    apply_spec_hosts(&mut client, &spec);
+    let client = Client::new(client)?;
+    let order = if via_mirrors {
+        Order::MirrorsFirst
+    } else {
+        Order::OriginFirst
+    };
+    let results: Vec<Result<Located, ImageError>> = stream::iter(&spec.images)
+        .map(|img| {
+            let span = info_span!("lock", image = %img.reference);
+            locate(&client, &spec, img, order).instrument(span)
+        })
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
+    let mut warnings = Vec::new();
+    let mut failures = Vec::new();
+    let mut found = Vec::new();
+    for (img, r) in spec.images.iter().zip(results) {
+        match r {
+            Ok(l) => {
+                let image = img.reference.to_string();
+                reporter.resolved(&image, &l.source.to_string(), &l.top.digest);
+                let mut notes = l.broken;
+                if l.mirror && order == Order::OriginFirst {
+                    notes.push(format!(
+                        "`{image}`: the origin could not be asked; locked as mirror `{}` serves it",
+                        l.source
+                    ));
+                }
+                for w in notes {
+                    reporter.warn(&w);
+                    warnings.push(w);
+                }
+                found.push((image, l.top.digest, l.source));
+            }
+            Err(e) => {
+                reporter.image_failed(image_of(&e), &e);
+                failures.push(e);
+            }
+        }
+    }
+    if !failures.is_empty() {
+        return Err(Error::LockFailed {
+            count: failures.len(),
+            total: spec.images.len(),
+        });
+    }
+    let lock = lock_of(&spec, found.iter().map(|(i, d, s)| (i, d, s)));
+    lock.write(&output)?;
+    Ok(LockOutcome {
+        output,
+        lock,
+        warnings,
     })
 }
 
@@ -366,10 +459,14 @@ fn image_of(e: &ImageError) -> &str {
 }
 
 /// The sources of an image: the spec's mirrors of its registry in order, then the origin.
+///
+/// `k8s.gcr.io` and `registry.k8s.io` are aliases: the mirrors of either apply to both, and a
+/// `k8s.gcr.io` image (frozen since 2023) is looked up at `registry.k8s.io` after its own origin.
+/// The image keeps the name it was given.
 fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let r = &img.reference;
     let mut out = Vec::new();
-    if let Some(settings) = spec.registries.get(&r.registry) {
+    if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {
         for m in &settings.mirrors {
             let (host, prefix) = match m.split_once('/') {
                 Some((h, p)) => (h.to_string(), format!("{p}/")),
@@ -391,26 +488,68 @@ fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
         },
         false,
     ));
+    if r.registry == crate::kubernetes::LEGACY_REGISTRY {
+        out.push((
+            Source {
+                host: crate::kubernetes::REGISTRY.to_string(),
+                repository: r.repository.clone(),
+            },
+            false,
+        ));
+    }
     out
 }
 
-async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolved, ImageError> {
+/// Which source is asked first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The spec's order: mirrors, then the origin (what a bundle run does).
+    MirrorsFirst,
+    /// The origin first, the mirrors only when it cannot be reached (what `lock` does by
+    /// default, so a later bundle through a mirror is checked against the origin).
+    OriginFirst,
+}
+
+/// Where an image was found.
+struct Located {
+    source: Source,
+    /// Whether `source` is a mirror (not the origin).
+    mirror: bool,
+    top: airlock_registry::Manifest,
+    /// Warnings about sources skipped for reasons other than a missing image.
+    broken: Vec<String>,
+}
+
+/// The first source that serves the image, with its top manifest or index; sources that lack
+/// it are skipped quietly, sources broken otherwise are skipped with a warning (returned).
+async fn locate(
+    client: &Client,
+    spec: &Spec,
+    img: &ImageSpec,
+    order: Order,
+) -> Result<Located, ImageError> {
     let image = img.reference.to_string();
     let wanted = img.reference.reference().to_string();
-    let candidates = sources(&ctx.spec, img);
+    let mut candidates = sources(spec, img);
+    if order == Order::OriginFirst {
+        // Stable: origins keep their order, mirrors theirs.
+        candidates.sort_by_key(|(_, mirror)| *mirror);
+    }
     let single = candidates.len() == 1;
     let mut attempts = Vec::new();
-    let mut broken_mirrors = Vec::new();
-    let mut found = None;
-    for (i, (source, _mirror)) in candidates.iter().enumerate() {
-        match ctx
-            .client
+    let mut broken = Vec::new();
+    for (i, (source, mirror)) in candidates.iter().enumerate() {
+        match client
             .get_manifest(&source.host, &source.repository, &wanted)
             .await
         {
-            Ok(m) => {
-                found = Some((source.clone(), m));
-                break;
+            Ok(top) => {
+                return Ok(Located {
+                    source: source.clone(),
+                    mirror: *mirror,
+                    top,
+                    broken,
+                })
             }
             Err(e) if i + 1 == candidates.len() => {
                 if single {
@@ -425,22 +564,33 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
                 return Err(ImageError::Unresolved { image, attempts });
             }
             Err(e) => {
-                // A mirror that lacks the image or is down is not fatal: the next source is
-                // tried, and every attempt is kept for the final report. A mirror that is
+                // A source that lacks the image or is down is not fatal: the next one is
+                // tried, and every attempt is kept for the final report. A source that is
                 // broken in another way (TLS, credentials) is worth a warning even when a
-                // later source works.
-                debug!(mirror = %source, error = %e, "mirror failed, trying the next source");
+                // later one works.
+                debug!(%source, error = %e, "source failed, trying the next one");
                 if !e.is_not_found() {
                     let text = error_text(&e);
                     let first = text.lines().next().unwrap_or_default();
-                    broken_mirrors.push(format!("`{image}`: mirror `{source}` skipped: {first}"));
+                    let kind = if *mirror { "mirror" } else { "origin" };
+                    broken.push(format!("`{image}`: {kind} `{source}` skipped: {first}"));
                 }
                 attempts.push((source.to_string(), error_text(&e)));
             }
         }
     }
-    let (source, top) = found.expect("a source answered or the loop returned");
-    for w in broken_mirrors {
+    unreachable!("the last source returns")
+}
+
+async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolved, ImageError> {
+    let image = img.reference.to_string();
+    let Located {
+        source,
+        top,
+        broken,
+        ..
+    } = locate(&ctx.client, &ctx.spec, img, Order::MirrorsFirst).await?;
+    for w in broken {
         ctx.warn(w);
     }
 

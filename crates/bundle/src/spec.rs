@@ -14,6 +14,9 @@
 //!     127.0.0.1:5000: {plainHttp: true}
 //!     registry.k8s.io: {mirrors: [mirror.lan/google_containers]}
 //! ```
+//!
+//! `spec.kubernetes: {version: v1.28.0, addons: [coredns, etcd, pause]}` adds the images
+//! kubeadm of that release pulls ([`crate::kubernetes`]) in front of `spec.images`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -45,6 +48,46 @@ pub struct Spec {
     pub images: Vec<ImageSpec>,
     /// Per-registry settings, keyed by `host[:port]`.
     pub registries: BTreeMap<String, RegistrySettings>,
+    /// `spec.kubernetes`, when given (its images are already in `images`).
+    pub kubernetes: Option<KubernetesSpec>,
+}
+
+/// `spec.kubernetes`: a Kubernetes release whose kubeadm images the spec includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesSpec {
+    /// The release, canonical (`v1.28.0`).
+    pub version: String,
+    /// The addons asked for (`None`: all of pause, etcd and coredns).
+    pub addons: Option<Vec<crate::kubernetes::Addon>>,
+}
+
+impl RegistrySettings {
+    /// The settings for `host` in `registries`, merged with those of its alias
+    /// (`k8s.gcr.io` ↔ `registry.k8s.io`): the host's own mirrors first, then the alias's.
+    pub fn for_host(
+        registries: &BTreeMap<String, RegistrySettings>,
+        host: &str,
+    ) -> Option<RegistrySettings> {
+        let own = registries.get(host);
+        let alias = crate::kubernetes::alias_of(host).and_then(|a| registries.get(a));
+        match (own, alias) {
+            (None, None) => None,
+            (Some(o), None) => Some(o.clone()),
+            (None, Some(a)) => Some(RegistrySettings {
+                mirrors: a.mirrors.clone(),
+                ..RegistrySettings::default()
+            }),
+            (Some(o), Some(a)) => {
+                let mut merged = o.clone();
+                for m in &a.mirrors {
+                    if !merged.mirrors.contains(m) {
+                        merged.mirrors.push(m.clone());
+                    }
+                }
+                Some(merged)
+            }
+        }
+    }
 }
 
 /// One image of the spec.
@@ -122,7 +165,7 @@ fn spec_error(path: &Path, line: usize, column: usize, message: impl Into<String
 /// `images.txt`: one reference a line, `#` starts a comment.
 fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
     let mut images = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let content = strip_comment(raw);
@@ -171,6 +214,7 @@ fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         platforms: PlatformFilter::All,
         images,
         registries: BTreeMap::new(),
+        kubernetes: None,
     })
 }
 
@@ -183,9 +227,10 @@ fn strip_comment(line: &str) -> &str {
     }
 }
 
+/// `seen` maps each canonical reference to where it first appeared (`first listed on line 6`).
 fn check_duplicate(
     path: &Path,
-    seen: &mut HashMap<String, usize>,
+    seen: &mut HashMap<String, String>,
     reference: &Reference,
     line: usize,
     column: usize,
@@ -196,10 +241,10 @@ fn check_duplicate(
             path,
             line,
             column,
-            format!("duplicate image `{key}` (first listed on line {first})"),
+            format!("duplicate image `{key}` ({first})"),
         ));
     }
-    seen.insert(key, line);
+    seen.insert(key, format!("first listed on line {line}"));
     Ok(())
 }
 
@@ -224,9 +269,20 @@ struct RawMetadata {
 struct RawBody {
     #[serde(default)]
     platforms: Option<Vec<String>>,
+    #[serde(default)]
     images: Vec<RawImage>,
     #[serde(default)]
     registries: BTreeMap<String, RawRegistry>,
+    #[serde(default)]
+    kubernetes: Option<RawKubernetes>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubernetes {
+    version: String,
+    #[serde(default)]
+    addons: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -333,10 +389,22 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             .map_err(|m| spec_error(path, platforms_line.0, platforms_line.1, m))?,
     };
 
+    let mut images = Vec::with_capacity(raw.spec.images.len() + 7);
+    let mut seen = HashMap::new();
+    let kubernetes = match &raw.spec.kubernetes {
+        None => None,
+        Some(k) => Some(expand_kubernetes(
+            path,
+            text,
+            k,
+            &platforms,
+            &mut images,
+            &mut seen,
+        )?),
+    };
+
     // serde_yaml gives no positions for values, so images are located in the text in order:
     // each is searched from the line after the previous one.
-    let mut images = Vec::with_capacity(raw.spec.images.len());
-    let mut seen = HashMap::new();
     let mut pos = locate(text, "images", 0).unwrap_or((0, 0));
     for img in &raw.spec.images {
         let (line, column) = locate_after(text, &img.name, pos).unwrap_or((pos.0.max(1), 1));
@@ -365,8 +433,15 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         });
     }
     if images.is_empty() {
-        let (line, column) = locate(text, "images", 0).unwrap_or((1, 1));
-        return Err(spec_error(path, line, column, "`spec.images` is empty"));
+        let (line, column) = locate(text, "images", 0)
+            .or_else(|| locate(text, "spec", 0))
+            .unwrap_or((1, 1));
+        return Err(spec_error(
+            path,
+            line,
+            column,
+            "`spec.images` is empty (list images, or name a release in `spec.kubernetes`)",
+        ));
     }
 
     let mut registries = BTreeMap::new();
@@ -411,6 +486,59 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         platforms,
         images,
         registries,
+        kubernetes,
+    })
+}
+
+/// Adds the images of `spec.kubernetes` (in kubeadm's order) at the position of its `version`.
+fn expand_kubernetes(
+    path: &Path,
+    text: &str,
+    k: &RawKubernetes,
+    platforms: &PlatformFilter,
+    images: &mut Vec<ImageSpec>,
+    seen: &mut HashMap<String, String>,
+) -> Result<KubernetesSpec, Error> {
+    use crate::kubernetes::{self, Addon};
+    let key = locate(text, "kubernetes", 0).unwrap_or((1, 1));
+    let (line, column) = locate_after(text, &k.version, (key.0, 0)).unwrap_or(key);
+    let addons = match &k.addons {
+        None => None,
+        Some(list) => {
+            let mut out = Vec::new();
+            for a in list {
+                let addon = a.parse::<Addon>().map_err(|e| {
+                    let (l, c) = locate_after(text, a, key).unwrap_or(key);
+                    spec_error(path, l, c, e.to_string())
+                })?;
+                if !out.contains(&addon) {
+                    out.push(addon);
+                }
+            }
+            Some(out)
+        }
+    };
+    let list = kubernetes::images(&k.version, addons.as_deref())
+        .map_err(|e| spec_error(path, line, column, e.to_string()))?;
+    let (version, _) = kubernetes::release(&k.version)
+        .map_err(|e| spec_error(path, line, column, e.to_string()))?;
+    for name in list {
+        let reference = Reference::parse(&name).expect("the release table holds valid references");
+        seen.insert(
+            reference.to_string(),
+            format!("also in `spec.kubernetes` {version} on line {line}"),
+        );
+        images.push(ImageSpec {
+            reference,
+            original: name,
+            platforms: platforms.clone(),
+            line,
+            column,
+        });
+    }
+    Ok(KubernetesSpec {
+        version: version.to_string(),
+        addons,
     })
 }
 
@@ -567,5 +695,158 @@ mod tests {
         let p = write(dir.path(), "bad.txt", "nginx\nfoo bar\n");
         let e = Spec::load(&p).unwrap_err().to_string();
         assert!(e.contains("bad.txt:2:1"), "{e}");
+    }
+
+    #[test]
+    fn kubernetes_release_expands_in_front_of_the_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "k.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: k}\nspec:\n  platforms: [linux/amd64]\n  kubernetes: {version: v1.28.0}\n  images:\n    - quay.io/calico/node:v3.26.1\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        let names: Vec<String> = s.images.iter().map(|i| i.reference.to_string()).collect();
+        let mut want = crate::kubernetes::images("v1.28.0", None).unwrap();
+        want.push("quay.io/calico/node:v3.26.1".into());
+        assert_eq!(names, want);
+        assert_eq!((s.images[0].line, s.images[0].column), (6, 25));
+        assert!(matches!(s.images[0].platforms, PlatformFilter::Only(ref v) if v.len() == 1));
+        assert_eq!(
+            s.kubernetes,
+            Some(KubernetesSpec {
+                version: "v1.28.0".into(),
+                addons: None
+            })
+        );
+
+        // Only the kubernetes release, narrowed: the four control-plane images and etcd.
+        let p = write(
+            dir.path(),
+            "n.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: k}\nspec:\n  kubernetes:\n    version: 1.31.2\n    addons: [etcd]\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        assert_eq!(s.images.len(), 5);
+        assert_eq!(
+            s.images[4].reference.to_string(),
+            "registry.k8s.io/etcd:3.5.15-0"
+        );
+        assert_eq!(
+            s.images[0].original,
+            "registry.k8s.io/kube-apiserver:v1.31.2"
+        );
+    }
+
+    #[test]
+    fn kubernetes_errors_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "u.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: k}\nspec:\n  kubernetes:\n    version: v1.19.4\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("u.yaml:6:14:"), "{e}");
+        assert!(e.contains("v1.27, v1.28, v1.29, v1.30, v1.31"), "{e}");
+
+        let p = write(
+            dir.path(),
+            "a.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: k}\nspec:\n  kubernetes:\n    version: v1.28.0\n    addons: [coredns, kube-dns]\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("a.yaml:7:23:") && e.contains("`kube-dns`"),
+            "{e}"
+        );
+
+        let p = write(
+            dir.path(),
+            "d.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: k}\nspec:\n  kubernetes: {version: v1.28.0}\n  images:\n    - registry.k8s.io/pause:3.9\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("d.yaml:7:7:"), "{e}");
+        assert!(
+            e.contains("duplicate image `registry.k8s.io/pause:3.9` (also in `spec.kubernetes` v1.28.0 on line 5)"),
+            "{e}"
+        );
+
+        let p = write(
+            dir.path(),
+            "x.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: k}\nspec:\n  kubernetes: {version: v1.28.0, adons: []}\n",
+        );
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("x.yaml:5:") && e.contains("adons"), "{e}");
+    }
+
+    #[test]
+    fn legacy_and_new_kubernetes_registries_share_mirrors() {
+        let mut r = BTreeMap::new();
+        r.insert(
+            "registry.k8s.io".to_string(),
+            RegistrySettings {
+                plain_http: true,
+                mirrors: vec!["m.lan/k8s".into()],
+                ..RegistrySettings::default()
+            },
+        );
+        let legacy = RegistrySettings::for_host(&r, "k8s.gcr.io").unwrap();
+        assert_eq!(legacy.mirrors, vec!["m.lan/k8s"]);
+        // Connection settings belong to a host, not to its alias.
+        assert!(!legacy.plain_http);
+        r.insert(
+            "k8s.gcr.io".to_string(),
+            RegistrySettings {
+                mirrors: vec!["old.lan/gcr".into(), "m.lan/k8s".into()],
+                ..RegistrySettings::default()
+            },
+        );
+        assert_eq!(
+            RegistrySettings::for_host(&r, "k8s.gcr.io")
+                .unwrap()
+                .mirrors,
+            vec!["old.lan/gcr", "m.lan/k8s"]
+        );
+        assert_eq!(
+            RegistrySettings::for_host(&r, "registry.k8s.io")
+                .unwrap()
+                .mirrors,
+            vec!["m.lan/k8s", "old.lan/gcr"]
+        );
+        assert!(RegistrySettings::for_host(&r, "quay.io").is_none());
+    }
+
+    /// Every ready-made spec in `bundle-specs/` parses.
+    #[test]
+    fn every_bundle_spec_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bundle-specs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if !matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "txt")
+            ) {
+                continue;
+            }
+            let s = Spec::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.images.is_empty(), "{}", p.display());
+            let stem = p.file_stem().unwrap().to_str().unwrap();
+            if let Some(minor) = stem.strip_prefix("kubernetes-v") {
+                let k = s.kubernetes.as_ref().unwrap_or_else(|| panic!("{stem}"));
+                assert!(k.version.starts_with(&format!("v{minor}.")), "{stem}");
+                assert_eq!(s.images.len(), 7, "{stem}");
+                assert_eq!(
+                    s.platforms.to_string(),
+                    "linux/amd64, linux/arm64",
+                    "{stem}"
+                );
+            }
+            n += 1;
+        }
+        assert!(n >= 7, "only {n} specs in {}", dir.display());
     }
 }

@@ -7,7 +7,197 @@
 //! let m = NameMapper { prefix: "k8s".into(), rule: NameRule::Flat, rewrites: vec![] };
 //! assert_eq!(m.repository("registry.k8s.io/coredns/coredns"), "k8s/coredns");
 //! ```
+//!
+//! Loading into a registry (`airlock load --to registry://…`):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use airlock_load::{load_to_registry, LoadOptions, NoReport};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pem = std::fs::read_to_string("signer.pub")?;
+//! let key = airlock_layout::VerifyingKey::from_pem(&pem, "signer.pub".as_ref())?;
+//! let mut opts = LoadOptions::new("k8s.tar.zst".into(), "registry://harbor.lan/k8s".parse()?);
+//! opts.key = Some(key);
+//! let report = load_to_registry(opts, Arc::new(NoReport)).await?;
+//! for image in &report.images {
+//!     println!("{} -> {:?} ({} bytes sent)", image.image, image.references, image.bytes_sent);
+//! }
+//! for failed in &report.failures {
+//!     eprintln!("{}: {}", failed.image, failed.error);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Nothing is sent before the signature over `airlock/manifest.json` is checked; every blob
+//! is hashed while it is read from the bundle (through the untrusted frame index, never
+//! unpacked to disk); a manifest or tag is pushed only after every blob it references is in
+//! the target.
 
 #![warn(missing_docs)]
 
+mod error;
+pub mod harbor;
 pub mod names;
+mod plan;
+mod source;
+mod to_registry;
+
+use std::path::PathBuf;
+
+pub use airlock_layout::VerifyingKey;
+pub use airlock_registry::{ClientOptions, Credentials, HostConfig};
+pub use error::{render as render_error, BlobError, Error, ImageError};
+pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
+use serde::Serialize;
+pub use to_registry::load_to_registry;
+
+/// What a load into a registry needs.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// The signer's public key; `None` is refused unless `insecure_skip_signature`.
+    pub key: Option<VerifyingKey>,
+    /// Load without checking who made the bundle (every blob is still checked against the
+    /// manifest).
+    pub insecure_skip_signature: bool,
+    /// Where images land.
+    pub target: Target,
+    /// How canonical names become repositories under the target prefix.
+    pub rule: NameRule,
+    /// Explicit prefix rewrites (win over `rule`).
+    pub rewrites: Vec<Rewrite>,
+    /// Registry client settings; the target's TLS, plain HTTP and credentials are under its
+    /// host in `hosts` (or in `default_credentials`).
+    pub client: ClientOptions,
+    /// Images, blobs and uploads at once.
+    pub jobs: usize,
+    /// Create missing Harbor projects through Harbor's API.
+    pub harbor_create_projects: bool,
+}
+
+impl LoadOptions {
+    /// Options with defaults for everything but the bundle and the target (no key: set one,
+    /// or `insecure_skip_signature`).
+    pub fn new(bundle: PathBuf, target: Target) -> LoadOptions {
+        LoadOptions {
+            bundle,
+            key: None,
+            insecure_skip_signature: false,
+            target,
+            rule: NameRule::default(),
+            rewrites: Vec::new(),
+            client: ClientOptions::default(),
+            jobs: 4,
+            harbor_create_projects: false,
+        }
+    }
+}
+
+/// What a load did; serialises as the `--json` report of `airlock load`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// The target, `registry://HOST[/PREFIX]`.
+    pub target: String,
+    /// Whether the signature was checked, and with which key.
+    pub signature: SignatureCheck,
+    /// Every image loaded (all its blobs, manifests and tags are in the target).
+    pub images: Vec<ImageReport>,
+    /// Every image that failed (none of its tags was pushed).
+    pub failures: Vec<FailedImage>,
+    /// Sums over `images`.
+    pub totals: LoadTotals,
+    /// Harbor projects created.
+    pub projects_created: Vec<String>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// The signature part of a [`LoadReport`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureCheck {
+    /// The signature was checked with a key and is valid.
+    pub checked: bool,
+    /// Fingerprint of that key.
+    pub key: Option<String>,
+}
+
+/// One image loaded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageReport {
+    /// The canonical reference in the bundle (`registry.k8s.io/pause:3.9`).
+    pub image: String,
+    /// `HOST/REPOSITORY` it landed at.
+    pub repository: String,
+    /// Digest of its top manifest or index (unchanged).
+    pub digest: String,
+    /// Media type of that manifest or index.
+    pub media_type: String,
+    /// Every reference pushed: `HOST/REPO:TAG` for each tag, and `HOST/REPO@DIGEST`.
+    pub references: Vec<String>,
+    /// Configs and layers the image references.
+    pub blobs: u64,
+    /// Of those, uploaded from the bundle.
+    pub blobs_sent: u64,
+    /// Already in the repository (a rerun, or an earlier load).
+    pub blobs_skipped: u64,
+    /// Mounted from another repository this run pushed them to.
+    pub blobs_mounted: u64,
+    /// Bytes uploaded for this image.
+    pub bytes_sent: u64,
+    /// Manifests and indexes pushed.
+    pub manifests: u64,
+}
+
+/// One image that failed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedImage {
+    /// The canonical reference.
+    pub image: String,
+    /// What went wrong, with causes and hints.
+    pub error: String,
+}
+
+/// Sums over the images of a [`LoadReport`].
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadTotals {
+    /// Images loaded.
+    pub images: u64,
+    /// Images failed.
+    pub failed: u64,
+    /// Blobs uploaded.
+    pub blobs_sent: u64,
+    /// Blobs already present.
+    pub blobs_skipped: u64,
+    /// Blobs mounted.
+    pub blobs_mounted: u64,
+    /// Bytes uploaded.
+    pub bytes_sent: u64,
+}
+
+/// Progress of a load, for the binary to render. Every method has an empty default.
+pub trait LoadReporter: Send + Sync {
+    /// Something the operator should know.
+    fn warn(&self, _message: &str) {}
+    /// Pushing starts: images, unique blobs and their bytes.
+    fn start(&self, _images: usize, _blobs: u64, _bytes: u64) {}
+    /// Bytes were handed to an upload.
+    fn bytes_sent(&self, _bytes: u64) {}
+    /// An image is complete in the target, tags included.
+    fn image_loaded(&self, _report: &ImageReport) {}
+    /// An image failed (the others go on).
+    fn image_failed(&self, _image: &str, _error: &ImageError) {}
+}
+
+/// A reporter that says nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReport;
+impl LoadReporter for NoReport {}

@@ -1,8 +1,12 @@
 //! One file per command.
 
 mod bundle;
+mod config;
+mod images;
 mod inspect;
 mod key;
+mod load;
+mod lock;
 mod verify;
 
 use std::process::ExitCode;
@@ -15,5 +19,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key { command } => key::run(command, &cli.global),
         Command::Verify(args) => verify::run(args, &cli.global).await,
         Command::Inspect(args) => inspect::run(args, &cli.global),
+        Command::Load(args) => load::run(args, &cli.global).await,
+        Command::Lock(args) => lock::run(args, &cli.global).await,
+        Command::Images { command } => images::run(command),
+        Command::Config { command } => config::run(command, &cli.global),
     }
 }

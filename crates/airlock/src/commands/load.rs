@@ -1,0 +1,260 @@
+//! `airlock load BUNDLE --key K.pub --to registry://HOST[:PORT][/PREFIX]`.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airlock_load::{
+    load_to_registry, render_error, ClientOptions, Credentials, ImageError, ImageReport,
+    LoadOptions, LoadReport, LoadReporter, NameRule, Rewrite, Target, VerifyingKey,
+};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, LoadArgs};
+use crate::report::human_bytes;
+
+pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let opts = match options(&args) {
+        Ok(o) => o,
+        Err(e) => return Err(fatal(args.json, e)),
+    };
+    let reporter = Arc::new(Progress::new(global.quiet));
+    let result = load_to_registry(opts, reporter.clone()).await;
+    reporter.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return Err(fatal(args.json, e.into())),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    render(&report, global.quiet);
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Flags into library options: everything that can be wrong with them fails here.
+fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
+    let target: Target = args.to.parse()?;
+    let rule: NameRule = args.names.parse()?;
+    let mut rewrites = Vec::new();
+    if let Some(path) = &args.rewrite_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the rewrite file `{}`", path.display()))?;
+        rewrites = airlock_load::names::parse_rewrite_file(&text)
+            .map_err(|(line, e)| anyhow::anyhow!("{}:{line}: {e}", path.display()))?;
+    }
+    for r in &args.rewrite {
+        rewrites.push(r.parse::<Rewrite>()?);
+    }
+    let key = match (&args.key, args.insecure_skip_signature) {
+        (Some(path), _) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
+            Some(VerifyingKey::from_pem(&pem, path)?)
+        }
+        (None, true) => None,
+        (None, false) => bail!(
+            "no key to check the bundle's signature with; nothing was pushed\n  hint: pass --key \
+             SIGNER.pub (the public key of whoever made the bundle), or \
+             --insecure-skip-signature to load a bundle nobody vouched for"
+        ),
+    };
+    let mut client = ClientOptions {
+        docker_config: !args.no_docker_config,
+        retries: args.retries,
+        user_agent: format!("airlock/{}", env!("CARGO_PKG_VERSION")),
+        ..ClientOptions::default()
+    };
+    let host = client.hosts.entry(target.host.clone()).or_default();
+    host.plain_http = args.plain_http;
+    host.ca_file = args.ca_file.clone();
+    if let Some(username) = &args.username {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_to_string(&mut password)
+            .context("cannot read the password from standard input")?;
+        let password = password.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("--password-stdin: standard input was empty");
+        }
+        host.credentials = Some(Credentials {
+            username: username.clone(),
+            password,
+        });
+    }
+    if let Some(ca) = &args.ca_file {
+        if !ca.is_file() {
+            bail!("cannot read the CA file `{}`", ca.display());
+        }
+    }
+    Ok(LoadOptions {
+        bundle: args.bundle.clone(),
+        key,
+        insecure_skip_signature: args.insecure_skip_signature,
+        target,
+        rule,
+        rewrites,
+        client,
+        jobs: usize::from(args.jobs),
+        harbor_create_projects: args.harbor_create_projects,
+    })
+}
+
+/// With `--json`, a fatal error still prints one document on stdout.
+fn fatal(json: bool, e: anyhow::Error) -> anyhow::Error {
+    if json {
+        let doc =
+            json!({"ok": false, "error": render_error(e.as_ref()), "images": [], "failures": []});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+        );
+    }
+    e
+}
+
+fn render(r: &LoadReport, quiet: bool) {
+    if !quiet {
+        let t = &r.totals;
+        let rate = if r.seconds > 0.0 {
+            t.bytes_sent as f64 / 1e6 / r.seconds
+        } else {
+            0.0
+        };
+        eprintln!(
+            "loaded {} images into {} in {:.1}s: {} blobs sent ({}, {rate:.0} MB/s), {} already \
+             there, {} mounted",
+            t.images,
+            r.target,
+            r.seconds,
+            t.blobs_sent,
+            human_bytes(t.bytes_sent),
+            t.blobs_skipped,
+            t.blobs_mounted,
+        );
+    }
+    if !r.failures.is_empty() {
+        let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
+        eprintln!(
+            "error: {} images failed, no tag of them was pushed: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, a line every few seconds elsewhere.
+struct Progress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    state: Mutex<State>,
+}
+
+struct State {
+    total: u64,
+    sent: u64,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (tty && !quiet).then(|| {
+            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix("sent");
+            b
+        });
+        Progress {
+            quiet,
+            bar,
+            state: Mutex::new(State {
+                total: 0,
+                sent: 0,
+                last_line: Instant::now(),
+            }),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl LoadReporter for Progress {
+    fn warn(&self, message: &str) {
+        self.say(&format!("warning: {message}"));
+    }
+
+    fn start(&self, images: usize, blobs: u64, bytes: u64) {
+        if !self.quiet {
+            self.say(&format!(
+                "loading {images} images: {blobs} unique blobs ({})",
+                human_bytes(bytes)
+            ));
+        }
+        self.state.lock().expect("progress lock").total = bytes;
+        if let Some(b) = &self.bar {
+            b.set_length(bytes);
+            b.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
+    fn bytes_sent(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+            return;
+        }
+        let mut st = self.state.lock().expect("progress lock");
+        st.sent += bytes;
+        if !self.quiet && st.last_line.elapsed() >= Duration::from_secs(5) {
+            st.last_line = Instant::now();
+            eprintln!(
+                "sent {} of at most {}",
+                human_bytes(st.sent),
+                human_bytes(st.total)
+            );
+        }
+    }
+
+    fn image_loaded(&self, r: &ImageReport) {
+        if !self.quiet {
+            self.say(&format!(
+                "loaded {} -> {} ({}; {} blobs sent, {} already there, {} mounted)",
+                r.image,
+                r.references.join(", "),
+                r.digest,
+                r.blobs_sent,
+                r.blobs_skipped,
+                r.blobs_mounted
+            ));
+        }
+    }
+
+    fn image_failed(&self, _image: &str, error: &ImageError) {
+        // Failures are printed even with --quiet: they are the result.
+        self.say(&format!("error: {}", render_error(error)));
+    }
+}

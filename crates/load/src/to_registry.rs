@@ -1,0 +1,460 @@
+//! `airlock load --to registry://…`: the bundle into a registry.
+//!
+//! Order of work, so that nothing unverified is sent and no tag points at missing content:
+//! 1. the head of the bundle: `airlock/manifest.json` and its signature, checked with the key;
+//! 2. the frame index, then the small blobs (indexes, manifests, configs) through it, each
+//!    checked against the signed manifest;
+//! 3. names: every image mapped, collisions refused;
+//! 4. the target answers `/v2/` with the credentials; on Harbor, its projects exist;
+//! 5. per image (up to `jobs` at once): every blob present in its repository (already there,
+//!    mounted from a repository this run pushed it to, or uploaded from the bundle, hashed as
+//!    it is read); then the child manifests by digest; then the top manifest under every tag.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Instant;
+
+use airlock_layout::{read_head, BlobRecord, Digest, FrameIndex};
+use airlock_registry::{Client, Reference};
+use futures_util::{stream, StreamExt as _};
+use tokio::sync::{OnceCell, Semaphore};
+use tracing::{debug, info_span, Instrument as _};
+
+use crate::error::{BlobError, Error, ImageError};
+use crate::harbor::{self, HarborApi};
+use crate::names::NameMapper;
+use crate::plan::{plan_image, read_small_blobs, ImagePlan};
+use crate::source::{BundleSource, Progress};
+use crate::{
+    FailedImage, ImageReport, LoadOptions, LoadReport, LoadReporter, LoadTotals, SignatureCheck,
+};
+
+/// Said loudly when no key checked the bundle.
+const NOT_AUTHENTIC: &str = "authenticity NOT checked (--insecure-skip-signature): every blob \
+     is checked against a manifest that nobody vouched for; anyone could have made or altered \
+     this bundle";
+
+/// One unique blob of the run, shared by the images that reference it.
+struct Slot {
+    record: BlobRecord,
+    /// Repositories of this run that reference it.
+    repositories: Vec<String>,
+    /// The repository it was first found in or pushed to, or why it could not be: decided
+    /// once, so a blob that fails fails every image that references it.
+    home: OnceCell<Result<String, Arc<BlobError>>>,
+}
+
+struct Engine {
+    client: Client,
+    host: String,
+    source: BundleSource,
+    slots: HashMap<Digest, Slot>,
+    uploads: Semaphore,
+    jobs: usize,
+    progress: Progress,
+}
+
+/// What happened to one blob of one image.
+enum Outcome {
+    Skipped,
+    Mounted,
+    Sent(u64),
+}
+
+/// Loads a bundle into a registry. See the module documentation for the order of work.
+///
+/// Fails as a whole (with nothing pushed) on a bad signature, unreadable bundle, name
+/// collision, unreachable target or missing Harbor project. Images that fail later are listed
+/// in [`LoadReport::failures`], each handed to the reporter too; the others are loaded.
+pub async fn load_to_registry(
+    opts: LoadOptions,
+    reporter: Arc<dyn LoadReporter>,
+) -> Result<LoadReport, Error> {
+    let started = Instant::now();
+    let LoadOptions {
+        bundle,
+        key,
+        insecure_skip_signature,
+        target,
+        rule,
+        rewrites,
+        client: client_opts,
+        jobs,
+        harbor_create_projects,
+    } = opts;
+    let jobs = jobs.max(1);
+
+    // 1. Head and signature, before anything else is used.
+    let path = bundle.clone();
+    let check_key = key.clone();
+    let (head, index, small) = tokio::task::spawn_blocking(move || {
+        let open = |p: &std::path::Path| {
+            File::open(p).map_err(|source| Error::Open {
+                path: p.to_owned(),
+                source,
+            })
+        };
+        let head = read_head(std::io::BufReader::new(open(&path)?)).map_err(|e| Error::Head {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        match (&check_key, &head.signature) {
+            (Some(key), Some(sig)) => {
+                key.verify(&head.manifest_json, sig)
+                    .map_err(|source| Error::Signature {
+                        path: path.clone(),
+                        key: key.fingerprint(),
+                        source: Box::new(source),
+                    })?
+            }
+            (Some(_), None) => return Err(Error::Unsigned { path: path.clone() }),
+            (None, _) if !insecure_skip_signature => return Err(Error::NoKey),
+            (None, _) => {}
+        }
+        // 2. The index only locates bytes; everything read through it is hashed.
+        let mut file = open(&path)?;
+        let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        let small = read_small_blobs(&mut file, &index, &head.manifest);
+        Ok::<_, Error>((head, index, small))
+    })
+    .await??;
+    if key.is_none() {
+        reporter.warn(NOT_AUTHENTIC);
+    }
+    let manifest = head.manifest;
+
+    // 3. Names, before any network work.
+    let mapper = NameMapper {
+        prefix: target.prefix.clone(),
+        rule,
+        rewrites,
+    };
+    let names = mapper.map_all(manifest.images.iter().map(|i| i.name.as_str()))?;
+    for (image, repository) in &names {
+        if let Err(e) = Reference::parse(&format!("{}/{repository}:x", target.host)) {
+            return Err(Error::BadRepository {
+                image: image.clone(),
+                repository: repository.clone(),
+                reason: crate::error::render(&e),
+            });
+        }
+    }
+    let blob_records: HashMap<&Digest, &BlobRecord> =
+        manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+    let mut plans = Vec::new();
+    let mut failures = Vec::new();
+    for record in &manifest.images {
+        let repository = names[&record.name].clone();
+        match plan_image(record, repository, &blob_records, &small) {
+            Ok(p) => plans.push(p),
+            Err(e) => {
+                reporter.image_failed(e.image(), &e);
+                failures.push(e);
+            }
+        }
+    }
+
+    // 4. The target, with the credentials, before the first byte.
+    let host_config = client_opts
+        .hosts
+        .get(&target.host)
+        .cloned()
+        .unwrap_or_default();
+    let credentials = host_config
+        .credentials
+        .clone()
+        .or_else(|| client_opts.default_credentials.clone());
+    let client = Client::new(client_opts).map_err(|e| Error::Client(Box::new(e)))?;
+    client
+        .ping(&target.host)
+        .await
+        .map_err(|source| Error::Target {
+            target: target.to_string(),
+            source: Box::new(source),
+        })?;
+    let harbor = HarborApi::new(
+        &target.host,
+        host_config.plain_http,
+        host_config.ca_file.as_deref(),
+        credentials,
+    )?;
+    let projects_created = if harbor.is_harbor().await.unwrap_or(false) {
+        let projects = harbor::projects(plans.iter().map(|p| p.repository.as_str()))?;
+        let created = harbor
+            .ensure_projects(&projects, harbor_create_projects)
+            .await?;
+        for p in &created {
+            reporter.warn(&format!("created the Harbor project `{p}` (private)"));
+        }
+        created
+    } else {
+        if harbor_create_projects {
+            reporter.warn(&format!(
+                "`{}` is not Harbor (no `/api/v2.0/ping`): --harbor-create-projects has nothing to do",
+                target.host
+            ));
+        }
+        Vec::new()
+    };
+
+    // 5. Blobs, then manifests, then tags; images in parallel.
+    let mut slots: HashMap<Digest, Slot> = HashMap::new();
+    for p in &plans {
+        for b in &p.blobs {
+            slots
+                .entry(b.digest.clone())
+                .or_insert_with(|| Slot {
+                    record: b.clone(),
+                    repositories: Vec::new(),
+                    home: OnceCell::new(),
+                })
+                .repositories
+                .push(p.repository.clone());
+        }
+    }
+    let unique_bytes: u64 = slots.values().map(|s| s.record.size).sum();
+    reporter.start(plans.len(), slots.len() as u64, unique_bytes);
+    let progress_reporter = reporter.clone();
+    let engine = Arc::new(Engine {
+        client,
+        host: target.host.clone(),
+        source: BundleSource {
+            path: Arc::new(bundle.clone()),
+            index: Arc::new(index),
+        },
+        slots,
+        uploads: Semaphore::new(jobs),
+        jobs,
+        progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
+    });
+    let results: Vec<Result<ImageReport, ImageError>> = stream::iter(plans)
+        .map(|plan| {
+            let engine = engine.clone();
+            let reporter = reporter.clone();
+            async move {
+                let span = info_span!("load", image = %plan.image, repository = %plan.repository);
+                let r = engine.load_image(&plan).instrument(span).await;
+                match &r {
+                    Ok(report) => reporter.image_loaded(report),
+                    Err(e) => reporter.image_failed(e.image(), e),
+                }
+                r
+            }
+        })
+        .buffer_unordered(jobs)
+        .collect()
+        .await;
+
+    let mut images = Vec::new();
+    for r in results {
+        match r {
+            Ok(i) => images.push(i),
+            Err(e) => failures.push(e),
+        }
+    }
+    images.sort_by(|a, b| a.image.cmp(&b.image));
+    let failures: Vec<FailedImage> = failures
+        .iter()
+        .map(|e| FailedImage {
+            image: e.image().to_string(),
+            error: crate::error::render(e),
+        })
+        .collect();
+    let totals = LoadTotals {
+        images: images.len() as u64,
+        failed: failures.len() as u64,
+        blobs_sent: images.iter().map(|i| i.blobs_sent).sum(),
+        blobs_skipped: images.iter().map(|i| i.blobs_skipped).sum(),
+        blobs_mounted: images.iter().map(|i| i.blobs_mounted).sum(),
+        bytes_sent: images.iter().map(|i| i.bytes_sent).sum(),
+    };
+    Ok(LoadReport {
+        bundle,
+        target: target.to_string(),
+        signature: SignatureCheck {
+            checked: key.is_some(),
+            key: key.as_ref().map(|k| k.fingerprint()),
+        },
+        images,
+        failures,
+        totals,
+        projects_created,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl Engine {
+    async fn load_image(&self, plan: &ImagePlan) -> Result<ImageReport, ImageError> {
+        let repo = plan.repository.as_str();
+        let outcomes: Vec<(Digest, Result<Outcome, Arc<BlobError>>)> = stream::iter(&plan.blobs)
+            .map(|b| async move { (b.digest.clone(), self.ensure_blob(repo, b).await) })
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await;
+        let mut report = ImageReport {
+            image: plan.image.clone(),
+            repository: format!("{}/{repo}", self.host),
+            digest: plan.record.digest.to_string(),
+            media_type: plan.record.media_type.clone(),
+            references: Vec::new(),
+            blobs: plan.blobs.len() as u64,
+            blobs_sent: 0,
+            blobs_skipped: 0,
+            blobs_mounted: 0,
+            bytes_sent: 0,
+            manifests: plan.manifests.len() as u64,
+        };
+        // Every blob must be there before any manifest, or a tag could point at nothing.
+        let mut first_error = None;
+        for (digest, outcome) in outcomes {
+            match outcome {
+                Ok(Outcome::Skipped) => report.blobs_skipped += 1,
+                Ok(Outcome::Mounted) => report.blobs_mounted += 1,
+                Ok(Outcome::Sent(n)) => {
+                    report.blobs_sent += 1;
+                    report.bytes_sent += n;
+                }
+                Err(source) => {
+                    first_error.get_or_insert(ImageError::Blob {
+                        image: plan.image.clone(),
+                        digest: digest.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let (children, top) = plan.manifests.split_at(plan.manifests.len() - 1);
+        for (digest, media_type, bytes) in children {
+            self.put_manifest(plan, &digest.to_string(), media_type, bytes)
+                .await?;
+        }
+        let (digest, media_type, bytes) = &top[0];
+        let mut references: Vec<String> = plan.record.tags.clone();
+        if references.is_empty() {
+            references.push(digest.to_string());
+        }
+        for r in &references {
+            self.put_manifest(plan, r, media_type, bytes).await?;
+            report.references.push(display(&self.host, repo, r));
+        }
+        report
+            .references
+            .push(display(&self.host, repo, &digest.to_string()));
+        report.references.dedup();
+        Ok(report)
+    }
+
+    async fn put_manifest(
+        &self,
+        plan: &ImagePlan,
+        reference: &str,
+        media_type: &str,
+        bytes: &bytes::Bytes,
+    ) -> Result<(), ImageError> {
+        self.client
+            .put_manifest(
+                &self.host,
+                &plan.repository,
+                reference,
+                media_type,
+                bytes.clone(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|source| ImageError::Manifest {
+                image: plan.image.clone(),
+                reference: display(&self.host, &plan.repository, reference),
+                source: Box::new(source),
+            })
+    }
+
+    /// Makes `blob` present in `repo`.
+    async fn ensure_blob(&self, repo: &str, blob: &BlobRecord) -> Result<Outcome, Arc<BlobError>> {
+        let digest = blob.digest.to_string();
+        let arc = |e: airlock_registry::Error| Arc::new(BlobError::Registry(Box::new(e)));
+        if self
+            .client
+            .blob_exists(&self.host, repo, &digest)
+            .await
+            .map_err(arc)?
+            .is_some()
+        {
+            return Ok(Outcome::Skipped);
+        }
+        let slot = &self.slots[&blob.digest];
+        let mut sent_here = None;
+        let home = slot
+            .home
+            .get_or_init(|| async {
+                // A rerun: another repository of this run may hold it already.
+                for other in slot.repositories.iter().filter(|r| *r != repo) {
+                    if let Ok(Some(_)) = self.client.blob_exists(&self.host, other, &digest).await {
+                        return Ok(other.clone());
+                    }
+                }
+                match self.upload(repo, blob).await {
+                    Ok(n) => {
+                        sent_here = Some(n);
+                        Ok(repo.to_string())
+                    }
+                    Err(e) => Err(Arc::new(e)),
+                }
+            })
+            .await
+            .clone()?;
+        if let Some(n) = sent_here {
+            return Ok(Outcome::Sent(n));
+        }
+        if home == repo {
+            return Ok(Outcome::Skipped);
+        }
+        match self
+            .client
+            .mount_blob(&self.host, repo, &digest, &home)
+            .await
+        {
+            Ok(true) => return Ok(Outcome::Mounted),
+            Ok(false) => debug!(%digest, from = %home, "mount refused, uploading"),
+            Err(e) => debug!(%digest, from = %home, error = %e, "mount failed, uploading"),
+        }
+        self.upload(repo, blob)
+            .await
+            .map(Outcome::Sent)
+            .map_err(Arc::new)
+    }
+
+    /// Uploads `blob` into `repo` from the bundle; the bytes sent.
+    async fn upload(&self, repo: &str, blob: &BlobRecord) -> Result<u64, BlobError> {
+        if self.source.index.entry(&blob.digest.blob_path()).is_none() {
+            return Err(BlobError::Index {
+                problem: format!("has no entry for blob `{}`", blob.digest),
+            });
+        }
+        let _permit = self.uploads.acquire().await.expect("never closed");
+        let (source, digest, size) = (&self.source, &blob.digest, blob.size);
+        let progress = self.progress.clone();
+        let outcome = self
+            .client
+            .push_blob(&self.host, repo, &digest.to_string(), size, |offset| {
+                source.stream(digest, size, offset, Some(progress.clone()))
+            })
+            .await
+            .map_err(Box::new)?;
+        Ok(outcome.bytes_sent)
+    }
+}
+
+fn display(host: &str, repo: &str, reference: &str) -> String {
+    if reference.starts_with("sha256:") {
+        format!("{host}/{repo}@{reference}")
+    } else {
+        format!("{host}/{repo}:{reference}")
+    }
+}

@@ -1,0 +1,447 @@
+//! The Kubernetes air-gap kit: release image sets, `airlock lock`, the k8s.gcr.io alias, and
+//! the offline-side configuration checked against kubeadm's rules and a real containerd.
+
+use std::path::Path;
+use std::process::Command;
+
+use airlock_load::names::{NameMapper, NameRule};
+use airlock_testkit::{Auth, Containerd, Registry, RegistryOptions};
+use serde_json::Value;
+
+use crate::support::*;
+
+/// The output of a successful `airlock ARGS…` run.
+fn airlock_ok(work: &Path, args: &[&str]) -> String {
+    let mut cmd = airlock(&work.join("cache"));
+    cmd.args(args);
+    let o = run(cmd, None);
+    assert!(
+        o.status.success(),
+        "airlock {args:?} failed: {}",
+        stderr(&o)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn images_kubernetes_prints_kubeadms_list() {
+    let work = workdir();
+    let out = airlock_ok(work.path(), &["images", "kubernetes", "v1.28.0"]);
+    assert_eq!(
+        out,
+        "registry.k8s.io/kube-apiserver:v1.28.0\n\
+         registry.k8s.io/kube-controller-manager:v1.28.0\n\
+         registry.k8s.io/kube-scheduler:v1.28.0\n\
+         registry.k8s.io/kube-proxy:v1.28.0\n\
+         registry.k8s.io/pause:3.9\n\
+         registry.k8s.io/etcd:3.5.9-0\n\
+         registry.k8s.io/coredns/coredns:v1.10.1\n"
+    );
+    let doc: Value = serde_json::from_str(&airlock_ok(
+        work.path(),
+        &[
+            "images",
+            "kubernetes",
+            "1.31.1",
+            "--json",
+            "--addons",
+            "pause",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(doc["kubernetesVersion"], "v1.31.1");
+    assert_eq!(doc["images"].as_array().unwrap().len(), 5);
+    assert_eq!(doc["images"][4], "registry.k8s.io/pause:3.10");
+
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["images", "kubernetes", "v1.20.0"]);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("v1.20.0") && err.contains("v1.27, v1.28, v1.29, v1.30, v1.31"),
+        "{err}"
+    );
+}
+
+/// kubeadm's image names for a ClusterConfiguration, by kubeadm's rules
+/// (`cmd/kubeadm/app/images/images.go`): `<imageRepository>/<component>:<tag>`, etcd and pause
+/// likewise, CoreDNS from `dns.imageRepository` when set (else `imageRepository`), with
+/// `/coredns` appended only for kubeadm's default repository.
+fn kubeadm_pulls(config: &str, pause: &str, etcd: &str, coredns: &str) -> Vec<String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+    assert_eq!(doc["apiVersion"].as_str(), Some("kubeadm.k8s.io/v1beta3"));
+    assert_eq!(doc["kind"].as_str(), Some("ClusterConfiguration"));
+    let repo = doc["imageRepository"].as_str().unwrap().to_string();
+    let v = doc["kubernetesVersion"].as_str().unwrap();
+    let mut dns = doc["dns"]["imageRepository"]
+        .as_str()
+        .map_or(repo.clone(), str::to_string);
+    if dns == "registry.k8s.io" {
+        dns.push_str("/coredns");
+    }
+    vec![
+        format!("{repo}/kube-apiserver:{v}"),
+        format!("{repo}/kube-controller-manager:{v}"),
+        format!("{repo}/kube-scheduler:{v}"),
+        format!("{repo}/kube-proxy:{v}"),
+        format!("{repo}/pause:{pause}"),
+        format!("{repo}/etcd:{etcd}"),
+        format!("{dns}/coredns:{coredns}"),
+    ]
+}
+
+#[test]
+fn kubeadm_config_names_are_where_load_drop_host_puts_the_images() {
+    let work = workdir();
+    for (registry, host, prefix) in [
+        ("harbor.lan/k8s", "harbor.lan", "k8s"),
+        ("harbor.lan", "harbor.lan", ""),
+        (
+            "10.0.0.5:5000/platform/k8s",
+            "10.0.0.5:5000",
+            "platform/k8s",
+        ),
+    ] {
+        for version in ["v1.27.0", "v1.28.0", "v1.29.0", "v1.30.0", "v1.31.0"] {
+            let images = airlock_ok(work.path(), &["images", "kubernetes", version]);
+            let images: Vec<&str> = images.lines().collect();
+            // Where `airlock load --names drop-host --to registry://REGISTRY` puts each one.
+            let mapper = NameMapper {
+                prefix: prefix.into(),
+                rule: NameRule::DropHost,
+                rewrites: vec![],
+            };
+            let loaded: Vec<String> = images
+                .iter()
+                .map(|i| {
+                    let (name, tag) = i.rsplit_once(':').unwrap();
+                    format!("{host}/{}:{tag}", mapper.repository(name))
+                })
+                .collect();
+            let tag = |i: usize| images[i].rsplit_once(':').unwrap().1;
+            let config = airlock_ok(
+                work.path(),
+                &[
+                    "config",
+                    "kubeadm",
+                    "--registry",
+                    registry,
+                    "--kubernetes",
+                    version,
+                ],
+            );
+            let pulled = kubeadm_pulls(&config, tag(4), tag(5), tag(6));
+            for (k, l) in pulled.iter().zip(&loaded) {
+                assert_eq!(k, l, "{registry} {version}:\n{config}");
+            }
+            assert_eq!(pulled.len(), loaded.len());
+        }
+    }
+}
+
+/// Must show 2: a Debian containerd, configured only by the generated hosts.toml, pulls
+/// `registry.k8s.io/pause:3.9` from the local registry (loaded there with drop-host under `k8s`).
+#[test]
+fn containerd_pulls_the_original_name_through_generated_hosts_toml() {
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    let hosts = work.path().join("certs.d");
+    let written = airlock_ok(
+        work.path(),
+        &[
+            "config",
+            "containerd",
+            "--registry",
+            &format!("{}/k8s", reg.host),
+            "--plain-http",
+            "--names",
+            "drop-host",
+            "--out",
+            hosts.to_str().unwrap(),
+        ],
+    );
+    for up in [
+        "registry.k8s.io",
+        "k8s.gcr.io",
+        "docker.io",
+        "quay.io",
+        "ghcr.io",
+    ] {
+        let f = hosts.join(up).join("hosts.toml");
+        assert!(written.contains(f.to_str().unwrap()), "{written}");
+        assert!(f.is_file(), "{}", f.display());
+    }
+    let toml = std::fs::read_to_string(hosts.join("registry.k8s.io/hosts.toml")).unwrap();
+    assert!(
+        toml.contains(&format!("[host.\"http://{}/v2/k8s\"]", reg.host)),
+        "{toml}"
+    );
+
+    let ctd =
+        Containerd::start().expect("start containerd (is it installed? run `cargo xtask install`)");
+    let ns = "airlock-k8s";
+    for name in ["registry.k8s.io/pause:3.9", "k8s.gcr.io/pause:3.9"] {
+        let o = ctd
+            .ctr()
+            .args(["-n", ns, "images", "pull", "--hosts-dir"])
+            .arg(&hosts)
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ctr pull {name} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = ctd.ctr().args(["-n", ns, "images", "ls"]).output().unwrap();
+    let list = String::from_utf8_lossy(&o.stdout);
+    for name in ["registry.k8s.io/pause:3.9", "k8s.gcr.io/pause:3.9"] {
+        let line = list
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("`{name}` not in:\n{list}"));
+        let digest = line.split_whitespace().nth(2).unwrap();
+        assert_eq!(digest, pause.digest, "{line}");
+    }
+}
+
+fn copy_image(from: &str, to: &str) {
+    let o = Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{from}"))
+        .arg(format!("docker://{to}"))
+        .output()
+        .expect("run skopeo (install it: `cargo xtask install`)");
+    assert!(
+        o.status.success(),
+        "skopeo copy {from} {to}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn read_lock(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+#[test]
+fn lock_then_bundle_locked_and_a_tampered_lock_is_refused() {
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let base = find(&set, "fixtures/base");
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    let images = vec![
+        format!("{}/k8s/pause:3.9", reg.host),
+        format!("{}/fixtures/base:1", reg.host),
+    ];
+    let spec = write_spec(work.path(), "app", &images, None, &registry_settings(&reg));
+
+    // Default output: SPEC.lock, beside the spec, where `bundle --locked` looks.
+    let printed = airlock_ok(work.path(), &["lock", spec.to_str().unwrap(), "--json"]);
+    let lock_path = work.path().join("app.yaml.lock");
+    let lock = read_lock(&lock_path);
+    assert_eq!(serde_json::from_str::<Value>(&printed).unwrap(), lock);
+    assert_eq!(lock["lockVersion"], 1);
+    assert_eq!(lock["spec"], "app");
+    assert_eq!(lock["images"][&images[0]]["digest"], pause.digest.as_str());
+    assert_eq!(
+        lock["images"][&images[0]]["source"],
+        format!("{}/k8s/pause", reg.host).as_str()
+    );
+    assert_eq!(lock["images"][&images[1]]["digest"], base.digest.as_str());
+    // Nothing but manifests was fetched: no blob cache was even created.
+    assert!(!work.path().join("cache").exists());
+
+    let out = work.path().join("app.tar.zst");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["bundle", "--locked", "-o"]).arg(&out).arg(&spec);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "bundle --locked: {}", stderr(&o));
+
+    let forged = format!("sha256:{}", "1".repeat(64));
+    let text = std::fs::read_to_string(&lock_path).unwrap();
+    std::fs::write(&lock_path, text.replace(&pause.digest, &forged)).unwrap();
+    let out2 = work.path().join("app2.tar.zst");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["bundle", "--locked", "-o"]).arg(&out2).arg(&spec);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    for needle in [images[0].as_str(), &pause.digest, &forged] {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    assert!(!out2.exists());
+
+    // An image no source serves: nothing is written, the image is named, exit code 1.
+    let bad = write_spec(
+        work.path(),
+        "bad",
+        &[format!("{}/k8s/pause:9.9", reg.host)],
+        None,
+        &registry_settings(&reg),
+    );
+    let bad_lock = work.path().join("bad.lock");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["lock", "-o"]).arg(&bad_lock).arg(&bad);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("k8s/pause:9.9"), "{}", stderr(&o));
+    assert!(!bad_lock.exists());
+}
+
+/// Mirrors with real registries: the lock is taken at the origin, so a mirror serving another
+/// digest under the same tag is caught by `bundle --locked`; a mirror lacking the tag falls
+/// through to the next source.
+#[test]
+fn lock_asks_the_origin_first_and_a_diverging_mirror_is_refused() {
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let base = find(&set, "fixtures/base");
+    let origin = registry(false, Auth::None);
+    let mirror = Registry::start(RegistryOptions::default()).expect("start a registry");
+    // The mirror serves another image under the same name and tag.
+    copy_image(
+        &format!("{}/fixtures/base:1", origin.host),
+        &format!("{}/k8s/pause:3.9", mirror.host),
+    );
+    let work = workdir();
+    let image = format!("{}/k8s/pause:3.9", origin.host);
+    let registries = format!(
+        "    {o}: {{plainHttp: true, mirrors: [{m}/stale, {m}]}}\n    {m}: {{plainHttp: true}}\n",
+        o = origin.host,
+        m = mirror.host
+    );
+    let spec = write_spec(
+        work.path(),
+        "m",
+        std::slice::from_ref(&image),
+        None,
+        &registries,
+    );
+    let lock_path = work.path().join("m.lock");
+
+    airlock_ok(
+        work.path(),
+        &[
+            "lock",
+            spec.to_str().unwrap(),
+            "-o",
+            lock_path.to_str().unwrap(),
+        ],
+    );
+    let lock = read_lock(&lock_path);
+    assert_eq!(lock["images"][&image]["digest"], pause.digest.as_str());
+    assert_eq!(
+        lock["images"][&image]["source"],
+        format!("{}/k8s/pause", origin.host).as_str()
+    );
+
+    let out = work.path().join("m.tar.zst");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["bundle", "--locked", "--lock"])
+        .arg(&lock_path)
+        .arg("-o")
+        .arg(&out)
+        .arg(&spec);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    for needle in [
+        image.as_str(),
+        &format!("`{}/k8s/pause`", mirror.host),
+        &pause.digest,
+        &base.digest,
+    ] {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    assert!(!out.exists());
+
+    // --via-mirrors locks what the mirrors serve (the stale one lacks the tag and is skipped).
+    let via = work.path().join("via.lock");
+    airlock_ok(
+        work.path(),
+        &[
+            "lock",
+            "--via-mirrors",
+            spec.to_str().unwrap(),
+            "-o",
+            via.to_str().unwrap(),
+        ],
+    );
+    let lock = read_lock(&via);
+    assert_eq!(lock["images"][&image]["digest"], base.digest.as_str());
+    assert_eq!(
+        lock["images"][&image]["source"],
+        format!("{}/k8s/pause", mirror.host).as_str()
+    );
+}
+
+/// `k8s.gcr.io` is the old name of `registry.k8s.io`: its images use `registry.k8s.io`'s
+/// mirrors and keep the name they were given.
+#[test]
+fn legacy_k8s_gcr_io_names_use_registry_k8s_io_mirrors() {
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    let registries = format!(
+        "    registry.k8s.io: {{mirrors: [{h}/k8s]}}\n    {h}: {{plainHttp: true}}\n",
+        h = reg.host
+    );
+    let spec = write_spec(
+        work.path(),
+        "legacy",
+        &["k8s.gcr.io/pause:3.9".to_string()],
+        None,
+        &registries,
+    );
+    let out = work.path().join("legacy.tar.zst");
+    let summary = airlock_ok(
+        work.path(),
+        &[
+            "bundle",
+            "--json",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let rec = &summary["images"][0];
+    assert_eq!(rec["name"], "k8s.gcr.io/pause");
+    assert_eq!(rec["source"], format!("{}/k8s/pause", reg.host).as_str());
+    assert_eq!(rec["digest"], pause.digest.as_str());
+}
+
+/// The ready-made specs are valid for `airlock` itself (the unit test parses them too).
+#[test]
+fn bundled_kubernetes_specs_list_kubeadms_images() {
+    let work = workdir();
+    let root = airlock_testkit::workspace_root().join("bundle-specs");
+    for minor in 27..=31 {
+        let spec = root.join(format!("kubernetes-v1.{minor}.yaml"));
+        let text = std::fs::read_to_string(&spec).unwrap();
+        assert!(
+            text.contains(&format!("version: v1.{minor}.0")),
+            "{}",
+            spec.display()
+        );
+        assert!(text.contains("platforms: [linux/amd64, linux/arm64]"));
+        assert!(text.contains("# registries:"), "a commented mirror example");
+        let list = airlock_ok(
+            work.path(),
+            &["images", "kubernetes", &format!("v1.{minor}.0")],
+        );
+        assert_eq!(list.lines().count(), 7);
+    }
+}

@@ -20,16 +20,16 @@ const PASS: &str = "s3cret-Pa55";
 const PREFIX: &str = "mirror";
 
 /// A signed bundle of fixture images (all of them, or the three small ones).
-struct Bundle {
-    work: tempfile::TempDir,
-    file: PathBuf,
-    public: PathBuf,
+pub(crate) struct Bundle {
+    pub(crate) work: tempfile::TempDir,
+    pub(crate) file: PathBuf,
+    pub(crate) public: PathBuf,
     /// The fixture registry's host, the first path element of every canonical name.
-    source_host: String,
-    images: Vec<FixtureImage>,
+    pub(crate) source_host: String,
+    pub(crate) images: Vec<FixtureImage>,
 }
 
-fn make_bundle(all: bool) -> Bundle {
+pub(crate) fn make_bundle(all: bool) -> Bundle {
     let work = workdir();
     let (key, public) = key_pair(work.path(), "signer");
     let reg = registry(false, Auth::None);
@@ -420,7 +420,7 @@ fn a_load_resumes_after_the_target_was_killed() {
 /// A copy of the bundle where the layer `digest` has one byte flipped in its zstd frame's
 /// content, recompressed and spliced back with the seek table updated: the signature and the
 /// frame index stay valid, only the layer's bytes are wrong.
-fn corrupt_layer(bundle: &Path, digest: &str, out: &Path) {
+pub(crate) fn corrupt_layer(bundle: &Path, digest: &str, out: &Path) {
     let file = std::fs::read(bundle).unwrap();
     let n = file.len();
     let count = u32::from_le_bytes(file[n - 9..n - 5].try_into().unwrap()) as usize;

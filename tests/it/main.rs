@@ -3,10 +3,12 @@
 //! servers on free loopback ports through `airlock-testkit`.
 
 mod bundle;
+mod containerd;
 mod errors;
 mod inspect;
 mod kubernetes;
 mod load;
+mod serve;
 mod sign;
 mod support;
 mod verify;

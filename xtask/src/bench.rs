@@ -33,6 +33,12 @@ pub enum What {
     /// `airlock load` into a fresh registry vs `zstd -d | tar -x` + `skopeo copy` per image,
     /// and the registry's own ingest limit (the unique blobs PUT raw with `curl -T`, 4 at once)
     Load,
+    /// `airlock serve` of the largest fixture to 16 parallel pulls (digests checked, peak RSS)
+    /// vs `zstd -d` of the same bundle
+    Serve,
+    /// `airlock load --to containerd://` into a fresh containerd vs `zstd -d | ctr images
+    /// import`, each with and without unpacking
+    Containerd,
 }
 
 struct Sample {
@@ -46,6 +52,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Bundle => bench_bundle(args.runs.max(1)),
         What::Verify => bench_verify(args.runs.max(1)),
         What::Load => bench_load(args.runs.max(1)),
+        What::Serve => bench_serve(args.runs.max(1)),
+        What::Containerd => bench_containerd(args.runs.max(1)),
     }
 }
 
@@ -724,6 +732,486 @@ xargs -P 4 -L 1 bash -c 'put "$0" "$1"' < '{list}'
         a.seconds / c.seconds,
         s.seconds / a.seconds,
         a.max_rss_kib as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Parallel pulls in `cargo xtask bench serve`.
+const SERVE_CLIENTS: usize = 16;
+
+/// `cargo xtask bench serve`: the largest fixture (`fixtures/big`) bundled and signed, served
+/// by `airlock serve`, pulled by 16 clients at once (manifest, then the layer, each hashed as
+/// it arrives), once while every client is the first to read the layer (each hashes it on
+/// the server) and once after it was verified; the server's peak RSS (`VmHWM`); and
+/// `zstd -d -c` of the same bundle for comparison.
+fn bench_serve(runs: usize) -> anyhow::Result<()> {
+    use airlock_layout::Digest;
+
+    let root = airlock_testkit::workspace_root();
+    let airlock = build_release()?;
+    let work = root.join("target/bench-serve");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    let set = fixtures::fixture_set()?;
+    let big = set
+        .image("fixtures/big")
+        .context("fixture `fixtures/big` is missing")?
+        .clone();
+    let source = Registry::with_fixtures(false, Auth::None)?;
+    let spec = work.join("bench.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: bench}}\nspec:\n  images:\n    - {h}/fixtures/big:1\n  registries:\n    {h}: {{plainHttp: true}}\n",
+            h = source.host
+        ),
+    )?;
+    let st = Command::new(&airlock)
+        .args(["key", "generate", "--no-passphrase", "--quiet", "--out"])
+        .arg(work.join("signer"))
+        .status()?;
+    if !st.success() {
+        bail!("airlock key generate failed");
+    }
+    let bundle = work.join("bench.tar.zst");
+    let st = Command::new(&airlock)
+        .arg("bundle")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .arg("--sign-key")
+        .arg(work.join("signer.key"))
+        .arg("--quiet")
+        .status()?;
+    if !st.success() {
+        bail!("airlock bundle failed");
+    }
+    let _ = std::fs::remove_dir_all(work.join("cache"));
+    drop(source);
+    let (layer, layer_size) = big.manifests[0].layers[0].clone();
+    let pull_bytes = (layer_size + big.size) * SERVE_CLIENTS as u64;
+
+    // zstd -d of the whole bundle, for the decode speed of this machine.
+    let tar_bytes = {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("zstd -q -d -c '{}' | wc -c", bundle.display()))
+            .output()?;
+        String::from_utf8_lossy(&o.stdout).trim().parse::<u64>()?
+    };
+    // The same bytes the pulls carry: the bundle decoded once per client, one after another
+    // (one core; a single 0.03 s decode is too short to time).
+    let mut zstd = Vec::new();
+    for _ in 0..runs {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "for i in $(seq {SERVE_CLIENTS}); do zstd -q -d -c '{}'; done > /dev/null",
+            bundle.display()
+        ));
+        zstd.push(measure(c).context("zstd -d")?);
+    }
+    let z = median(&mut zstd);
+    eprintln!(
+        "corpus: `fixtures/big` ({:.1} MB layer), bundle {:.1} MB ({:.1} MB of tar); {SERVE_CLIENTS} clients each pull the manifest and the layer",
+        mb(layer_size),
+        mb(std::fs::metadata(&bundle)?.len()),
+        mb(tar_bytes)
+    );
+
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let mut hwm_kib = 0u64;
+    let (mut cold_cpu, mut warm_cpu) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // A fresh server each run: the first round finds the layer unverified.
+        let port = airlock_testkit::free_port();
+        let log = work.join("serve.log");
+        let mut child = Command::new(&airlock)
+            .arg("serve")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(work.join("signer.pub"))
+            .args([
+                "--names",
+                "drop-host",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("start airlock serve")?;
+        let addr = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        while http_get(&addr, "/v2/", &mut |_| {}).is_err() {
+            if started.elapsed().as_secs() > 60 || child.try_wait()?.is_some() {
+                let _ = child.kill();
+                bail!(
+                    "airlock serve did not start:\n{}",
+                    std::fs::read_to_string(&log)?
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let round = || -> anyhow::Result<(f64, f64)> {
+            let cpu_before = cpu_seconds(child.id())?;
+            let started = Instant::now();
+            let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..SERVE_CLIENTS)
+                    .map(|_| {
+                        s.spawn(|| -> anyhow::Result<()> {
+                            for (path, want, size) in [
+                                (
+                                    format!("/v2/fixtures/big/manifests/{}", big.tags[0]),
+                                    &big.digest,
+                                    big.size,
+                                ),
+                                (
+                                    format!("/v2/fixtures/big/blobs/{layer}"),
+                                    &layer,
+                                    layer_size,
+                                ),
+                            ] {
+                                let mut h = airlock_layout::Hasher::new();
+                                let n = http_get(&addr, &path, &mut |b| h.update(b))?;
+                                let got: Digest = h.finish();
+                                if got.to_string() != *want || n != size {
+                                    bail!("{path}: {n} bytes hashing to {got}, want {want}");
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("client thread"))
+                    .collect()
+            });
+            let seconds = started.elapsed().as_secs_f64();
+            for r in results {
+                r?;
+            }
+            Ok((seconds, cpu_seconds(child.id())? - cpu_before))
+        };
+        let (seconds, cpu) = round()?;
+        cold.push(Sample {
+            seconds,
+            max_rss_kib: 0,
+        });
+        cold_cpu.push(cpu);
+        let (seconds, cpu) = round()?;
+        warm.push(Sample {
+            seconds,
+            max_rss_kib: 0,
+        });
+        warm_cpu.push(cpu);
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+        let hwm = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        hwm_kib = hwm_kib.max(hwm);
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        let st = child.wait()?;
+        if !st.success() {
+            bail!(
+                "airlock serve did not stop cleanly ({st}):\n{}",
+                std::fs::read_to_string(&log)?
+            );
+        }
+    }
+    let c = median(&mut cold);
+    let w = median(&mut warm);
+    let mid = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (c_cpu, w_cpu) = (mid(&mut cold_cpu), mid(&mut warm_cpu));
+    let zrate = mb(tar_bytes * SERVE_CLIENTS as u64) / z.seconds;
+    let rate = |x: &Sample| mb(pull_bytes) / x.seconds;
+    println!();
+    println!(
+        "| path | wall time (median of {runs}) | throughput (MB/s) | CPU of the server | MB per server CPU-second | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| airlock serve, {SERVE_CLIENTS} parallel pulls, first read (every stream hashed on the server) | {:.2} s | {:.0} MB/s | {c_cpu:.2} s | {:.0} | {:.1} MiB (VmHWM, whole run) |",
+        c.seconds,
+        rate(&c),
+        mb(pull_bytes) / c_cpu.max(0.01),
+        hwm_kib as f64 / 1024.0
+    );
+    println!(
+        "| airlock serve, {SERVE_CLIENTS} parallel pulls, layer verified | {:.2} s | {:.0} MB/s | {w_cpu:.2} s | {:.0} | |",
+        w.seconds,
+        rate(&w),
+        mb(pull_bytes) / w_cpu.max(0.01)
+    );
+    println!(
+        "| zstd -d -c BUNDLE > /dev/null, {SERVE_CLIENTS} times in a row (same bytes, one core) | {:.2} s | {zrate:.0} MB/s | {:.2} s | {zrate:.0} | {:.1} MiB |",
+        z.seconds,
+        z.seconds,
+        z.max_rss_kib as f64 / 1024.0
+    );
+    println!();
+    println!(
+        "all {} pulls matched their digests (the clients hash every byte on the same 2 cores); \
+         serve / zstd -d throughput: {:.2} first read, {:.2} verified (target >= 0.70); \
+         per CPU-second: {:.2} first read, {:.2} verified; peak RSS {:.1} MiB (target <= 128)",
+        SERVE_CLIENTS * runs * 2,
+        rate(&c) / zrate,
+        rate(&w) / zrate,
+        mb(pull_bytes) / c_cpu.max(0.01) / zrate,
+        mb(pull_bytes) / w_cpu.max(0.01) / zrate,
+        hwm_kib as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// User and system CPU time of a process so far.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ticks = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    Ok(f.iter().sum::<u64>() as f64 / ticks)
+}
+
+/// A minimal HTTP/1.1 GET on a fresh connection: the body goes to `sink` as it arrives;
+/// returns its length. Errors on a status other than 200 or a short body.
+fn http_get(addr: &str, path: &str, sink: &mut dyn FnMut(&[u8])) -> anyhow::Result<u64> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut head = Vec::new();
+    let body_start = loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            bail!("{path}: connection closed in the headers");
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let text = String::from_utf8_lossy(&head[..body_start]).to_ascii_lowercase();
+    if !text.starts_with("http/1.1 200") {
+        bail!("{path}: {}", text.lines().next().unwrap_or(""));
+    }
+    let len: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no Content-Length")?;
+    let mut got = (head.len() - body_start) as u64;
+    sink(&head[body_start..]);
+    while got < len {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        sink(&buf[..n]);
+        got += n as u64;
+    }
+    if got != len {
+        bail!("{path}: {got} of {len} bytes");
+    }
+    Ok(got)
+}
+
+/// `cargo xtask bench containerd`: one signed bundle of the fixture images imported into a
+/// fresh private containerd (Debian's 1.6) each time, four ways:
+/// 1. `airlock load --to containerd://…` (unpacks the host platform into overlayfs);
+/// 2. the same with `--no-unpack`;
+/// 3. `zstd -d -c BUNDLE | ctr images import -` (unpacks the host platform too);
+/// 4. the same with `--no-unpack`.
+///
+/// Throughput counts unique blob bytes; airlock's peak RSS comes from GNU time.
+fn bench_containerd(runs: usize) -> anyhow::Result<()> {
+    use airlock_testkit::Containerd;
+
+    let root = airlock_testkit::workspace_root();
+    let airlock = build_release()?;
+    let work = root.join("target/bench-containerd");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+
+    let set = fixtures::fixture_set()?;
+    let images: Vec<_> = set
+        .images
+        .iter()
+        .filter(|i| i.repository.starts_with("fixtures/"))
+        .collect();
+    let mut unique = std::collections::BTreeMap::new();
+    let mut references = 0usize;
+    for i in &images {
+        references += i.tags.len();
+        for (d, s) in &i.blobs {
+            unique.insert(d.clone(), *s);
+        }
+    }
+    let unique_bytes: u64 = unique.values().sum();
+
+    // The bundle, signed, from the fixture registry.
+    let source = Registry::with_fixtures(false, Auth::None)?;
+    let spec = work.join("bench.yaml");
+    let mut text = String::from(
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: bench}\nspec:\n  images:\n",
+    );
+    for i in &images {
+        for t in &i.tags {
+            text.push_str(&format!("    - {}/{}:{t}\n", source.host, i.repository));
+        }
+    }
+    text.push_str(&format!(
+        "  registries:\n    {}: {{plainHttp: true}}\n",
+        source.host
+    ));
+    std::fs::write(&spec, text)?;
+    let signer = work.join("signer");
+    let st = Command::new(&airlock)
+        .args(["key", "generate", "--no-passphrase", "--quiet", "--out"])
+        .arg(&signer)
+        .status()?;
+    if !st.success() {
+        bail!("airlock key generate failed");
+    }
+    let bundle = work.join("bench.tar.zst");
+    let st = Command::new(&airlock)
+        .arg("bundle")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .arg("--sign-key")
+        .arg(work.join("signer.key"))
+        .arg("--quiet")
+        .status()?;
+    if !st.success() {
+        bail!("airlock bundle failed");
+    }
+    let _ = std::fs::remove_dir_all(work.join("cache"));
+    drop(source);
+    eprintln!(
+        "corpus: {} images ({references} references), {} unique blobs, {:.1} MB unique; bundle {:.1} MB",
+        images.len(),
+        unique.len(),
+        mb(unique_bytes),
+        mb(std::fs::metadata(&bundle)?.len())
+    );
+
+    // Each path into a fresh containerd; the image records it left are counted, so a path
+    // that silently skips images shows.
+    let count_images = |ctrd: &Containerd| -> anyhow::Result<usize> {
+        let out = ctrd
+            .ctr()
+            .args(["-n", "k8s.io", "images", "ls", "-q"])
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).lines().count())
+    };
+    let airlock_cmd = |ctrd: &Containerd, unpack: bool| {
+        let mut c = Command::new(&airlock);
+        c.arg("load")
+            .arg(&bundle)
+            .arg("--key")
+            .arg(work.join("signer.pub"))
+            .arg("--to")
+            .arg(format!(
+                "containerd://{}?namespace=k8s.io",
+                ctrd.socket.display()
+            ))
+            .arg("--quiet");
+        if !unpack {
+            c.arg("--no-unpack");
+        }
+        c
+    };
+    let ctr_cmd = |ctrd: &Containerd, unpack: bool| {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "zstd -q -d -c '{}' | ctr -a '{}' -n k8s.io images import {} - > /dev/null",
+            bundle.display(),
+            ctrd.socket.display(),
+            if unpack { "" } else { "--no-unpack" }
+        ));
+        c
+    };
+    let names = [
+        "airlock load --to containerd:// (verified, unpacked)",
+        "airlock load --to containerd:// --no-unpack",
+        "zstd -d -c | ctr images import - (unpacked)",
+        "zstd -d -c | ctr images import --no-unpack -",
+    ];
+    let mut samples: Vec<Vec<Sample>> = (0..names.len()).map(|_| Vec::new()).collect();
+    let mut records = vec![0usize; names.len()];
+    for _ in 0..runs {
+        for (k, samples) in samples.iter_mut().enumerate() {
+            let ctrd = Containerd::start()?;
+            let cmd = match k {
+                0 => airlock_cmd(&ctrd, true),
+                1 => airlock_cmd(&ctrd, false),
+                2 => ctr_cmd(&ctrd, true),
+                _ => ctr_cmd(&ctrd, false),
+            };
+            samples.push(measure(cmd).with_context(|| names[k].to_string())?);
+            records[k] = count_images(&ctrd)?;
+        }
+    }
+    let medians: Vec<Sample> = samples.iter_mut().map(|v| median(v)).collect();
+    let rate = |x: &Sample| mb(unique_bytes) / x.seconds;
+    println!();
+    println!(
+        "| path | wall time (median of {runs}) | throughput (unique MB/s) | peak RSS | image records |"
+    );
+    println!("|---|---|---|---|---|");
+    for (k, m) in medians.iter().enumerate() {
+        println!(
+            "| {} | {:.2} s | {:.0} MB/s | {:.1} MiB{} | {} |",
+            names[k].replace('|', "\\|"),
+            m.seconds,
+            rate(m),
+            m.max_rss_kib as f64 / 1024.0,
+            if k >= 2 { " (largest process)" } else { "" },
+            records[k]
+        );
+    }
+    println!();
+    println!(
+        "ctr / airlock time, unpacked: {:.2}; --no-unpack: {:.2} (target >= 1.5); airlock peak \
+         RSS {:.1} MiB (target <= 64)",
+        medians[2].seconds / medians[0].seconds,
+        medians[3].seconds / medians[1].seconds,
+        medians[0].max_rss_kib.max(medians[1].max_rss_kib) as f64 / 1024.0
     );
     let _ = std::fs::remove_dir_all(&work);
     Ok(())

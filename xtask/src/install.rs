@@ -5,7 +5,8 @@ use std::process::Command;
 use anyhow::{bail, Context as _};
 
 /// Every package the tests use. protobuf-compiler: the containerd client crate (tonic) needs
-/// `protoc` at build time.
+/// `protoc` at build time. busybox-static: the one binary of the image that
+/// `tests/it/containerd.rs` runs with `ctr run`.
 pub const PACKAGES: &[&str] = &[
     "docker-registry",
     "skopeo",
@@ -18,6 +19,7 @@ pub const PACKAGES: &[&str] = &[
     "openssl",
     "protobuf-compiler",
     "time",
+    "busybox-static",
 ];
 
 /// What the machine has after installing.

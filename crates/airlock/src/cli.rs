@@ -39,6 +39,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Offline side: push a bundle's images into a registry (Harbor or any OCI registry)
     Load(LoadArgs),
+    /// Offline side: serve bundles as a read-only registry, straight from the compressed files
+    Serve(ServeArgs),
     /// Online side: resolve a spec's images to digests and write the lock, fetching nothing else
     Lock(LockArgs),
     /// List image sets, such as the images kubeadm of a Kubernetes release pulls
@@ -51,6 +53,29 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+/// How to reach the registries a spec names (`bundle`, `lock`).
+#[derive(Debug, Args)]
+pub struct SourceRegistryArgs {
+    /// Username for every registry that has no credentials of its own
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password for --username from standard input
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Talk plain HTTP to this registry host (repeatable; a spec can say `plainHttp: true`)
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub plain_http: Vec<String>,
+    /// Trust this CA file for a registry host (repeatable; a spec can say `caFile:`)
+    #[arg(long, value_name = "HOST[:PORT]=FILE")]
+    pub ca_file: Vec<String>,
+    /// Do not read docker/podman auth files and credential helpers
+    #[arg(long)]
+    pub no_docker_config: bool,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
 }
 
 #[derive(Debug, Args)]
@@ -75,24 +100,8 @@ pub struct BundleArgs {
     /// Refuse any image whose digest differs from the lock file (--lock, default SPEC.lock)
     #[arg(long)]
     pub locked: bool,
-    /// Username for every registry that has no credentials of its own
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password for --username from standard input
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-    /// Talk plain HTTP to this registry host (repeatable; a spec can say `plainHttp: true`)
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub plain_http: Vec<String>,
-    /// Trust this CA file for a registry host (repeatable; a spec can say `caFile:`)
-    #[arg(long, value_name = "HOST[:PORT]=FILE")]
-    pub ca_file: Vec<String>,
-    /// Do not read docker/podman auth files and credential helpers
-    #[arg(long)]
-    pub no_docker_config: bool,
-    /// Retries of a failed request (connection errors, 5xx, 429)
-    #[arg(long, default_value_t = 4)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub registries: SourceRegistryArgs,
     /// zstd level for everything but compressed layers
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
@@ -126,9 +135,22 @@ pub struct VerifyArgs {
 pub struct LoadArgs {
     /// The bundle file (NAME.tar.zst)
     pub bundle: PathBuf,
-    /// Where to load: registry://HOST[:PORT][/PREFIX]
-    #[arg(long, value_name = "registry://HOST[:PORT][/PREFIX]")]
+    /// Where to load: registry://HOST[:PORT][/PREFIX], or
+    /// containerd://[/path/to/containerd.sock][?namespace=k8s.io]
+    #[arg(
+        long,
+        value_name = "registry://HOST[:PORT][/PREFIX] | containerd://[SOCKET][?namespace=NS]"
+    )]
     pub to: String,
+    /// containerd: the platform to unpack, OS/ARCH[/VARIANT] (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// containerd: the snapshotter to unpack into
+    #[arg(long, default_value = "overlayfs", value_name = "NAME")]
+    pub snapshotter: String,
+    /// containerd: import the content and image records only, unpack nothing
+    #[arg(long)]
+    pub no_unpack: bool,
     /// The signer's public key (PEM), e.g. from `airlock key generate`
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
@@ -171,6 +193,37 @@ pub struct LoadArgs {
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The bundle files (NAME.tar.zst); for a tag in several bundles, the last one wins
+    #[arg(required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// The signer's public key (PEM), e.g. from `airlock key generate`
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Serve without checking who made the bundles (blobs are still checked against their manifests)
+    #[arg(long, conflicts_with = "key")]
+    pub insecure_skip_signature: bool,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:5000", value_name = "IP:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a --listen address other than loopback
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Serve HTTPS with this certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Repository names: keep-host (HOST:PORT/registry.k8s.io/pause) or drop-host (HOST:PORT/pause)
+    #[arg(long, default_value = "keep-host", value_name = "RULE")]
+    pub names: String,
+    /// Blobs decoded at once (each holds up to about 12 MiB); more requests wait
+    #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
 }
 
 #[derive(Debug, Args)]
@@ -218,24 +271,8 @@ pub struct LockArgs {
     /// Registry requests at once
     #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
-    /// Username for every registry that has no credentials of its own
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password for --username from standard input
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-    /// Talk plain HTTP to this registry host (repeatable; a spec can say `plainHttp: true`)
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub plain_http: Vec<String>,
-    /// Trust this CA file for a registry host (repeatable; a spec can say `caFile:`)
-    #[arg(long, value_name = "HOST[:PORT]=FILE")]
-    pub ca_file: Vec<String>,
-    /// Do not read docker/podman auth files and credential helpers
-    #[arg(long)]
-    pub no_docker_config: bool,
-    /// Retries of a failed request (connection errors, 5xx, 429)
-    #[arg(long, default_value_t = 4)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub registries: SourceRegistryArgs,
     /// Print the lock on stdout too
     #[arg(long)]
     pub json: bool,

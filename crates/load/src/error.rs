@@ -180,31 +180,4 @@ pub enum BlobError {
     },
 }
 
-/// Renders an error and its causes on one line, `: `-separated, with every `hint:` of the
-/// chain moved to lines of its own at the end.
-pub fn render(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut hints: Vec<String> = Vec::new();
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        let mut segs = text.split("\n  hint: ");
-        if let Some(main) = segs.next() {
-            if !main.is_empty() && !parts.last().is_some_and(|p| p.contains(main)) {
-                parts.push(main.to_string());
-            }
-        }
-        for h in segs {
-            if !hints.iter().any(|x| x == h) {
-                hints.push(h.to_string());
-            }
-        }
-        cur = err.source();
-    }
-    let mut s = parts.join(": ");
-    for h in hints {
-        s.push_str("\n  hint: ");
-        s.push_str(&h);
-    }
-    s
-}
+pub use airlock_registry::render_error as render;

@@ -36,10 +36,12 @@
 
 #![warn(missing_docs)]
 
+pub mod containerd;
 mod error;
 pub mod harbor;
 pub mod names;
 mod plan;
+pub mod serve;
 mod source;
 mod to_registry;
 
@@ -47,9 +49,13 @@ use std::path::PathBuf;
 
 pub use airlock_layout::VerifyingKey;
 pub use airlock_registry::{ClientOptions, Credentials, HostConfig};
+pub use containerd::{
+    load_to_containerd, ContainerdError, ContainerdOptions, ContainerdReport, ContainerdTarget,
+};
 pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
+pub use serve::{serve, AccessLog, ServeError, ServeOptions, ServeReporter};
 pub use to_registry::load_to_registry;
 
 /// What a load into a registry needs.

@@ -185,3 +185,54 @@ pub(crate) fn plan_image(
         manifests,
     })
 }
+
+/// The small blobs of a bundle: each one's checked bytes, or what is wrong with it.
+pub(crate) type SmallBlobs = HashMap<Digest, Result<Bytes, String>>;
+
+/// The head of a bundle with its signature checked (or the check skipped on purpose), its
+/// frame index, and its small blobs read and checked against the signed manifest: what every
+/// load target starts from. Blocking: call it on a blocking thread.
+pub(crate) fn open_verified(
+    path: &std::path::Path,
+    key: Option<&airlock_layout::VerifyingKey>,
+    insecure_skip_signature: bool,
+) -> Result<(airlock_layout::BundleHead, FrameIndex, SmallBlobs), crate::Error> {
+    use crate::Error;
+    let open = |p: &std::path::Path| {
+        File::open(p).map_err(|source| Error::Open {
+            path: p.to_owned(),
+            source,
+        })
+    };
+    let head = airlock_layout::read_head(std::io::BufReader::new(open(path)?)).map_err(|e| {
+        Error::Head {
+            path: path.to_owned(),
+            source: Box::new(e),
+        }
+    })?;
+    match (key, &head.signature) {
+        (Some(key), Some(sig)) => {
+            key.verify(&head.manifest_json, sig)
+                .map_err(|source| Error::Signature {
+                    path: path.to_owned(),
+                    key: key.fingerprint(),
+                    source: Box::new(source),
+                })?
+        }
+        (Some(_), None) => {
+            return Err(Error::Unsigned {
+                path: path.to_owned(),
+            })
+        }
+        (None, _) if !insecure_skip_signature => return Err(Error::NoKey),
+        (None, _) => {}
+    }
+    // The index only locates bytes; everything read through it is hashed.
+    let mut file = open(path)?;
+    let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    let small = read_small_blobs(&mut file, &index, &head.manifest);
+    Ok((head, index, small))
+}

@@ -11,11 +11,10 @@
 //!    it is read); then the child manifests by digest; then the top manifest under every tag.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::sync::Arc;
 use std::time::Instant;
 
-use airlock_layout::{read_head, BlobRecord, Digest, FrameIndex};
+use airlock_layout::{BlobRecord, Digest};
 use airlock_registry::{Client, Reference};
 use futures_util::{stream, StreamExt as _};
 use tokio::sync::{OnceCell, Semaphore};
@@ -24,14 +23,15 @@ use tracing::{debug, info_span, Instrument as _};
 use crate::error::{BlobError, Error, ImageError};
 use crate::harbor::{self, HarborApi};
 use crate::names::NameMapper;
-use crate::plan::{plan_image, read_small_blobs, ImagePlan};
+use crate::plan::{open_verified, plan_image, ImagePlan};
 use crate::source::{BundleSource, Progress};
 use crate::{
     FailedImage, ImageReport, LoadOptions, LoadReport, LoadReporter, LoadTotals, SignatureCheck,
 };
 
 /// Said loudly when no key checked the bundle.
-const NOT_AUTHENTIC: &str = "authenticity NOT checked (--insecure-skip-signature): every blob \
+pub(crate) const NOT_AUTHENTIC: &str =
+    "authenticity NOT checked (--insecure-skip-signature): every blob \
      is checked against a manifest that nobody vouched for; anyone could have made or altered \
      this bundle";
 
@@ -89,37 +89,7 @@ pub async fn load_to_registry(
     let path = bundle.clone();
     let check_key = key.clone();
     let (head, index, small) = tokio::task::spawn_blocking(move || {
-        let open = |p: &std::path::Path| {
-            File::open(p).map_err(|source| Error::Open {
-                path: p.to_owned(),
-                source,
-            })
-        };
-        let head = read_head(std::io::BufReader::new(open(&path)?)).map_err(|e| Error::Head {
-            path: path.clone(),
-            source: Box::new(e),
-        })?;
-        match (&check_key, &head.signature) {
-            (Some(key), Some(sig)) => {
-                key.verify(&head.manifest_json, sig)
-                    .map_err(|source| Error::Signature {
-                        path: path.clone(),
-                        key: key.fingerprint(),
-                        source: Box::new(source),
-                    })?
-            }
-            (Some(_), None) => return Err(Error::Unsigned { path: path.clone() }),
-            (None, _) if !insecure_skip_signature => return Err(Error::NoKey),
-            (None, _) => {}
-        }
-        // 2. The index only locates bytes; everything read through it is hashed.
-        let mut file = open(&path)?;
-        let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
-        let small = read_small_blobs(&mut file, &index, &head.manifest);
-        Ok::<_, Error>((head, index, small))
+        open_verified(&path, check_key.as_ref(), insecure_skip_signature)
     })
     .await??;
     if key.is_none() {

@@ -428,9 +428,53 @@ fn not_found_message(what: &str, registry: &str, repository: &str, reference: &s
     }
 }
 
+/// Renders an error and its causes on one line, `: `-separated, with every `hint:` of the
+/// chain moved to lines of its own at the end.
+pub fn render_error(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut hints: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        let mut segs = text.split("\n  hint: ");
+        if let Some(main) = segs.next() {
+            // Some causes repeat their own source's text; keep the shorter story.
+            if !main.is_empty() && !parts.last().is_some_and(|p| p.contains(main)) {
+                parts.push(main.to_string());
+            }
+        }
+        for h in segs {
+            if !hints.iter().any(|x| x == h) {
+                hints.push(h.to_string());
+            }
+        }
+        cur = err.source();
+    }
+    let mut s = parts.join(": ");
+    for h in hints {
+        s.push_str("\n  hint: ");
+        s.push_str(&h);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn render_puts_causes_on_one_line_and_hints_last() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot reach `x`\n  hint: check the address")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("`img`: manifest failed\n  hint: check the address")]
+        struct Outer(#[source] Inner);
+        assert_eq!(
+            render_error(&Outer(Inner)),
+            "`img`: manifest failed: cannot reach `x`\n  hint: check the address"
+        );
+    }
 
     #[test]
     fn messages_name_their_subject() {

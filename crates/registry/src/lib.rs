@@ -80,6 +80,6 @@ pub use client::{
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};
-pub use error::{Error, HelperError, ReferenceError, TlsProblem};
+pub use error::{render_error, Error, HelperError, ReferenceError, TlsProblem};
 pub use push::PushOutcome;
 pub use reference::Reference;

@@ -1,13 +1,11 @@
 //! `airlock bundle SPEC -o FILE`.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use airlock_bundle::{
-    beside_manifest_path, beside_signature_path, ArchiveOptions, BundleOptions, ClientOptions,
-    Credentials, Error, Spec,
+    beside_manifest_path, beside_signature_path, ArchiveOptions, BundleOptions, Error, Spec,
 };
 use anyhow::{bail, Context};
 use serde_json::json;
@@ -17,7 +15,7 @@ use crate::report::{human_bytes, ProgressReporter};
 
 pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
-    if args.passphrase_stdin && args.password_stdin {
+    if args.passphrase_stdin && args.registries.password_stdin {
         bail!(
             "--passphrase-stdin and --password-stdin cannot both read standard input\n  hint: \
              give the key passphrase in AIRLOCK_KEY_PASSPHRASE instead"
@@ -33,32 +31,7 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         Some(d) => d,
         None => dirs_cache().context("no cache directory: pass --cache-dir DIR")?,
     };
-    let mut client = ClientOptions {
-        docker_config: !args.no_docker_config,
-        retries: args.retries,
-        user_agent: format!("airlock/{}", env!("CARGO_PKG_VERSION")),
-        ..ClientOptions::default()
-    };
-    for host in &args.plain_http {
-        client.hosts.entry(host.clone()).or_default().plain_http = true;
-    }
-    for item in &args.ca_file {
-        let Some((host, file)) = item.split_once('=') else {
-            bail!("--ca-file `{item}`: expected HOST[:PORT]=FILE");
-        };
-        client.hosts.entry(host.to_string()).or_default().ca_file = Some(PathBuf::from(file));
-    }
-    if let Some(username) = args.username {
-        let mut password = String::new();
-        std::io::stdin()
-            .read_to_string(&mut password)
-            .context("cannot read the password from standard input")?;
-        let password = password.trim_end_matches(['\r', '\n']).to_string();
-        if password.is_empty() {
-            bail!("--password-stdin: standard input was empty");
-        }
-        client.default_credentials = Some(Credentials { username, password });
-    }
+    let client = super::common::source_client_options(&args.registries)?;
     let (write_lock, locked) = match (args.lock, args.locked) {
         (lock, true) => (None, Some(lock.unwrap_or_else(|| default_lock(&args.spec)))),
         (lock, false) => (lock, None),

@@ -1,6 +1,6 @@
 //! `airlock key generate --out NAME`, and reading keys and passphrases for other commands.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -97,16 +97,9 @@ pub fn load_signing_key(path: &Path, stdin: bool) -> anyhow::Result<SigningKey> 
 /// set and not empty. Never logged.
 fn read_passphrase(stdin: bool) -> anyhow::Result<Option<String>> {
     if stdin {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the passphrase from standard input")?;
-        let text = text.strip_suffix('\n').unwrap_or(&text);
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        if text.is_empty() {
-            bail!("--passphrase-stdin: standard input was empty");
-        }
-        return Ok(Some(text.to_string()));
+        return Ok(Some(super::common::read_secret_stdin(
+            "--passphrase-stdin",
+        )?));
     }
     match std::env::var(PASSPHRASE_ENV) {
         Ok(p) if !p.is_empty() => Ok(Some(p)),

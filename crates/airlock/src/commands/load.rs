@@ -1,4 +1,5 @@
-//! `airlock load BUNDLE --key K.pub --to registry://HOST[:PORT][/PREFIX]`.
+//! `airlock load BUNDLE --key K.pub --to registry://HOST[:PORT][/PREFIX]`, or
+//! `--to containerd://[SOCKET][?namespace=NS]`.
 
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
@@ -6,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use airlock_load::{
-    load_to_registry, render_error, ClientOptions, Credentials, ImageError, ImageReport,
-    LoadOptions, LoadReport, LoadReporter, NameRule, Rewrite, Target, VerifyingKey,
+    load_to_containerd, load_to_registry, render_error, ClientOptions, ContainerdOptions,
+    ContainerdReport, ContainerdTarget, Credentials, ImageError, ImageReport, LoadOptions,
+    LoadReport, LoadReporter, NameRule, Rewrite, Target, VerifyingKey,
 };
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,6 +19,18 @@ use crate::cli::{GlobalArgs, LoadArgs};
 use crate::report::human_bytes;
 
 pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    if args.to.starts_with("containerd://") {
+        return run_containerd(args, global).await;
+    }
+    if args.platform.is_some() || args.no_unpack || args.snapshotter != "overlayfs" {
+        return Err(fatal(
+            args.json,
+            anyhow::anyhow!(
+                "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
+                 registry keeps every platform and unpacks nothing"
+            ),
+        ));
+    }
     let opts = match options(&args) {
         Ok(o) => o,
         Err(e) => return Err(fatal(args.json, e)),
@@ -40,8 +54,10 @@ pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
 }
 
 /// Flags into library options: everything that can be wrong with them fails here.
-fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
-    let target: Target = args.to.parse()?;
+/// The key (or none, on purpose) and the name mapping: the same for every target.
+fn trust_and_names(
+    args: &LoadArgs,
+) -> anyhow::Result<(Option<VerifyingKey>, NameRule, Vec<Rewrite>)> {
     let rule: NameRule = args.names.parse()?;
     let mut rewrites = Vec::new();
     if let Some(path) = &args.rewrite_file {
@@ -61,11 +77,17 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
         }
         (None, true) => None,
         (None, false) => bail!(
-            "no key to check the bundle's signature with; nothing was pushed\n  hint: pass --key \
+            "no key to check the bundle's signature with; nothing was loaded\n  hint: pass --key \
              SIGNER.pub (the public key of whoever made the bundle), or \
              --insecure-skip-signature to load a bundle nobody vouched for"
         ),
     };
+    Ok((key, rule, rewrites))
+}
+
+fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
+    let target: Target = args.to.parse()?;
+    let (key, rule, rewrites) = trust_and_names(args)?;
     let mut client = ClientOptions {
         docker_config: !args.no_docker_config,
         retries: args.retries,
@@ -105,6 +127,112 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
         jobs: usize::from(args.jobs),
         harbor_create_projects: args.harbor_create_projects,
     })
+}
+
+/// `--to containerd://…`: the same bundle, key and name flags; the registry's connection
+/// flags do not apply.
+async fn run_containerd(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let opts = match containerd_options(&args) {
+        Ok(o) => o,
+        Err(e) => return Err(fatal(args.json, e)),
+    };
+    let reporter = Arc::new(Progress::new(global.quiet));
+    let result = load_to_containerd(opts, reporter.clone()).await;
+    reporter.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return Err(fatal(args.json, e.into())),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    render_containerd(&report, global.quiet);
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn containerd_options(args: &LoadArgs) -> anyhow::Result<ContainerdOptions> {
+    let target: ContainerdTarget = args.to.parse()?;
+    if args.ca_file.is_some() || args.plain_http || args.username.is_some() {
+        bail!(
+            "--ca-file, --plain-http and --username are for registry:// targets; containerd \
+             is reached through its socket"
+        );
+    }
+    if args.harbor_create_projects {
+        bail!("--harbor-create-projects is for registry:// targets");
+    }
+    let (key, rule, rewrites) = trust_and_names(args)?;
+    Ok(ContainerdOptions {
+        bundle: args.bundle.clone(),
+        key,
+        insecure_skip_signature: args.insecure_skip_signature,
+        target,
+        rule,
+        rewrites,
+        platform: args.platform.clone(),
+        snapshotter: args.snapshotter.clone(),
+        unpack: !args.no_unpack,
+        jobs: usize::from(args.jobs),
+    })
+}
+
+fn render_containerd(r: &ContainerdReport, quiet: bool) {
+    if !quiet {
+        for i in &r.images {
+            let unpacked = match &i.unpacked {
+                airlock_load::containerd::Unpacked::Skipped => "not unpacked".to_string(),
+                airlock_load::containerd::Unpacked::NoPlatform => {
+                    "no manifest for the platform, not unpacked".to_string()
+                }
+                airlock_load::containerd::Unpacked::Done {
+                    snapshots_created,
+                    snapshots_skipped,
+                    ..
+                } => format!(
+                    "{snapshots_created} snapshots unpacked, {snapshots_skipped} already there"
+                ),
+            };
+            eprintln!(
+                "loaded {} -> {} ({}; {unpacked})",
+                i.image,
+                i.names.join(", "),
+                i.digest
+            );
+        }
+        let t = &r.totals;
+        eprintln!(
+            "loaded {} images into {} (containerd {}) in {:.1}s: {} blobs written ({}), {} \
+             already there; {} snapshots unpacked, {} already there; image records: {} \
+             created, {} updated, {} unchanged",
+            t.images,
+            r.target,
+            r.containerd_version,
+            r.seconds,
+            t.blobs_written,
+            human_bytes(t.bytes_written),
+            t.blobs_skipped,
+            t.snapshots_created,
+            t.snapshots_skipped,
+            t.records_created,
+            t.records_updated,
+            t.records_unchanged,
+        );
+    }
+    for f in &r.failures {
+        eprintln!("error: {}", f.error);
+    }
+    if !r.failures.is_empty() {
+        let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
+        eprintln!(
+            "error: {} images failed, no image record of them was written: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
 }
 
 /// With `--json`, a fatal error still prints one document on stdout.

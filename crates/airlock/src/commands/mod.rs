@@ -1,12 +1,14 @@
 //! One file per command.
 
 mod bundle;
+mod common;
 mod config;
 mod images;
 mod inspect;
 mod key;
 mod load;
 mod lock;
+mod serve;
 mod verify;
 
 use std::process::ExitCode;
@@ -21,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Load(args) => load::run(args, &cli.global).await,
         Command::Lock(args) => lock::run(args, &cli.global).await,
+        Command::Serve(args) => serve::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
         Command::Config { command } => config::run(command, &cli.global),
     }

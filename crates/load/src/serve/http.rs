@@ -1,0 +1,599 @@
+//! The read-only side of the OCI distribution API (v1.1, "pull" and "content discovery"),
+//! over hyper's HTTP/1.1 server.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+
+use super::blob::{Blob, BlobState};
+use super::{AccessLog, Catalog, ServeError, ServeReporter};
+
+type BoxBody = UnsyncBoxBody<Bytes, io::Error>;
+
+const API_VERSION: &str = "registry/2.0";
+
+pub(crate) struct State {
+    pub(crate) catalog: Catalog,
+    /// Permits for blob decoders (each holds about two frames).
+    pub(crate) readers: Arc<Semaphore>,
+    pub(crate) reporter: Arc<dyn ServeReporter>,
+}
+
+/// Serves one connection (HTTP/1.1, keep-alive).
+pub(crate) fn connection<I>(
+    io: TokioIo<I>,
+    state: Arc<State>,
+    peer: SocketAddr,
+) -> hyper::server::conn::http1::Connection<TokioIo<I>, Service>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        // A client that opens connections and sends no request does not keep them forever.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .serve_connection(io, Service { state, peer })
+}
+
+/// The service of one connection: every request answered, its access line logged.
+pub(crate) struct Service {
+    state: Arc<State>,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Service {
+    type Response = Response<Logged>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Logged>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let (state, peer) = (self.state.clone(), self.peer);
+        Box::pin(async move {
+            let started = Instant::now();
+            let method = req.method().to_string();
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+            let resp = handle(&state, req).await;
+            let status = resp.status().as_u16();
+            Ok(resp.map(|body| Logged {
+                body,
+                line: Some(AccessLog {
+                    peer,
+                    method,
+                    path,
+                    status,
+                    bytes: 0,
+                    millis: 0,
+                    aborted: false,
+                }),
+                started,
+                finished: false,
+                reporter: state.reporter.clone(),
+            }))
+        })
+    }
+}
+
+/// A response body that writes the access log line when it is done (or dropped).
+pub(crate) struct Logged {
+    body: BoxBody,
+    line: Option<AccessLog>,
+    started: Instant,
+    /// The body ended (streams do not say so through `is_end_stream`).
+    finished: bool,
+    reporter: Arc<dyn ServeReporter>,
+}
+
+impl Body for Logged {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Some(line) = &mut self.line {
+            match &polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(d) = frame.data_ref() {
+                        line.bytes += d.len() as u64;
+                    }
+                }
+                Poll::Ready(Some(Err(_))) => line.aborted = true,
+                Poll::Ready(None) => self.finished = true,
+                Poll::Pending => {}
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        if let Some(mut line) = self.line.take() {
+            // Dropped before its end: the client went away (or the connection was cut).
+            if !self.finished && !self.body.is_end_stream() && line.method != "HEAD" {
+                line.aborted = true;
+            }
+            line.millis = self.started.elapsed().as_millis() as u64;
+            self.reporter.access(&line);
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Base,
+    Catalog,
+    Tags(&'a str),
+    Manifest(&'a str, &'a str),
+    Blob(&'a str, &'a str),
+    Upload,
+    Other,
+}
+
+fn route(path: &str) -> Route<'_> {
+    if path == "/v2" || path == "/v2/" {
+        return Route::Base;
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return Route::Other;
+    };
+    if rest == "_catalog" {
+        return Route::Catalog;
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return Route::Tags(name);
+    }
+    if rest.contains("/blobs/uploads") {
+        return Route::Upload;
+    }
+    if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
+        return Route::Manifest(name, reference);
+    }
+    if let Some((name, digest)) = rest.rsplit_once("/blobs/") {
+        return Route::Blob(name, digest);
+    }
+    Route::Other
+}
+
+fn query<'a>(req: &'a Request<Incoming>, key: &str) -> Option<&'a str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+fn full(bytes: impl Into<Bytes>) -> BoxBody {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+fn empty() -> BoxBody {
+    Empty::new()
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+fn base(status: StatusCode) -> hyper::http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header("Docker-Distribution-API-Version", API_VERSION)
+}
+
+/// The OCI error envelope.
+fn error(status: StatusCode, code: &str, message: &str, head: bool) -> Response<BoxBody> {
+    let doc = json!({"errors": [{"code": code, "message": message}]}).to_string();
+    base(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, doc.len())
+        .body(if head { empty() } else { full(doc) })
+        .expect("valid response")
+}
+
+fn json_response(doc: serde_json::Value, head: bool) -> Response<BoxBody> {
+    let text = doc.to_string();
+    base(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, text.len())
+        .body(if head { empty() } else { full(text) })
+        .expect("valid response")
+}
+
+async fn handle(state: &State, req: Request<Incoming>) -> Response<BoxBody> {
+    let path = req.uri().path().to_string();
+    let r = route(&path);
+    let head = req.method() == Method::HEAD;
+    if req.method() != Method::GET && !head {
+        let mut resp = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "this registry is read-only: `airlock serve` serves a bundle and accepts no writes",
+            false,
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    let ns = query(&req, "ns");
+    let cat = &state.catalog;
+    match r {
+        Route::Base => json_response(json!({}), head),
+        Route::Catalog => {
+            let names: Vec<&String> = cat.repos.keys().collect();
+            let page = paginate(&names, query(&req, "n"), query(&req, "last"));
+            json_response(json!({ "repositories": page }), head)
+        }
+        Route::Tags(name) => match cat.repo(name, ns) {
+            None => name_unknown(name, head),
+            Some(repo) => {
+                let tags: Vec<&String> = repo.tags.keys().collect();
+                let page = paginate(&tags, query(&req, "n"), query(&req, "last"));
+                json_response(json!({ "name": name, "tags": page }), head)
+            }
+        },
+        Route::Manifest(name, reference) => {
+            let Some(repo) = cat.repo(name, ns) else {
+                return name_unknown(name, head);
+            };
+            let found = match reference.parse::<airlock_layout::Digest>() {
+                Ok(d) if reference.contains(':') => repo.manifests.get(&d).map(|m| (d, m)),
+                _ => repo
+                    .tags
+                    .get(reference)
+                    .and_then(|d| repo.manifests.get(d).map(|m| (d.clone(), m))),
+            };
+            match found {
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "MANIFEST_UNKNOWN",
+                    &format!("manifest `{reference}` is not in `{name}`"),
+                    head,
+                ),
+                Some((digest, m)) => base(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, m.media_type.as_str())
+                    .header("Docker-Content-Digest", digest.to_string())
+                    .header(header::ETAG, format!("\"{digest}\""))
+                    .header(header::CONTENT_LENGTH, m.bytes.len())
+                    .body(if head { empty() } else { full(m.bytes.clone()) })
+                    .expect("valid response"),
+            }
+        }
+        Route::Blob(name, digest) => {
+            let Some(repo) = cat.repo(name, ns) else {
+                return name_unknown(name, head);
+            };
+            let parsed = digest.parse::<airlock_layout::Digest>().ok();
+            // Manifests are blobs too (some clients fetch them so).
+            if let Some(m) = parsed.as_ref().and_then(|d| repo.manifests.get(d)) {
+                let range = req.headers().get(header::RANGE).cloned();
+                return bytes_response(m.bytes.clone(), digest, range.as_ref(), head);
+            }
+            let blob = parsed
+                .filter(|d| repo.blobs.contains(d))
+                .and_then(|d| cat.blobs.get(&d));
+            match blob {
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "BLOB_UNKNOWN",
+                    &format!("blob `{digest}` is not in `{name}`"),
+                    head,
+                ),
+                Some(b) => blob_response(state, b, &req, head).await,
+            }
+        }
+        Route::Upload => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+            "this registry is read-only: `airlock serve` serves a bundle and accepts no writes",
+            head,
+        ),
+        Route::Other => error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "not a distribution API path",
+            head,
+        ),
+    }
+}
+
+fn name_unknown(name: &str, head: bool) -> Response<BoxBody> {
+    error(
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+        &format!("repository `{name}` is not served here"),
+        head,
+    )
+}
+
+/// `n` and `last` of the distribution API's pagination.
+fn paginate<'a>(items: &[&'a String], n: Option<&str>, last: Option<&str>) -> Vec<&'a String> {
+    let start = last.map_or(0, |l| items.partition_point(|i| i.as_str() <= l));
+    let n = n
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    items[start.min(items.len())..]
+        .iter()
+        .take(n)
+        .copied()
+        .collect()
+}
+
+/// `Range: bytes=…` of a blob of `size` bytes: `Ok(None)` for no (or an ignored) range,
+/// `Ok(Some(start..end))`, or `Err(())` when it cannot be satisfied.
+fn parse_range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Several ranges: answered with the whole blob, which RFC 9110 allows.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let suffix: u64 = b.parse().map_err(|_| ())?;
+        if suffix == 0 {
+            return Err(());
+        }
+        (size.saturating_sub(suffix), size)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            size
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| ())?
+                .saturating_add(1)
+                .min(size)
+        };
+        (start, end)
+    };
+    if start >= size || start >= end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+fn unsatisfiable(size: u64) -> Response<BoxBody> {
+    let mut r = error(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "RANGE_INVALID",
+        "the range is outside the blob",
+        false,
+    );
+    r.headers_mut().insert(
+        header::CONTENT_RANGE,
+        HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+    );
+    r
+}
+
+fn blob_headers(
+    digest: &str,
+    size: u64,
+    range: Option<(u64, u64)>,
+) -> hyper::http::response::Builder {
+    let b = match range {
+        None => base(StatusCode::OK).header(header::CONTENT_LENGTH, size),
+        Some((s, e)) => base(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_LENGTH, e - s)
+            .header(header::CONTENT_RANGE, format!("bytes {s}-{}/{size}", e - 1)),
+    };
+    b.header(header::CONTENT_TYPE, "application/octet-stream")
+        .header("Docker-Content-Digest", digest)
+        .header(header::ETAG, format!("\"{digest}\""))
+        .header(header::ACCEPT_RANGES, "bytes")
+}
+
+fn bytes_response(
+    bytes: Bytes,
+    digest: &str,
+    range: Option<&HeaderValue>,
+    head: bool,
+) -> Response<BoxBody> {
+    let size = bytes.len() as u64;
+    let range = match parse_range(range, size) {
+        Ok(r) => r,
+        Err(()) => return unsatisfiable(size),
+    };
+    let body = match (head, range) {
+        (true, _) => empty(),
+        (false, None) => full(bytes),
+        (false, Some((s, e))) => full(bytes.slice(s as usize..e as usize)),
+    };
+    blob_headers(digest, size, range)
+        .body(body)
+        .expect("valid response")
+}
+
+fn refused(blob: &Blob, head: bool) -> Response<BoxBody> {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "BLOB_UNKNOWN",
+        &format!(
+            "blob `{}` of the bundle `{}` does not match the digest its signed manifest lists \
+             ({}); it is not served. Check the bundle with `airlock verify`",
+            blob.record.digest,
+            blob.bundle().display(),
+            blob.reason()
+        ),
+        head,
+    )
+}
+
+fn stream_body(s: impl Stream<Item = io::Result<Bytes>> + Send + 'static) -> BoxBody {
+    StreamBody::new(s.map(|r| r.map(Frame::data))).boxed_unsync()
+}
+
+async fn blob_response(
+    state: &State,
+    blob: &Arc<Blob>,
+    req: &Request<Incoming>,
+    head: bool,
+) -> Response<BoxBody> {
+    let digest = blob.record.digest.to_string();
+    if let Some(bytes) = &blob.small {
+        return bytes_response(
+            bytes.clone(),
+            &digest,
+            req.headers().get(header::RANGE),
+            head,
+        );
+    }
+    let size = blob.record.size;
+    if blob.state() == BlobState::Bad {
+        return refused(blob, head);
+    }
+    let range = match parse_range(req.headers().get(header::RANGE), size) {
+        Ok(r) => r,
+        Err(()) => return unsatisfiable(size),
+    };
+    if head {
+        return blob_headers(&digest, size, range)
+            .body(empty())
+            .expect("valid response");
+    }
+    let reporter = state.reporter.clone();
+    let bundle: Arc<Path> = Arc::from(blob.bundle());
+    let d = digest.clone();
+    let on_bad = move |reason: &str| reporter.blob_refused(&d, &bundle, reason);
+    let readers = &state.readers;
+    let slot = || async { readers.clone().acquire_owned().await.expect("never closed") };
+    if let (BlobState::Unverified, Some(_)) = (blob.state(), range) {
+        // A range of a blob nobody read yet: the whole blob is hashed first (one pass for
+        // all such requests; the others wait for its outcome).
+        if blob.verify(readers, on_bad.clone()).await != BlobState::Verified {
+            return refused(blob, head);
+        }
+    }
+    let permit = slot().await;
+    // The state may have changed while waiting for a slot.
+    let body = match (blob.state(), range) {
+        (BlobState::Bad, _) => return refused(blob, head),
+        (BlobState::Verified, r) => {
+            let (s, e) = r.unwrap_or((0, size));
+            stream_body(blob.range_stream(s, e, permit))
+        }
+        (BlobState::Unverified, None) => stream_body(blob.verifying_stream(permit, on_bad)),
+        (BlobState::Unverified, Some(_)) => return refused(blob, head),
+    };
+    blob_headers(&digest, size, range)
+        .body(body)
+        .expect("valid response")
+}
+
+/// A TLS acceptor from PEM files (rustls with ring; HTTP/1.1 by ALPN).
+pub(crate) fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{crypto, ServerConfig};
+    let bad = |path: &Path, problem: String| ServeError::Tls {
+        path: path.to_owned(),
+        problem,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(cert, "no PEM certificate in it".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(cert, e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key_der)
+            .map_err(|e| bad(key, e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/v2/"), Route::Base);
+        assert_eq!(route("/v2/_catalog"), Route::Catalog);
+        assert_eq!(
+            route("/v2/registry.k8s.io/pause/tags/list"),
+            Route::Tags("registry.k8s.io/pause")
+        );
+        assert_eq!(
+            route("/v2/registry.k8s.io/pause/manifests/3.9"),
+            Route::Manifest("registry.k8s.io/pause", "3.9")
+        );
+        assert_eq!(
+            route("/v2/a/b/blobs/sha256:00"),
+            Route::Blob("a/b", "sha256:00")
+        );
+        assert_eq!(route("/v2/a/blobs/uploads/"), Route::Upload);
+        assert_eq!(route("/other"), Route::Other);
+    }
+
+    #[test]
+    fn ranges() {
+        let v = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(parse_range(None, 10), Ok(None));
+        assert_eq!(parse_range(Some(&v("bytes=0-0")), 10), Ok(Some((0, 1))));
+        assert_eq!(parse_range(Some(&v("bytes=2-")), 10), Ok(Some((2, 10))));
+        assert_eq!(parse_range(Some(&v("bytes=-3")), 10), Ok(Some((7, 10))));
+        assert_eq!(parse_range(Some(&v("bytes=5-100")), 10), Ok(Some((5, 10))));
+        assert_eq!(parse_range(Some(&v("bytes=10-")), 10), Err(()));
+        assert_eq!(parse_range(Some(&v("bytes=5-2")), 10), Err(()));
+        assert_eq!(parse_range(Some(&v("bytes=0-1,3-4")), 10), Ok(None));
+        assert_eq!(parse_range(Some(&v("items=0-1")), 10), Ok(None));
+    }
+
+    #[test]
+    fn pages() {
+        let items: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let refs: Vec<&String> = items.iter().collect();
+        assert_eq!(paginate(&refs, Some("2"), None), vec!["a", "b"]);
+        assert_eq!(paginate(&refs, None, Some("a")), vec!["b", "c"]);
+    }
+}

@@ -1,0 +1,581 @@
+//! `airlock serve`: bundles as a read-only OCI registry, straight from the compressed files.
+//!
+//! Order of work at start-up, so that nothing is served before it is trusted:
+//! 1. every bundle's head (`airlock/manifest.json` and its signature), checked with the key;
+//!    one bad bundle stops the start-up;
+//! 2. every bundle's frame index, then its small blobs (indexes, manifests, configs) read
+//!    through it and checked against the signed manifest; an image whose documents are bad is
+//!    left out (and said so), the others are served;
+//! 3. names: every canonical name mapped (`keep-host` or `drop-host`), collisions refused;
+//! 4. the listener (loopback unless `allow_remote`), plain or TLS.
+//!
+//! Layers are decoded from the bundle through the frame index on request (only the frames a
+//! request needs) and streamed; each layer is hashed the first time it is served in full, its
+//! last chunk withheld until the digest matched. A layer that does not match is marked bad
+//! and never served again; the connection that found out is cut before the blob's end.
+
+mod blob;
+mod http;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_layout::{read_head, BlobRecord, Digest, FrameIndex, VerifyingKey};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::names::{NameMapper, NameRule};
+use crate::plan::{plan_image, read_small_blobs};
+use crate::source::BundleSource;
+
+use blob::Blob;
+pub use blob::BlobState;
+
+/// How long in-flight responses may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// What `airlock serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The bundle files, in order: for a tag in several bundles, the last one wins.
+    pub bundles: Vec<PathBuf>,
+    /// The signer's public key; `None` is refused unless `insecure_skip_signature`.
+    pub key: Option<VerifyingKey>,
+    /// Serve bundles nobody vouched for (every blob is still checked against its manifest).
+    pub insecure_skip_signature: bool,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Listen on an address other than loopback.
+    pub allow_remote: bool,
+    /// Certificate chain and private key (PEM) for HTTPS; plain HTTP without.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `KeepHost` (`HOST:PORT/registry.k8s.io/pause`) or `DropHost` (`HOST:PORT/pause`).
+    pub rule: NameRule,
+    /// Blobs decoded from the bundles at once; more requests wait. Bounds memory: each costs
+    /// up to about three zstd frames (12 MiB).
+    pub readers: usize,
+}
+
+impl ServeOptions {
+    /// Defaults for everything but the bundles and the address.
+    pub fn new(bundles: Vec<PathBuf>, listen: SocketAddr) -> ServeOptions {
+        ServeOptions {
+            bundles,
+            key: None,
+            insecure_skip_signature: false,
+            listen,
+            allow_remote: false,
+            tls: None,
+            rule: NameRule::KeepHost,
+            readers: 4,
+        }
+    }
+}
+
+/// Why `airlock serve` did not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A bundle could not be opened, its signature did not verify, its index is unreadable.
+    #[error(transparent)]
+    Bundle(#[from] Error),
+    /// No key was given and the operator did not say `--insecure-skip-signature`.
+    #[error(
+        "no key to check the bundles' signatures with; nothing is served\n  hint: pass --key \
+         SIGNER.pub (the public key of whoever made the bundle), or --insecure-skip-signature \
+         to serve a bundle nobody vouched for"
+    )]
+    NoKey,
+    /// A key was given but a bundle carries no signature.
+    #[error(
+        "the bundle `{}` is not signed (no `airlock/manifest.json.sig`); nothing is served\n  \
+         hint: ask for a bundle made with `airlock bundle --sign-key`, or pass \
+         --insecure-skip-signature instead of --key",
+        path.display()
+    )]
+    Unsigned {
+        /// The bundle file.
+        path: PathBuf,
+    },
+    /// A bundle's signature does not verify with the key (its manifest was altered, or
+    /// another key signed it).
+    #[error(
+        "the signature of the bundle `{}` does not verify with key `{key}`: its manifest was \
+         altered or another key signed it; nothing is served\n  hint: check that --key is the \
+         public key of whoever made the bundle",
+        path.display()
+    )]
+    Signature {
+        /// The bundle file.
+        path: PathBuf,
+        /// Fingerprint of the key tried.
+        key: String,
+        /// The cause.
+        #[source]
+        source: Box<airlock_layout::Error>,
+    },
+    /// Two canonical names map to one repository.
+    #[error("names: {0}")]
+    Names(#[from] crate::names::NameError),
+    /// `--names flat` and rewrites would hide the origin from containerd's `ns` parameter.
+    #[error("`--names {0}` is not offered by serve\n  hint: use --names keep-host or drop-host")]
+    Rule(NameRule),
+    /// A non-loopback address without `allow_remote`.
+    #[error(
+        "`{addr}` is not a loopback address; serve binds to loopback unless told otherwise\n  \
+         hint: pass --allow-remote to serve other hosts (consider --tls-cert and --tls-key)"
+    )]
+    NotLoopback {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on `{addr}`")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be used.
+    #[error("cannot use `{}` for TLS: {problem}", path.display())]
+    Tls {
+        /// The certificate or key file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A blocking task panicked.
+    #[error("internal task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// One request, as the access log shows it.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    /// The client.
+    pub peer: SocketAddr,
+    /// `GET`, `HEAD`, …
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The status sent.
+    pub status: u16,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// From the request to the end of the response.
+    pub millis: u64,
+    /// The response was cut before its end (the client left, or a blob failed its digest).
+    pub aborted: bool,
+}
+
+/// Events of a running server, for the binary to render. Every method has an empty default.
+pub trait ServeReporter: Send + Sync {
+    /// Something the operator should know.
+    fn warn(&self, _message: &str) {}
+    /// An image is served under `reference` (`HOST:PORT/` left out).
+    fn image(&self, _reference: &str, _digest: &str) {}
+    /// Listening.
+    fn listening(&self, _addr: SocketAddr, _tls: bool, _images: usize, _repositories: usize) {}
+    /// One request was answered.
+    fn access(&self, _line: &AccessLog) {}
+    /// A blob failed its digest and will not be served.
+    fn blob_refused(&self, _digest: &str, _bundle: &Path, _reason: &str) {}
+    /// The server stopped accepting and is draining.
+    fn stopping(&self) {}
+}
+
+/// A reporter that says nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoServeReport;
+impl ServeReporter for NoServeReport {}
+
+/// A manifest or index, verified at start-up, kept in memory.
+#[derive(Debug)]
+struct Manifest {
+    media_type: String,
+    bytes: Bytes,
+}
+
+/// One repository as served.
+#[derive(Debug, Default)]
+struct Repo {
+    tags: BTreeMap<String, Digest>,
+    manifests: HashMap<Digest, Arc<Manifest>>,
+    blobs: BTreeSet<Digest>,
+}
+
+/// Everything served, built once at start-up.
+pub(crate) struct Catalog {
+    repos: BTreeMap<String, Repo>,
+    blobs: HashMap<Digest, Arc<Blob>>,
+    mapper: NameMapper,
+}
+
+impl Catalog {
+    /// The repository a request names: with containerd's `ns` (the upstream registry), the
+    /// canonical name `ns/name` mapped by the rule; else the path as is.
+    fn repo(&self, name: &str, ns: Option<&str>) -> Option<&Repo> {
+        if let Some(ns) = ns.filter(|n| !n.is_empty()) {
+            let mapped = self.mapper.repository(&format!("{ns}/{name}"));
+            if let Some(r) = self.repos.get(&mapped) {
+                return Some(r);
+            }
+        }
+        self.repos.get(name)
+    }
+}
+
+/// A bundle after its head, signature and index were checked.
+struct Opened {
+    path: PathBuf,
+    manifest: airlock_layout::BundleManifest,
+    index: FrameIndex,
+    small: HashMap<Digest, Result<Bytes, String>>,
+}
+
+fn open_bundle(
+    path: &Path,
+    key: Option<&VerifyingKey>,
+    insecure_skip_signature: bool,
+) -> Result<Opened, ServeError> {
+    let open = |p: &Path| {
+        File::open(p).map_err(|source| Error::Open {
+            path: p.to_owned(),
+            source,
+        })
+    };
+    let head = read_head(std::io::BufReader::new(open(path)?)).map_err(|e| Error::Head {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
+    match (key, &head.signature) {
+        (Some(key), Some(sig)) => {
+            key.verify(&head.manifest_json, sig)
+                .map_err(|source| ServeError::Signature {
+                    path: path.to_owned(),
+                    key: key.fingerprint(),
+                    source: Box::new(source),
+                })?
+        }
+        (Some(_), None) => {
+            return Err(ServeError::Unsigned {
+                path: path.to_owned(),
+            })
+        }
+        (None, _) if !insecure_skip_signature => return Err(ServeError::NoKey),
+        (None, _) => {}
+    }
+    let mut file = open(path)?;
+    let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    let small = read_small_blobs(&mut file, &index, &head.manifest);
+    Ok(Opened {
+        path: path.to_owned(),
+        manifest: head.manifest,
+        index,
+        small,
+    })
+}
+
+/// Builds the catalog from the opened bundles, in order (a later tag wins).
+fn catalog(
+    opened: Vec<Opened>,
+    mapper: NameMapper,
+    reporter: &dyn ServeReporter,
+) -> Result<(Catalog, usize), ServeError> {
+    let names = mapper.map_all(
+        opened
+            .iter()
+            .flat_map(|o| o.manifest.images.iter().map(|i| i.name.as_str())),
+    )?;
+    let mut repos: BTreeMap<String, Repo> = BTreeMap::new();
+    let mut blobs: HashMap<Digest, Arc<Blob>> = HashMap::new();
+    let mut images = 0;
+    for o in opened {
+        let source = BundleSource {
+            path: Arc::new(o.path.clone()),
+            index: Arc::new(o.index),
+        };
+        let records: HashMap<&Digest, &BlobRecord> =
+            o.manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+        for record in &o.manifest.images {
+            let repository = names[&record.name].clone();
+            let plan = match plan_image(record, repository.clone(), &records, &o.small) {
+                Ok(p) => p,
+                Err(e) => {
+                    reporter.warn(&format!(
+                        "not serving it: {} (bundle `{}`)",
+                        crate::error::render(&e),
+                        o.path.display()
+                    ));
+                    continue;
+                }
+            };
+            images += 1;
+            let repo = repos.entry(repository.clone()).or_default();
+            for (digest, media_type, bytes) in &plan.manifests {
+                repo.manifests.insert(
+                    digest.clone(),
+                    Arc::new(Manifest {
+                        media_type: media_type.clone(),
+                        bytes: bytes.clone(),
+                    }),
+                );
+            }
+            for tag in &record.tags {
+                if let Some(old) = repo.tags.insert(tag.clone(), record.digest.clone()) {
+                    if old != record.digest {
+                        reporter.warn(&format!(
+                            "`{repository}:{tag}` is in several bundles: serving `{}` from `{}`, \
+                             not `{old}`",
+                            record.digest,
+                            o.path.display()
+                        ));
+                    }
+                }
+                reporter.image(&format!("{repository}:{tag}"), &record.digest.to_string());
+            }
+            if record.tags.is_empty() {
+                reporter.image(
+                    &format!("{repository}@{}", record.digest),
+                    &record.digest.to_string(),
+                );
+            }
+            for b in &plan.blobs {
+                repo.blobs.insert(b.digest.clone());
+                let small = o
+                    .small
+                    .get(&b.digest)
+                    .and_then(|r| r.as_ref().ok())
+                    .cloned();
+                blobs.insert(
+                    b.digest.clone(),
+                    Arc::new(Blob::new(b.clone(), source.clone(), small)),
+                );
+            }
+        }
+    }
+    Ok((
+        Catalog {
+            repos,
+            blobs,
+            mapper,
+        },
+        images,
+    ))
+}
+
+/// Serves the bundles until `shutdown` completes, then lets in-flight responses finish (up to
+/// ten seconds). See the module documentation for what is checked when.
+pub async fn serve(
+    opts: ServeOptions,
+    reporter: Arc<dyn ServeReporter>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    if !matches!(opts.rule, NameRule::KeepHost | NameRule::DropHost) {
+        return Err(ServeError::Rule(opts.rule));
+    }
+    if !opts.listen.ip().is_loopback() && !opts.allow_remote {
+        return Err(ServeError::NotLoopback { addr: opts.listen });
+    }
+    let (paths, key, insecure) = (
+        opts.bundles.clone(),
+        opts.key.clone(),
+        opts.insecure_skip_signature,
+    );
+    let opened = tokio::task::spawn_blocking(move || {
+        paths
+            .iter()
+            .map(|p| open_bundle(p, key.as_ref(), insecure))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+    if opts.key.is_none() {
+        reporter.warn(
+            "authenticity NOT checked (--insecure-skip-signature): blobs are checked against \
+             manifests that nobody vouched for",
+        );
+    }
+    let mapper = NameMapper {
+        prefix: String::new(),
+        rule: opts.rule,
+        rewrites: Vec::new(),
+    };
+    let (catalog, images) = catalog(opened, mapper, reporter.as_ref())?;
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(opts.listen);
+    reporter.listening(local, tls.is_some(), images, catalog.repos.len());
+    let state = Arc::new(http::State {
+        catalog,
+        readers: Arc::new(Semaphore::new(opts.readers.max(1))),
+        reporter: reporter.clone(),
+    });
+
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, go on.
+                        reporter.warn(&format!("accepting a connection failed: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let watcher = graceful.watcher();
+                let state = state.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        None => {
+                            let _ = watcher.watch(http::connection(TokioIo::new(tcp), state, peer)).await;
+                        }
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(stream) => {
+                                let _ = watcher
+                                    .watch(http::connection(TokioIo::new(stream), state, peer))
+                                    .await;
+                            }
+                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        },
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    reporter.stopping();
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        reporter.warn("responses still running after 10 s were cut");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A bundle (in memory only) holding `name:tag` as an image whose config is `config`.
+    fn opened(file: &str, name: &str, tag: &str, config: &[u8]) -> (Opened, Digest) {
+        let config_digest = Digest::of_bytes(config);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(),
+                "size": config.len(),
+            },
+            "layers": [],
+        })
+        .to_string();
+        let digest = Digest::of_bytes(manifest.as_bytes());
+        let record = |d: &Digest, size: usize, mt: &str| json!({"digest": d.to_string(), "size": size, "mediaType": mt});
+        let doc = json!({
+            "formatVersion": 1,
+            "created": "2026-11-27T10:00:00Z",
+            "airlockVersion": "0.1.0",
+            "spec": {"name": "t", "sha256": "00"},
+            "images": [{
+                "name": name,
+                "reference": format!("{name}:{tag}"),
+                "tags": [tag],
+                "digest": digest.to_string(),
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "size": manifest.len(),
+                "source": name,
+                "platforms": ["linux/amd64"],
+            }],
+            "blobs": [
+                record(&digest, manifest.len(), "application/vnd.oci.image.manifest.v1+json"),
+                record(&config_digest, config.len(), "application/vnd.oci.image.config.v1+json"),
+            ],
+            "totals": {"images": 1, "blobs": 2, "bytes": 0},
+        });
+        let small = HashMap::from([
+            (digest.clone(), Ok(Bytes::from(manifest))),
+            (config_digest, Ok(Bytes::copy_from_slice(config))),
+        ]);
+        let o = Opened {
+            path: PathBuf::from(file),
+            manifest: serde_json::from_value(doc).unwrap(),
+            index: FrameIndex::default(),
+            small,
+        };
+        (o, digest)
+    }
+
+    #[derive(Default)]
+    struct Warnings(std::sync::Mutex<Vec<String>>);
+    impl ServeReporter for Warnings {
+        fn warn(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    #[test]
+    fn the_last_bundle_wins_a_tag_and_says_so() {
+        let (a, old) = opened("base.tar.zst", "registry.k8s.io/pause", "3.9", b"{\"a\":1}");
+        let (b, new) = opened(
+            "update.tar.zst",
+            "registry.k8s.io/pause",
+            "3.9",
+            b"{\"b\":2}",
+        );
+        let (c, other) = opened("update.tar.zst", "quay.io/x/y", "1", b"{}");
+        let warnings = Warnings::default();
+        let mapper = NameMapper::default();
+        let (cat, images) = catalog(vec![a, b, c], mapper, &warnings).unwrap();
+        assert_eq!(images, 3);
+        let repo = cat.repo("registry.k8s.io/pause", None).unwrap();
+        assert_eq!(repo.tags["3.9"], new);
+        // The older digest stays reachable by digest.
+        assert!(repo.manifests.contains_key(&old));
+        let w = warnings.0.lock().unwrap().join("\n");
+        assert!(
+            w.contains("several bundles") && w.contains(&old.to_string()),
+            "{w}"
+        );
+        // containerd's `ns` form, and names under drop-host.
+        assert!(cat.repo("pause", Some("registry.k8s.io")).is_some());
+        assert!(cat.repo("x/y", Some("quay.io")).unwrap().tags["1"] == other);
+        let drop = NameMapper {
+            rule: NameRule::DropHost,
+            ..NameMapper::default()
+        };
+        let (a, _) = opened("a", "a.io/x", "1", b"{}");
+        let (b, _) = opened("b", "b.io/x", "1", b"{}");
+        let err = catalog(vec![a, b], drop, &warnings).err().unwrap();
+        assert!(err.to_string().contains("would both land at `x`"), "{err}");
+    }
+}

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use airlock_testkit::{fixtures, Auth, Registry};
+use airlock_testkit::{fixtures, Auth, Registry, RegistryOptions};
 use anyhow::{bail, Context as _};
 
 use crate::install::cargo;
@@ -82,24 +82,69 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     std::fs::write(&spec, text)?;
 
     let out = work.join("demo.tar.zst");
-    step(&format!(
-        "airlock bundle {} -o {}",
-        spec.display(),
-        out.display()
-    ));
-    let st = Command::new(&airlock)
-        .arg("bundle")
-        .arg(&spec)
-        .arg("-o")
-        .arg(&out)
-        .arg("--cache-dir")
-        .arg(work.join("cache"))
-        .arg("--lock")
-        .arg(work.join("demo.lock"))
-        .status()?;
-    if !st.success() {
-        bail!("airlock bundle failed (see above)");
+    let key = work.join("demo-signer");
+    for f in ["demo-signer.key", "demo-signer.pub"] {
+        let _ = std::fs::remove_file(work.join(f));
     }
+    step("airlock key generate (a signing key for the demo, without a passphrase)");
+    exec(
+        Command::new(&airlock)
+            .args(["key", "generate", "--no-passphrase", "--out"])
+            .arg(&key),
+    )?;
+    step(&format!(
+        "airlock bundle {} -o {} --sign-key {}.key",
+        spec.display(),
+        out.display(),
+        key.display()
+    ));
+    exec(
+        Command::new(&airlock)
+            .arg("bundle")
+            .arg(&spec)
+            .arg("-o")
+            .arg(&out)
+            .arg("--cache-dir")
+            .arg(work.join("cache"))
+            .arg("--lock")
+            .arg(work.join("demo.lock"))
+            .arg("--sign-key")
+            .arg(key.with_extension("key")),
+    )?;
+    step("airlock verify (signature, every digest, the frame index)");
+    exec(
+        Command::new(&airlock)
+            .arg("verify")
+            .arg(&out)
+            .arg("--key")
+            .arg(key.with_extension("pub")),
+    )?;
+
+    step("airlock load into an empty registry (the offline side), names without the origin host");
+    let target = Registry::start(RegistryOptions::default())?;
+    exec(
+        Command::new(&airlock)
+            .arg("load")
+            .arg(&out)
+            .arg("--key")
+            .arg(key.with_extension("pub"))
+            .arg("--to")
+            .arg(format!("registry://{}/k8s", target.host))
+            .args(["--names", "drop-host", "--plain-http"]),
+    )?;
+    let pushed = format!("docker://{}/k8s/pause:3.9", target.host);
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(&pushed)
+        .output()?;
+    if !o.status.success() {
+        bail!(
+            "skopeo cannot read `{pushed}` after the load: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    eprintln!("  skopeo read {pushed}: ok");
+    drop(target);
 
     step("checking the bundle with the stock zstd and skopeo");
     let tar = work.join("demo.tar");
@@ -132,8 +177,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     drop(reg);
 
     println!();
-    println!("Bundle written: {}", out.display());
+    println!(
+        "Bundle written: {} (signed; verified; loaded into a registry)",
+        out.display()
+    );
     println!("Spec used:      {}", spec.display());
+    println!("Signing key:    {}.key / .pub", key.display());
     println!();
     println!("To bundle a real release on a connected machine:");
     println!(
@@ -144,6 +193,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "(or `cargo xtask demo --spec bundle-specs/kubernetes-v1.28.yaml`; add a mirror under"
     );
     println!(" `registries:` in the spec where registry.k8s.io is not reachable)");
+    Ok(())
+}
+
+/// Runs a command; its output goes to the terminal.
+fn exec(cmd: &mut Command) -> anyhow::Result<()> {
+    let st = cmd
+        .status()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !st.success() {
+        bail!(
+            "{:?} failed (see above)",
+            cmd.get_args().next().unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

@@ -37,11 +37,13 @@ pub fn alias_of(host: &str) -> Option<&'static str> {
     }
 }
 
-/// What kubeadm of one minor release pins.
+/// What kubeadm of a range of patch releases pins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Release {
     /// The minor version (`28` for v1.28.x).
     pub minor: u32,
+    /// The first patch release with these pins; they hold until the next row of the minor.
+    pub from_patch: u32,
     /// `PauseVersion`.
     pub pause: &'static str,
     /// `DefaultEtcdVersion` (equal to `SupportedEtcdVersion[minor]`).
@@ -51,39 +53,114 @@ pub struct Release {
 }
 
 /// The table, from kubeadm's `cmd/kubeadm/app/constants/constants.go` (`PauseVersion`,
-/// `DefaultEtcdVersion` / `SupportedEtcdVersion`, `CoreDNSVersion`) at the `v1.N.0` tag of each
-/// release branch. Every release here uses `registry.k8s.io` (kubeadm's default since v1.25).
-///
-/// kubeadm pins these per minor release; a later patch release of kubeadm occasionally backports
-/// a newer etcd, so for `v1.N.x` with x > 0 compare with `kubeadm config images list` of that
-/// exact kubeadm when it matters.
+/// `DefaultEtcdVersion` / `SupportedEtcdVersion`, `CoreDNSVersion`) of each release, as
+/// `kubeadm config images list --kubernetes-version vX.Y.Z` prints it. kubeadm backports etcd
+/// and CoreDNS bumps into patch releases (v1.28.14 moved to etcd 3.5.15-0, v1.31.1 to CoreDNS
+/// v1.11.3), so each row holds from its `from_patch` until the next row of its minor. Patch
+/// releases after the last one checked (v1.27.16, v1.28.15, v1.29.10, v1.30.6, v1.31.2) take the
+/// last row. Every release here uses `registry.k8s.io` (kubeadm's default since v1.25).
 pub const RELEASES: &[Release] = &[
     Release {
         minor: 27,
+        from_patch: 0,
         pause: "3.9",
         etcd: "3.5.7-0",
         coredns: "v1.10.1",
     },
     Release {
-        minor: 28,
+        minor: 27,
+        from_patch: 7,
         pause: "3.9",
         etcd: "3.5.9-0",
         coredns: "v1.10.1",
     },
     Release {
+        minor: 27,
+        from_patch: 10,
+        pause: "3.9",
+        etcd: "3.5.10-0",
+        coredns: "v1.10.1",
+    },
+    Release {
+        minor: 27,
+        from_patch: 12,
+        pause: "3.9",
+        etcd: "3.5.12-0",
+        coredns: "v1.10.1",
+    },
+    Release {
+        minor: 28,
+        from_patch: 0,
+        pause: "3.9",
+        etcd: "3.5.9-0",
+        coredns: "v1.10.1",
+    },
+    Release {
+        minor: 28,
+        from_patch: 6,
+        pause: "3.9",
+        etcd: "3.5.10-0",
+        coredns: "v1.10.1",
+    },
+    Release {
+        minor: 28,
+        from_patch: 8,
+        pause: "3.9",
+        etcd: "3.5.12-0",
+        coredns: "v1.10.1",
+    },
+    Release {
+        minor: 28,
+        from_patch: 14,
+        pause: "3.9",
+        etcd: "3.5.15-0",
+        coredns: "v1.10.1",
+    },
+    Release {
         minor: 29,
+        from_patch: 0,
         pause: "3.9",
         etcd: "3.5.10-0",
         coredns: "v1.11.1",
     },
     Release {
-        minor: 30,
+        minor: 29,
+        from_patch: 3,
         pause: "3.9",
         etcd: "3.5.12-0",
         coredns: "v1.11.1",
     },
     Release {
+        minor: 29,
+        from_patch: 9,
+        pause: "3.9",
+        etcd: "3.5.15-0",
+        coredns: "v1.11.1",
+    },
+    Release {
+        minor: 30,
+        from_patch: 0,
+        pause: "3.9",
+        etcd: "3.5.12-0",
+        coredns: "v1.11.1",
+    },
+    Release {
+        minor: 30,
+        from_patch: 5,
+        pause: "3.9",
+        etcd: "3.5.15-0",
+        coredns: "v1.11.3",
+    },
+    Release {
         minor: 31,
+        from_patch: 0,
+        pause: "3.10",
+        etcd: "3.5.15-0",
+        coredns: "v1.11.1",
+    },
+    Release {
+        minor: 31,
+        from_patch: 1,
         pause: "3.10",
         etcd: "3.5.15-0",
         coredns: "v1.11.3",
@@ -177,18 +254,21 @@ impl fmt::Display for Version {
 
 /// The supported releases, for messages: `v1.27, v1.28, …`.
 pub fn supported() -> String {
-    RELEASES
-        .iter()
-        .map(|r| format!("v1.{}", r.minor))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut minors: Vec<String> = RELEASES.iter().map(|r| format!("v1.{}", r.minor)).collect();
+    minors.dedup();
+    minors.join(", ")
 }
 
 /// What kubeadm pins for `version`, or an error naming the supported releases.
 pub fn release(version: &str) -> Result<(Version, &'static Release), KubernetesError> {
     let v: Version = version.parse()?;
     let found = (v.major == 1)
-        .then(|| RELEASES.iter().find(|r| r.minor == v.minor))
+        .then(|| {
+            RELEASES
+                .iter()
+                .filter(|r| r.minor == v.minor && r.from_patch <= v.patch)
+                .max_by_key(|r| r.from_patch)
+        })
         .flatten();
     match found {
         Some(r) => Ok((v, r)),
@@ -232,17 +312,36 @@ mod tests {
     use super::*;
 
     /// Every supported release against the list `kubeadm config images list
-    /// --kubernetes-version v1.N.0` prints with kubeadm v1.N.0.
+    /// --kubernetes-version vX.Y.Z` prints with that kubeadm: the first release of each minor,
+    /// each patch where a pin moved, and the last patch checked.
     #[test]
     fn every_release_expands_to_kubeadms_list() {
         let table: &[(&str, &str, &str, &str)] = &[
             ("v1.27.0", "3.9", "3.5.7-0", "v1.10.1"),
+            ("v1.27.6", "3.9", "3.5.7-0", "v1.10.1"),
+            ("v1.27.7", "3.9", "3.5.9-0", "v1.10.1"),
+            ("v1.27.10", "3.9", "3.5.10-0", "v1.10.1"),
+            ("v1.27.16", "3.9", "3.5.12-0", "v1.10.1"),
             ("v1.28.0", "3.9", "3.5.9-0", "v1.10.1"),
+            ("v1.28.6", "3.9", "3.5.10-0", "v1.10.1"),
+            ("v1.28.8", "3.9", "3.5.12-0", "v1.10.1"),
+            ("v1.28.15", "3.9", "3.5.15-0", "v1.10.1"),
             ("v1.29.0", "3.9", "3.5.10-0", "v1.11.1"),
+            ("v1.29.3", "3.9", "3.5.12-0", "v1.11.1"),
+            ("v1.29.10", "3.9", "3.5.15-0", "v1.11.1"),
             ("v1.30.0", "3.9", "3.5.12-0", "v1.11.1"),
-            ("v1.31.0", "3.10", "3.5.15-0", "v1.11.3"),
+            ("v1.30.5", "3.9", "3.5.15-0", "v1.11.3"),
+            ("v1.31.0", "3.10", "3.5.15-0", "v1.11.1"),
+            ("v1.31.2", "3.10", "3.5.15-0", "v1.11.3"),
         ];
-        assert_eq!(table.len(), RELEASES.len(), "a release without a test row");
+        for r in RELEASES {
+            let v = format!("v1.{}.{}", r.minor, r.from_patch);
+            let first_or_checked = table.iter().any(|(t, ..)| *t == v)
+                || table
+                    .iter()
+                    .any(|(t, ..)| t.starts_with(&format!("v1.{}.", r.minor)));
+            assert!(first_or_checked, "release row {v} has no test row");
+        }
         for (v, pause, etcd, coredns) in table {
             let want = vec![
                 format!("registry.k8s.io/kube-apiserver:{v}"),

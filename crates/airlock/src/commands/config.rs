@@ -352,7 +352,7 @@ mod tests {
             let target = t(reg);
             let (repo, dns) = kubeadm_repositories(&target);
             for r in kubernetes::RELEASES {
-                let v = format!("v1.{}.0", r.minor);
+                let v = format!("v1.{}.{}", r.minor, r.from_patch);
                 let kubeadm = kubeadm_pulls(&repo, Some(&dns), &v);
                 assert_eq!(kubeadm, drop_host(&target, &v), "{reg} {v}");
                 // Without dns.imageRepository kubeadm would miss CoreDNS: the rule matters.

@@ -18,14 +18,13 @@ mod blob;
 mod http;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_layout::{read_head, BlobRecord, Digest, FrameIndex, VerifyingKey};
+use airlock_layout::{BlobRecord, Digest, FrameIndex, VerifyingKey};
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -34,7 +33,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::names::{NameMapper, NameRule};
-use crate::plan::{plan_image, read_small_blobs};
+use crate::plan::plan_image;
 use crate::source::BundleSource;
 
 use blob::Blob;
@@ -248,39 +247,14 @@ fn open_bundle(
     key: Option<&VerifyingKey>,
     insecure_skip_signature: bool,
 ) -> Result<Opened, ServeError> {
-    let open = |p: &Path| {
-        File::open(p).map_err(|source| Error::Open {
-            path: p.to_owned(),
-            source,
-        })
-    };
-    let head = read_head(std::io::BufReader::new(open(path)?)).map_err(|e| Error::Head {
-        path: path.to_owned(),
-        source: Box::new(e),
-    })?;
-    match (key, &head.signature) {
-        (Some(key), Some(sig)) => {
-            key.verify(&head.manifest_json, sig)
-                .map_err(|source| ServeError::Signature {
-                    path: path.to_owned(),
-                    key: key.fingerprint(),
-                    source: Box::new(source),
-                })?
-        }
-        (Some(_), None) => {
-            return Err(ServeError::Unsigned {
-                path: path.to_owned(),
-            })
-        }
-        (None, _) if !insecure_skip_signature => return Err(ServeError::NoKey),
-        (None, _) => {}
-    }
-    let mut file = open(path)?;
-    let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
-    let small = read_small_blobs(&mut file, &index, &head.manifest);
+    // The same checks as every load target; only the wording says what was not done.
+    let (head, index, small) = crate::plan::open_verified(path, key, insecure_skip_signature)
+        .map_err(|e| match e {
+            Error::NoKey => ServeError::NoKey,
+            Error::Unsigned { path } => ServeError::Unsigned { path },
+            Error::Signature { path, key, source } => ServeError::Signature { path, key, source },
+            other => ServeError::Bundle(other),
+        })?;
     Ok(Opened {
         path: path.to_owned(),
         manifest: head.manifest,

@@ -558,42 +558,12 @@ fn bench_load(runs: usize) -> anyhow::Result<()> {
             ));
         }
     }
-    let spec = work.join("bench.yaml");
-    let mut text = String::from(
-        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: bench}\nspec:\n  images:\n",
-    );
-    for (_, r, _) in &refs {
-        text.push_str(&format!("    - {r}\n"));
-    }
-    text.push_str(&format!(
-        "  registries:\n    {}: {{plainHttp: true}}\n",
-        source.host
-    ));
-    std::fs::write(&spec, text)?;
-    let signer = work.join("signer");
-    let st = Command::new(&airlock)
-        .args(["key", "generate", "--no-passphrase", "--quiet", "--out"])
-        .arg(&signer)
-        .status()?;
-    if !st.success() {
-        bail!("airlock key generate failed");
-    }
-    let bundle = work.join("bench.tar.zst");
-    let st = Command::new(&airlock)
-        .arg("bundle")
-        .arg(&spec)
-        .arg("-o")
-        .arg(&bundle)
-        .arg("--cache-dir")
-        .arg(work.join("cache"))
-        .arg("--sign-key")
-        .arg(work.join("signer.key"))
-        .arg("--quiet")
-        .status()?;
-    if !st.success() {
-        bail!("airlock bundle failed");
-    }
-    let _ = std::fs::remove_dir_all(work.join("cache"));
+    let bundle = signed_fixture_bundle(
+        &airlock,
+        &work,
+        &source.host,
+        refs.iter().map(|(_, r, _)| r.clone()),
+    )?;
     drop(source);
     eprintln!(
         "corpus: {} images ({} references), {} unique blobs, {:.1} MB unique; bundle {:.1} MB",
@@ -1083,44 +1053,16 @@ fn bench_containerd(runs: usize) -> anyhow::Result<()> {
 
     // The bundle, signed, from the fixture registry.
     let source = Registry::with_fixtures(false, Auth::None)?;
-    let spec = work.join("bench.yaml");
-    let mut text = String::from(
-        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: bench}\nspec:\n  images:\n",
-    );
-    for i in &images {
-        for t in &i.tags {
-            text.push_str(&format!("    - {}/{}:{t}\n", source.host, i.repository));
-        }
-    }
-    text.push_str(&format!(
-        "  registries:\n    {}: {{plainHttp: true}}\n",
-        source.host
-    ));
-    std::fs::write(&spec, text)?;
-    let signer = work.join("signer");
-    let st = Command::new(&airlock)
-        .args(["key", "generate", "--no-passphrase", "--quiet", "--out"])
-        .arg(&signer)
-        .status()?;
-    if !st.success() {
-        bail!("airlock key generate failed");
-    }
-    let bundle = work.join("bench.tar.zst");
-    let st = Command::new(&airlock)
-        .arg("bundle")
-        .arg(&spec)
-        .arg("-o")
-        .arg(&bundle)
-        .arg("--cache-dir")
-        .arg(work.join("cache"))
-        .arg("--sign-key")
-        .arg(work.join("signer.key"))
-        .arg("--quiet")
-        .status()?;
-    if !st.success() {
-        bail!("airlock bundle failed");
-    }
-    let _ = std::fs::remove_dir_all(work.join("cache"));
+    let bundle = signed_fixture_bundle(
+        &airlock,
+        &work,
+        &source.host,
+        images.iter().flat_map(|i| {
+            i.tags
+                .iter()
+                .map(|t| format!("{}/{}:{t}", source.host, i.repository))
+        }),
+    )?;
     drop(source);
     eprintln!(
         "corpus: {} images ({references} references), {} unique blobs, {:.1} MB unique; bundle {:.1} MB",
@@ -1215,4 +1157,47 @@ fn bench_containerd(runs: usize) -> anyhow::Result<()> {
     );
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Bundles `refs` from the plain fixture registry at `host` into `work/bench.tar.zst`, signed
+/// with a fresh `work/signer.key` (its public key is `work/signer.pub`); the cache is removed.
+fn signed_fixture_bundle(
+    airlock: &Path,
+    work: &Path,
+    host: &str,
+    refs: impl Iterator<Item = String>,
+) -> anyhow::Result<PathBuf> {
+    let spec = work.join("bench.yaml");
+    let mut text = String::from(
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: bench}\nspec:\n  images:\n",
+    );
+    for r in refs {
+        text.push_str(&format!("    - {r}\n"));
+    }
+    text.push_str(&format!("  registries:\n    {host}: {{plainHttp: true}}\n"));
+    std::fs::write(&spec, text)?;
+    let st = Command::new(airlock)
+        .args(["key", "generate", "--no-passphrase", "--quiet", "--out"])
+        .arg(work.join("signer"))
+        .status()?;
+    if !st.success() {
+        bail!("airlock key generate failed");
+    }
+    let bundle = work.join("bench.tar.zst");
+    let st = Command::new(airlock)
+        .arg("bundle")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&bundle)
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .arg("--sign-key")
+        .arg(work.join("signer.key"))
+        .arg("--quiet")
+        .status()?;
+    if !st.success() {
+        bail!("airlock bundle failed");
+    }
+    let _ = std::fs::remove_dir_all(work.join("cache"));
+    Ok(bundle)
 }

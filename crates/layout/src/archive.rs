@@ -1,5 +1,5 @@
 //! Writing a bundle file: a tar stream in seekable, independently compressed zstd frames
-//! (DESIGN.md §2).
+//! (docs/bundle-format.md).
 //!
 //! The pipeline has three stages joined by channels: this thread cuts the tar stream into
 //! frames (reading blobs from the store), `threads` workers compress frames, and one writer
@@ -92,7 +92,7 @@ pub struct ArchiveStats {
     pub compressed_bytes: u64,
 }
 
-/// Writes the bundle file `out` (see the module docs and DESIGN.md §2).
+/// Writes the bundle file `out` (see the module docs and docs/bundle-format.md).
 ///
 /// The file is written under a hidden temporary name next to `out`, fsynced, and renamed to
 /// `out` only when complete; on error the temporary file is removed and `out` is untouched.

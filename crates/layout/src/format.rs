@@ -1,4 +1,4 @@
-//! Fixed names and numbers of the bundle format (DESIGN.md §2).
+//! Fixed names and numbers of the bundle format (docs/bundle-format.md).
 
 /// Path of the signed inventory inside a bundle.
 pub const MANIFEST_PATH: &str = "airlock/manifest.json";

@@ -1,5 +1,5 @@
 //! Reading a bundle file through its trailing index: the zstd seek table and airlock's entry
-//! table (DESIGN.md §2).
+//! table (docs/bundle-format.md).
 //!
 //! The index is an accelerator, not a root of trust: it is not signed. A wrong index makes
 //! these functions return wrong bytes or an error, never something that passes verification,

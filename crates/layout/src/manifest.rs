@@ -1,4 +1,4 @@
-//! The signed inventory of a bundle, `airlock/manifest.json` (DESIGN.md §3).
+//! The signed inventory of a bundle, `airlock/manifest.json` (docs/bundle-format.md).
 //!
 //! It is the root of trust: its signature covers the exact bytes of the file, and every blob
 //! read from a bundle is checked against the digests listed here.

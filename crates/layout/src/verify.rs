@@ -1,4 +1,4 @@
-//! Checking a whole bundle file in one streaming pass (`airlock verify`, DESIGN.md §2–3).
+//! Checking a whole bundle file in one streaming pass (`airlock verify`, docs/bundle-format.md).
 //!
 //! [`verify_bundle`] reads the file once, front to back, through any [`Read`]: no seeking, and
 //! memory stays flat whatever the bundle's size (a few buffers of 1 MiB, one zstd window, the

@@ -1,4 +1,4 @@
-//! Where images land on the offline side (DESIGN.md §4).
+//! Where images land on the offline side (docs/load.md).
 //!
 //! Images keep their canonical names in the bundle (`registry.k8s.io/pause`). At load time a
 //! [`Target`] (`registry://harbor.lan/k8s`) and a [`NameRule`] decide the repository at the

@@ -3,7 +3,7 @@
 //! Order of work, so that nothing unverified is committed and no image record points at
 //! missing content:
 //! 1. the head of the bundle, its signature, frame index and small blobs (as for a registry:
-//!    [`crate::plan::open_verified`]); names mapped, collisions refused;
+//!    `plan::open_verified`); names mapped, collisions refused;
 //! 2. the socket answers (`Version`); a lease is taken for the whole import
 //!    (`containerd.io/gc.expire` in a day, deleted at the end), so garbage collection keeps
 //!    what this run wrote until the image records reference it;

@@ -210,14 +210,12 @@ fn bundle_of(b: &Bundle, reg: &Registry, name: &str, references: &[String]) -> P
         &registry_settings(reg),
     );
     let file = b.work.path().join(format!("{name}.tar.zst"));
-    let mut cmd = airlock(&b.work.path().join("cache"));
-    cmd.args(["bundle", "--quiet", "--sign-key"])
-        .arg(b.work.path().join("signer.key"))
-        .arg("-o")
-        .arg(&file)
-        .arg(&spec);
-    let o = run(cmd, None);
-    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    bundle_signed_ok(
+        b.work.path(),
+        &b.work.path().join("signer.key"),
+        &spec,
+        &file,
+    );
     file
 }
 

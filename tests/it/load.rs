@@ -50,14 +50,7 @@ pub(crate) fn make_bundle(all: bool) -> Bundle {
         &registry_settings(&reg),
     );
     let file = work.path().join("load.tar.zst");
-    let mut cmd = airlock(&work.path().join("cache"));
-    cmd.args(["bundle", "--quiet", "--sign-key"])
-        .arg(&key)
-        .arg("-o")
-        .arg(&file)
-        .arg(&spec);
-    let o = run(cmd, None);
-    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    bundle_signed_ok(work.path(), &key, &spec, &file);
     Bundle {
         work,
         file,

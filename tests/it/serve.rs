@@ -74,14 +74,7 @@ fn make_bundle_of(
     );
     let spec = write_spec(work.path(), name, &names, None, &registries);
     let file = work.path().join(format!("{name}.tar.zst"));
-    let mut cmd = airlock(&work.path().join("cache"));
-    cmd.args(["bundle", "--quiet", "--sign-key"])
-        .arg(&key)
-        .arg("-o")
-        .arg(&file)
-        .arg(&spec);
-    let o = run(cmd, None);
-    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    bundle_signed_ok(work.path(), &key, &spec, &file);
     Bundle {
         work,
         file,

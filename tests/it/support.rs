@@ -215,3 +215,15 @@ pub fn listing(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// `airlock bundle --sign-key KEY -o OUT SPEC` with `WORK/cache`; the run must succeed.
+pub fn bundle_signed_ok(work: &Path, key: &Path, spec: &Path, out: &Path) {
+    let mut cmd = airlock(&work.join("cache"));
+    cmd.args(["bundle", "--quiet", "--sign-key"])
+        .arg(key)
+        .arg("-o")
+        .arg(out)
+        .arg(spec);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+}

@@ -78,23 +78,16 @@ fn bench_bundle(runs: usize) -> anyhow::Result<()> {
 
     let set = fixtures::fixture_set()?;
     let reg = Registry::with_fixtures(false, Auth::None)?;
-    let images: Vec<_> = set
-        .images
+    let (images, unique) = corpus(&set);
+    let counted: u64 = images.iter().flat_map(|i| &i.blobs).map(|(_, s)| s).sum();
+    let refs: Vec<String> = images
         .iter()
-        .filter(|i| i.repository.starts_with("fixtures/"))
+        .flat_map(|i| {
+            i.tags
+                .iter()
+                .map(|t| format!("{}/{}:{t}", reg.host, i.repository))
+        })
         .collect();
-    let mut refs = Vec::new();
-    let mut unique = std::collections::BTreeMap::new();
-    let mut counted = 0u64;
-    for i in &images {
-        for t in &i.tags {
-            refs.push(format!("{}/{}:{t}", reg.host, i.repository));
-        }
-        for (d, s) in &i.blobs {
-            unique.insert(d.clone(), *s);
-            counted += s;
-        }
-    }
     let unique_bytes: u64 = unique.values().sum();
     let spec = work.join("bench.yaml");
     let mut text = String::from(
@@ -533,17 +526,7 @@ fn bench_load(runs: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
 
     let set = fixtures::fixture_set()?;
-    let images: Vec<_> = set
-        .images
-        .iter()
-        .filter(|i| i.repository.starts_with("fixtures/"))
-        .collect();
-    let mut unique = std::collections::BTreeMap::new();
-    for i in &images {
-        for (d, s) in &i.blobs {
-            unique.insert(d.clone(), *s);
-        }
-    }
+    let (images, unique) = corpus(&set);
     let unique_bytes: u64 = unique.values().sum();
 
     // The bundle, signed, from the fixture registry.
@@ -1036,19 +1019,8 @@ fn bench_containerd(runs: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
 
     let set = fixtures::fixture_set()?;
-    let images: Vec<_> = set
-        .images
-        .iter()
-        .filter(|i| i.repository.starts_with("fixtures/"))
-        .collect();
-    let mut unique = std::collections::BTreeMap::new();
-    let mut references = 0usize;
-    for i in &images {
-        references += i.tags.len();
-        for (d, s) in &i.blobs {
-            unique.insert(d.clone(), *s);
-        }
-    }
+    let (images, unique) = corpus(&set);
+    let references: usize = images.iter().map(|i| i.tags.len()).sum();
     let unique_bytes: u64 = unique.values().sum();
 
     // The bundle, signed, from the fixture registry.
@@ -1200,4 +1172,23 @@ fn signed_fixture_bundle(
     }
     let _ = std::fs::remove_dir_all(work.join("cache"));
     Ok(bundle)
+}
+
+/// The fixture images a bench moves (`fixtures/…`) and their unique blobs (digest → size).
+fn corpus(
+    set: &fixtures::FixtureSet,
+) -> (
+    Vec<&fixtures::FixtureImage>,
+    std::collections::BTreeMap<String, u64>,
+) {
+    let images: Vec<_> = set
+        .images
+        .iter()
+        .filter(|i| i.repository.starts_with("fixtures/"))
+        .collect();
+    let unique = images
+        .iter()
+        .flat_map(|i| i.blobs.iter().cloned())
+        .collect();
+    (images, unique)
 }

@@ -221,7 +221,7 @@ pub struct ServeArgs {
     /// Repository names: keep-host (HOST:PORT/registry.k8s.io/pause) or drop-host (HOST:PORT/pause)
     #[arg(long, default_value = "keep-host", value_name = "RULE")]
     pub names: String,
-    /// Blobs decoded at once (each holds up to about 12 MiB); more requests wait
+    /// Blobs read from the bundles at once (each holds up to about 12 MiB); more requests wait
     #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 }

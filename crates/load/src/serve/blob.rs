@@ -1,31 +1,34 @@
 //! One blob as served: where it is, whether its digest was checked, and the byte streams.
 //!
-//! The first full read of a blob goes through [`BundleSource::stream`], which hashes every
-//! byte and withholds the last chunk until the digest matched; its end marks the blob
-//! verified, its error marks it bad. Verified blobs (and ranges of them) are decoded without
-//! hashing, only the frames the range needs, and handed out as slices of the decoded frames.
+//! A blob's digest is checked once, by one pass over its bytes that no client paces
+//! ([`Blob::check`]): the first request for it starts the pass, later ones join it. A full
+//! read of a blob whose check is still running streams at once but withholds its last chunk
+//! until the check passed, so a damaged blob is never delivered whole; a range of such a blob
+//! waits for the check. Bytes come from [`frames`](super::frames): zstd raw blocks are handed
+//! out as slices of one read of the file, other frames are decoded.
 
-use std::fs::File;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use airlock_layout::{BlobRecord, FrameIndex};
+use airlock_layout::{BlobRecord, Hasher};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt as _};
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use futures_util::future::{BoxFuture, FutureExt as _, Shared};
+use futures_util::Stream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::frames::{read_range, Buffers, FrameReader};
 use crate::source::BundleSource;
 
-/// Bytes decoded at once and handed to the connection as one chunk.
-const CHUNK: usize = 256 << 10;
-/// Chunks in flight between a decoding thread and its connection.
-const IN_FLIGHT: usize = 4;
+/// Batches of slices (about one frame each) in flight between a reading thread and its
+/// connection.
+const IN_FLIGHT: usize = 1;
 
 /// Whether a blob's bytes were checked against its signed digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobState {
-    /// Not yet served in full.
+    /// Not yet checked in full.
     Unverified,
     /// Hashed to its digest once; served without hashing from now on.
     Verified,
@@ -33,20 +36,49 @@ pub enum BlobState {
     Bad,
 }
 
+/// What the blobs of the served bundles share: the frame buffers and the permits of the
+/// checking passes (apart from the connections' read permits, which a connection holds while
+/// it waits for a check).
+pub(crate) struct Reading {
+    pub(crate) buffers: Arc<Buffers>,
+    pub(crate) checkers: Arc<Semaphore>,
+}
+
+impl Reading {
+    /// For `readers` connections reading at once and `checkers` checking passes.
+    pub(crate) fn new(readers: usize, checkers: usize) -> Arc<Reading> {
+        Arc::new(Reading {
+            // A reader holds about three frames (one being read, one queued, one being
+            // written), a checking pass one.
+            buffers: Buffers::new(readers * 3 + checkers),
+            checkers: Arc::new(Semaphore::new(checkers.max(1))),
+        })
+    }
+}
+
+/// The outcome of a blob's one checking pass, awaited by every request that needs it.
+pub(crate) type Check = Shared<BoxFuture<'static, BlobState>>;
+
 /// A blob of a bundle.
 pub(crate) struct Blob {
     pub(crate) record: BlobRecord,
     source: BundleSource,
+    reading: Arc<Reading>,
     /// Indexes, manifests and configs: read and checked at start-up.
     pub(crate) small: Option<Bytes>,
     state: AtomicU8,
     reason: OnceLock<String>,
-    /// Held while a range request verifies the whole blob first, so that one pass does it.
-    verifying: Mutex<()>,
+    /// The checking pass, once started.
+    check: Mutex<Option<Check>>,
 }
 
 impl Blob {
-    pub(crate) fn new(record: BlobRecord, source: BundleSource, small: Option<Bytes>) -> Blob {
+    pub(crate) fn new(
+        record: BlobRecord,
+        source: BundleSource,
+        reading: Arc<Reading>,
+        small: Option<Bytes>,
+    ) -> Blob {
         let state = if small.is_some() {
             BlobState::Verified
         } else {
@@ -55,10 +87,11 @@ impl Blob {
         Blob {
             record,
             source,
+            reading,
             small,
             state: AtomicU8::new(state as u8),
             reason: OnceLock::new(),
-            verifying: Mutex::new(()),
+            check: Mutex::new(None),
         }
     }
 
@@ -79,176 +112,188 @@ impl Blob {
         &self.source.path
     }
 
-    fn mark_verified(&self) {
-        let _ = self.state.compare_exchange(
-            BlobState::Unverified as u8,
-            BlobState::Verified as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
-
-    /// Marks the blob bad; true the first time.
-    fn mark_bad(&self, reason: String) -> bool {
-        let _ = self.reason.set(reason);
-        self.state.swap(BlobState::Bad as u8, Ordering::AcqRel) != BlobState::Bad as u8
-    }
-
-    /// The whole blob, hashed while it streams; the last chunk only after the digest matched.
-    /// `on_bad` is called once if this read finds the blob bad.
-    pub(crate) fn verifying_stream(
-        self: &Arc<Self>,
-        permit: OwnedSemaphorePermit,
-        on_bad: impl FnOnce(&str) + Send + 'static,
-    ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-        let inner = self
-            .source
-            .stream(&self.record.digest, self.record.size, 0, None);
+    /// The checking pass of this blob: started by the first call (which gives `on_bad`, called
+    /// once if the blob turns out bad), joined by later ones. It runs to its end even when
+    /// nobody waits for it any more.
+    pub(crate) fn check(self: &Arc<Self>, on_bad: impl FnOnce(&str) + Send + 'static) -> Check {
+        let mut slot = self.check.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(check) = &*slot {
+            return check.clone();
+        }
         let blob = self.clone();
-        let mut on_bad = Some(on_bad);
-        let mut sent = 0u64;
-        inner.map(move |item| {
-            let _held = &permit;
-            match &item {
-                Ok(b) => {
-                    sent += b.len() as u64;
-                    if sent == blob.record.size {
-                        blob.mark_verified();
-                    }
+        let pass = tokio::spawn(async move {
+            if blob.state() != BlobState::Unverified {
+                return blob.state();
+            }
+            let checkers = blob.reading.checkers.clone();
+            let permit = checkers.acquire_owned().await.expect("never closed");
+            let b = blob.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                b.hash_all()
+            })
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+            match outcome {
+                Ok(()) => {
+                    let _ = blob.state.compare_exchange(
+                        BlobState::Unverified as u8,
+                        BlobState::Verified as u8,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
                 }
                 Err(e) => {
-                    if blob.mark_bad(e.to_string()) {
-                        if let Some(f) = on_bad.take() {
-                            f(blob.reason());
-                        }
-                    }
+                    let _ = blob.reason.set(e.to_string());
+                    blob.state.store(BlobState::Bad as u8, Ordering::Release);
+                    on_bad(blob.reason());
                 }
             }
-            item
-        })
+            blob.state()
+        });
+        let check = async move { pass.await.unwrap_or(BlobState::Bad) }
+            .boxed()
+            .shared();
+        *slot = Some(check.clone());
+        check
     }
 
-    /// Reads the whole blob once, hashing it, without sending it anywhere (a range of an
-    /// unverified blob is served only after this).
-    pub(crate) async fn verify(
+    /// Reads the whole blob through the frame index and compares its length and digest with
+    /// the signed manifest's.
+    fn hash_all(&self) -> io::Result<()> {
+        let path = self.record.digest.blob_path();
+        let listed = self.source.index.entry(&path).map(|e| e.size);
+        if listed != Some(self.record.size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                match listed {
+                    Some(n) => format!(
+                        "the bundle's frame index says {n} bytes, the signed manifest {}",
+                        self.record.size
+                    ),
+                    None => format!("the bundle's frame index has no entry `{path}`"),
+                },
+            ));
+        }
+        let mut reader = FrameReader::open(&self.source.path, &self.reading.buffers)?;
+        let mut hasher = Hasher::new();
+        let mut read = 0u64;
+        read_range(
+            &mut reader,
+            &self.source.index,
+            &path,
+            0,
+            self.record.size,
+            |pieces| {
+                for p in &pieces {
+                    hasher.update(p);
+                    read += p.len() as u64;
+                }
+                true
+            },
+        )?;
+        let actual = hasher.finish();
+        if actual != self.record.digest {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the bytes read from the bundle ({read} bytes) hash to `{actual}`, not to \
+                     the digest the signed manifest lists (the bundle is damaged or was \
+                     tampered with)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bytes `start..end` of the blob, reading only the frames that hold them, not hashed.
+    /// With `check` (a blob not verified yet), the last chunk waits for the check and is
+    /// replaced by an error if it fails.
+    pub(crate) fn stream(
         self: &Arc<Self>,
-        readers: &Arc<Semaphore>,
-        on_bad: impl FnOnce(&str) + Send + 'static,
-    ) -> BlobState {
-        let _one = self.verifying.lock().await;
-        if self.state() != BlobState::Unverified {
-            return self.state();
-        }
-        let permit = readers.clone().acquire_owned().await.expect("never closed");
-        let mut s = std::pin::pin!(self.verifying_stream(permit, on_bad));
-        while let Some(item) = s.next().await {
-            if item.is_err() {
-                break;
-            }
-        }
-        self.state()
-    }
-
-    /// Bytes `start..end` of a blob, decoding only the frames that hold them, not hashed:
-    /// for verified blobs only.
-    pub(crate) fn range_stream(
-        &self,
         start: u64,
         end: u64,
         permit: OwnedSemaphorePermit,
+        check: Option<Check>,
     ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(IN_FLIGHT);
-        let (path, index) = (self.source.path.clone(), self.source.index.clone());
-        let blob_path = self.record.digest.blob_path();
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<Bytes>>>(IN_FLIGHT);
+        let blob = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let send = |chunk: Bytes| tx.blocking_send(Ok(chunk)).is_ok();
-            if let Err(e) = send_range(&path, &index, &blob_path, start, end, send) {
+            let result = FrameReader::open(&blob.source.path, &blob.reading.buffers).and_then(
+                |mut reader| {
+                    read_range(
+                        &mut reader,
+                        &blob.source.index,
+                        &blob.record.digest.blob_path(),
+                        start,
+                        end,
+                        |pieces| tx.blocking_send(Ok(pieces)).is_ok(),
+                    )
+                },
+            );
+            if let Err(e) = result {
                 let _ = tx.blocking_send(Err(e));
             }
         });
-        futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        struct Flow {
+            rx: tokio::sync::mpsc::Receiver<io::Result<Vec<Bytes>>>,
+            queue: VecDeque<Bytes>,
+            left: u64,
+            check: Option<Check>,
+            blob: Arc<Blob>,
+            done: bool,
+        }
+        let flow = Flow {
+            rx,
+            queue: VecDeque::new(),
+            left: end - start,
+            check,
+            blob: self.clone(),
+            done: false,
+        };
+        futures_util::stream::unfold(flow, |mut flow| async move {
+            if flow.done {
+                return None;
+            }
+            loop {
+                if let Some(piece) = flow.queue.pop_front() {
+                    flow.left = flow.left.saturating_sub(piece.len() as u64);
+                    if flow.left == 0 {
+                        if let Some(check) = flow.check.take() {
+                            if check.await != BlobState::Verified {
+                                flow.done = true;
+                                let e = io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    flow.blob.reason().to_owned(),
+                                );
+                                return Some((Err(e), flow));
+                            }
+                        }
+                    }
+                    return Some((Ok(piece), flow));
+                }
+                match flow.rx.recv().await {
+                    Some(Ok(pieces)) => flow.queue.extend(pieces),
+                    Some(Err(e)) => {
+                        flow.done = true;
+                        return Some((Err(e), flow));
+                    }
+                    None => return None,
+                }
+            }
         })
     }
-}
-
-/// Decodes the frames that hold bytes `start..end` of the entry `entry_path` and hands them
-/// to `send` as slices of each decoded frame (no copy); stops early when `send` says the
-/// receiver is gone.
-fn send_range(
-    path: &std::path::Path,
-    index: &FrameIndex,
-    entry_path: &str,
-    start: u64,
-    end: u64,
-    mut send: impl FnMut(Bytes) -> bool,
-) -> io::Result<()> {
-    use std::os::unix::fs::FileExt as _;
-    let entry = index.entry(entry_path).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("the bundle's frame index has no entry `{entry_path}`"),
-        )
-    })?;
-    let (from, to) = (entry.data_offset() + start, entry.data_offset() + end);
-    let first = index
-        .frames
-        .partition_point(|f| f.decompressed_offset + f.decompressed_size <= from);
-    let last = index.frames.partition_point(|f| f.decompressed_offset < to);
-    let file = File::open(path)?;
-    let mut compressed = Vec::new();
-    let mut decompressor = zstd::bulk::Decompressor::new()?;
-    let mut sent = 0u64;
-    for f in &index.frames[first..last.max(first)] {
-        let bad = |what: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("frame at byte offset {}: {what}", f.compressed_offset),
-            )
-        };
-        compressed.resize(f.compressed_size as usize, 0);
-        file.read_exact_at(&mut compressed, f.compressed_offset)?;
-        let mut out = Vec::with_capacity(f.decompressed_size as usize);
-        decompressor
-            .decompress_to_buffer(&compressed, &mut out)
-            .map_err(|e| bad(e.to_string()))?;
-        if out.len() as u64 != f.decompressed_size {
-            return Err(bad(format!(
-                "decodes to {} bytes, the seek table says {}",
-                out.len(),
-                f.decompressed_size
-            )));
-        }
-        let frame = Bytes::from(out);
-        let lo = from.saturating_sub(f.decompressed_offset) as usize;
-        let hi = (to - f.decompressed_offset).min(f.decompressed_size) as usize;
-        let mut at = lo;
-        while at < hi {
-            let n = (hi - at).min(CHUNK);
-            if !send(frame.slice(at..at + n)) {
-                return Ok(());
-            }
-            at += n;
-            sent += n as u64;
-        }
-    }
-    if sent != end - start {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "the bundle's frames hold {sent} of the {} bytes asked for",
-                end - start
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use airlock_layout::{write_bundle, ArchiveOptions, BlobStore, BundleContents, Digest};
+    use airlock_layout::{
+        write_bundle, ArchiveOptions, BlobStore, BundleContents, Digest, FrameIndex,
+    };
+    use futures_util::StreamExt as _;
+    use std::fs::File;
     use std::path::PathBuf;
 
     fn bundle(blob: &[u8], frame_size: usize) -> (tempfile::TempDir, BundleSource, BlobRecord) {
@@ -301,34 +346,52 @@ mod tests {
             .unwrap()
     }
 
+    fn blob(record: BlobRecord, src: BundleSource) -> Arc<Blob> {
+        Arc::new(Blob::new(record, src, Reading::new(1, 1), None))
+    }
+
     #[tokio::test]
-    async fn ranges_decode_only_their_frames_and_match() {
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    async fn ranges_read_only_their_frames_and_match() {
+        // Compressible bytes (decoded frames) and noise (raw blocks read in place).
+        let mut x = 1u32;
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if i < 150_000 {
+                    (i % 251) as u8
+                } else {
+                    (x >> 24) as u8
+                }
+            })
+            .collect();
         let (_d, src, record) = bundle(&data, 10_000);
-        let blob = Arc::new(Blob::new(record, src, None));
+        let blob = blob(record, src);
         for (s, e) in [
             (0u64, 1u64),
             (0, 300_000),
             (9_000, 31_000),
+            (149_000, 151_000),
             (299_999, 300_000),
             (123, 124),
+            (200_001, 270_000),
         ] {
-            let (got, err) = collect(blob.range_stream(s, e, permit())).await;
+            let (got, err) = collect(blob.stream(s, e, permit(), None)).await;
             assert!(err.is_none(), "{err:?}");
             assert_eq!(got, data[s as usize..e as usize], "{s}..{e}");
         }
     }
 
     #[tokio::test]
-    async fn a_full_read_verifies_and_a_wrong_digest_marks_bad() {
+    async fn one_check_verifies_and_a_wrong_digest_marks_bad_and_withholds_the_end() {
         let data: Vec<u8> = (0..700_000u32).map(|i| (i % 13) as u8).collect();
         let (_d, src, record) = bundle(&data, 1 << 20);
-        let blob = Arc::new(Blob::new(record.clone(), src.clone(), None));
-        assert_eq!(blob.state(), BlobState::Unverified);
-        let (got, err) = collect(blob.verifying_stream(permit(), |_| {})).await;
+        let good = blob(record.clone(), src.clone());
+        assert_eq!(good.state(), BlobState::Unverified);
+        let check = good.check(|_| panic!("the blob is good"));
+        let (got, err) = collect(good.stream(0, record.size, permit(), Some(check))).await;
         assert!(err.is_none());
         assert_eq!(got, data);
-        assert_eq!(blob.state(), BlobState::Verified);
+        assert_eq!(good.state(), BlobState::Verified);
 
         // The manifest says another digest: the same bytes are refused before their end.
         let wrong = Digest::of_bytes(b"other");
@@ -342,30 +405,28 @@ mod tests {
             path: src.path.clone(),
             index: Arc::new(index),
         };
-        let bad = Arc::new(Blob::new(
+        let bad = blob(
             BlobRecord {
                 digest: wrong,
                 ..record
             },
             src,
-            None,
-        ));
+        );
         let told = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let t = told.clone();
-        let readers = Arc::new(Semaphore::new(1));
-        let state = bad
-            .verify(&readers, move |_| {
-                t.fetch_add(1, Ordering::SeqCst);
-            })
-            .await;
-        assert_eq!(state, BlobState::Bad);
+        let first = bad.check(move |_| {
+            t.fetch_add(1, Ordering::SeqCst);
+        });
+        // Joining requests get the same pass: their `on_bad` is never called.
+        let joined = bad.check(|_| panic!("only the first caller is told"));
+        let (got, err) = collect(bad.stream(0, data.len() as u64, permit(), Some(joined))).await;
+        assert!(err.is_some() && got.len() < data.len());
+        assert_eq!(first.await, BlobState::Bad);
         assert_eq!(told.load(Ordering::SeqCst), 1);
         assert!(
             bad.reason().contains("not to the digest"),
             "{}",
             bad.reason()
         );
-        let (got, err) = collect(bad.verifying_stream(permit(), |_| {})).await;
-        assert!(err.is_some() && got.len() < data.len());
     }
 }

@@ -495,26 +495,27 @@ async fn blob_response(
     let bundle: Arc<Path> = Arc::from(blob.bundle());
     let d = digest.clone();
     let on_bad = move |reason: &str| reporter.blob_refused(&d, &bundle, reason);
-    let readers = &state.readers;
-    let slot = || async { readers.clone().acquire_owned().await.expect("never closed") };
     if let (BlobState::Unverified, Some(_)) = (blob.state(), range) {
-        // A range of a blob nobody read yet: the whole blob is hashed first (one pass for
-        // all such requests; the others wait for its outcome).
-        if blob.verify(readers, on_bad.clone()).await != BlobState::Verified {
+        // A range of a blob whose check has not ended: served once the check passed (one
+        // pass for all requests; the others wait for its outcome).
+        if blob.check(on_bad.clone()).await != BlobState::Verified {
             return refused(blob, head);
         }
     }
-    let permit = slot().await;
+    // A full read of an unchecked blob starts (or joins) the check and streams meanwhile.
+    let check = (blob.state() == BlobState::Unverified).then(|| blob.check(on_bad));
+    let permit = state
+        .readers
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("never closed");
     // The state may have changed while waiting for a slot.
-    let body = match (blob.state(), range) {
-        (BlobState::Bad, _) => return refused(blob, head),
-        (BlobState::Verified, r) => {
-            let (s, e) = r.unwrap_or((0, size));
-            stream_body(blob.range_stream(s, e, permit))
-        }
-        (BlobState::Unverified, None) => stream_body(blob.verifying_stream(permit, on_bad)),
-        (BlobState::Unverified, Some(_)) => return refused(blob, head),
-    };
+    if blob.state() == BlobState::Bad {
+        return refused(blob, head);
+    }
+    let (s, e) = range.unwrap_or((0, size));
+    let body = stream_body(blob.stream(s, e, permit, check));
     blob_headers(&digest, size, range)
         .body(body)
         .expect("valid response")

@@ -9,12 +9,15 @@
 //! 3. names: every canonical name mapped (`keep-host` or `drop-host`), collisions refused;
 //! 4. the listener (loopback unless `allow_remote`), plain or TLS.
 //!
-//! Layers are decoded from the bundle through the frame index on request (only the frames a
-//! request needs) and streamed; each layer is hashed the first time it is served in full, its
-//! last chunk withheld until the digest matched. A layer that does not match is marked bad
-//! and never served again; the connection that found out is cut before the blob's end.
+//! Layers are read from the bundle through the frame index on request (only the frames a
+//! request needs; raw zstd blocks without decoding) and streamed. The first request for a
+//! layer starts one checking pass over it, which later requests join; a full read streams
+//! meanwhile but its last chunk waits for the pass, a range waits for it before its headers.
+//! A layer that does not match its digest is marked bad, logged and never served; the
+//! connections streaming it are cut before the blob's end.
 
 mod blob;
+mod frames;
 mod http;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -36,8 +39,11 @@ use crate::names::{NameMapper, NameRule};
 use crate::plan::plan_image;
 use crate::source::BundleSource;
 
-use blob::Blob;
 pub use blob::BlobState;
+use blob::{Blob, Reading};
+
+/// Layers checked (hashed in full) at once.
+const CHECKERS: usize = 2;
 
 /// How long in-flight responses may take to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -59,7 +65,7 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `KeepHost` (`HOST:PORT/registry.k8s.io/pause`) or `DropHost` (`HOST:PORT/pause`).
     pub rule: NameRule,
-    /// Blobs decoded from the bundles at once; more requests wait. Bounds memory: each costs
+    /// Blobs read from the bundles at once; more requests wait. Bounds memory: each costs
     /// up to about three zstd frames (12 MiB).
     pub readers: usize,
 }
@@ -265,6 +271,7 @@ fn open_bundle(
 
 /// Builds the catalog from the opened bundles, in order (a later tag wins).
 fn catalog(
+    reading: &Arc<Reading>,
     opened: Vec<Opened>,
     mapper: NameMapper,
     reporter: &dyn ServeReporter,
@@ -336,7 +343,7 @@ fn catalog(
                     .cloned();
                 blobs.insert(
                     b.digest.clone(),
-                    Arc::new(Blob::new(b.clone(), source.clone(), small)),
+                    Arc::new(Blob::new(b.clone(), source.clone(), reading.clone(), small)),
                 );
             }
         }
@@ -387,7 +394,9 @@ pub async fn serve(
         rule: opts.rule,
         rewrites: Vec::new(),
     };
-    let (catalog, images) = catalog(opened, mapper, reporter.as_ref())?;
+    let readers = opts.readers.max(1);
+    let reading = Reading::new(readers, CHECKERS);
+    let (catalog, images) = catalog(&reading, opened, mapper, reporter.as_ref())?;
     let tls = match &opts.tls {
         Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
         None => None,
@@ -402,7 +411,7 @@ pub async fn serve(
     reporter.listening(local, tls.is_some(), images, catalog.repos.len());
     let state = Arc::new(http::State {
         catalog,
-        readers: Arc::new(Semaphore::new(opts.readers.max(1))),
+        readers: Arc::new(Semaphore::new(readers)),
         reporter: reporter.clone(),
     });
 
@@ -529,7 +538,7 @@ mod tests {
         let (c, other) = opened("update.tar.zst", "quay.io/x/y", "1", b"{}");
         let warnings = Warnings::default();
         let mapper = NameMapper::default();
-        let (cat, images) = catalog(vec![a, b, c], mapper, &warnings).unwrap();
+        let (cat, images) = catalog(&Reading::new(1, 1), vec![a, b, c], mapper, &warnings).unwrap();
         assert_eq!(images, 3);
         let repo = cat.repo("registry.k8s.io/pause", None).unwrap();
         assert_eq!(repo.tags["3.9"], new);
@@ -549,7 +558,9 @@ mod tests {
         };
         let (a, _) = opened("a", "a.io/x", "1", b"{}");
         let (b, _) = opened("b", "b.io/x", "1", b"{}");
-        let err = catalog(vec![a, b], drop, &warnings).err().unwrap();
+        let err = catalog(&Reading::new(1, 1), vec![a, b], drop, &warnings)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("would both land at `x`"), "{err}");
     }
 }

@@ -429,4 +429,28 @@ mod tests {
             bad.reason()
         );
     }
+
+    #[tokio::test]
+    async fn a_byte_changed_inside_a_raw_block_is_found_by_the_check() {
+        let data = crate::serve::frames::noise(600_000);
+        let (_d, src, record) = bundle(&data, 1 << 18);
+        // Raw blocks hold the blob verbatim: change one byte of it in the file, leaving the
+        // zstd frame valid in shape (only its own checksum, which the raw path skips, differs).
+        let mut file = std::fs::read(&*src.path).unwrap();
+        let at = file
+            .windows(64)
+            .position(|w| w == &data[300_000..300_064])
+            .expect("the blob's bytes stored verbatim");
+        file[at] ^= 1;
+        std::fs::write(&*src.path, &file).unwrap();
+        let b = blob(record.clone(), src);
+        let check = b.check(|_| {});
+        let (got, err) = collect(b.stream(0, record.size, permit(), Some(check))).await;
+        assert!(err.is_some() && got.len() < data.len(), "{err:?}");
+        // What did go out is the file's bytes, as they are.
+        assert_eq!(got[..300_000], data[..300_000]);
+        assert_eq!(got[300_000], data[300_000] ^ 1);
+        assert_eq!(b.state(), BlobState::Bad);
+        assert!(b.reason().contains("not to the digest"), "{}", b.reason());
+    }
 }

@@ -248,6 +248,20 @@ pub(crate) fn read_range(
     Ok(())
 }
 
+/// Deterministic bytes zstd cannot shrink (stored as raw blocks), for tests.
+#[cfg(test)]
+pub(crate) fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,18 +271,6 @@ mod tests {
         c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(checksum))
             .unwrap();
         c.compress(data).unwrap()
-    }
-
-    fn noise(n: usize) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     #[test]

@@ -1574,6 +1574,33 @@ fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes(b[..4].try_into().expect("4 bytes"))
 }
 
+/// The payload of the skippable frame at the start of `buf` (at file offset `at`): the
+/// `name`d table, whose frame must carry `magic`.
+fn skippable_payload<'a>(
+    buf: &'a [u8],
+    magic: u32,
+    name: &str,
+    at: u64,
+    file_len: u64,
+) -> Result<&'a [u8], VerifyError> {
+    let truncated = |what: String| {
+        VerifyError::new(VerifyErrorKind::Truncated { file_len, what }).at(None, Some(at))
+    };
+    let hdr = SKIPPABLE_HEADER_LEN as usize;
+    if buf.len() < hdr {
+        return Err(truncated(format!("inside the {name}'s frame header")));
+    }
+    let found = le32(buf);
+    if found != magic {
+        let reason =
+            format!("expected the {name} (magic `{magic:#010X}`), found magic `{found:#010X}`");
+        return Err(VerifyError::new(VerifyErrorKind::FrameIndex { reason }).at(None, Some(at)));
+    }
+    let len = le32(&buf[4..]) as usize;
+    buf.get(hdr..hdr + len)
+        .ok_or_else(|| truncated(format!("inside the {name}")))
+}
+
 /// The entry table and the seek table after the data frames describe exactly what was read.
 fn check_index(
     frames: &[FrameInfo],
@@ -1598,23 +1625,14 @@ fn check_index(
     let hdr = SKIPPABLE_HEADER_LEN as usize;
 
     // The entry table.
-    if tail.len() < hdr {
-        return Err(truncated(
-            "inside the entry table's frame header",
-            tail_offset,
-        ));
-    }
-    let magic = le32(tail);
-    if magic != ENTRY_TABLE_MAGIC {
-        return Err(bad(
-            format!("expected the entry table (magic `{ENTRY_TABLE_MAGIC:#010X}`), found magic `{magic:#010X}`"),
-            tail_offset,
-        ));
-    }
-    let json_len = le32(&tail[4..]) as usize;
-    let Some(json) = tail.get(hdr..hdr + json_len) else {
-        return Err(truncated("inside the entry table", tail_offset));
-    };
+    let json = skippable_payload(
+        tail,
+        ENTRY_TABLE_MAGIC,
+        "entry table",
+        tail_offset,
+        file_len,
+    )?;
+    let json_len = json.len();
     let table: EntryTableDoc = serde_json::from_slice(json)
         .map_err(|e| bad(format!("unreadable entry table: {e}"), tail_offset))?;
     if table.version != ENTRY_TABLE_VERSION {
@@ -1671,23 +1689,8 @@ fn check_index(
     if rest.is_empty() {
         return Err(truncated("the seek table is missing", seek_offset));
     }
-    if rest.len() < hdr {
-        return Err(truncated(
-            "inside the seek table's frame header",
-            seek_offset,
-        ));
-    }
-    let magic = le32(rest);
-    if magic != SEEK_TABLE_MAGIC {
-        return Err(bad(
-            format!("expected the seek table (magic `{SEEK_TABLE_MAGIC:#010X}`), found magic `{magic:#010X}`"),
-            seek_offset,
-        ));
-    }
-    let payload_len = le32(&rest[4..]) as usize;
-    let Some(payload) = rest.get(hdr..hdr + payload_len) else {
-        return Err(truncated("inside the seek table", seek_offset));
-    };
+    let payload = skippable_payload(rest, SEEK_TABLE_MAGIC, "seek table", seek_offset, file_len)?;
+    let payload_len = payload.len();
     let after = rest.len() - hdr - payload_len;
     if after > 0 {
         return Err(bad(

@@ -141,41 +141,53 @@ fn fill(reader: &mut EntryReader<'static>, buf: &mut [u8]) -> io::Result<usize> 
     Ok(n)
 }
 
+/// A one-blob bundle and a stream collector, for the tests of the readers.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use airlock_layout::{write_bundle, ArchiveOptions, BlobRecord, BlobStore, BundleContents};
     use futures_util::StreamExt as _;
 
-    fn bundle(blob: &[u8]) -> (tempfile::TempDir, BundleSource, Digest) {
+    /// A bundle holding `blob` (as an uncompressed layer) in frames of `frame_size`.
+    pub(crate) fn one_blob_bundle(
+        blob: &[u8],
+        frame_size: usize,
+    ) -> (tempfile::TempDir, BundleSource, BlobRecord) {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path().join("cache")).unwrap();
         let digest = Digest::of_bytes(blob);
         store.put_bytes(&digest, blob).unwrap();
         let out = dir.path().join("b.tar.zst");
-        let blobs = [BlobRecord {
-            digest: digest.clone(),
+        let record = BlobRecord {
+            digest,
             size: blob.len() as u64,
             media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-        }];
+        };
         let contents = BundleContents {
             manifest_json: b"{}",
             signature: None,
             index_json: b"{}",
-            blobs: &blobs,
+            blobs: std::slice::from_ref(&record),
             store: &store,
             gate: None,
         };
-        write_bundle(&out, &contents, &ArchiveOptions::default()).unwrap();
+        let opts = ArchiveOptions {
+            frame_size,
+            ..ArchiveOptions::default()
+        };
+        write_bundle(&out, &contents, &opts).unwrap();
         let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
         let src = BundleSource {
             path: Arc::new(out),
             index: Arc::new(index),
         };
-        (dir, src, digest)
+        (dir, src, record)
     }
 
-    async fn collect(s: impl Stream<Item = io::Result<Bytes>>) -> (Vec<u8>, Option<io::Error>) {
+    /// Every chunk of `s`, and the error that ended it, if one did.
+    pub(crate) async fn collect(
+        s: impl Stream<Item = io::Result<Bytes>>,
+    ) -> (Vec<u8>, Option<io::Error>) {
         let mut out = Vec::new();
         let mut s = std::pin::pin!(s);
         while let Some(item) = s.next().await {
@@ -185,6 +197,18 @@ mod tests {
             }
         }
         (out, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{collect, one_blob_bundle};
+    use super::*;
+    use airlock_layout::ArchiveOptions;
+
+    fn bundle(blob: &[u8]) -> (tempfile::TempDir, BundleSource, Digest) {
+        let (dir, src, record) = one_blob_bundle(blob, ArchiveOptions::default().frame_size);
+        (dir, src, record.digest)
     }
 
     #[tokio::test]

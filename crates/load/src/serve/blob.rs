@@ -289,56 +289,8 @@ impl Blob {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use airlock_layout::{
-        write_bundle, ArchiveOptions, BlobStore, BundleContents, Digest, FrameIndex,
-    };
-    use futures_util::StreamExt as _;
-    use std::fs::File;
-    use std::path::PathBuf;
-
-    fn bundle(blob: &[u8], frame_size: usize) -> (tempfile::TempDir, BundleSource, BlobRecord) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("cache")).unwrap();
-        let digest = Digest::of_bytes(blob);
-        store.put_bytes(&digest, blob).unwrap();
-        let out = dir.path().join("b.tar.zst");
-        let record = BlobRecord {
-            digest,
-            size: blob.len() as u64,
-            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-        };
-        let contents = BundleContents {
-            manifest_json: b"{}",
-            signature: None,
-            index_json: b"{}",
-            blobs: std::slice::from_ref(&record),
-            store: &store,
-            gate: None,
-        };
-        let opts = ArchiveOptions {
-            frame_size,
-            ..ArchiveOptions::default()
-        };
-        write_bundle(&out, &contents, &opts).unwrap();
-        let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
-        let src = BundleSource {
-            path: Arc::new(PathBuf::from(&out)),
-            index: Arc::new(index),
-        };
-        (dir, src, record)
-    }
-
-    async fn collect(s: impl Stream<Item = io::Result<Bytes>>) -> (Vec<u8>, Option<io::Error>) {
-        let mut out = Vec::new();
-        let mut s = std::pin::pin!(s);
-        while let Some(item) = s.next().await {
-            match item {
-                Ok(b) => out.extend_from_slice(&b),
-                Err(e) => return (out, Some(e)),
-            }
-        }
-        (out, None)
-    }
+    use crate::source::testing::{collect, one_blob_bundle as bundle};
+    use airlock_layout::Digest;
 
     fn permit() -> OwnedSemaphorePermit {
         Arc::new(tokio::sync::Semaphore::new(1))

@@ -119,25 +119,20 @@ fn bench_bundle(runs: usize) -> anyhow::Result<()> {
     for run in 0..runs {
         let cache = work.join(format!("cache-{run}"));
         let out = work.join(format!("airlock-{run}.tar.zst"));
-        let mut c = Command::new(&airlock);
-        c.arg("bundle")
-            .arg(&spec)
-            .arg("-o")
-            .arg(&out)
-            .arg("--cache-dir")
-            .arg(&cache)
-            .arg("--quiet");
-        airlock_cold.push(measure(c).context("airlock bundle (cold cache)")?);
+        let bundle = || {
+            let mut c = Command::new(&airlock);
+            c.arg("bundle")
+                .arg(&spec)
+                .arg("-o")
+                .arg(&out)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .arg("--quiet");
+            c
+        };
+        airlock_cold.push(measure(bundle()).context("airlock bundle (cold cache)")?);
         let _ = std::fs::remove_file(&out);
-        let mut c = Command::new(&airlock);
-        c.arg("bundle")
-            .arg(&spec)
-            .arg("-o")
-            .arg(&out)
-            .arg("--cache-dir")
-            .arg(&cache)
-            .arg("--quiet");
-        airlock_warm.push(measure(c).context("airlock bundle (warm cache)")?);
+        airlock_warm.push(measure(bundle()).context("airlock bundle (warm cache)")?);
         let _ = std::fs::remove_dir_all(&cache);
         let _ = std::fs::remove_file(&out);
 

@@ -59,6 +59,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
 }
 
+/// The release binary, built, and an empty `target/NAME` to work in.
+fn prepare(name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let airlock = build_release()?;
+    let work = airlock_testkit::workspace_root().join("target").join(name);
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    Ok((airlock, work))
+}
+
 fn build_release() -> anyhow::Result<PathBuf> {
     let root = airlock_testkit::workspace_root();
     let st = Command::new(cargo())
@@ -72,11 +81,7 @@ fn build_release() -> anyhow::Result<PathBuf> {
 }
 
 fn bench_bundle(runs: usize) -> anyhow::Result<()> {
-    let root = airlock_testkit::workspace_root();
-    let airlock = build_release()?;
-    let work = root.join("target/bench");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
+    let (airlock, work) = prepare("bench")?;
 
     let set = fixtures::fixture_set()?;
     let reg = Registry::with_fixtures(false, Auth::None)?;
@@ -268,11 +273,7 @@ const VERIFY_LAYERS: usize = 8;
 const VERIFY_LAYER_SIZE: usize = 128 << 20;
 
 fn bench_verify(runs: usize) -> anyhow::Result<()> {
-    let root = airlock_testkit::workspace_root();
-    let airlock = build_release()?;
-    let work = root.join("target/bench-verify");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
+    let (airlock, work) = prepare("bench-verify")?;
     let bundle = work.join("verify.tar.zst");
     let public = work.join("signer.pub");
     let made = Instant::now();
@@ -516,11 +517,7 @@ fn text_bytes(n: usize, seed: u64) -> Vec<u8> {
 /// 3. the registry's own ingest limit: the same unique blobs, already on disk, PUT raw with
 ///    `curl -T` (a `POST` for the upload URL, then `PUT …&digest=`), 4 at once.
 fn bench_load(runs: usize) -> anyhow::Result<()> {
-    let root = airlock_testkit::workspace_root();
-    let airlock = build_release()?;
-    let work = root.join("target/bench-load");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
+    let (airlock, work) = prepare("bench-load")?;
 
     let set = fixtures::fixture_set()?;
     let (images, unique) = corpus(&set);
@@ -698,11 +695,7 @@ xargs -P 4 -L 1 bash -c 'put "$0" "$1"' < '{list}'
 fn bench_containerd(runs: usize) -> anyhow::Result<()> {
     use airlock_testkit::Containerd;
 
-    let root = airlock_testkit::workspace_root();
-    let airlock = build_release()?;
-    let work = root.join("target/bench-containerd");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
+    let (airlock, work) = prepare("bench-containerd")?;
 
     let set = fixtures::fixture_set()?;
     let (images, unique) = corpus(&set);

@@ -23,7 +23,7 @@ use airlock_layout::Digest;
 use airlock_testkit::{fixtures, Auth, Registry};
 use anyhow::{bail, Context as _};
 
-use super::{build_release, mb, measure, median, signed_fixture_bundle};
+use super::{mb, measure, median, prepare, signed_fixture_bundle};
 
 /// Parallel pulls in each round.
 const CLIENTS: usize = 16;
@@ -45,11 +45,7 @@ struct Round {
 }
 
 pub(super) fn bench_serve(runs: usize) -> anyhow::Result<()> {
-    let root = airlock_testkit::workspace_root();
-    let airlock = build_release()?;
-    let work = root.join("target/bench-serve");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
+    let (airlock, work) = prepare("bench-serve")?;
 
     let set = fixtures::fixture_set()?;
     let big = set

@@ -70,11 +70,7 @@ fn trust_and_names(
         rewrites.push(r.parse::<Rewrite>()?);
     }
     let key = match (&args.key, args.insecure_skip_signature) {
-        (Some(path), _) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
-            Some(VerifyingKey::from_pem(&pem, path)?)
-        }
+        (Some(path), _) => Some(super::common::read_public_key(path)?),
         (None, true) => None,
         (None, false) => bail!(
             "no key to check the bundle's signature with; nothing was loaded\n  hint: pass --key \

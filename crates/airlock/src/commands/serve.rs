@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_load::{serve, AccessLog, NameRule, ServeOptions, ServeReporter, VerifyingKey};
-use anyhow::{bail, Context};
+use airlock_load::{serve, AccessLog, NameRule, ServeOptions, ServeReporter};
+use anyhow::bail;
 
 use crate::cli::{GlobalArgs, ServeArgs};
 
@@ -23,11 +23,7 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
 fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     let rule: NameRule = args.names.parse()?;
     let key = match (&args.key, args.insecure_skip_signature) {
-        (Some(path), _) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
-            Some(VerifyingKey::from_pem(&pem, path)?)
-        }
+        (Some(path), _) => Some(super::common::read_public_key(path)?),
         (None, true) => None,
         (None, false) => bail!(
             "no key to check the bundles' signatures with; nothing is served\n  hint: pass --key \

@@ -65,11 +65,7 @@ fn usage_failure(json: bool, kind: &str, e: anyhow::Error) -> anyhow::Error {
 
 fn load_key(args: &VerifyArgs) -> anyhow::Result<Option<VerifyingKey>> {
     match (&args.key, args.insecure_skip_signature) {
-        (Some(path), false) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
-            Ok(Some(VerifyingKey::from_pem(&pem, path)?))
-        }
+        (Some(path), false) => Ok(Some(super::common::read_public_key(path)?)),
         (None, true) => Ok(None),
         // clap refuses both at once; kept for completeness.
         (Some(_), true) => {

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use airlock_testkit::{Auth, Containerd, Registry, RegistryOptions};
 use serde_json::Value;
 
-use crate::load::{corrupt_layer, make_bundle, Bundle};
+use crate::load::{
+    assert_the_base_layer_failed_its_two_images, corrupt_layer, make_bundle, Bundle,
+};
 use crate::support::*;
 
 const NS: &str = "k8s.io";
@@ -398,21 +400,7 @@ fn a_corrupted_layer_is_named_and_no_image_using_it_is_recorded() {
 
     let ctrd = containerd();
     let (o, doc) = load_into(&bad, &b.public, &ctrd.socket, &[]);
-    let e = stderr(&o);
-    eprintln!("{e}");
-    assert_eq!(o.status.code(), Some(1), "{e}");
-    assert!(e.contains(&layer), "the blob is not named:\n{e}");
-    assert!(e.contains("signed manifest"), "{e}");
-    let failed: Vec<&str> = doc["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["image"].as_str().unwrap())
-        .collect();
-    assert_eq!(failed.len(), 2, "{doc:#}");
-    assert!(failed
-        .iter()
-        .all(|f| f.contains("fixtures/base") || f.contains("fixtures/app-a")));
+    assert_the_base_layer_failed_its_two_images(&o, &doc, &layer);
     let listed = images(&ctrd);
     assert!(
         !listed

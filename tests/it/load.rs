@@ -413,6 +413,28 @@ fn a_load_resumes_after_the_target_was_killed() {
 /// A copy of the bundle where the layer `digest` has one byte flipped in its zstd frame's
 /// content, recompressed and spliced back with the seek table updated: the signature and the
 /// frame index stay valid, only the layer's bytes are wrong.
+/// A load of a bundle whose base layer `layer` was corrupted ([`corrupt_layer`]): exit code 1,
+/// the blob named with the reason, and exactly the two images that use it failed
+/// (`fixtures/base`, `fixtures/app-a`).
+pub(crate) fn assert_the_base_layer_failed_its_two_images(o: &Output, doc: &Value, layer: &str) {
+    let e = stderr(o);
+    eprintln!("{e}");
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains(layer), "the blob is not named:\n{e}");
+    assert!(e.contains("signed manifest"), "{e}");
+    let failed: Vec<&str> = doc["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 2, "{doc:#}");
+    assert_eq!(failed.iter().collect::<BTreeSet<_>>().len(), 2, "{doc:#}");
+    assert!(failed
+        .iter()
+        .all(|f| f.contains("fixtures/base") || f.contains("fixtures/app-a")));
+}
+
 pub(crate) fn corrupt_layer(bundle: &Path, digest: &str, out: &Path) {
     let file = std::fs::read(bundle).unwrap();
     let n = file.len();
@@ -487,21 +509,7 @@ fn a_corrupted_layer_fails_every_image_using_it_and_leaves_no_tag() {
     let reg = empty_registry(false, Auth::None);
     let to = To::of(&reg);
     let (o, doc) = load(&bad_bundle, &to, &[]);
-    let e = stderr(&o);
-    eprintln!("{e}");
-    assert_eq!(o.status.code(), Some(1), "{e}");
-    assert!(e.contains(&layer), "the blob is not named:\n{e}");
-    assert!(e.contains("signed manifest"), "{e}");
-    let failed: BTreeSet<&str> = doc["failures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["image"].as_str().unwrap())
-        .collect();
-    assert_eq!(failed.len(), 2, "{doc:#}");
-    assert!(failed
-        .iter()
-        .all(|f| f.contains("fixtures/base") || f.contains("fixtures/app-a")));
+    assert_the_base_layer_failed_its_two_images(&o, &doc, &layer);
     // No tag of either image; the blob was never committed; the third image is there.
     for i in [base, app_a] {
         for t in &i.tags {

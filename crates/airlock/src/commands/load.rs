@@ -1,7 +1,7 @@
 //! `airlock load BUNDLE --key K.pub --to registry://HOST[:PORT][/PREFIX]`, or
 //! `--to containerd://[SOCKET][?namespace=NS]`.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,15 +38,25 @@ pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     let reporter = Arc::new(Progress::new(global.quiet));
     let result = load_to_registry(opts, reporter.clone()).await;
     reporter.finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => return Err(fatal(args.json, e.into())),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let report = result.map_err(|e| fatal(args.json, e.into()))?;
+    conclude(&report, args.json, report.failures.is_empty(), || {
+        render(&report, global.quiet)
+    })
+}
+
+/// The end of a load that ran: the report on stdout with `--json`, the summary on stderr,
+/// exit code 1 when an image failed.
+fn conclude(
+    report: &impl serde::Serialize,
+    json: bool,
+    all_loaded: bool,
+    render: impl FnOnce(),
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     }
-    render(&report, global.quiet);
-    Ok(if report.failures.is_empty() {
+    render();
+    Ok(if all_loaded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -87,24 +97,16 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
     let mut client = ClientOptions {
         docker_config: !args.no_docker_config,
         retries: args.retries,
-        user_agent: format!("airlock/{}", env!("CARGO_PKG_VERSION")),
+        user_agent: super::common::user_agent(),
         ..ClientOptions::default()
     };
     let host = client.hosts.entry(target.host.clone()).or_default();
     host.plain_http = args.plain_http;
     host.ca_file = args.ca_file.clone();
     if let Some(username) = &args.username {
-        let mut password = String::new();
-        std::io::stdin()
-            .read_to_string(&mut password)
-            .context("cannot read the password from standard input")?;
-        let password = password.trim_end_matches(['\r', '\n']).to_string();
-        if password.is_empty() {
-            bail!("--password-stdin: standard input was empty");
-        }
         host.credentials = Some(Credentials {
             username: username.clone(),
-            password,
+            password: super::common::read_secret_stdin("--password-stdin")?,
         });
     }
     if let Some(ca) = &args.ca_file {
@@ -135,18 +137,9 @@ async fn run_containerd(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<E
     let reporter = Arc::new(Progress::new(global.quiet));
     let result = load_to_containerd(opts, reporter.clone()).await;
     reporter.finish();
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => return Err(fatal(args.json, e.into())),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    }
-    render_containerd(&report, global.quiet);
-    Ok(if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    let report = result.map_err(|e| fatal(args.json, e.into()))?;
+    conclude(&report, args.json, report.failures.is_empty(), || {
+        render_containerd(&report, global.quiet)
     })
 }
 

@@ -1261,6 +1261,22 @@ impl Engine {
                 .await
             {
                 Ok(r) => r.into_inner().mounts,
+                // The target (the `snapshot.ref` label) exists: another image of this run, or
+                // another client, unpacked this layer meanwhile. containerd's own unpacker
+                // takes that as done once the snapshot is there.
+                Err(s)
+                    if s.code() == Code::AlreadyExists
+                        && snapshots
+                            .stat(self.req(StatSnapshotRequest {
+                                snapshotter: self.snapshotter.clone(),
+                                key: chain[i].clone(),
+                            }))
+                            .await
+                            .is_ok() =>
+                {
+                    skipped += 1;
+                    continue;
+                }
                 Err(s) => {
                     return Err(format!(
                         "preparing a snapshot for layer `{}` in `{}`: {}{}",

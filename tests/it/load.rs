@@ -413,6 +413,41 @@ fn a_load_resumes_after_the_target_was_killed() {
 /// A copy of the bundle where the layer `digest` has one byte flipped in its zstd frame's
 /// content, recompressed and spliced back with the seek table updated: the signature and the
 /// frame index stay valid, only the layer's bytes are wrong.
+#[test]
+fn a_layer_record_damaged_in_the_target_is_written_again() {
+    // distribution writes its link files in place: killed while writing one, it keeps an
+    // empty file and answers 500 for that blob from then on. A rerun uploads the blob again,
+    // which rewrites the record.
+    let b = make_bundle(false);
+    let reg = empty_registry(false, Auth::None);
+    let to = To::of(&reg);
+    let (o, doc) = load(&b, &to, &[]);
+    assert_ok_report(&o, &doc, &b.images);
+    let base = b
+        .images
+        .iter()
+        .find(|i| i.repository == "fixtures/base")
+        .unwrap();
+    let layer = base.manifests[0].layers[0].0.clone();
+    let link = reg.storage.join(format!(
+        "docker/registry/v2/repositories/{PREFIX}/fixtures/base/_layers/sha256/{}/link",
+        layer.trim_start_matches("sha256:")
+    ));
+    assert!(link.is_file(), "{}", link.display());
+    std::fs::write(&link, b"").unwrap();
+    assert!(skopeo_raw(&to, &format!("{PREFIX}/fixtures/base:1")).is_ok());
+
+    let (o, doc) = load(&b, &to, &[]);
+    assert_ok_report(&o, &doc, &b.images);
+    let e = stderr(&o);
+    assert!(
+        e.contains("answers 500") && e.contains(&layer),
+        "the damaged record is not mentioned:\n{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), layer);
+    assert_loaded(&to, &b.images);
+}
+
 /// A load of a bundle whose base layer `layer` was corrupted ([`corrupt_layer`]): exit code 1,
 /// the blob named with the reason, and exactly the two images that use it failed
 /// (`fixtures/base`, `fixtures/app-a`).

@@ -18,7 +18,7 @@ use airlock_layout::{BlobRecord, Digest};
 use airlock_registry::{Client, Reference};
 use futures_util::{stream, StreamExt as _};
 use tokio::sync::{OnceCell, Semaphore};
-use tracing::{debug, info_span, Instrument as _};
+use tracing::{debug, info_span, warn, Instrument as _};
 
 use crate::error::{BlobError, Error, ImageError};
 use crate::harbor::{self, HarborApi};
@@ -349,14 +349,19 @@ impl Engine {
     async fn ensure_blob(&self, repo: &str, blob: &BlobRecord) -> Result<Outcome, Arc<BlobError>> {
         let digest = blob.digest.to_string();
         let arc = |e: airlock_registry::Error| Arc::new(BlobError::Registry(Box::new(e)));
-        if self
-            .client
-            .blob_exists(&self.host, repo, &digest)
-            .await
-            .map_err(arc)?
-            .is_some()
-        {
-            return Ok(Outcome::Skipped);
+        match self.client.blob_exists(&self.host, repo, &digest).await {
+            Ok(Some(_)) => return Ok(Outcome::Skipped),
+            Ok(None) => {}
+            // The registry keeps answering 500 for this blob: its record of it is damaged
+            // (distribution leaves an empty link file when it is killed while writing one).
+            // An upload writes that record again; a registry that is broken fails the upload
+            // too, and that error is reported.
+            Err(airlock_registry::Error::Server { status: 500, .. }) => warn!(
+                %digest,
+                repository = repo,
+                "the registry answers 500 for this blob; uploading it again"
+            ),
+            Err(e) => return Err(arc(e)),
         }
         let slot = &self.slots[&blob.digest];
         let mut sent_here = None;

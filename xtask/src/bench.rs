@@ -24,6 +24,10 @@ pub struct Args {
     /// Runs of each tool (the median is reported)
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// `bench bundle`: another `airlock` binary (an earlier build) whose warm-cache rebuild is
+    /// timed beside this build's, interleaved, on the same cache and spec
+    #[arg(long, value_name = "AIRLOCK")]
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -51,7 +55,7 @@ struct Sample {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     crate::install::run()?;
     match args.what {
-        What::Bundle => bench_bundle(args.runs.max(1)),
+        What::Bundle => bench_bundle(args.runs.max(1), args.baseline.as_deref()),
         What::Verify => bench_verify(args.runs.max(1)),
         What::Load => bench_load(args.runs.max(1)),
         What::Serve => serve::bench_serve(args.runs.max(1)),
@@ -80,7 +84,11 @@ fn build_release() -> anyhow::Result<PathBuf> {
     Ok(root.join("target/release/airlock"))
 }
 
-fn bench_bundle(runs: usize) -> anyhow::Result<()> {
+/// Warm-cache rebuilds per run: a rebuild takes about a tenth of a second, so one sample is
+/// mostly noise; the median of several interleaved ones is not.
+const WARM_REBUILDS: usize = 5;
+
+fn bench_bundle(runs: usize, baseline: Option<&Path>) -> anyhow::Result<()> {
     let (airlock, work) = prepare("bench")?;
 
     let set = fixtures::fixture_set()?;
@@ -120,12 +128,13 @@ fn bench_bundle(runs: usize) -> anyhow::Result<()> {
 
     let mut airlock_cold = Vec::new();
     let mut airlock_warm = Vec::new();
+    let mut baseline_warm = Vec::new();
     let mut skopeo = Vec::new();
     for run in 0..runs {
         let cache = work.join(format!("cache-{run}"));
         let out = work.join(format!("airlock-{run}.tar.zst"));
-        let bundle = || {
-            let mut c = Command::new(&airlock);
+        let bundle_with = |bin: &Path| {
+            let mut c = Command::new(bin);
             c.arg("bundle")
                 .arg(&spec)
                 .arg("-o")
@@ -135,9 +144,19 @@ fn bench_bundle(runs: usize) -> anyhow::Result<()> {
                 .arg("--quiet");
             c
         };
-        airlock_cold.push(measure(bundle()).context("airlock bundle (cold cache)")?);
-        let _ = std::fs::remove_file(&out);
-        airlock_warm.push(measure(bundle()).context("airlock bundle (warm cache)")?);
+        airlock_cold.push(measure(bundle_with(&airlock)).context("airlock bundle (cold cache)")?);
+        for _ in 0..WARM_REBUILDS {
+            let _ = std::fs::remove_file(&out);
+            airlock_warm
+                .push(measure(bundle_with(&airlock)).context("airlock bundle (warm cache)")?);
+            if let Some(bin) = baseline {
+                let _ = std::fs::remove_file(&out);
+                baseline_warm.push(
+                    measure(bundle_with(bin))
+                        .with_context(|| format!("`{}` bundle (warm cache)", bin.display()))?,
+                );
+            }
+        }
         let _ = std::fs::remove_dir_all(&cache);
         let _ = std::fs::remove_file(&out);
 
@@ -157,11 +176,28 @@ fn bench_bundle(runs: usize) -> anyhow::Result<()> {
         a.max_rss_kib as f64 / 1024.0
     );
     println!(
-        "| airlock bundle, warm cache (rebuild) | {:.2} s | {:.0} MB/s | {:.1} MiB |",
+        "| airlock bundle, warm cache (rebuild) | {:.3} s | {:.0} MB/s | {:.1} MiB |",
         w.seconds,
         rate(&w),
         w.max_rss_kib as f64 / 1024.0
     );
+    if let Some(bin) = baseline {
+        let b = median(&mut baseline_warm);
+        println!(
+            "| baseline `{}`, warm cache (rebuild) | {:.3} s | {:.0} MB/s | {:.1} MiB |",
+            bin.display(),
+            b.seconds,
+            rate(&b),
+            b.max_rss_kib as f64 / 1024.0
+        );
+        eprintln!(
+            "warm rebuild, this build / baseline: {:.3} s / {:.3} s = {:+.1}% ({} interleaved rebuilds each)",
+            w.seconds,
+            b.seconds,
+            (w.seconds / b.seconds - 1.0) * 100.0,
+            runs * WARM_REBUILDS
+        );
+    }
     println!("| skopeo copy --all to one OCI layout, then tar \\| zstd -T0 | {:.2} s | {:.0} MB/s | {:.1} MiB (largest process) |", s.seconds, rate(&s), s.max_rss_kib as f64 / 1024.0);
     println!();
     println!("airlock / skopeo throughput: {:.2}x", s.seconds / a.seconds);

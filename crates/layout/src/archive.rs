@@ -138,6 +138,20 @@ pub fn write_bundle_until(
             io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
         )
     })?;
+    // A rename would replace whatever is there: a directory fails late, a device or a fifo
+    // would silently become a regular file.
+    if let Ok(m) = std::fs::symlink_metadata(out) {
+        if !m.is_file() {
+            return Err(Error::io(
+                "replace",
+                out,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it exists and is not a regular file",
+                ),
+            ));
+        }
+    }
     let prefix = format!(".{}.tmp-", name.to_string_lossy());
     remove_stale_temps(dir, &prefix);
     let (file, temp_path) = locked_temp(dir, &prefix)?;

@@ -77,6 +77,10 @@ pub fn check_output(flag: &str, path: &Path, inputs: &[(&str, &Path)]) -> anyhow
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => bail!("{flag} `{shown}`: `{}` is not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{flag} `{shown}`: the directory `{}` does not exist\n  hint: create it first, or choose another path",
+            dir.display()
+        ),
         Err(e) => bail!(
             "{flag} `{shown}`: the directory `{}` cannot be used: {e}\n  hint: create it first, or choose another path",
             dir.display()

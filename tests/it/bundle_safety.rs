@@ -506,7 +506,7 @@ fn ctrl_c_removes_the_temporary_file_and_a_later_run_removes_a_killed_ones() {
 
     // The next run removes it, and keeps its own while it lives.
     let mut live = spawn_slow();
-    let live_temp = wait_for_temp(w, &[killed_temp.clone()], &mut live);
+    let live_temp = wait_for_temp(w, std::slice::from_ref(&killed_temp), &mut live);
     let start = Instant::now();
     while temps(w).contains(&killed_temp) {
         assert!(

@@ -211,23 +211,24 @@ fn locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempPath), E
     }
     let mut attempts = 0;
     loop {
+        attempts += 1;
         let (file, temp_path) = builder
             .tempfile_in(dir)
             .map_err(|e| Error::io("create a temporary file in", dir, e))?
             .into_parts();
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {}
+        // Another run may have taken the new file for a stale one in the instant between its
+        // creation and our lock (it holds the lock, or already removed the name): then start
+        // over under a new name.
+        let ours = match file.try_lock() {
+            Ok(()) => same_file(&file, &temp_path),
+            Err(std::fs::TryLockError::WouldBlock) => false,
             Err(std::fs::TryLockError::Error(e)) => {
                 // A file system without locks: write anyway; stale files there are not cleaned.
                 tracing::debug!(path = %temp_path.display(), error = %e, "cannot lock the temporary bundle file");
-                return Ok((file, temp_path));
+                true
             }
-        }
-        // Another run may have locked and removed the file between its creation and our
-        // lock (it looked stale for that instant): then start over under a new name.
-        attempts += 1;
-        if same_file(&file, &temp_path) || attempts >= 3 {
+        };
+        if ours || attempts >= 3 {
             return Ok((file, temp_path));
         }
     }
@@ -246,11 +247,14 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
             continue;
         }
         let path = entry.path();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        // Regular files only: opening a fifo would block.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let Ok(file) = File::open(&path) else {
             continue;
         };
-        if !is_file || file.try_lock().is_err() {
+        if file.try_lock().is_err() {
             continue;
         }
         // Holding the lock: the name still points at what we locked, nobody writes to it.

@@ -4,7 +4,7 @@
 //! data on stdout, messages for people on stderr. Exit codes: 0 all done, 1 some items
 //! failed (each reported), 2 usage or fatal error.
 
-// Every line the binary prints goes through these two, which shadow std's macros of the same
+// Every line the binary prints goes through these, which shadow std's macros of the same
 // name in every module below: std's panic when the stream is closed (`airlock … | head -1`),
 // which left a run hanging or exiting 101. A closed stderr silences the messages, never the
 // run; a failed write to stdout (data) makes the run exit with 2 once its work is done.
@@ -13,8 +13,11 @@ macro_rules! eprintln {
     ($($arg:tt)*) => { $crate::report::write_stderr(format_args!($($arg)*)) };
 }
 macro_rules! println {
-    () => { $crate::report::write_stdout(format_args!("")) };
-    ($($arg:tt)*) => { $crate::report::write_stdout(format_args!($($arg)*)) };
+    () => { $crate::report::write_stdout(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::report::write_stdout(format_args!($($arg)*), true) };
+}
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::report::write_stdout(format_args!($($arg)*), false) };
 }
 
 mod cli;

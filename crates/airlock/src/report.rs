@@ -24,14 +24,16 @@ pub fn write_stderr(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// One line on stdout (what `println!` expands to in this crate); never panics. After a
-/// failure nothing more is written and [`stdout_failure`] says why.
-pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+/// Text on stdout, with a line end or without (what `println!` and `print!` expand to in this
+/// crate); never panics. After a failure nothing more is written and [`stdout_failure`] says
+/// why.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, line: bool) {
     if STDOUT_FAILED.get().is_some() {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{args}").and_then(|()| out.flush()) {
+    let end = if line { "\n" } else { "" };
+    if let Err(e) = write!(out, "{args}{end}").and_then(|()| out.flush()) {
         let _ = STDOUT_FAILED.set(e.to_string());
     }
 }

@@ -311,7 +311,7 @@ fn replacing_an_existing_bundle_is_said() {
         let o = run(cmd, None);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(
-            stderr(&o).contains("replacing the existing"),
+            stderr(&o).contains("will be replaced once the new bundle is complete"),
             round == 1,
             "{}",
             stderr(&o)

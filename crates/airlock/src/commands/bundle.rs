@@ -21,7 +21,10 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     };
     let replaces = check_outputs(&args, write_lock.as_deref(), locked.as_deref())?;
     if replaces && !global.quiet {
-        eprintln!("replacing the existing `{}`", args.output.display());
+        eprintln!(
+            "`{}` exists: it will be replaced once the new bundle is complete",
+            args.output.display()
+        );
     }
     if args.passphrase_stdin && args.registries.password_stdin {
         bail!(

@@ -70,13 +70,22 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
 
     let reporter = Arc::new(ProgressReporter::new(global.quiet));
     let started = std::time::Instant::now();
+    let before = file_id(&args.output);
     let result = tokio::select! {
         r = airlock_bundle::bundle(opts, reporter.clone()) => r,
         // Dropping the run stops its archive writer, which removes its temporary file before
         // the process exits (`main` waits for it).
         Ok(()) = tokio::signal::ctrl_c() => {
             reporter.finish();
-            eprintln!("interrupted; no bundle was written");
+            if file_id(&args.output) == before {
+                eprintln!("interrupted; no bundle was written");
+            } else {
+                // The signal came in the instant between the rename and the files beside it.
+                eprintln!(
+                    "interrupted just after `{}` was written; the manifest beside it may be missing or old\n  hint: run the same bundle again",
+                    args.output.display()
+                );
+            }
             return Ok(ExitCode::from(130));
         }
     };
@@ -190,6 +199,19 @@ fn check_outputs(
         }
     }
     Ok(replaces)
+}
+
+/// Device and inode of a file, to tell whether it was replaced (a rename gives a new inode).
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|m| (m.len(), 0))
+    }
 }
 
 fn failures_json(reporter: &ProgressReporter) -> serde_json::Value {

@@ -3,6 +3,7 @@
 //! servers on free loopback ports through `airlock-testkit`.
 
 mod bundle;
+mod bundle_safety;
 mod containerd;
 mod errors;
 mod inspect;

@@ -4,6 +4,22 @@
 //! data on stdout, messages for people on stderr. Exit codes: 0 all done, 1 some items
 //! failed (each reported), 2 usage or fatal error.
 
+// Every line the binary prints goes through these, which shadow std's macros of the same
+// name in every module below: std's panic when the stream is closed (`airlock … | head -1`),
+// which left a run hanging or exiting 101. A closed stderr silences the messages, never the
+// run; a failed write to stdout (data) makes the run exit with 2 once its work is done.
+macro_rules! eprintln {
+    () => { $crate::report::write_stderr(format_args!("")) };
+    ($($arg:tt)*) => { $crate::report::write_stderr(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::report::write_stdout(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::report::write_stdout(format_args!($($arg)*), true) };
+}
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::report::write_stdout(format_args!($($arg)*), false) };
+}
+
 mod cli;
 mod commands;
 mod report;
@@ -26,12 +42,22 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(commands::run(cli));
-    match result {
+    // Blocking threads (the archive writer) finish before the exit code is returned, so an
+    // interrupted run has removed its temporary file by then.
+    drop(runtime);
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             report::print_error(&e);
             ExitCode::from(2)
         }
+    };
+    match report::stdout_failure() {
+        Some(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            ExitCode::from(2)
+        }
+        None => code,
     }
 }
 
@@ -51,6 +77,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Its own complaint about a failed write goes to std's `eprintln!`, which panics on a
+        // closed stderr.
+        .log_internal_errors(false)
         .compact()
         .init();
 }

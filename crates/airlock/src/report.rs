@@ -1,11 +1,47 @@
 //! Rendering for people: progress bars on a terminal, plain lines elsewhere, error chains.
 
-use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use airlock_bundle::{ImageError, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Set once a write to stderr failed: messages for people stop there, the run goes on.
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+/// The first failed write to stdout: the run's data did not all arrive, so it exits with 2.
+static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
+
+/// One line on stderr (what `eprintln!` expands to in this crate); never panics.
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    if STDERR_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    if writeln!(err, "{args}").and_then(|()| err.flush()).is_err() {
+        STDERR_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Text on stdout, with a line end or without (what `println!` and `print!` expand to in this
+/// crate); never panics. After a failure nothing more is written and [`stdout_failure`] says
+/// why.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, line: bool) {
+    if STDOUT_FAILED.get().is_some() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let end = if line { "\n" } else { "" };
+    if let Err(e) = write!(out, "{args}{end}").and_then(|()| out.flush()) {
+        let _ = STDOUT_FAILED.set(e.to_string());
+    }
+}
+
+/// Why a write to stdout failed, if one did.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
 
 /// Prints an error and its causes on stderr.
 pub fn print_error(e: &anyhow::Error) {
@@ -54,6 +90,8 @@ struct State {
     images: std::collections::HashMap<String, ProgressBar>,
     bytes_total: u64,
     bytes_done: u64,
+    /// Downloads that resume an earlier one, and the bytes they start at.
+    resumed: std::collections::HashMap<String, u64>,
     last_line: Instant,
     failures: Vec<(String, String)>,
 }
@@ -75,6 +113,7 @@ impl ProgressReporter {
                 images: Default::default(),
                 bytes_total: 0,
                 bytes_done: 0,
+                resumed: Default::default(),
                 last_line: Instant::now(),
                 failures: Vec::new(),
             }),
@@ -92,9 +131,14 @@ impl ProgressReporter {
         }
     }
 
+    /// The state; a panic elsewhere while it was held does not make every later call panic.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Clears the bars.
     pub fn finish(&self) {
-        let mut st = self.state.lock().expect("reporter lock");
+        let mut st = self.state();
         if let Some(t) = st.total.take() {
             t.finish_and_clear();
         }
@@ -105,7 +149,7 @@ impl ProgressReporter {
 
     /// Every failure reported so far: (image, error with causes).
     pub fn failures(&self) -> Vec<(String, String)> {
-        self.state.lock().expect("reporter lock").failures.clone()
+        self.state().failures.clone()
     }
 }
 
@@ -122,11 +166,7 @@ impl Reporter for ProgressReporter {
         } else {
             eprintln!("error: {text}");
         }
-        self.state
-            .lock()
-            .expect("reporter lock")
-            .failures
-            .push((image.to_string(), text));
+        self.state().failures.push((image.to_string(), text));
     }
 
     fn warn(&self, message: &str) {
@@ -143,7 +183,7 @@ impl Reporter for ProgressReporter {
             human_bytes(bytes),
             human_bytes(cached_bytes)
         ));
-        let mut st = self.state.lock().expect("reporter lock");
+        let mut st = self.state();
         st.bytes_total = bytes;
         if self.tty && !self.quiet {
             let bar = self.multi.add(ProgressBar::new(bytes));
@@ -160,8 +200,33 @@ impl Reporter for ProgressReporter {
         }
     }
 
+    fn download_resumed(&self, digest: &str, offset: u64, size: u64) {
+        let mut st = self.state();
+        // Resumed bytes are not downloaded: out of the total (back in if the server sends the
+        // whole blob after all).
+        let before = st.resumed.insert(digest.to_string(), offset).unwrap_or(0);
+        st.bytes_total = (st.bytes_total + before).saturating_sub(offset);
+        let total = st.bytes_total;
+        if let Some(b) = &st.total {
+            b.set_length(total);
+        }
+        drop(st);
+        if offset > 0 {
+            self.say(&format!(
+                "resuming {digest} at {} of {}",
+                human_bytes(offset),
+                human_bytes(size)
+            ));
+        } else {
+            self.say(&format!(
+                "{digest}: the registry ignored the range request; downloading all {}",
+                human_bytes(size)
+            ));
+        }
+    }
+
     fn download_progress(&self, bytes: u64) {
-        let mut st = self.state.lock().expect("reporter lock");
+        let mut st = self.state();
         st.bytes_done += bytes;
         if let Some(b) = &st.total {
             b.inc(bytes);
@@ -182,7 +247,7 @@ impl Reporter for ProgressReporter {
             }
             return;
         }
-        let mut st = self.state.lock().expect("reporter lock");
+        let mut st = self.state();
         let bar = st.images.entry(image.to_string()).or_insert_with(|| {
             let b = self.multi.insert(0, ProgressBar::new(total as u64));
             b.set_style(

@@ -71,6 +71,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A blob fetched again in this run (its cache entry did not match its digest) was read
+    /// back with other bytes while the bundle was written: the disk under the cache, or
+    /// something writing into it, cannot be trusted.
+    #[error("cached blob `{digest}` at `{}` was fetched again and verified, but did not match its digest when read back; no bundle was written\n  hint: check the disk and whatever else writes under the cache directory, or pass another --cache-dir", path.display())]
+    CacheUnreliable {
+        /// The blob.
+        digest: String,
+        /// Its cache file.
+        path: PathBuf,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed")]
     Join(#[from] tokio::task::JoinError),

@@ -120,8 +120,10 @@ pub struct BundleOutcome {
     pub failures: Vec<ImageError>,
     /// Things the operator should know (filtered digest pins, platform mismatches).
     pub warnings: Vec<String>,
-    /// Bytes downloaded in this run.
+    /// Bytes downloaded in this run (resumed bytes not counted).
     pub downloaded_bytes: u64,
+    /// Bytes of interrupted earlier downloads that this run resumed from.
+    pub resumed_bytes: u64,
     /// Bytes found in the cache.
     pub cached_bytes: u64,
     /// Archive statistics.
@@ -138,6 +140,9 @@ pub trait Reporter: Send + Sync {
     fn warn(&self, _message: &str) {}
     /// Downloads start: totals to fetch, and what the cache already has.
     fn download_start(&self, _blobs: u64, _bytes: u64, _cached_blobs: u64, _cached_bytes: u64) {}
+    /// A download resumes an earlier interrupted one: `offset` of the blob's `size` bytes are
+    /// already in the cache and will not be downloaded (nor counted by `download_progress`).
+    fn download_resumed(&self, _digest: &str, _offset: u64, _size: u64) {}
     /// Bytes arrived.
     fn download_progress(&self, _bytes: u64) {}
     /// An image has `done` of its `total` blobs in the cache.

@@ -1,10 +1,11 @@
 //! Resolve, fetch and assemble.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use airlock_layout::{
-    write_bundle, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
+    write_bundle_until, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
 use airlock_registry::{Client, ClientOptions};
@@ -29,6 +30,8 @@ const MAX_CONFIG: u64 = 16 << 20;
 const WRITE_BATCH: usize = 1 << 20;
 /// How often a download broken mid-stream is resumed before giving up.
 const RESUMES: u32 = 5;
+/// How many times the bundle is written again after damaged cache entries were fetched again.
+const REWRITES: usize = 3;
 
 /// Where an image is pulled from: a repository on a registry host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,9 @@ struct Ctx {
     warnings: Mutex<Vec<String>>,
     retries: u32,
     sign: Option<airlock_layout::SigningKey>,
+    /// Set when the run is abandoned (its future dropped): the archive writer stops and
+    /// removes its temporary file.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -133,6 +139,7 @@ pub async fn bundle(
         warnings: Mutex::new(Vec::new()),
         retries,
         sign,
+        cancel: Arc::new(AtomicBool::new(false)),
     });
 
     // 1. Resolve every image (manifests and configs land in the cache).
@@ -190,19 +197,34 @@ pub async fn bundle(
         .writing(manifest.totals.blobs + 3, manifest.totals.bytes);
     // Registered before the writer starts, so it never takes a missing layer for a cached one.
     let arrivals = Arc::new(Arrivals::default());
+    let mut cached_before = HashSet::new();
     for l in resolved.iter().flat_map(|r| &r.layers) {
-        if !ctx.store.has(&l.digest, l.size) {
+        if ctx.store.has(&l.digest, l.size) {
+            cached_before.insert(l.digest.clone());
+        } else {
             arrivals.expect(&l.digest);
         }
     }
+    // Whatever ends this run early (an error returned, a panic in a reporter, the caller
+    // dropping this future on Ctrl-C), the writer thread must not wait for blobs that will
+    // not come, nor finish the file: it stops and removes its temporary file.
+    let _stop = StopWriters {
+        arrivals: arrivals.clone(),
+        cancel: ctx.cancel.clone(),
+    };
     let writer = spawn_writer(&ctx, &output, &manifest, &archive, Some(arrivals.clone()));
-    let (downloaded_bytes, cached_bytes, blob_failures) =
-        download_layers(&ctx, &resolved, jobs, &arrivals).await;
+    let downloads = download_layers(&ctx, &resolved, jobs, &arrivals).await;
     arrivals.close();
     let written = writer.await?;
+    let Downloads {
+        mut downloaded_bytes,
+        resumed_bytes,
+        cached_bytes,
+        failures: blob_failures,
+    } = downloads;
 
-    let (manifest, archive) = if blob_failures.is_empty() {
-        (manifest, written?)
+    let (manifest, written) = if blob_failures.is_empty() {
+        (manifest, written)
     } else {
         let failed_images: HashSet<usize> = blob_failures.iter().map(|(i, _)| *i).collect();
         for (_, e) in blob_failures {
@@ -222,9 +244,24 @@ pub async fn bundle(
         // The pipelined write stopped at the missing blob; write again from the cache,
         // without the failed images.
         let manifest = build_manifest(&ctx.spec, &resolved, created);
-        let archive = spawn_writer(&ctx, &output, &manifest, &archive, None).await??;
-        (manifest, archive)
+        let written = spawn_writer(&ctx, &output, &manifest, &archive, None).await?;
+        (manifest, written)
     };
+    let archive = repair_cache(
+        &ctx,
+        Rewrite {
+            output: &output,
+            manifest: &manifest,
+            archive: &archive,
+            resolved: &resolved,
+            cached_before: &cached_before,
+            total_images,
+            jobs,
+        },
+        written,
+        &mut downloaded_bytes,
+    )
+    .await?;
     crate::write_beside(&output, &manifest, ctx.sign.as_ref())?;
 
     if let Some(path) = &write_lock {
@@ -244,9 +281,162 @@ pub async fn bundle(
         failures,
         warnings,
         downloaded_bytes,
+        resumed_bytes,
         cached_bytes,
         archive,
     })
+}
+
+/// Sets the cancel flag and closes the arrivals when a run ends, however it ends.
+struct StopWriters {
+    arrivals: Arc<Arrivals>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Drop for StopWriters {
+    fn drop(&mut self) {
+        // On a normal end every writer was awaited already, so this changes nothing.
+        self.cancel.store(true, Ordering::Relaxed);
+        self.arrivals.close();
+    }
+}
+
+/// What [`repair_cache`] needs to write the bundle again.
+struct Rewrite<'a> {
+    output: &'a std::path::Path,
+    manifest: &'a BundleManifest,
+    archive: &'a airlock_layout::ArchiveOptions,
+    resolved: &'a [Resolved],
+    /// Layers that were in the cache before this run (not downloaded by it).
+    cached_before: &'a HashSet<Digest>,
+    total_images: usize,
+    jobs: usize,
+}
+
+/// Takes the result of a bundle write; if the writer found a cache entry that does not hash
+/// to its digest, drops it (and every other damaged entry from before this run), fetches
+/// them again, says so, and writes the bundle again. A blob that is still wrong after it was
+/// fetched and verified in this run is a hard error.
+async fn repair_cache(
+    ctx: &Arc<Ctx>,
+    w: Rewrite<'_>,
+    mut written: Result<airlock_layout::ArchiveStats, airlock_layout::Error>,
+    downloaded: &mut u64,
+) -> Result<airlock_layout::ArchiveStats, Error> {
+    let mut refetched: HashSet<Digest> = HashSet::new();
+    for _ in 0..=REWRITES {
+        let (digest, path) = match &written {
+            Err(airlock_layout::Error::CachedBlobMismatch { digest, path, .. }) => {
+                (digest.clone(), path.clone())
+            }
+            _ => return Ok(written?),
+        };
+        if refetched.contains(&digest) {
+            return Err(Error::CacheUnreliable {
+                digest: digest.to_string(),
+                path,
+            });
+        }
+        // One damaged entry makes others likely (a bad disk, a careless edit): hashing the
+        // other entries from before this run costs one read each, far less than a rewrite of
+        // the bundle for each of them.
+        let mut damaged = vec![digest];
+        let others: Vec<BlobRecord> = w
+            .manifest
+            .blobs
+            .iter()
+            .filter(|b| {
+                w.cached_before.contains(&b.digest)
+                    && !damaged.contains(&b.digest)
+                    && !refetched.contains(&b.digest)
+            })
+            .cloned()
+            .collect();
+        damaged.extend(find_damaged(ctx, others, w.jobs).await);
+        for digest in damaged {
+            let rec = w
+                .manifest
+                .blobs
+                .iter()
+                .find(|b| b.digest == digest)
+                .cloned()
+                .expect("the damaged blob is in the manifest");
+            let users: Vec<&Resolved> = w
+                .resolved
+                .iter()
+                .filter(|r| r.blobs.iter().any(|b| b.digest == digest))
+                .collect();
+            let Some(first) = users.first() else {
+                return Ok(written?);
+            };
+            let cache_path = ctx.store.path(&digest);
+            if let Err(source) = std::fs::remove_file(&cache_path) {
+                if source.kind() != std::io::ErrorKind::NotFound {
+                    return Err(Error::Write {
+                        path: cache_path,
+                        source,
+                    });
+                }
+            }
+            let span = info_span!("blob", digest = %digest);
+            match fetch_blob(ctx, &first.source, &rec).instrument(span).await {
+                Ok(f) => *downloaded += f.downloaded,
+                Err(e) => {
+                    let e = ImageError::Blob {
+                        image: first.reference.clone(),
+                        digest: digest.to_string(),
+                        source_name: first.source.to_string(),
+                        source: Box::new(e),
+                    };
+                    ctx.reporter.image_failed(image_of(&e), &e);
+                    return Err(Error::ImagesFailed {
+                        count: users.len(),
+                        total: w.total_images,
+                    });
+                }
+            }
+            let names: Vec<String> = users.iter().map(|r| format!("`{}`", r.reference)).collect();
+            ctx.warn(format!(
+                "cached blob {digest} (used by {}) did not match its digest; fetched again",
+                names.join(", ")
+            ));
+            refetched.insert(digest);
+        }
+        written = spawn_writer(ctx, w.output, w.manifest, w.archive, None).await?;
+    }
+    Ok(written?)
+}
+
+/// The blobs among `blobs` whose cache file does not hash to their digest, `jobs` at a time.
+async fn find_damaged(ctx: &Arc<Ctx>, blobs: Vec<BlobRecord>, jobs: usize) -> Vec<Digest> {
+    stream::iter(blobs)
+        .map(|b| {
+            let path = ctx.store.path(&b.digest);
+            tokio::task::spawn_blocking(move || match hash_file(&path) {
+                // Unreadable or missing: the writer will say so with the path.
+                Ok(actual) if actual != b.digest => Some(b.digest),
+                _ => None,
+            })
+        })
+        .buffer_unordered(jobs.max(1))
+        .filter_map(|r| async move { r.ok().flatten() })
+        .collect()
+        .await
+}
+
+fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = airlock_layout::Hasher::new();
+    let mut buf = vec![0; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(h.finish()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings.
@@ -429,6 +619,7 @@ fn spawn_writer(
     let index_json = build_index_json(manifest);
     let blobs = manifest.blobs.clone();
     let archive = archive.clone();
+    let cancel = ctx.cancel.clone();
     tokio::task::spawn_blocking(move || {
         let wait = |d: &Digest| match &arrivals {
             Some(a) => a.wait(d),
@@ -442,7 +633,7 @@ fn spawn_writer(
             store: &store,
             gate: Some(BlobGate(&wait)),
         };
-        write_bundle(&out, &contents, &archive)
+        write_bundle_until(&out, &contents, &archive, &cancel)
     })
 }
 
@@ -905,11 +1096,26 @@ impl Walk<'_> {
                     format!("config of {} bytes is too large", cfg.size()),
                 ));
             }
-            let data = if self.ctx.store.has(&cfg_digest, cfg.size()) {
+            let cached = if self.ctx.store.has(&cfg_digest, cfg.size()) {
                 let path = self.ctx.store.path(&cfg_digest);
-                std::fs::read(&path).map(Bytes::from).map_err(|source| {
+                let data = std::fs::read(&path).map(Bytes::from).map_err(|source| {
                     self.blob_error(&cfg_digest, BlobError::Io { path, source })
-                })?
+                })?;
+                if Digest::of_bytes(&data) == cfg_digest {
+                    Some(data)
+                } else {
+                    // Fetched again below; `put_bytes` then replaces the damaged entry.
+                    self.ctx.warn(format!(
+                        "cached blob {cfg_digest} (used by `{}`) did not match its digest; fetched again",
+                        self.image
+                    ));
+                    None
+                }
+            } else {
+                None
+            };
+            let data = if let Some(data) = cached {
+                data
             } else {
                 self.ctx
                     .client
@@ -982,14 +1188,25 @@ impl Walk<'_> {
     }
 }
 
-/// Downloads every layer not yet in the cache, each once, `jobs` at a time. Returns bytes
-/// downloaded, bytes already cached, and the failures by spec index.
+/// What [`download_layers`] did.
+struct Downloads {
+    /// Bytes that came over the network in this run.
+    downloaded_bytes: u64,
+    /// Bytes of earlier interrupted downloads taken over.
+    resumed_bytes: u64,
+    /// Bytes of layers that were in the cache already.
+    cached_bytes: u64,
+    /// The failures by spec index.
+    failures: Vec<(usize, ImageError)>,
+}
+
+/// Downloads every layer not yet in the cache, each once, `jobs` at a time.
 async fn download_layers(
     ctx: &Arc<Ctx>,
     resolved: &[Resolved],
     jobs: usize,
     arrivals: &Arrivals,
-) -> (u64, u64, Vec<(usize, ImageError)>) {
+) -> Downloads {
     // Each unique layer is fetched from the source of the first image that needs it.
     let mut todo: Vec<(BlobRecord, Source, usize)> = Vec::new();
     let mut users: HashMap<Digest, Vec<usize>> = HashMap::new();
@@ -1031,7 +1248,7 @@ async fn download_layers(
         done_blob(digest);
     }
 
-    let results: Vec<(usize, Digest, Result<(), BlobError>, Source)> = stream::iter(todo)
+    let results: Vec<(usize, Digest, Result<Fetched, BlobError>, Source)> = stream::iter(todo)
         .map(|(rec, source, ri)| {
             let ctx = ctx.clone();
             async move {
@@ -1053,9 +1270,13 @@ async fn download_layers(
     let mut failures = Vec::new();
     let mut failed_digests = HashSet::new();
     let mut downloaded = 0;
+    let mut resumed = 0;
     for (ri, digest, r, source) in results {
         match r {
-            Ok(()) => downloaded += users_size(resolved, ri, &digest),
+            Ok(f) => {
+                downloaded += f.downloaded;
+                resumed += f.resumed;
+            }
             Err(e) => {
                 failed_digests.insert(digest.clone());
                 failures.push((
@@ -1090,26 +1311,36 @@ async fn download_layers(
             ));
         }
     }
-    (downloaded, cached.1, failures)
+    Downloads {
+        downloaded_bytes: downloaded,
+        resumed_bytes: resumed,
+        cached_bytes: cached.1,
+        failures,
+    }
 }
 
-fn users_size(resolved: &[Resolved], ri: usize, digest: &Digest) -> u64 {
-    resolved[ri]
-        .layers
-        .iter()
-        .find(|l| &l.digest == digest)
-        .map_or(0, |l| l.size)
+/// What one [`fetch_blob`] moved.
+struct Fetched {
+    /// Bytes received over the network.
+    downloaded: u64,
+    /// Bytes of an earlier interrupted download it resumed from (0 if it started over).
+    resumed: u64,
 }
 
 /// Streams one blob into the cache, resuming after broken connections; the cache checks size
 /// and sha256 before the blob becomes visible under its digest.
-async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<(), BlobError> {
+async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<Fetched, BlobError> {
     let store = ctx.store.clone();
     let (digest, size) = (rec.digest.clone(), rec.size);
     let mut writer = tokio::task::spawn_blocking(move || store.begin(&digest, size)).await??;
     let digest_s = rec.digest.to_string();
     let cache_path = ctx.store.path(&rec.digest);
     let mut broken = 0;
+    let mut resumed = writer.resumed();
+    if resumed > 0 {
+        ctx.reporter.download_resumed(&digest_s, resumed, rec.size);
+    }
+    let mut downloaded = 0u64;
     loop {
         let offset = writer.offset();
         if offset == rec.size {
@@ -1122,6 +1353,11 @@ async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<(), 
         if resp.offset != offset {
             // The server ignored the Range request and sends the whole blob.
             writer = blocking(writer, |w| w.restart().map_err(BlobError::from)).await?;
+            if resumed > 0 {
+                // Said to be resumed, but downloaded whole after all.
+                ctx.reporter.download_resumed(&digest_s, 0, rec.size);
+                resumed = 0;
+            }
         }
         let mut body = resp.stream;
         let mut batch: Vec<Bytes> = Vec::new();
@@ -1131,6 +1367,7 @@ async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<(), 
             match chunk {
                 Ok(b) => {
                     ctx.reporter.download_progress(b.len() as u64);
+                    downloaded += b.len() as u64;
                     batch_len += b.len();
                     batch.push(b);
                     if batch_len >= WRITE_BATCH {
@@ -1160,7 +1397,10 @@ async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<(), 
         }
     }
     tokio::task::spawn_blocking(move || writer.commit()).await??;
-    Ok(())
+    Ok(Fetched {
+        downloaded,
+        resumed,
+    })
 }
 
 fn write_chunks(

@@ -1,20 +1,27 @@
 //! Writing a bundle file: a tar stream in seekable, independently compressed zstd frames
 //! (docs/bundle-format.md).
 //!
-//! The pipeline has three stages joined by channels: this thread cuts the tar stream into
-//! frames (reading blobs from the store), `threads` workers compress frames, and one writer
-//! thread puts them in the file in order. A fixed pool of frame buffers circulates through the
-//! stages, so at most `2 × threads` frames are in memory whatever the bundle size, and buffers
-//! are reused rather than reallocated. Each frame's bytes depend only on its input and level,
-//! so the output is the same for any number of threads.
+//! The pipeline has four stages joined by channels: this thread cuts the tar stream into
+//! frames (reading blobs from the store), `threads` workers compress frames, one writer
+//! thread puts them in the file in order, and one hashing thread takes the frames in the same
+//! order and hashes every byte read from the store, checking each blob against its digest at
+//! the end of its entry. A fixed pool of frame buffers circulates through the stages, so at
+//! most `2 × threads + 1` frames are in memory whatever the bundle size, and buffers are reused
+//! rather than reallocated. Each frame's bytes depend only on its input and level, so the
+//! output is the same for any number of threads.
+//!
+//! Nothing is renamed to the bundle's name unless every byte of every blob hashed to its
+//! digest while this write read it: the store's own check on the way in is not trusted for a
+//! file that may have changed on disk since (bit rot, an edit in place).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 use crate::error::Error;
 use crate::format::{
     ENTRY_TABLE_MAGIC, ENTRY_TABLE_VERSION, INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE,
@@ -94,12 +101,28 @@ pub struct ArchiveStats {
 
 /// Writes the bundle file `out` (see the module docs and docs/bundle-format.md).
 ///
-/// The file is written under a hidden temporary name next to `out`, fsynced, and renamed to
-/// `out` only when complete; on error the temporary file is removed and `out` is untouched.
+/// The file is written under a hidden temporary name next to `out` (`.NAME.tmp-XXXXXX`,
+/// exclusively locked while in use), fsynced, and renamed to `out` only when complete and
+/// when every blob read from the store hashed to its digest; on error the temporary file is
+/// removed and `out` is untouched ([`Error::CachedBlobMismatch`] names a damaged store
+/// entry). Temporary files of earlier writes of `out` that no process holds any more (left by
+/// a killed run) are removed first.
 pub fn write_bundle(
     out: &Path,
     contents: &BundleContents<'_>,
     opts: &ArchiveOptions,
+) -> Result<ArchiveStats, Error> {
+    write_bundle_until(out, contents, opts, &AtomicBool::new(false))
+}
+
+/// [`write_bundle`] that stops with [`Error::Cancelled`] (removing its temporary file, `out`
+/// untouched) as soon as it sees `cancel` set: between two frames, and once more just before
+/// the rename.
+pub fn write_bundle_until(
+    out: &Path,
+    contents: &BundleContents<'_>,
+    opts: &ArchiveOptions,
+    cancel: &AtomicBool,
 ) -> Result<ArchiveStats, Error> {
     check_options(opts)?;
     let entries = plan(contents, opts)?;
@@ -115,25 +138,33 @@ pub fn write_bundle(
             io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
         )
     })?;
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix);
-    #[cfg(unix)]
-    {
-        // Like `File::create`: the umask decides, not tempfile's private 0600.
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    // A rename would replace whatever is there: a directory fails late, a device or a fifo
+    // would silently become a regular file.
+    if let Ok(m) = std::fs::symlink_metadata(out) {
+        if !m.is_file() {
+            return Err(Error::io(
+                "replace",
+                out,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it exists and is not a regular file",
+                ),
+            ));
+        }
     }
-    let (file, temp_path) = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?
-        .into_parts();
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    remove_stale_temps(dir, &prefix);
+    let (file, temp_path) = locked_temp(dir, &prefix)?;
 
     let threads = opts.threads.max(1);
-    let (out_file, frames, table) = run_pipeline(file, &temp_path, &entries, opts, threads)?;
+    let ctl = Control { out, cancel };
+    let (out_file, frames, table) = run_pipeline(file, &temp_path, &entries, opts, threads, &ctl)?;
     let tar_bytes = frames.iter().map(|f| u64::from(f.1)).sum();
     let frame_count = frames.len() as u64;
-    let compressed_bytes = finish_file(out_file, &temp_path, &frames, &table)?;
+    // The file stays open (and locked) until it has its final name, so no other run takes it
+    // for a stale one in between.
+    let (compressed_bytes, _locked) = finish_file(out_file, &temp_path, &frames, &table)?;
+    ctl.check()?;
 
     temp_path
         .persist(out)
@@ -147,6 +178,104 @@ pub fn write_bundle(
     };
     tracing::debug!(out = %out.display(), ?stats, threads, "bundle written");
     Ok(stats)
+}
+
+/// Where the write goes, and whether it should stop.
+struct Control<'a> {
+    out: &'a Path,
+    cancel: &'a AtomicBool,
+}
+
+impl Control<'_> {
+    fn check(&self) -> Result<(), Error> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled {
+                path: self.out.to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Creates the temporary file `DIR/PREFIX*` and takes an exclusive lock on it, which it keeps
+/// until the file is renamed or removed: that lock is how [`remove_stale_temps`] tells a live
+/// write from the leftovers of a killed one.
+fn locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempPath), Error> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    {
+        // Like `File::create`: the umask decides, not tempfile's private 0600.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (file, temp_path) = builder
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("create a temporary file in", dir, e))?
+            .into_parts();
+        // Another run may have taken the new file for a stale one in the instant between its
+        // creation and our lock (it holds the lock, or already removed the name): then start
+        // over under a new name.
+        let ours = match file.try_lock() {
+            Ok(()) => same_file(&file, &temp_path),
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => {
+                // A file system without locks: write anyway; stale files there are not cleaned.
+                tracing::debug!(path = %temp_path.display(), error = %e, "cannot lock the temporary bundle file");
+                true
+            }
+        };
+        if ours || attempts >= 3 {
+            return Ok((file, temp_path));
+        }
+    }
+}
+
+/// Removes `DIR/PREFIX*` files that no process holds locked: temporary bundle files left by a
+/// run that was killed (SIGKILL, power loss) before it could clean up. A live write holds its
+/// file locked, so it is never touched. Best effort: anything that fails is left alone.
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in list.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        // Regular files only: opening a fifo would block.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        // Holding the lock: the name still points at what we locked, nobody writes to it.
+        if same_file(&file, &path) && std::fs::remove_file(&path).is_ok() {
+            tracing::info!(path = %path.display(), "removed a temporary bundle file left by an interrupted run");
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_file: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 fn check_options(opts: &ArchiveOptions) -> Result<(), Error> {
@@ -285,6 +414,10 @@ struct Slot {
     /// Index into the planned entries, for error messages.
     entry: usize,
     tar_offset: u64,
+    /// The bytes of `input` read from a store blob (to be hashed), and whether the blob's
+    /// last byte is in this frame (then its hash is checked).
+    blob_data: std::ops::Range<usize>,
+    blob_ends: bool,
     input: Vec<u8>,
     output: Vec<u8>,
 }
@@ -312,18 +445,23 @@ fn run_pipeline(
     entries: &[PlannedEntry<'_>],
     opts: &ArchiveOptions,
     threads: usize,
+    ctl: &Control<'_>,
 ) -> Result<(BufWriter<File>, FrameSizes, Vec<EntryInfo>), Error> {
     let (job_tx, job_rx) = mpsc::channel::<Slot>();
     let job_rx = Mutex::new(job_rx);
     let (res_tx, res_rx) = mpsc::channel::<Result<Slot, Failure>>();
+    let (hash_tx, hash_rx) = mpsc::channel::<Slot>();
     let (pool_tx, pool_rx) = mpsc::channel::<Slot>();
-    for _ in 0..2 * threads {
+    for _ in 0..2 * threads + 1 {
         // Buffers grow on first use, so a small bundle allocates little.
         pool_tx.send(Slot::default()).expect("receiver is alive");
     }
 
     let outcome = std::thread::scope(|s| {
-        let writer = s.spawn(move || write_frames(file, temp_path, res_rx, pool_tx));
+        let writer = s.spawn(move || write_frames(file, temp_path, res_rx, hash_tx));
+        // Hashing runs on a thread of its own, off the producer's path: the frames reach it
+        // in order, after they were written.
+        let hasher = s.spawn(move || hash_frames(entries, hash_rx, pool_tx));
         for _ in 0..threads {
             let res_tx = res_tx.clone();
             let job_rx = &job_rx;
@@ -331,14 +469,21 @@ fn run_pipeline(
         }
         drop(res_tx);
         // `job_tx` moves in and is dropped when the producer is done, which ends the workers,
-        // which ends the writer.
-        let produced = produce(entries, opts, pool_rx, job_tx);
+        // which ends the writer, which ends the hasher.
+        let produced = produce(entries, opts, pool_rx, job_tx, ctl);
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        match (written, produced) {
-            (Err(Failure::Error(e)), _) | (_, Err(Stop::Error(e))) => Some(Err(e)),
-            (Ok((out, frames)), Ok(table)) => Some(Ok((out, frames, table))),
+        let hashed = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match (written, produced, hashed) {
+            // A damaged blob explains any later failure (the producer stops when the hasher
+            // does), so it is reported first.
+            (_, _, Err(e)) | (Err(Failure::Error(e)), _, _) | (_, Err(Stop::Error(e)), _) => {
+                Some(Err(e))
+            }
+            (Ok((out, frames)), Ok(table), Ok(())) => Some(Ok((out, frames, table))),
             // A worker panicked: the scope re-raises it on exit.
             _ => None,
         }
@@ -353,6 +498,7 @@ fn produce(
     opts: &ArchiveOptions,
     pool: mpsc::Receiver<Slot>,
     jobs: mpsc::Sender<Slot>,
+    ctl: &Control<'_>,
 ) -> Result<Vec<EntryInfo>, Stop> {
     let frame_size = opts.frame_size;
     let mut seq = 0;
@@ -369,9 +515,8 @@ fn produce(
         let header = tar_header(&entry.path, entry.size).map_err(Stop::Error)?;
         let (mut reader, source_path): (Box<dyn Read + '_>, Option<&Path>) = match &entry.source {
             Source::Bytes(b) => (Box::new(*b), None),
-            // Copied as is, not hashed again: the store only ever holds blobs whose sha256 and
-            // size were checked on the way in, and the size is checked again in `plan`. The
-            // loader verifies every blob against the signed manifest anyway.
+            // Hashed again on the way out (by `hash_frames`): the store checked the sha256 on
+            // the way in, but a file on disk can change after that.
             Source::Blob(path, digest, gate) => {
                 if let Some(gate) = gate {
                     (gate.0)(digest).map_err(Stop::Error)?;
@@ -392,8 +537,11 @@ fn produce(
         let mut data_left = entry.size;
         let mut pad_left = padding;
         let mut entry_left = TAR_BLOCK + entry.size + padding;
+        let is_blob = matches!(entry.source, Source::Blob(..));
+        let mut blob_ended = false;
 
         while entry_left > 0 {
+            ctl.check().map_err(Stop::Error)?;
             let mut slot = pool.recv().map_err(|_| Stop::Downstream)?;
             let want = entry_left.min(frame_size as u64) as usize;
             slot.input.clear();
@@ -404,6 +552,7 @@ fn produce(
             header_left = &header_left[n..];
 
             let n = data_left.min((want - slot.input.len()) as u64);
+            let data_start = slot.input.len();
             if n > 0 {
                 let got = (&mut reader)
                     .take(n)
@@ -424,6 +573,13 @@ fn produce(
                 }
                 data_left -= n;
             }
+            slot.blob_data = if is_blob {
+                data_start..slot.input.len()
+            } else {
+                0..0
+            };
+            slot.blob_ends = is_blob && data_left == 0 && !blob_ended;
+            blob_ended |= slot.blob_ends;
 
             let n = pad_left.min((want - slot.input.len()) as u64);
             slot.input.resize(slot.input.len() + n as usize, 0);
@@ -449,6 +605,8 @@ fn produce(
     slot.level = opts.level;
     slot.entry = entries.len();
     slot.tar_offset = tar_offset;
+    slot.blob_data = 0..0;
+    slot.blob_ends = false;
     emit(slot)?;
     Ok(table)
 }
@@ -515,7 +673,40 @@ fn compress_one(
     Ok(())
 }
 
-/// Writes compressed frames in sequence order and returns the slots to the pool.
+/// Hashes the store bytes of every frame, in order, and checks each blob at its last frame;
+/// returns the slots to the pool. Stops at the first blob that does not match (which stops
+/// the producer, as the pool runs dry).
+fn hash_frames(
+    entries: &[PlannedEntry<'_>],
+    frames: mpsc::Receiver<Slot>,
+    pool: mpsc::Sender<Slot>,
+) -> Result<(), Error> {
+    let mut hasher = Hasher::new();
+    for slot in frames {
+        hasher.update(&slot.input[slot.blob_data.clone()]);
+        if slot.blob_ends {
+            let done = std::mem::take(&mut hasher).finish();
+            if let Some(PlannedEntry {
+                source: Source::Blob(path, digest, _),
+                ..
+            }) = entries.get(slot.entry)
+            {
+                if done != **digest {
+                    return Err(Error::CachedBlobMismatch {
+                        digest: (*digest).clone(),
+                        path: path.clone(),
+                        actual: done,
+                    });
+                }
+            }
+        }
+        // The producer may be gone already (it failed): then the slot is simply dropped.
+        let _ = pool.send(slot);
+    }
+    Ok(())
+}
+
+/// Writes compressed frames in sequence order and hands the slots on to the hasher.
 fn write_frames(
     file: File,
     temp_path: &Path,
@@ -538,7 +729,7 @@ fn write_frames(
             let decompressed = u32::try_from(slot.input.len()).expect("frame below 4 GiB");
             frames.push((compressed, decompressed));
             next += 1;
-            // The producer may be gone already (it failed): then the slot is simply dropped.
+            // The hasher may be gone already (it failed): then the slot is simply dropped.
             let _ = pool.send(slot);
         }
     }
@@ -557,13 +748,13 @@ fn skippable_header(magic: u32, len: usize) -> [u8; 8] {
     h
 }
 
-/// Appends the entry table and the seek table, fsyncs; returns the file length.
+/// Appends the entry table and the seek table, fsyncs; returns the file length and the file.
 fn finish_file(
     mut out: BufWriter<File>,
     temp_path: &Path,
     frames: &FrameSizes,
     table: &[EntryInfo],
-) -> Result<u64, Error> {
+) -> Result<(u64, File), Error> {
     let entry_json = serde_json::to_vec(&EntryTableRef {
         version: ENTRY_TABLE_VERSION,
         entries: table,
@@ -594,7 +785,7 @@ fn finish_file(
         .metadata()
         .map_err(|e| Error::io("read metadata of", temp_path, e))?
         .len();
-    Ok(len)
+    Ok((len, file))
 }
 
 /// Makes the rename durable; best effort, as some file systems refuse to fsync directories.

@@ -70,6 +70,27 @@ pub enum Error {
         actual: u64,
     },
 
+    /// A blob read from the store while the bundle was written did not hash to its digest
+    /// (the cache entry was damaged or changed after it was committed). Nothing was written
+    /// under the bundle's name.
+    #[error("cached blob `{digest}` at `{}` does not match its digest (its bytes hash to `{actual}`)\n  hint: remove the file; the next bundle run fetches the blob again", path.display())]
+    CachedBlobMismatch {
+        /// The blob.
+        digest: Digest,
+        /// Its file in the store.
+        path: PathBuf,
+        /// What its bytes hash to.
+        actual: Digest,
+    },
+
+    /// The bundle write was cancelled (the run was interrupted); nothing was written under the
+    /// bundle's name.
+    #[error("writing `{}` was interrupted; nothing was written under that name", path.display())]
+    Cancelled {
+        /// The bundle file that was not written.
+        path: PathBuf,
+    },
+
     /// A blob the bundle was waiting for will not arrive in the store (its download failed).
     #[error("blob `{digest}` did not arrive in the cache: its download failed")]
     NotArrived {

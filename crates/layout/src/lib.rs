@@ -83,7 +83,9 @@ pub mod sign;
 pub mod store;
 pub mod verify;
 
-pub use archive::{write_bundle, ArchiveOptions, ArchiveStats, BlobGate, BundleContents};
+pub use archive::{
+    write_bundle, write_bundle_until, ArchiveOptions, ArchiveStats, BlobGate, BundleContents,
+};
 pub use digest::{Digest, Hasher};
 pub use error::{Error, IndexDefect, KeyProblem, SignatureDefect};
 pub use format::{

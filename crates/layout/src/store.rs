@@ -75,7 +75,9 @@ impl BlobStore {
             });
         }
         let dest = self.path(d);
-        if self.has(d, size) {
+        // An entry already there is kept only if it still holds these very bytes (a small
+        // blob: comparing is cheap); a damaged one is replaced.
+        if self.has(d, size) && fs::read(&dest).is_ok_and(|old| old == data) {
             return Ok(dest);
         }
         let (mut file, temp) = self.unique_temp(d)?;
@@ -632,6 +634,19 @@ mod tests {
         drop(second);
         assert_eq!(tmp_entries(&store), vec![format!("{}.partial", d.hex())]);
         drop(first);
+    }
+
+    // Regression: a damaged cache entry of a small blob (same size) was kept by `put_bytes`
+    // and then packed into the bundle.
+    #[test]
+    fn put_bytes_replaces_a_damaged_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = Digest::of_bytes(b"{\"a\":1}");
+        let path = store.put_bytes(&d, b"{\"a\":1}").unwrap();
+        fs::write(&path, b"{\"a\":2}").unwrap();
+        store.put_bytes(&d, b"{\"a\":1}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}");
     }
 
     #[test]

@@ -33,6 +33,9 @@ fn generate(args: KeyGenerateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             existing.join(" and ")
         );
     }
+    for p in [&key_path, &pub_path] {
+        super::common::check_output("--out", p, &[])?;
+    }
     let passphrase = if args.no_passphrase {
         if std::env::var_os(PASSPHRASE_ENV).is_some() && !global.quiet {
             eprintln!(

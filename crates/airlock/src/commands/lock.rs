@@ -16,6 +16,7 @@ pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
         s.push(".lock");
         PathBuf::from(s)
     });
+    super::common::check_output("-o", &output, &[("spec", &args.spec)])?;
     let client = super::common::source_client_options(&args.registries)?;
     let opts = LockOptions {
         spec,

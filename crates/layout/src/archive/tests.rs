@@ -345,7 +345,12 @@ fn failure_mid_stream_leaves_old_file_untouched() {
     let (file, temp) = tempfile::NamedTempFile::new_in(&f.out_dir)
         .unwrap()
         .into_parts();
-    let err = run_pipeline(file, &temp, &entries, &opts(2), 2)
+    let cancel = AtomicBool::new(false);
+    let ctl = Control {
+        out: &out,
+        cancel: &cancel,
+    };
+    let err = run_pipeline(file, &temp, &entries, &opts(2), 2, &ctl)
         .map(|_| ())
         .unwrap_err();
     assert!(err.to_string().contains(last.digest.hex()), "{err}");
@@ -489,4 +494,96 @@ fn gate_lets_blobs_arrive_while_the_bundle_is_written() {
     let err = write_bundle(&out2, &contents, &opts(2)).unwrap_err();
     assert!(matches!(err, Error::NotArrived { .. }), "{err:?}");
     assert_eq!(dir_names(&f.out_dir), vec!["gated.tar.zst".to_string()]);
+}
+
+/// Flips one byte of a committed store blob in place (same size, so only a hash notices).
+fn corrupt_in_place(store: &BlobStore, d: &Digest, at: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(store.path(d))
+        .unwrap();
+    let mut b = [0u8];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&[b[0] ^ 0x01]).unwrap();
+}
+
+// Regression: a store blob changed in place after it was committed (same size) was copied
+// into the bundle unchecked, and the bundle signed.
+#[test]
+fn a_damaged_store_blob_fails_the_write_naming_it_and_leaves_no_file() {
+    let f = fixture();
+    // The large layer (several frames) in its last frame, and an exact-one-frame layer.
+    for (i, at) in [(0, 3 * FRAME as u64 + 4000), (5, 0)] {
+        let d = f.blobs[i].digest.clone();
+        corrupt_in_place(&f.store, &d, at);
+        for threads in [1, 3] {
+            let out = f.out_dir.join("bad.tar.zst");
+            let err = write_bundle(&out, &f.contents(), &opts(threads)).unwrap_err();
+            match &err {
+                Error::CachedBlobMismatch {
+                    digest,
+                    path,
+                    actual,
+                } => {
+                    assert_eq!(digest, &d);
+                    assert_eq!(path, &f.store.path(&d));
+                    assert_ne!(actual, &d);
+                }
+                other => panic!("unexpected error {other:?}"),
+            }
+            let msg = err.to_string();
+            assert!(msg.contains(&d.to_string()), "{msg}");
+            assert!(
+                msg.contains(&f.store.path(&d).display().to_string()),
+                "{msg}"
+            );
+            assert!(
+                dir_names(&f.out_dir).is_empty(),
+                "{:?}",
+                dir_names(&f.out_dir)
+            );
+        }
+        corrupt_in_place(&f.store, &d, at); // flipped back
+    }
+    let out = f.out_dir.join("good.tar.zst");
+    write_bundle(&out, &f.contents(), &opts(2)).unwrap();
+    assert_eq!(dir_names(&f.out_dir), vec!["good.tar.zst".to_string()]);
+}
+
+// Regression: a run killed mid-write left `.NAME.tmp-*` behind for good.
+#[test]
+fn stale_temporary_files_are_removed_but_a_live_one_is_kept() {
+    let f = fixture();
+    let out = f.out_dir.join("b.tar.zst");
+    // Left by a killed run: nobody holds it.
+    let stale = f.out_dir.join(".b.tar.zst.tmp-AbC123");
+    fs::write(&stale, b"").unwrap();
+    // A live run's file: locked.
+    let live = f.out_dir.join(".b.tar.zst.tmp-LiVe00");
+    fs::write(&live, b"partial").unwrap();
+    let held = fs::File::open(&live).unwrap();
+    held.lock().unwrap();
+    // Another bundle's temporary file is not ours to judge.
+    let other = f.out_dir.join(".c.tar.zst.tmp-XyZ999");
+    fs::write(&other, b"").unwrap();
+
+    write_bundle(&out, &f.contents(), &opts(2)).unwrap();
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    assert!(live.exists(), "a live run's temporary file was removed");
+    assert!(other.exists());
+    drop(held);
+}
+
+#[test]
+fn a_cancelled_write_leaves_nothing() {
+    let f = fixture();
+    let out = f.out_dir.join("c.tar.zst");
+    let cancel = AtomicBool::new(true);
+    let err = write_bundle_until(&out, &f.contents(), &opts(2), &cancel).unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
+    assert!(dir_names(&f.out_dir).is_empty());
 }

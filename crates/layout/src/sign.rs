@@ -51,6 +51,11 @@ const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3
 /// Largest scrypt cost accepted in a cosign key (cosign writes 2^15 or 2^16); a bigger one
 /// would let a crafted key file take gigabytes of memory.
 const MAX_SCRYPT_LOG_N: u8 = 20;
+/// Largest scrypt memory (`128 * N * r` bytes) accepted in a cosign key: N = 2^20 with cosign's
+/// r = 8. cosign's own keys need 32 or 64 MiB.
+const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
+/// Largest scrypt work (`128 * N * r * p`) accepted: that of the largest memory with p = 1.
+const MAX_SCRYPT_WORK: u128 = 1 << 30;
 
 /// An ECDSA P-256 private key that signs bundle manifests.
 ///
@@ -485,6 +490,18 @@ fn from_cosign_json(json: &[u8], passphrase: &[u8]) -> Result<p256::ecdsa::Signi
     if !n.is_power_of_two() || n < 2 || n.trailing_zeros() > u32::from(MAX_SCRYPT_LOG_N) {
         return Err(malformed(format!(
             "scrypt N = {n} is not a power of two up to 2^{MAX_SCRYPT_LOG_N}"
+        )));
+    }
+    // r and p are bounded too: a crafted key must not take unbounded memory or time.
+    let memory = 128 * u128::from(n) * u128::from(r);
+    if r == 0 || p == 0 || memory > MAX_SCRYPT_MEMORY || memory * u128::from(p) > MAX_SCRYPT_WORK {
+        return Err(malformed(format!(
+            "scrypt N = {n}, r = {r}, p = {p} needs {} MiB of memory and {} MiB of work, \
+             more than the {} MiB and {} MiB airlock accepts",
+            memory >> 20,
+            (memory * u128::from(p)) >> 20,
+            MAX_SCRYPT_MEMORY >> 20,
+            MAX_SCRYPT_WORK >> 20
         )));
     }
     let log_n = n.trailing_zeros() as u8;

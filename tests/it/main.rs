@@ -3,6 +3,7 @@
 //! servers on free loopback ports through `airlock-testkit`.
 
 mod bundle;
+mod completions;
 mod containerd;
 mod errors;
 mod inspect;

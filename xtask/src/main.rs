@@ -6,7 +6,9 @@ mod bench;
 mod ci;
 mod demo;
 mod fixtures;
+mod fuzz;
 mod install;
+mod man;
 mod services;
 
 use std::process::ExitCode;
@@ -35,6 +37,10 @@ enum Command {
     Demo(demo::Args),
     /// Benchmarks against skopeo on the same data (numbers for docs/benchmarks.md).
     Bench(bench::Args),
+    /// The property tests of every parser of untrusted bytes, with many cases (long run).
+    Fuzz(fuzz::Args),
+    /// Write the man pages to target/man (airlock.1 and one page per subcommand).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,8 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Man => man::run().map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -59,6 +59,45 @@ fn cosign_key_with_huge_scrypt_parameters_is_refused() {
     }
 }
 
+/// An encrypted PKCS#8 key with the given scrypt parameters (and junk encrypted data).
+fn pkcs8_scrypt_pem(log_n: u8, r: u32, p: u32) -> String {
+    use pkcs8::der::Encode as _;
+    let params = scrypt::Params::new(log_n, r, p, 32).unwrap();
+    let pbes2 =
+        pkcs8::pkcs5::pbes2::Parameters::scrypt_aes256cbc(params, &[7; 16], &[9; 16]).unwrap();
+    let info = pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: pbes2.into(),
+        encrypted_data: &[1; 144],
+    };
+    pkcs8::der::pem::encode_string(
+        "ENCRYPTED PRIVATE KEY",
+        pkcs8::LineEnding::LF,
+        &info.to_der().unwrap(),
+    )
+    .unwrap()
+}
+
+// Regression: the scrypt parameters of an encrypted PKCS#8 key were taken as written (r and
+// p up to 65535), so a crafted key file made airlock derive with up to 8 TiB of memory.
+#[test]
+fn pkcs8_key_with_huge_scrypt_parameters_is_refused() {
+    for (log_n, r, p) in [(20, 65535, 1), (10, 8, 4096)] {
+        let started = Instant::now();
+        let err = SigningKey::from_pem(&pkcs8_scrypt_pem(log_n, r, p), Some(b"pw"), origin())
+            .unwrap_err();
+        assert!(err.to_string().contains("scrypt"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "log_n={log_n} r={r} p={p}"
+        );
+    }
+    // What `airlock key generate` writes still loads.
+    let key = SigningKey::generate();
+    let pem = key.to_pkcs8_pem(Some(b"pw")).unwrap();
+    let back = SigningKey::from_pem(&pem, Some(b"pw"), origin()).unwrap();
+    assert_eq!(back.verifying_key(), key.verifying_key());
+}
+
 proptest! {
     #![proptest_config(cases(256))]
 

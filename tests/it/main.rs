@@ -5,6 +5,7 @@
 mod bundle;
 mod completions;
 mod containerd;
+mod crafted;
 mod errors;
 mod inspect;
 mod kubernetes;

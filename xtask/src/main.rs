@@ -31,7 +31,7 @@ enum Command {
     Fixtures(fixtures::Args),
     /// Run every registry variant with the fixtures, and a containerd, until Ctrl-C.
     Services,
-    /// What CI runs: install, fmt, clippy, fixtures, build, tests.
+    /// What CI runs: install, fmt, clippy, fixtures, build, tests (with a short run of the property tests).
     Ci,
     /// The main job offline: build airlock, bundle the fixture images from a local registry, check the bundle.
     Demo(demo::Args),

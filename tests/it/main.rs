@@ -4,7 +4,9 @@
 
 mod bundle;
 mod bundle_safety;
+mod completions;
 mod containerd;
+mod crafted;
 mod errors;
 mod inspect;
 mod kubernetes;

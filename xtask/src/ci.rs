@@ -45,6 +45,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     // The end-to-end tests run this binary.
     failed |= !command(&mut steps, "build", &["build", "--workspace"]);
+    // This includes the property tests (`prop_*`, proptest) with their default case counts
+    // (a short run); `cargo xtask fuzz` is the long one.
     let test: &[&str] = if installed.nextest {
         &["nextest", "run", "--workspace", "--no-fail-fast"]
     } else {

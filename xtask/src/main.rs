@@ -6,7 +6,9 @@ mod bench;
 mod ci;
 mod demo;
 mod fixtures;
+mod fuzz;
 mod install;
+mod man;
 mod services;
 
 use std::process::ExitCode;
@@ -29,12 +31,16 @@ enum Command {
     Fixtures(fixtures::Args),
     /// Run every registry variant with the fixtures, and a containerd, until Ctrl-C.
     Services,
-    /// What CI runs: install, fmt, clippy, fixtures, build, tests.
+    /// What CI runs: install, fmt, clippy, fixtures, build, tests (with a short run of the property tests).
     Ci,
     /// The main job offline: build airlock, bundle the fixture images from a local registry, check the bundle.
     Demo(demo::Args),
     /// Benchmarks against skopeo on the same data (numbers for docs/benchmarks.md).
     Bench(bench::Args),
+    /// The property tests of every parser of untrusted bytes, with many cases (long run).
+    Fuzz(fuzz::Args),
+    /// Write the man pages to target/man (airlock.1 and one page per subcommand).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,8 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Man => man::run().map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

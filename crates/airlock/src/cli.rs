@@ -53,6 +53,19 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff, or write every page (airlock.1, airlock-SUBCOMMAND.1) to a directory
+    #[command(hide = true)]
+    GenerateMan {
+        /// Write airlock.1 and one page per subcommand into this directory instead of stdout
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// How to reach the registries a spec names (`bundle`, `lock`).

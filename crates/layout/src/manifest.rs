@@ -95,11 +95,13 @@ pub struct Totals {
 
 impl Totals {
     /// The totals over `images` and `blobs` (which list each blob once).
+    ///
+    /// The byte count saturates at `u64::MAX`: sizes come from a manifest that may be crafted.
     pub fn of(images: &[ImageRecord], blobs: &[BlobRecord]) -> Totals {
         Totals {
             images: images.len() as u64,
             blobs: blobs.len() as u64,
-            bytes: blobs.iter().map(|b| b.size).sum(),
+            bytes: blobs.iter().fold(0u64, |sum, b| sum.saturating_add(b.size)),
         }
     }
 }

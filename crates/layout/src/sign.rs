@@ -51,6 +51,14 @@ const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3
 /// Largest scrypt cost accepted in a cosign key (cosign writes 2^15 or 2^16); a bigger one
 /// would let a crafted key file take gigabytes of memory.
 const MAX_SCRYPT_LOG_N: u8 = 20;
+/// Largest scrypt memory (`128 * N * r` bytes) accepted in a cosign key: N = 2^20 with cosign's
+/// r = 8. cosign's own keys need 32 or 64 MiB.
+const MAX_SCRYPT_MEMORY: u128 = 1 << 30;
+/// Largest scrypt work (`128 * N * r * p`) accepted: that of the largest memory with p = 1
+/// (`airlock key generate` writes N = 2^14, r = 8, p = 5: 80 MiB).
+const MAX_SCRYPT_WORK: u128 = 1 << 30;
+/// Largest PBKDF2 iteration count accepted in an encrypted PKCS#8 key (OpenSSL writes 2048).
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
 /// An ECDSA P-256 private key that signs bundle manifests.
 ///
@@ -393,6 +401,7 @@ fn from_encrypted_pkcs8_der(
             kind: "encrypted PKCS#8",
             detail: e.to_string(),
         })?;
+    check_pbes2_cost(&info)?;
     let plain = match info.decrypt(passphrase) {
         Ok(plain) => plain,
         // pkcs5 0.7.1 reports bad CBC padding on decryption as `EncryptFailed`.
@@ -436,6 +445,50 @@ fn from_sec1_der(der: &[u8]) -> Result<p256::ecdsa::SigningKey, KeyProblem> {
     }
     let secret = p256::SecretKey::from_sec1_der(der).map_err(|e| malformed(&e))?;
     Ok(p256::ecdsa::SigningKey::from(secret))
+}
+
+/// r and p are bounded too, not only N: a crafted key file must not take unbounded memory
+/// or time before its passphrase is even checked.
+fn check_scrypt_cost(n: u64, r: u64, p: u64) -> Result<(), String> {
+    let memory = 128 * u128::from(n) * u128::from(r);
+    let work = memory * u128::from(p);
+    if r == 0 || p == 0 || memory > MAX_SCRYPT_MEMORY || work > MAX_SCRYPT_WORK {
+        return Err(format!(
+            "scrypt N = {n}, r = {r}, p = {p} needs {} MiB of memory and {} MiB of work, \
+             more than the {} MiB and {} MiB airlock accepts",
+            memory >> 20,
+            work >> 20,
+            MAX_SCRYPT_MEMORY >> 20,
+            MAX_SCRYPT_WORK >> 20
+        ));
+    }
+    Ok(())
+}
+
+/// The cost a PKCS#8 key's PBES2 parameters ask for is bounded before decryption: scrypt as
+/// for cosign keys, PBKDF2 to [`MAX_PBKDF2_ITERATIONS`].
+fn check_pbes2_cost(info: &pkcs8::EncryptedPrivateKeyInfo<'_>) -> Result<(), KeyProblem> {
+    use pkcs8::pkcs5::{pbes2::Kdf, EncryptionScheme};
+    let malformed = |detail: String| KeyProblem::Malformed {
+        kind: "encrypted PKCS#8",
+        detail,
+    };
+    match &info.encryption_algorithm {
+        EncryptionScheme::Pbes2(params) => match &params.kdf {
+            Kdf::Scrypt(s) => check_scrypt_cost(
+                s.cost_parameter,
+                s.block_size.into(),
+                s.parallelization.into(),
+            )
+            .map_err(malformed),
+            Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => Err(malformed(format!(
+                "PBKDF2 with {} iterations, more than the {MAX_PBKDF2_ITERATIONS} airlock accepts",
+                p.iteration_count
+            ))),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// cosign's encrypted private key (sigstore `encrypted.go`): JSON with scrypt parameters, a
@@ -487,6 +540,7 @@ fn from_cosign_json(json: &[u8], passphrase: &[u8]) -> Result<p256::ecdsa::Signi
             "scrypt N = {n} is not a power of two up to 2^{MAX_SCRYPT_LOG_N}"
         )));
     }
+    check_scrypt_cost(n, r.into(), p.into()).map_err(malformed)?;
     let log_n = n.trailing_zeros() as u8;
     let params =
         scrypt::Params::new(log_n, r, p, 32).map_err(|e| malformed(format!("scrypt: {e}")))?;

@@ -1460,6 +1460,13 @@ fn check_manifest(m: &BundleManifest) -> Result<HashMap<Digest, BlobState>, Stri
             Some(_) => {}
         }
     }
+    if m.blobs
+        .iter()
+        .try_fold(0u64, |sum, b| sum.checked_add(b.size))
+        .is_none()
+    {
+        return Err("the blob sizes add up to more than 2^64 bytes".to_owned());
+    }
     let totals = Totals::of(&m.images, &m.blobs);
     if totals != m.totals {
         return Err(format!(
@@ -1758,6 +1765,9 @@ fn check_index(
 
 /// Small entries read from the head are capped (manifests and configs are a few KiB).
 const MAX_HEAD_BLOB_SIZE: u64 = 4 << 20;
+/// All small entries read from the head together; past this the head ends early (the sizes
+/// of the images whose documents lie beyond are then unknown).
+const MAX_HEAD_SIZE: u64 = 64 << 20;
 
 /// What the first entries of a bundle say, read without decoding the rest (see [`read_head`]).
 ///
@@ -1826,6 +1836,8 @@ pub fn read_head<R: Read>(reader: R) -> Result<BundleHead, VerifyError> {
         .collect();
     let mut signature = None;
     let mut blobs: HashMap<Digest, Vec<u8>> = HashMap::new();
+    // The small blobs kept together are capped too, not only each one.
+    let mut head_bytes = 0u64;
     // Past the manifest, a damaged or cut file only ends the head early: the inventory is
     // known, the sizes of the images whose manifests are missing are not.
     while let Ok(Some((offset, h))) = tar.header() {
@@ -1843,9 +1855,12 @@ pub fn read_head<R: Read>(reader: R) -> Result<BundleHead, VerifyError> {
             if tar.skip(h.size).is_err() {
                 break;
             }
-        } else if let Some(d) = blob_digest(&h.path)
-            .filter(|d| small.get(d).is_some_and(|&s| s == h.size) && h.size <= MAX_HEAD_BLOB_SIZE)
-        {
+        } else if let Some(d) = blob_digest(&h.path).filter(|d| {
+            small.get(d).is_some_and(|&s| s == h.size)
+                && h.size <= MAX_HEAD_BLOB_SIZE
+                && head_bytes + h.size <= MAX_HEAD_SIZE
+        }) {
+            head_bytes += h.size;
             match tar.data(h.size) {
                 Ok(data) => blobs.insert(d, data),
                 Err(_) => break,
@@ -1904,7 +1919,11 @@ fn image_sizes(m: &BundleManifest, docs: &HashMap<Digest, Vec<u8>>) -> HashMap<D
             image.digest.clone(),
             ImageSize {
                 blobs: used.len() as u64,
-                bytes: used.iter().filter_map(|d| sizes.get(d)).sum(),
+                // Saturating: the sizes are not checked here (nothing in the head is).
+                bytes: used
+                    .iter()
+                    .filter_map(|d| sizes.get(d))
+                    .fold(0u64, |sum, &s| sum.saturating_add(s)),
             },
         );
     }

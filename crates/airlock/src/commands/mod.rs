@@ -2,6 +2,7 @@
 
 mod bundle;
 mod common;
+mod completions;
 mod config;
 mod images;
 mod inspect;
@@ -26,5 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
         Command::Config { command } => config::run(command, &cli.global),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::GenerateMan { out_dir } => completions::man(out_dir.as_deref()),
     }
 }

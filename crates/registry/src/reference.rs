@@ -64,6 +64,16 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises a reference the way `docker pull` reads it.
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
+        if let Some(shown) = userinfo_redacted(s) {
+            // The part before `@` may be a password: it is never echoed.
+            return Err(ReferenceError {
+                reference: shown,
+                reason: "an image reference cannot carry credentials (`user:password@`)\n  \
+                         hint: give them in an auth file (`docker login HOST`, \
+                         `REGISTRY_AUTH_FILE`) or with --username and --password-stdin"
+                    .to_owned(),
+            });
+        }
         parse(s).map_err(|reason| ReferenceError {
             reference: s.to_owned(),
             reason,
@@ -104,6 +114,39 @@ impl FromStr for Reference {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Reference::parse(s)
     }
+}
+
+/// Checks a registry host with an optional port (`harbor.lan`, `10.0.0.5:5000`,
+/// `[::1]:5000`), as it appears in front of a repository.
+pub fn validate_host(registry: &str) -> Result<(), ReferenceError> {
+    validate_registry(registry).map_err(|reason| ReferenceError {
+        reference: registry.to_owned(),
+        reason,
+    })
+}
+
+/// `Some(text to show)` when `s` looks like `user[:password]@host/…` (a URL's userinfo): the
+/// text after the first `@` is then a host and path, never a digest (`algorithm:encoded`,
+/// no `/`). The shown text replaces everything up to the last `@` with `***`.
+fn userinfo_redacted(s: &str) -> Option<String> {
+    let (before, after) = s.split_once('@')?;
+    let digest_like = after.split_once(':').is_some_and(|(alg, enc)| {
+        !alg.is_empty()
+            && alg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b))
+            && !enc.is_empty()
+            && enc
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+    });
+    // `name@digest` never has a `/` after the `@`; a password is only there with a `:` before.
+    let userinfo = after.contains('/') || (before.contains(':') && !digest_like);
+    if !userinfo {
+        return None;
+    }
+    let rest = &s[s.rfind('@').map_or(0, |i| i + 1)..];
+    Some(format!("***@{rest}"))
 }
 
 /// Maps the aliases of Docker Hub to [`DOCKER_HUB`]; any other registry is returned as is.
@@ -176,12 +219,13 @@ fn parse(s: &str) -> Result<Reference, String> {
     })
 }
 
-/// The docker CLI's rule: the first path component is a registry if it contains '.' or ':',
-/// is `localhost`, or has an uppercase letter (repository components never do).
+/// The first path component is a registry if it contains '.' or ':', or is `localhost`.
+///
+/// The docker CLI also takes a component with an uppercase letter for a host (`UPPER/case`
+/// is a pull from the host `upper`); here it stays a repository component and is refused for
+/// its uppercase letter, so a typo never becomes a lookup of an unintended host.
 fn is_registry(first: &str) -> bool {
-    first.contains(['.', ':'])
-        || first == "localhost"
-        || first.chars().any(|c| c.is_ascii_uppercase())
+    first.contains(['.', ':']) || first == "localhost"
 }
 
 fn validate_registry(registry: &str) -> Result<(), String> {
@@ -250,9 +294,16 @@ pub(crate) fn validate_repository(repository: &str) -> Result<(), String> {
             ));
         }
         if let Some(reason) = path_component_error(component) {
+            let registry_hint = if component.chars().any(|c| c.is_ascii_uppercase())
+                && repository.starts_with(&format!("{component}/"))
+            {
+                " (a registry host needs a `.` or a `:port`, or is `localhost`)"
+            } else {
+                ""
+            };
             return Err(format!(
                 "the repository path component `{component}` {reason}; components are \
-                 lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+                 lowercase letters and digits, separated by `.`, `_`, `__` or `-`{registry_hint}"
             ));
         }
     }
@@ -334,6 +385,32 @@ pub(crate) fn validate_digest(digest: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Regression: a reference with userinfo (`user:pw@host/…`) was echoed back, password
+    /// and all, in the error.
+    #[test]
+    fn userinfo_is_refused_without_echoing_it() {
+        for input in [
+            "user:s3cret@registry.example/app:1",
+            "user:s3cret@registry.example:5000/app",
+            "https://user:s3cret@registry.example/app",
+            "user:s3cret@registry.example",
+            "user:s3@cret@registry.example/app",
+            "user@registry.example/app",
+        ] {
+            let err = Reference::parse(input).expect_err(input);
+            let shown = err.to_string();
+            assert!(!shown.contains("s3cret") && !shown.contains("s3@"), "{shown}");
+            assert!(shown.contains("cannot carry credentials"), "{shown}");
+            assert!(shown.contains("hint: give them in an auth file"), "{shown}");
+        }
+        // `name@digest` and `name:tag@digest` are no userinfo.
+        assert!(Reference::parse(&format!("app:1@{D}")).is_ok());
+        assert!(Reference::parse("nginx@latest")
+            .unwrap_err()
+            .to_string()
+            .contains("no algorithm"));
+    }
+
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
@@ -413,6 +490,13 @@ mod tests {
                 Some("latest"),
                 false,
             ),
+            (
+                "localhost/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "localhost",
+                "app",
+                None,
+                true,
+            ),
             ("[::1]:5000/app", "[::1]:5000", "app", Some("latest"), false),
             ("a.b/x__y/z-w", "a.b", "x__y/z-w", Some("latest"), false),
             ("a.b/x.y_z---w", "a.b", "x.y_z---w", Some("latest"), false),
@@ -485,6 +569,11 @@ mod tests {
             ("ng inx".into(), "character ' '"),
             ("a.b/x$y".into(), "character `$`"),
             (long_name, "longer than 255"),
+            // Regression: `UPPER/case` was taken for the host `UPPER` (and looked up as
+            // `upper`) instead of being refused.
+            ("UPPER/case".into(), "uppercase letter `U`"),
+            ("UPPER/case".into(), "registry host needs a `.`"),
+            ("Team/app:1".into(), "uppercase letter `T`"),
         ];
         for (input, needle) in cases {
             let err = Reference::parse(&input).expect_err(&input).to_string();

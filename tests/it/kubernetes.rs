@@ -69,7 +69,7 @@ fn images_kubernetes_prints_kubeadms_list() {
 /// likewise, CoreDNS from `dns.imageRepository` when set (else `imageRepository`), with
 /// `/coredns` appended only for kubeadm's default repository.
 fn kubeadm_pulls(config: &str, pause: &str, etcd: &str, coredns: &str) -> Vec<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+    let doc: Value = serde_saphyr::from_str(config).unwrap();
     assert_eq!(doc["apiVersion"].as_str(), Some("kubeadm.k8s.io/v1beta3"));
     assert_eq!(doc["kind"].as_str(), Some("ClusterConfiguration"));
     let repo = doc["imageRepository"].as_str().unwrap().to_string();

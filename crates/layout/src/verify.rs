@@ -1826,6 +1826,8 @@ pub fn read_head<R: Read>(reader: R) -> Result<BundleHead, VerifyError> {
         .collect();
     let mut signature = None;
     let mut blobs: HashMap<Digest, Vec<u8>> = HashMap::new();
+    // The small blobs held at once are bounded like the manifest, whatever it lists.
+    let mut budget = MAX_MANIFEST_SIZE;
     // Past the manifest, a damaged or cut file only ends the head early: the inventory is
     // known, the sizes of the images whose manifests are missing are not.
     while let Ok(Some((offset, h))) = tar.header() {
@@ -1839,13 +1841,16 @@ pub fn read_head<R: Read>(reader: R) -> Result<BundleHead, VerifyError> {
                 Ok(data) => signature = Some(data),
                 Err(_) => break,
             }
-        } else if h.path == OCI_LAYOUT_PATH {
+        } else if h.path == OCI_LAYOUT_PATH && h.size <= MAX_OCI_LAYOUT_SIZE {
             if tar.skip(h.size).is_err() {
                 break;
             }
-        } else if let Some(d) = blob_digest(&h.path)
-            .filter(|d| small.get(d).is_some_and(|&s| s == h.size) && h.size <= MAX_HEAD_BLOB_SIZE)
-        {
+        } else if let Some(d) = blob_digest(&h.path).filter(|d| {
+            small.get(d).is_some_and(|&s| s == h.size)
+                && h.size <= MAX_HEAD_BLOB_SIZE
+                && h.size <= budget
+        }) {
+            budget -= h.size;
             match tar.data(h.size) {
                 Ok(data) => blobs.insert(d, data),
                 Err(_) => break,

@@ -148,6 +148,29 @@ fn unknown_ca_is_named_with_a_hint() {
     assert_mentions(&o, &[&image, &reg.host, "caFile"]);
 }
 
+/// Regression: a `caFile` that holds another CA gave the same message as no CA at all, and did
+/// not name the file.
+#[test]
+fn wrong_ca_file_is_named_with_a_hint() {
+    let reg = registry(true, Auth::None);
+    let work = workdir();
+    let other = airlock_testkit::Pki::generate(&work.path().join("other-ca")).unwrap();
+    let image = format!("{}/fixtures/base:1", reg.host);
+    let spec = write_spec(
+        work.path(),
+        "s",
+        std::slice::from_ref(&image),
+        None,
+        &format!("    {}: {{caFile: {}}}\n", reg.host, other.ca_cert.display()),
+    );
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let ca = other.ca_cert.display().to_string();
+    assert_mentions(&o, &[&image, &reg.host, &format!("not trusted by the CA file `{ca}`")]);
+    assert_mentions(&o, &[&format!("hint: check that `{ca}` holds the CA")]);
+    assert!(!stderr(&o).contains("hint: set caFile"), "{}", stderr(&o));
+}
+
 #[test]
 fn registry_down_is_named() {
     let work = workdir();

@@ -27,12 +27,14 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// The TLS handshake failed: an untrusted or invalid certificate, or no TLS at all.
-    #[error("{}", tls_message(url, host, *problem))]
+    #[error("{}", tls_message(url, host, ca_file.as_deref(), *problem))]
     Tls {
         /// The URL requested.
         url: String,
         /// The registry (`host[:port]`) whose configuration can fix it.
         host: String,
+        /// The CA file configured for the host, if any (its certificates did not help).
+        ca_file: Option<PathBuf>,
         /// What went wrong, as far as it can be told.
         problem: TlsProblem,
         /// The cause.
@@ -370,17 +372,37 @@ fn colon(message: &str) -> String {
     }
 }
 
-fn tls_message(url: &str, host: &str, problem: TlsProblem) -> String {
-    match problem {
-        TlsProblem::Certificate => format!(
+fn tls_message(
+    url: &str,
+    host: &str,
+    ca_file: Option<&std::path::Path>,
+    problem: TlsProblem,
+) -> String {
+    match (problem, ca_file) {
+        (TlsProblem::Certificate, Some(ca)) => format!(
+            "the TLS certificate of `{url}` is not trusted by the CA file `{}` (nor by the \
+             system's roots)\n  hint: check that `{}` holds the CA that issued `{host}`'s \
+             certificate (`openssl s_client -connect {host} -CAfile {}` shows the chain), and \
+             that the certificate names `{host}`",
+            ca.display(),
+            ca.display(),
+            ca.display()
+        ),
+        (TlsProblem::Handshake, Some(ca)) => format!(
+            "the TLS handshake with `{url}` failed (CA file `{}`)\n  hint: check the server's \
+             TLS setup and that `{}` holds the CA that issued `{host}`'s certificate",
+            ca.display(),
+            ca.display()
+        ),
+        (TlsProblem::Certificate, None) => format!(
             "the TLS certificate of `{url}` is not trusted\n  hint: set caFile for `{host}` \
              in the spec or pass --ca-file"
         ),
-        TlsProblem::NotTls => format!(
+        (TlsProblem::NotTls, _) => format!(
             "`{url}` does not answer with TLS\n  hint: if `{host}` serves plain HTTP, set \
              plainHttp for it in the spec"
         ),
-        TlsProblem::Handshake => format!(
+        (TlsProblem::Handshake, None) => format!(
             "the TLS handshake with `{url}` failed\n  hint: check the server's TLS setup; for \
              a private CA set caFile for `{host}` in the spec or pass --ca-file"
         ),

@@ -171,6 +171,67 @@ fn wrong_ca_file_is_named_with_a_hint() {
     assert!(!stderr(&o).contains("hint: set caFile"), "{}", stderr(&o));
 }
 
+/// Regression: a credential helper that is installed but fails got "hint: install it". The
+/// run now says it ran and failed, shows its stderr and never its stdout (a secret).
+#[test]
+fn failing_credential_helper_is_told_from_a_missing_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let reg = registry(
+        true,
+        Auth::Basic {
+            username: "airlock".into(),
+            password: "right-password".into(),
+        },
+    );
+    let work = workdir();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-locked");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho '{\"Username\":\"airlock\",\"Secret\":\"Helper-Secret-42\"}'\necho 'error: the keychain is locked' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = format!("{}/fixtures/base:1", reg.host);
+    let spec = write_spec(
+        work.path(),
+        "s",
+        std::slice::from_ref(&image),
+        None,
+        &registry_settings(&reg),
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    for (store, needles, absent) in [
+        (
+            "locked",
+            &["docker-credential-locked", "ran and exited", "the keychain is locked"][..],
+            &["install it", "Helper-Secret-42"][..],
+        ),
+        (
+            "absent",
+            &["docker-credential-absent", "is not installed", "hint: install it"][..],
+            &[][..],
+        ),
+    ] {
+        let auth = work.path().join(format!("{store}.json"));
+        std::fs::write(&auth, format!(r#"{{"credsStore": "{store}"}}"#)).unwrap();
+        let mut cmd = airlock(&work.path().join("cache"));
+        cmd.env("REGISTRY_AUTH_FILE", &auth)
+            .env("PATH", &path)
+            .args(["bundle", "--retries", "1", "-o"])
+            .arg(work.path().join("out.tar.zst"))
+            .arg(&spec);
+        let o = run(cmd, None);
+        assert!(!o.status.success(), "{}", stderr(&o));
+        assert!(!work.path().join("out.tar.zst").exists());
+        assert_mentions(&o, needles);
+        for a in absent {
+            assert!(!stderr(&o).contains(a), "`{a}` in:\n{}", stderr(&o));
+        }
+    }
+}
+
 #[test]
 fn registry_down_is_named() {
     let work = workdir();

@@ -183,11 +183,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A docker credential helper (`docker-credential-<name>`) failed.
-    #[error(
-        "credential helper `docker-credential-{helper}` failed for `{registry}`\n  hint: install \
-         it, or remove it from `credHelpers`/`credsStore` in the auth file"
-    )]
+    /// A docker credential helper (`docker-credential-<name>`) failed; the cause tells a
+    /// helper that is not installed from one that ran and failed, and carries the hint.
+    #[error("credential helper `docker-credential-{helper}` failed for `{registry}`")]
     CredentialHelper {
         /// The helper's name (the part after `docker-credential-`).
         helper: String,
@@ -321,8 +319,8 @@ pub enum TlsProblem {
 /// Why a docker credential helper failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {
-    /// The program could not be started (not installed, not on `PATH`).
-    #[error("cannot run `{program}`")]
+    /// The program could not be started (not installed, not on `PATH`, not executable).
+    #[error("{}", spawn_message(program, source))]
     Spawn {
         /// The program.
         program: String,
@@ -330,8 +328,13 @@ pub enum HelperError {
         #[source]
         source: std::io::Error,
     },
-    /// It exited with an error.
-    #[error("it exited with {status}: {stderr}")]
+    /// It ran and exited with an error.
+    #[error(
+        "it ran and exited with {status}: {}\n  hint: the helper is installed but failed: fix \
+         what it says (log in again, unlock the keychain), or remove it from \
+         `credHelpers`/`credsStore` in the auth file",
+        if stderr.is_empty() { "(no error output)" } else { stderr }
+    )]
     Failed {
         /// The exit status.
         status: std::process::ExitStatus,
@@ -344,6 +347,17 @@ pub enum HelperError {
     /// Its output is not the expected `{"Username": …, "Secret": …}` JSON.
     #[error("its output is not credentials JSON")]
     Output(#[source] serde_json::Error),
+}
+
+fn spawn_message(program: &str, source: &std::io::Error) -> String {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "`{program}` is not installed (not found on PATH)\n  hint: install it, or remove it \
+             from `credHelpers`/`credsStore` in the auth file"
+        )
+    } else {
+        format!("cannot run `{program}`")
+    }
 }
 
 /// A malformed image reference, repository name, tag or digest.

@@ -264,3 +264,98 @@ fn missing_output_directory_fails_before_any_download() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_mentions(&o, &["no/such/dir/out.tar.zst"]);
 }
+
+/// Regression: `UPPER/case` was taken for the host `UPPER` and became a DNS lookup of
+/// `upper`; it is a spec error with its line and column, before any request.
+#[test]
+fn uppercase_first_component_is_a_spec_error() {
+    let work = workdir();
+    for (name, text, at) in [
+        (
+            "u.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  images:\n    - UPPER/case:1\n",
+            "u.yaml:6:7",
+        ),
+        ("u.txt", "# list\nUPPER/case\n", "u.txt:2:1"),
+    ] {
+        let spec = work.path().join(name);
+        std::fs::write(&spec, text).unwrap();
+        let o = bundle_fails(work.path(), &spec, None, &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_mentions(&o, &[at, "UPPER/case", "uppercase letter `U`"]);
+        let e = stderr(&o);
+        assert!(!e.contains("cannot reach") && !e.contains("`upper`"), "{e}");
+    }
+}
+
+/// Regression: a reference with userinfo (`user:pw@host/…`) was echoed back, password and
+/// all, in the error. It is refused with where to put credentials instead.
+#[test]
+fn userinfo_in_a_reference_is_refused_and_never_echoed() {
+    let work = workdir();
+    let spec = work.path().join("s.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n  images:\n    - name: bob:Hunter2-Secret@127.0.0.1:1/team/app:1\n",
+    )
+    .unwrap();
+    let o = bundle_fails(work.path(), &spec, None, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_mentions(&o, &["s.yaml:6:13", "cannot carry credentials", "hint: give them"]);
+    assert!(!stderr(&o).contains("Hunter2"), "{}", stderr(&o));
+
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["load", "--insecure-skip-signature", "--to"])
+        .arg("registry://bob:Hunter2-Secret@127.0.0.1:1/k8s")
+        .arg(work.path().join("none.tar.zst"));
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Hunter2"), "{}", stderr(&o));
+}
+
+/// Regression: a lock whose digest is not a digest (`sha256:ZZZ…`) was taken as a changed
+/// image ("serves X but the lock says sha256:ZZZ…"); it is a malformed lock, named with its
+/// line, column and image, before any request.
+#[test]
+fn malformed_lock_digest_is_a_malformed_lock() {
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    let image = format!("{}/fixtures/base:1", reg.host);
+    let spec = write_spec(
+        work.path(),
+        "s",
+        std::slice::from_ref(&image),
+        None,
+        &registry_settings(&reg),
+    );
+    let lock = work.path().join("s.lock");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["lock", "-o"]).arg(&lock).arg(&spec);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let digest = text
+        .split('"')
+        .find(|s| s.starts_with("sha256:"))
+        .unwrap()
+        .to_string();
+    let bad = format!("sha256:{}", "Z".repeat(64));
+    std::fs::write(&lock, text.replace(&digest, &bad)).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains(&digest))
+        .unwrap()
+        + 1;
+    let o = bundle_fails(work.path(), &spec, None, &["--locked", "--lock", lock.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_mentions(
+        &o,
+        &[
+            &format!("s.lock:{line}:"),
+            "not a valid airlock lock file",
+            &format!("image `{image}`"),
+            &bad,
+        ],
+    );
+    assert!(!stderr(&o).contains("serves"), "{}", stderr(&o));
+}

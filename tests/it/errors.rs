@@ -301,7 +301,7 @@ fn userinfo_in_a_reference_is_refused_and_never_echoed() {
     .unwrap();
     let o = bundle_fails(work.path(), &spec, None, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert_mentions(&o, &["s.yaml:6:13", "cannot carry credentials", "hint: give them"]);
+    assert_mentions(&o, &["s.yaml:6:13", "cannot carry credentials", "hint: give credentials"]);
     assert!(!stderr(&o).contains("Hunter2"), "{}", stderr(&o));
 
     let mut cmd = airlock(&work.path().join("cache"));

@@ -64,15 +64,8 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises a reference the way `docker pull` reads it.
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
-        if let Some(shown) = userinfo_redacted(s) {
-            // The part before `@` may be a password: it is never echoed.
-            return Err(ReferenceError {
-                reference: shown,
-                reason: "an image reference cannot carry credentials (`user:password@`)\n  \
-                         hint: give them in an auth file (`docker login HOST`, \
-                         `REGISTRY_AUTH_FILE`) or with --username and --password-stdin"
-                    .to_owned(),
-            });
+        if let Some(e) = userinfo_error(s) {
+            return Err(e);
         }
         parse(s).map_err(|reason| ReferenceError {
             reference: s.to_owned(),
@@ -125,28 +118,31 @@ pub fn validate_host(registry: &str) -> Result<(), ReferenceError> {
     })
 }
 
-/// `Some(text to show)` when `s` looks like `user[:password]@host/…` (a URL's userinfo): the
-/// text after the first `@` is then a host and path, never a digest (`algorithm:encoded`,
-/// no `/`). The shown text replaces everything up to the last `@` with `***`.
-fn userinfo_redacted(s: &str) -> Option<String> {
+/// The error for `s` when it may carry userinfo (`user[:password]@host/…`, a URL's), which
+/// is then never echoed: everything up to the last `@` is shown as `***`.
+///
+/// After the `@` of `name@digest` comes a digest, never a `/`; a `:` before the `@` that is
+/// not followed by a valid digest may be a password.
+fn userinfo_error(s: &str) -> Option<ReferenceError> {
+    const HINT: &str = "\n  hint: give credentials in an auth file (`docker login HOST`, \
+                        `REGISTRY_AUTH_FILE`) or with --username and --password-stdin";
     let (before, after) = s.split_once('@')?;
-    let digest_like = after.split_once(':').is_some_and(|(alg, enc)| {
-        !alg.is_empty()
-            && alg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+._-".contains(&b))
-            && !enc.is_empty()
-            && enc
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
-    });
-    // `name@digest` never has a `/` after the `@`; a password is only there with a `:` before.
-    let userinfo = after.contains('/') || (before.contains(':') && !digest_like);
-    if !userinfo {
+    let reason = if after.contains('/') {
+        format!("an image reference cannot carry credentials (`user:password@`){HINT}")
+    } else if before.contains(':') && validate_digest(after).is_err() {
+        format!(
+            "what follows `@` is not a digest (`sha256:` and 64 lowercase hex digits); the part \
+             before it is not shown, as it may be `user:password` (an image reference cannot \
+             carry credentials){HINT}"
+        )
+    } else {
         return None;
-    }
+    };
     let rest = &s[s.rfind('@').map_or(0, |i| i + 1)..];
-    Some(format!("***@{rest}"))
+    Some(ReferenceError {
+        reference: format!("***@{rest}"),
+        reason,
+    })
 }
 
 /// Maps the aliases of Docker Hub to [`DOCKER_HUB`]; any other registry is returned as is.
@@ -395,13 +391,16 @@ mod tests {
             "https://user:s3cret@registry.example/app",
             "user:s3cret@registry.example",
             "user:s3@cret@registry.example/app",
+            // Found by `prop_userinfo_is_refused_and_hidden`: `host:port` after the `@` looked
+            // like a digest (`algorithm:encoded`), and the password was echoed.
+            "user:s3cret@registry.example:5000",
             "user@registry.example/app",
         ] {
             let err = Reference::parse(input).expect_err(input);
             let shown = err.to_string();
             assert!(!shown.contains("s3cret") && !shown.contains("s3@"), "{shown}");
             assert!(shown.contains("cannot carry credentials"), "{shown}");
-            assert!(shown.contains("hint: give them in an auth file"), "{shown}");
+            assert!(shown.contains("hint: give credentials in an auth file"), "{shown}");
         }
         // `name@digest` and `name:tag@digest` are no userinfo.
         assert!(Reference::parse(&format!("app:1@{D}")).is_ok());
@@ -579,6 +578,116 @@ mod tests {
             let err = Reference::parse(&input).expect_err(&input).to_string();
             assert!(err.contains(needle), "{input:?}: {err:?} lacks {needle:?}");
             assert!(err.starts_with("invalid image reference `"), "{err}");
+        }
+    }
+}
+
+/// Property tests: `PROPTEST_CASES` sets how many cases (`cargo xtask fuzz` runs many more).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A path component: `[a-z0-9]+ (sep [a-z0-9]+)*`.
+    fn component() -> impl Strategy<Value = String> {
+        (
+            "[a-z0-9]{1,8}",
+            proptest::collection::vec(("(\\.|_|__|-{1,3})", "[a-z0-9]{1,6}"), 0..3),
+        )
+            .prop_map(|(first, rest)| {
+                let mut s = first;
+                for (sep, part) in rest {
+                    s.push_str(&sep);
+                    s.push_str(&part);
+                }
+                s
+            })
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,8}){1,3}",
+            "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,8}){0,2}:[0-9]{1,5}",
+            Just("localhost".to_string()),
+            "localhost:[0-9]{1,5}",
+            "\\[::[0-9a-f]{1,4}\\]:[0-9]{1,5}",
+        ]
+    }
+
+    /// Valid references, with or without registry, tag and digest.
+    fn reference_text() -> impl Strategy<Value = String> {
+        (
+            proptest::option::of(host()),
+            proptest::collection::vec(component(), 1..4),
+            proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            proptest::option::of("[0-9a-f]{64}"),
+        )
+            .prop_filter("a first component with `.` is a host", |(host, path, _, _)| {
+                host.is_some() || !(path[0].contains('.') || path[0] == "localhost")
+            })
+            .prop_map(|(host, path, tag, digest)| {
+                let mut s = host.map(|h| format!("{h}/")).unwrap_or_default();
+                s.push_str(&path.join("/"));
+                if let Some(t) = tag {
+                    s.push(':');
+                    s.push_str(&t);
+                }
+                if let Some(d) = digest {
+                    s.push_str("@sha256:");
+                    s.push_str(&d);
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::default())]
+
+        /// No input panics the parser; an error names the input (or hides its userinfo).
+        #[test]
+        fn prop_parse_never_panics(s in "\\PC{0,80}|[a-zA-Z0-9:/@._\\-\\[\\]]{0,80}") {
+            if let Err(e) = Reference::parse(&s) {
+                prop_assert!(e.to_string().starts_with("invalid image reference `"));
+            }
+        }
+
+        /// A parsed reference printed and parsed again is the same reference.
+        #[test]
+        fn prop_round_trip(s in reference_text()) {
+            let r = Reference::parse(&s).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let printed = r.to_string();
+            let again = Reference::parse(&printed)
+                .map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+            prop_assert_eq!(&again, &r);
+            prop_assert_eq!(again.to_string(), printed);
+        }
+
+        /// A first component with an uppercase letter and no `.`/`:` is never a host, and never
+        /// accepted.
+        #[test]
+        fn prop_upper_first_component_is_refused(
+            first in "[a-z0-9]{0,4}[A-Z][A-Za-z0-9]{0,6}",
+            rest in reference_text(),
+        ) {
+            prop_assume!(first != "localhost");
+            let s = format!("{first}/{rest}");
+            prop_assert!(Reference::parse(&s).is_err(), "{} was accepted", s);
+        }
+
+        /// `user:password@reference` is never accepted, and the password never shown.
+        #[test]
+        fn prop_userinfo_is_refused_and_hidden(
+            user in "[a-z]{1,8}",
+            password in "PW[A-Z]{8,12}",
+            rest in reference_text(),
+            scheme in proptest::option::of(Just("https://")),
+        ) {
+            let s = format!("{}{user}:{password}@{rest}", scheme.unwrap_or(""));
+            let e = Reference::parse(&s);
+            prop_assert!(e.is_err(), "{} was accepted", s);
+            let shown = e.unwrap_err().to_string();
+            prop_assert!(!shown.contains(&password), "{}", shown);
         }
     }
 }

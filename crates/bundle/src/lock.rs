@@ -134,7 +134,12 @@ impl Lock {
             path: path.to_path_buf(),
             source,
         })?;
-        let lock: Lock = serde_json::from_slice(&bytes).map_err(|e| {
+        Lock::from_bytes(path, &bytes)
+    }
+
+    /// Parses the bytes of the lock file `path`.
+    fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Lock, Error> {
+        let lock: Lock = serde_json::from_slice(bytes).map_err(|e| {
             // serde_json appends " at line L column C"; the position goes in front.
             let message = e.to_string();
             let message = match message.rfind(" at line ") {
@@ -237,6 +242,95 @@ mod tests {
             std::fs::write(&p, body).unwrap();
             let s = Lock::read(&p).unwrap_err().to_string();
             assert!(s.contains("x.lock:1:") && s.contains(needle), "{body}: {s}");
+        }
+    }
+}
+
+/// Property tests: `PROPTEST_CASES` sets how many cases (`cargo xtask fuzz` runs many more).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn lock() -> impl Strategy<Value = Lock> {
+        (
+            "\\PC{0,20}",
+            proptest::collection::btree_map(
+                "\\PC{1,40}",
+                ("[0-9a-f]{64}", "\\PC{0,40}").prop_map(|(hex, source)| LockedImage {
+                    digest: format!("sha256:{hex}"),
+                    source,
+                }),
+                0..8,
+            ),
+        )
+            .prop_map(|(spec, images)| Lock {
+                lock_version: LOCK_VERSION,
+                spec,
+                images,
+            })
+    }
+
+    /// 1-based (line, column) of the end of `text`, the furthest a position can be.
+    fn fits(text: &[u8], line: usize, column: usize) -> bool {
+        let text = String::from_utf8_lossy(text);
+        let lines: Vec<&str> = text.split('\n').collect();
+        line >= 1
+            && column >= 1
+            && line <= lines.len()
+            && column <= lines[line - 1].chars().count() + 1
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::default())]
+
+        /// A lock written and read again is equal.
+        #[test]
+        fn prop_lock_round_trip(lock in lock()) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("x.lock");
+            lock.write(&p).unwrap();
+            prop_assert_eq!(Lock::read(&p).unwrap(), lock);
+        }
+
+        /// No input panics the reader, and every error carries a position inside the text.
+        #[test]
+        fn prop_lock_errors_are_positioned(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200),
+                "[{}\\[\\]\":, a-z0-9\n]{0,200}".prop_map(String::into_bytes),
+            ]
+        ) {
+            match Lock::from_bytes(Path::new("x.lock"), &bytes) {
+                Ok(lock) => prop_assert_eq!(lock.lock_version, LOCK_VERSION),
+                Err(Error::Lock { line, column, .. }) => {
+                    prop_assert!(fits(&bytes, line, column), "{}:{} outside {:?}", line, column, String::from_utf8_lossy(&bytes));
+                }
+                Err(e) => prop_assert!(false, "{e}"),
+            }
+        }
+
+        /// A digest that is not `sha256:` and 64 lowercase hex digits is never accepted, and
+        /// the error names the image and the place.
+        #[test]
+        fn prop_bad_digest_is_refused(
+            lock in lock(),
+            bad in "[a-zA-Z0-9:]{0,80}",
+        ) {
+            prop_assume!(!lock.images.is_empty());
+            prop_assume!(airlock_layout::Digest::parse(&bad).is_err());
+            let mut lock = lock;
+            let image = lock.images.keys().next().unwrap().clone();
+            lock.images.get_mut(&image).unwrap().digest = bad.clone();
+            let text = serde_json::to_vec_pretty(&lock).unwrap();
+            let e = Lock::from_bytes(Path::new("x.lock"), &text).unwrap_err();
+            let Error::Lock { line, column, ref message, .. } = e else {
+                return Err(TestCaseError::fail(format!("{e}")));
+            };
+            prop_assert!(fits(&text, line, column));
+            let shown = serde_json::to_string(&image).unwrap();
+            prop_assert!(message.contains(&image) || message.contains(&shown[1..shown.len() - 1]), "{}", message);
         }
     }
 }

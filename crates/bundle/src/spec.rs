@@ -893,3 +893,114 @@ mod tests {
         assert!(n >= 7, "only {n} specs in {}", dir.display());
     }
 }
+
+/// Property tests: `PROPTEST_CASES` sets how many cases (`cargo xtask fuzz` runs many more).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HEAD: &str = "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: p}\nspec:\n";
+
+    /// Whether 1-based (line, column) is inside `text` (or just past the end of a line).
+    fn fits(text: &str, line: usize, column: usize) -> bool {
+        let lines: Vec<&str> = text.split('\n').collect();
+        line >= 1
+            && column >= 1
+            && line <= lines.len()
+            && column <= lines[line - 1].chars().count() + 1
+    }
+
+    fn check(text: &str, result: Result<Spec, Error>) -> Result<Option<Spec>, TestCaseError> {
+        match result {
+            Ok(spec) => {
+                for i in &spec.images {
+                    prop_assert!(fits(text, i.line, i.column), "{}:{} for {}", i.line, i.column, i.original);
+                }
+                Ok(Some(spec))
+            }
+            Err(Error::Spec { line, column, message, .. }) => {
+                prop_assert!(fits(text, line, column), "{}:{} outside the text: {}", line, column, message);
+                Ok(None)
+            }
+            Err(e) => Err(TestCaseError::fail(format!("not a spec error: {e}"))),
+        }
+    }
+
+    /// Image-like words: references, near misses, uppercase, userinfo, YAML punctuation.
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9]{1,6}(\\.[a-z]{1,4})?(:[0-9]{1,4})?/[a-z0-9_.-]{1,8}(:[a-zA-Z0-9_.-]{1,6})?",
+            "[a-zA-Z0-9:/@._-]{1,24}",
+            "[A-Z]{1,5}/[a-z]{1,5}",
+            "[a-z]{1,4}:[A-Za-z0-9]{1,8}@[a-z]{1,6}\\.lan/[a-z]{1,5}",
+            "[-:#&*!|>'\"%@`{}\\[\\], a-z]{1,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::default())]
+
+        /// No text panics the YAML parser; an error points inside the text.
+        #[test]
+        fn prop_yaml_never_panics(body in "\\PC{0,200}|[-:#&*!|>'\"%@{}\\[\\], a-z0-9\n]{0,200}") {
+            let text = format!("{HEAD}{body}");
+            check(&text, parse_yaml(Path::new("s.yaml"), &text, String::new()))?;
+            check(&body, parse_yaml(Path::new("s.yaml"), &body, String::new()))?;
+        }
+
+        /// No text panics the list parser; an error points inside the text.
+        #[test]
+        fn prop_list_never_panics(text in "\\PC{0,200}|[a-zA-Z0-9:/@._# \n-]{0,200}") {
+            check(&text, parse_list(Path::new("s.txt"), &text, String::new()))?;
+        }
+
+        /// Specs of image-like words, plain, quoted or in maps: every accepted image is where
+        /// the parser says, and no accepted reference has an uppercase first component or
+        /// userinfo.
+        #[test]
+        fn prop_images_are_located(
+            words in proptest::collection::vec((word(), 0..3u8), 1..12),
+        ) {
+            let mut text = format!("{HEAD}  images:\n");
+            let mut list = String::new();
+            for (w, style) in &words {
+                let quoted = serde_json::to_string(w).unwrap();
+                match style {
+                    0 => text.push_str(&format!("    - {w}\n")),
+                    1 => text.push_str(&format!("    - {quoted}\n")),
+                    _ => text.push_str(&format!("    - name: {quoted}\n      platforms: [all]\n")),
+                }
+                list.push_str(w);
+                list.push('\n');
+            }
+            for (text, result) in [
+                (&text, parse_yaml(Path::new("s.yaml"), &text, String::new())),
+                (&list, parse_list(Path::new("s.txt"), &list, String::new())),
+            ] {
+                let Some(spec) = check(text, result)? else { continue };
+                for i in &spec.images {
+                    let first = i.original.split('/').next().unwrap_or("");
+                    let upper_host = i.original.contains('/')
+                        && !first.contains(['.', ':'])
+                        && first != "localhost"
+                        && first.chars().any(|c| c.is_ascii_uppercase());
+                    prop_assert!(!upper_host, "accepted {}", i.original);
+                    let userinfo = i
+                        .original
+                        .split_once('@')
+                        .is_some_and(|(_, after)| after.contains('/'));
+                    prop_assert!(!userinfo, "accepted {}", i.original);
+                    // The position is that of the reference itself (quoted or not).
+                    let line = text.split('\n').nth(i.line - 1).unwrap();
+                    let at: String = line.chars().skip(i.column - 1).collect();
+                    prop_assert!(
+                        at.starts_with(&i.original) || at.starts_with(&format!("\"{}", i.original.chars().next().unwrap())),
+                        "{} at {}:{} is {:?}", i.original, i.line, i.column, at
+                    );
+                }
+            }
+        }
+    }
+}

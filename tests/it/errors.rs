@@ -161,12 +161,23 @@ fn wrong_ca_file_is_named_with_a_hint() {
         "s",
         std::slice::from_ref(&image),
         None,
-        &format!("    {}: {{caFile: {}}}\n", reg.host, other.ca_cert.display()),
+        &format!(
+            "    {}: {{caFile: {}}}\n",
+            reg.host,
+            other.ca_cert.display()
+        ),
     );
     let o = bundle_fails(work.path(), &spec, None, &[]);
     assert_eq!(o.status.code(), Some(1));
     let ca = other.ca_cert.display().to_string();
-    assert_mentions(&o, &[&image, &reg.host, &format!("not trusted by the CA file `{ca}`")]);
+    assert_mentions(
+        &o,
+        &[
+            &image,
+            &reg.host,
+            &format!("not trusted by the CA file `{ca}`"),
+        ],
+    );
     assert_mentions(&o, &[&format!("hint: check that `{ca}` holds the CA")]);
     assert!(!stderr(&o).contains("hint: set caFile"), "{}", stderr(&o));
 }
@@ -201,16 +212,28 @@ fn failing_credential_helper_is_told_from_a_missing_one() {
         None,
         &registry_settings(&reg),
     );
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     for (store, needles, absent) in [
         (
             "locked",
-            &["docker-credential-locked", "ran and exited", "the keychain is locked"][..],
+            &[
+                "docker-credential-locked",
+                "ran and exited",
+                "the keychain is locked",
+            ][..],
             &["install it", "Helper-Secret-42"][..],
         ),
         (
             "absent",
-            &["docker-credential-absent", "is not installed", "hint: install it"][..],
+            &[
+                "docker-credential-absent",
+                "is not installed",
+                "hint: install it",
+            ][..],
             &[][..],
         ),
     ] {
@@ -301,7 +324,14 @@ fn userinfo_in_a_reference_is_refused_and_never_echoed() {
     .unwrap();
     let o = bundle_fails(work.path(), &spec, None, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert_mentions(&o, &["s.yaml:6:13", "cannot carry credentials", "hint: give credentials"]);
+    assert_mentions(
+        &o,
+        &[
+            "s.yaml:6:13",
+            "cannot carry credentials",
+            "hint: give credentials",
+        ],
+    );
     assert!(!stderr(&o).contains("Hunter2"), "{}", stderr(&o));
 
     let mut cmd = airlock(&work.path().join("cache"));
@@ -341,12 +371,13 @@ fn malformed_lock_digest_is_a_malformed_lock() {
         .to_string();
     let bad = format!("sha256:{}", "Z".repeat(64));
     std::fs::write(&lock, text.replace(&digest, &bad)).unwrap();
-    let line = text
-        .lines()
-        .position(|l| l.contains(&digest))
-        .unwrap()
-        + 1;
-    let o = bundle_fails(work.path(), &spec, None, &["--locked", "--lock", lock.to_str().unwrap()]);
+    let line = text.lines().position(|l| l.contains(&digest)).unwrap() + 1;
+    let o = bundle_fails(
+        work.path(),
+        &spec,
+        None,
+        &["--locked", "--lock", lock.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_mentions(
         &o,

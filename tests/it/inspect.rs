@@ -179,7 +179,13 @@ fn inspect_refuses_devices_and_huge_files_with_bounded_memory() {
     drop(f);
     for file in [Path::new("/dev/zero"), &sparse, &brace] {
         let (o, kib) = inspect_measured(work.path(), file);
-        assert_eq!(o.status.code(), Some(2), "{}: {}", file.display(), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: {}",
+            file.display(),
+            stderr(&o)
+        );
         let e = stderr(&o);
         assert!(
             e.contains(&format!(

@@ -472,8 +472,22 @@ fn parse_toml(path: &Path) -> Value {
 fn config_outputs_parse_back_or_the_value_is_refused() {
     let work = workdir();
     for args in [
-        &["config", "kubeadm", "--kubernetes", "v1.28.0", "--registry", "a b: c"][..],
-        &["config", "kubeadm", "--kubernetes", "v1.28.0", "--registry", "h\nkind: Pod"],
+        &[
+            "config",
+            "kubeadm",
+            "--kubernetes",
+            "v1.28.0",
+            "--registry",
+            "a b: c",
+        ][..],
+        &[
+            "config",
+            "kubeadm",
+            "--kubernetes",
+            "v1.28.0",
+            "--registry",
+            "h\nkind: Pod",
+        ],
         &["config", "docker", "--registry", "a b: c"],
         &["config", "containerd", "--registry", "a b: c", "--out", "x"],
         &[
@@ -528,7 +542,13 @@ fn config_outputs_parse_back_or_the_value_is_refused() {
             out.to_str().unwrap(),
         ],
     );
-    for up in ["registry.k8s.io", "k8s.gcr.io", "docker.io", "quay.io", "ghcr.io"] {
+    for up in [
+        "registry.k8s.io",
+        "k8s.gcr.io",
+        "docker.io",
+        "quay.io",
+        "ghcr.io",
+    ] {
         let doc = parse_toml(&out.join(up).join("hosts.toml"));
         let hosts = doc["host"].as_object().unwrap();
         assert!(!hosts.is_empty(), "{doc}");

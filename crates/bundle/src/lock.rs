@@ -53,7 +53,9 @@ fn images<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, LockedImag
             let mut out = BTreeMap::new();
             while let Some(image) = map.next_key::<String>()? {
                 if out.contains_key(&image) {
-                    return Err(de::Error::custom(format!("image `{image}` is listed twice")));
+                    return Err(de::Error::custom(format!(
+                        "image `{image}` is listed twice"
+                    )));
                 }
                 let entry = map.next_value_seed(Entry { image: &image })?;
                 out.insert(image, entry);
@@ -120,9 +122,8 @@ impl<'de> DeserializeSeed<'de> for DigestOf<'_> {
     type Value = String;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
         let digest = String::deserialize(d)?;
-        airlock_layout::Digest::parse(&digest).map_err(|e| {
-            de::Error::custom(format!("image `{}`: {e}", self.image))
-        })?;
+        airlock_layout::Digest::parse(&digest)
+            .map_err(|e| de::Error::custom(format!("image `{}`: {e}", self.image)))?;
         Ok(digest)
     }
 }
@@ -233,10 +234,22 @@ mod tests {
 
         // Other defects name the image and the place too.
         for (body, needle) in [
-            (r#"{"lockVersion":1,"spec":"x","images":{"a":{"digest":"sha256:ab","source":"s"}}}"#, "image `a`"),
-            (r#"{"lockVersion":1,"spec":"x","images":{"a":{"source":"s"}}}"#, "image `a`: missing `digest`"),
-            (r#"{"lockVersion":1,"spec":"x","images":{"a":{"digest":1,"source":"s"}}}"#, "invalid type"),
-            (r#"{"lockVersion":1,"spec":"x","images":{"a":{"dgst":"x","source":"s"}}}"#, "unknown field `dgst`"),
+            (
+                r#"{"lockVersion":1,"spec":"x","images":{"a":{"digest":"sha256:ab","source":"s"}}}"#,
+                "image `a`",
+            ),
+            (
+                r#"{"lockVersion":1,"spec":"x","images":{"a":{"source":"s"}}}"#,
+                "image `a`: missing `digest`",
+            ),
+            (
+                r#"{"lockVersion":1,"spec":"x","images":{"a":{"digest":1,"source":"s"}}}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"lockVersion":1,"spec":"x","images":{"a":{"dgst":"x","source":"s"}}}"#,
+                "unknown field `dgst`",
+            ),
             (r#"{"lockVersion":1,"spec":"x","images":{}"#, "EOF"),
         ] {
             std::fs::write(&p, body).unwrap();

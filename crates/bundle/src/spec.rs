@@ -417,8 +417,7 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
     };
 
     let raw_images = body.images.map(|i| (at(i.referenced), i.value));
-    let mut images =
-        Vec::with_capacity(raw_images.as_ref().map_or(0, |(_, list)| list.len()) + 7);
+    let mut images = Vec::with_capacity(raw_images.as_ref().map_or(0, |(_, list)| list.len()) + 7);
     let mut seen = HashMap::new();
     let kubernetes = match &body.kubernetes {
         None => None,
@@ -813,12 +812,36 @@ mod tests {
         let head = "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: x}\nspec:\n";
         for (body, want, needle) in [
             ("  images: [a\n", "5:11", "unclosed bracket"),
-            ("  images: [a]\n  images: [b]\n", "6:3", "duplicate mapping key: images"),
-            ("  images:\n    - name: a\n      platfoo: [x]\n", "7:7", "`platfoo`"),
-            ("  images:\n    - {platforms: [x]}\n", "6:", "missing field `name`"),
-            ("  images:\n    - UPPER/case\n", "6:7", "uppercase letter `U`"),
-            ("  registries:\n    a/b: {}\n  images: [a]\n", "6:5", "registry key `a/b`"),
-            ("  registries:\n    r.lan: {mirrors: [x, 'y/']}\n  images: [a]\n", "6:26", "mirror `y/`"),
+            (
+                "  images: [a]\n  images: [b]\n",
+                "6:3",
+                "duplicate mapping key: images",
+            ),
+            (
+                "  images:\n    - name: a\n      platfoo: [x]\n",
+                "7:7",
+                "`platfoo`",
+            ),
+            (
+                "  images:\n    - {platforms: [x]}\n",
+                "6:",
+                "missing field `name`",
+            ),
+            (
+                "  images:\n    - UPPER/case\n",
+                "6:7",
+                "uppercase letter `U`",
+            ),
+            (
+                "  registries:\n    a/b: {}\n  images: [a]\n",
+                "6:5",
+                "registry key `a/b`",
+            ),
+            (
+                "  registries:\n    r.lan: {mirrors: [x, 'y/']}\n  images: [a]\n",
+                "6:26",
+                "mirror `y/`",
+            ),
             ("  images: []\n", "5:11", "`spec.images` is empty"),
             ("  images: [a]\n---\nfoo: 1\n", "7:1", "one YAML document"),
         ] {
@@ -826,7 +849,10 @@ mod tests {
             let e = Spec::load(&p).unwrap_err().to_string();
             assert!(e.contains(&format!("s.yaml:{want}")), "{body:?}: {e}");
             assert!(e.contains(needle), "{body:?}: {e}");
-            assert!(!e.contains("DuplicateKeyPolicy") && !e.contains("from_str"), "{e}");
+            assert!(
+                !e.contains("DuplicateKeyPolicy") && !e.contains("from_str"),
+                "{e}"
+            );
         }
     }
 
@@ -916,12 +942,29 @@ mod props {
         match result {
             Ok(spec) => {
                 for i in &spec.images {
-                    prop_assert!(fits(text, i.line, i.column), "{}:{} for {}", i.line, i.column, i.original);
+                    prop_assert!(
+                        fits(text, i.line, i.column),
+                        "{}:{} for {}",
+                        i.line,
+                        i.column,
+                        i.original
+                    );
                 }
                 Ok(Some(spec))
             }
-            Err(Error::Spec { line, column, message, .. }) => {
-                prop_assert!(fits(text, line, column), "{}:{} outside the text: {}", line, column, message);
+            Err(Error::Spec {
+                line,
+                column,
+                message,
+                ..
+            }) => {
+                prop_assert!(
+                    fits(text, line, column),
+                    "{}:{} outside the text: {}",
+                    line,
+                    column,
+                    message
+                );
                 Ok(None)
             }
             Err(e) => Err(TestCaseError::fail(format!("not a spec error: {e}"))),

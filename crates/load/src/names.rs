@@ -397,7 +397,10 @@ mod tests {
         ] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
-        let e = "registry://u:s3cret@h/x".parse::<Target>().unwrap_err().to_string();
+        let e = "registry://u:s3cret@h/x"
+            .parse::<Target>()
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("s3cret") && e.contains("--username"), "{e}");
     }
 }

@@ -704,13 +704,12 @@ impl Client {
             request = request.basic_auth(&c.username, Some(&c.password));
         }
         tracing::debug!(registry = call.registry, realm = %realm, scope = key, "fetching token");
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| {
-                let ca = self.host_for_url(&url, call.registry).and_then(|h| h.ca_file.as_deref());
-                transport_error(e, &url, call.registry, ca)
-            })?;
+        let resp = request.send().await.map_err(|e| {
+            let ca = self
+                .host_for_url(&url, call.registry)
+                .and_then(|h| h.ca_file.as_deref());
+            transport_error(e, &url, call.registry, ca)
+        })?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED {
             return Err(unauthorized(call, credentials.is_some(), resp, None).await);
@@ -770,13 +769,10 @@ impl Client {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| {
-                let ca = self.host(call.registry).and_then(|h| h.ca_file.as_deref());
-                transport_error(e, &call.url, call.registry, ca)
-            })?;
+        let resp = request.send().await.map_err(|e| {
+            let ca = self.host(call.registry).and_then(|h| h.ca_file.as_deref());
+            transport_error(e, &call.url, call.registry, ca)
+        })?;
         tracing::debug!(method = %call.method, url = %call.url, status = resp.status().as_u16(), "response");
         Ok(resp)
     }

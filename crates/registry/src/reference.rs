@@ -398,9 +398,15 @@ mod tests {
         ] {
             let err = Reference::parse(input).expect_err(input);
             let shown = err.to_string();
-            assert!(!shown.contains("s3cret") && !shown.contains("s3@"), "{shown}");
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("s3@"),
+                "{shown}"
+            );
             assert!(shown.contains("cannot carry credentials"), "{shown}");
-            assert!(shown.contains("hint: give credentials in an auth file"), "{shown}");
+            assert!(
+                shown.contains("hint: give credentials in an auth file"),
+                "{shown}"
+            );
         }
         // `name@digest` and `name:tag@digest` are no userinfo.
         assert!(Reference::parse(&format!("app:1@{D}")).is_ok());
@@ -623,9 +629,12 @@ mod props {
             proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
             proptest::option::of("[0-9a-f]{64}"),
         )
-            .prop_filter("a first component with `.` is a host", |(host, path, _, _)| {
-                host.is_some() || !(path[0].contains('.') || path[0] == "localhost")
-            })
+            .prop_filter(
+                "a first component with `.` is a host",
+                |(host, path, _, _)| {
+                    host.is_some() || !(path[0].contains('.') || path[0] == "localhost")
+                },
+            )
             .prop_map(|(host, path, tag, digest)| {
                 let mut s = host.map(|h| format!("{h}/")).unwrap_or_default();
                 s.push_str(&path.join("/"));

@@ -116,8 +116,7 @@ pub fn kubeadm_config(target: &Target, version: &str) -> anyhow::Result<String> 
 /// would otherwise open a flow sequence.
 fn yaml_scalar(s: &str) -> String {
     let plain = s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c));
     if plain {
         s.to_string()

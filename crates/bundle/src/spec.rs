@@ -176,11 +176,17 @@ fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         }
         let column = content.len() - content.trim_start().len() + 1;
         if trimmed.contains(char::is_whitespace) {
+            // A line with an `@` may hold `user:password@`: it is not echoed.
+            let shown = if trimmed.contains('@') {
+                "this line".to_string()
+            } else {
+                format!("`{trimmed}`")
+            };
             return Err(spec_error(
                 path,
                 line,
                 column,
-                format!("`{trimmed}` is not one image reference (one reference a line)"),
+                format!("{shown} is not one image reference (one reference a line)"),
             ));
         }
         let reference = Reference::parse(trimmed)
@@ -680,6 +686,9 @@ mod tests {
         let p = write(dir.path(), "bad.txt", "nginx\nfoo bar\n");
         let e = Spec::load(&p).unwrap_err().to_string();
         assert!(e.contains("bad.txt:2:1"), "{e}");
+        let p = write(dir.path(), "pw.txt", "u:Secret-1@r.lan/a:1 r.lan/b\n");
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(e.contains("pw.txt:1:1") && !e.contains("Secret-1"), "{e}");
     }
 
     #[test]

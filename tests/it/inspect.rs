@@ -139,3 +139,63 @@ fn inspect_reads_the_head_or_the_manifest_beside_the_bundle() {
         assert_eq!(a["digest"], b["digest"]);
     }
 }
+
+/// Runs `airlock inspect FILE` under `/usr/bin/time` and returns the output and the peak
+/// resident memory in KiB.
+fn inspect_measured(work: &Path, file: &Path) -> (Output, u64) {
+    let report = work.join("time.txt");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(airlock_bin())
+        .arg("inspect")
+        .arg(file)
+        .env("XDG_CACHE_HOME", work.join("cache"));
+    let o = cmd
+        .output()
+        .expect("run /usr/bin/time (`apt-get install time`)");
+    let kib = std::fs::read_to_string(&report).unwrap();
+    let kib = kib.lines().last().unwrap().trim().parse().unwrap();
+    (o, kib)
+}
+
+/// Regression: `inspect /dev/zero` grew to 7 GB and a 2 GiB sparse file took 2.1 GB before
+/// "neither a bundle nor a bundle manifest". Every input is read no further than the 64 MiB
+/// a manifest may have, and refused with a clear error naming the file.
+#[test]
+fn inspect_refuses_devices_and_huge_files_with_bounded_memory() {
+    let work = workdir();
+    let sparse = work.path().join("sparse.json");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    // A sparse file that starts like JSON: only its size tells.
+    let brace = work.path().join("brace.json");
+    let mut f = std::fs::File::create(&brace).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"formatVersion\": 1").unwrap();
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    for file in [Path::new("/dev/zero"), &sparse, &brace] {
+        let (o, kib) = inspect_measured(work.path(), file);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: {}",
+            file.display(),
+            stderr(&o)
+        );
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!(
+                "`{}` is neither a bundle nor a bundle manifest",
+                file.display()
+            )),
+            "{e}"
+        );
+        assert!(o.stdout.is_empty());
+        // The cap is 64 MiB of input; the binary itself needs a few MiB more.
+        assert!(kib < 200 * 1024, "{}: peak RSS {kib} KiB", file.display());
+    }
+}

@@ -69,7 +69,7 @@ fn images_kubernetes_prints_kubeadms_list() {
 /// likewise, CoreDNS from `dns.imageRepository` when set (else `imageRepository`), with
 /// `/coredns` appended only for kubeadm's default repository.
 fn kubeadm_pulls(config: &str, pause: &str, etcd: &str, coredns: &str) -> Vec<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(config).unwrap();
+    let doc: Value = serde_saphyr::from_str(config).unwrap();
     assert_eq!(doc["apiVersion"].as_str(), Some("kubeadm.k8s.io/v1beta3"));
     assert_eq!(doc["kind"].as_str(), Some("ClusterConfiguration"));
     let repo = doc["imageRepository"].as_str().unwrap().to_string();
@@ -443,5 +443,118 @@ fn bundled_kubernetes_specs_list_kubeadms_images() {
             &["images", "kubernetes", &format!("v1.{minor}.0")],
         );
         assert_eq!(list.lines().count(), 7);
+    }
+}
+
+/// Parses a TOML file with Python's `tomllib` (a TOML 1.0 parser) and returns it as JSON.
+fn parse_toml(path: &Path) -> Value {
+    let o = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))))",
+        ])
+        .arg(path)
+        .output()
+        .expect("run python3 (3.11 or later, for tomllib; `apt-get install python3`)");
+    assert!(
+        o.status.success(),
+        "`{}` is not valid TOML: {}",
+        path.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Regression: `config kubeadm --registry 'a b: c'` and a `--ca-file` path with a newline
+/// wrote YAML and TOML that do not parse, with exit 0. Every value `config` writes is
+/// either refused (not a registry name) or written so that a YAML/TOML parser reads it back.
+#[test]
+fn config_outputs_parse_back_or_the_value_is_refused() {
+    let work = workdir();
+    for args in [
+        &[
+            "config",
+            "kubeadm",
+            "--kubernetes",
+            "v1.28.0",
+            "--registry",
+            "a b: c",
+        ][..],
+        &[
+            "config",
+            "kubeadm",
+            "--kubernetes",
+            "v1.28.0",
+            "--registry",
+            "h\nkind: Pod",
+        ],
+        &["config", "docker", "--registry", "a b: c"],
+        &["config", "containerd", "--registry", "a b: c", "--out", "x"],
+        &[
+            "config",
+            "containerd",
+            "--registry",
+            "harbor.lan",
+            "--upstream",
+            "quay.io\n[evil]",
+            "--out",
+            "x",
+        ],
+    ] {
+        let mut cmd = airlock(&work.path().join("cache"));
+        cmd.current_dir(work.path()).args(args);
+        let o = run(cmd, None);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("host"), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?} printed a config");
+        assert!(!work.path().join("x").exists(), "{args:?} wrote a config");
+    }
+
+    // An IPv6 target: a plain `[` would open a YAML flow sequence.
+    let config = airlock_ok(
+        work.path(),
+        &[
+            "config",
+            "kubeadm",
+            "--kubernetes",
+            "v1.28.0",
+            "--registry",
+            "[fd00::1]:5000/k8s",
+        ],
+    );
+    let doc: Value = serde_saphyr::from_str(&config).unwrap_or_else(|e| panic!("{e}\n{config}"));
+    assert_eq!(doc["imageRepository"], "[fd00::1]:5000/k8s", "{config}");
+    assert_eq!(doc["dns"]["imageRepository"], "[fd00::1]:5000/k8s/coredns");
+
+    // A CA file whose path has a newline, a quote and a backslash is escaped, not cut.
+    let ca = "/etc/ssl/odd\nname \"ca\" \\ x.pem";
+    let out = work.path().join("certs.d");
+    airlock_ok(
+        work.path(),
+        &[
+            "config",
+            "containerd",
+            "--registry",
+            "[fd00::1]:5000/k8s",
+            "--ca-file",
+            ca,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    for up in [
+        "registry.k8s.io",
+        "k8s.gcr.io",
+        "docker.io",
+        "quay.io",
+        "ghcr.io",
+    ] {
+        let doc = parse_toml(&out.join(up).join("hosts.toml"));
+        let hosts = doc["host"].as_object().unwrap();
+        assert!(!hosts.is_empty(), "{doc}");
+        for (url, h) in hosts {
+            assert!(url.starts_with("https://[fd00::1]:5000/v2/k8s"), "{url}");
+            assert_eq!(h["ca"], ca, "{doc}");
+        }
     }
 }

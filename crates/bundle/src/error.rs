@@ -30,11 +30,15 @@ pub enum Error {
         message: String,
     },
     /// The lock file is malformed.
-    #[error("`{}` is not a valid airlock lock file: {message}", path.display())]
+    #[error("{}:{line}:{column}: not a valid airlock lock file: {message}\n  hint: fix the entry, or write the lock again with `airlock lock` or `--lock FILE`", path.display())]
     Lock {
         /// The lock file.
         path: PathBuf,
-        /// What is wrong.
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the image where one is concerned.
         message: String,
     },
     /// One or more images could not be bundled (each is reported in detail).

@@ -1851,7 +1851,7 @@ pub fn read_head<R: Read>(reader: R) -> Result<BundleHead, VerifyError> {
                 Ok(data) => signature = Some(data),
                 Err(_) => break,
             }
-        } else if h.path == OCI_LAYOUT_PATH {
+        } else if h.path == OCI_LAYOUT_PATH && h.size <= MAX_OCI_LAYOUT_SIZE {
             if tar.skip(h.size).is_err() {
                 break;
             }

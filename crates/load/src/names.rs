@@ -119,9 +119,20 @@ impl FromStr for Target {
             Some((h, p)) => (h, p.trim_matches('/')),
             None => (rest, ""),
         };
-        if host.is_empty() || host.contains('@') {
+        if let Some(at) = rest.rfind('@') {
+            // Never echo what may be a password.
+            return Err(NameError::BadTarget {
+                text: format!("registry://***@{}", &rest[at + 1..]),
+                problem: "a target cannot carry credentials: use --username and --password-stdin",
+            });
+        }
+        if host.is_empty() {
+            return Err(bad("the host is missing"));
+        }
+        if airlock_registry::reference::validate_host(host).is_err() {
             return Err(bad(
-                "the host is missing (or has credentials in it: use --username)",
+                "the host must be a host name or IP address with an optional port, such as \
+                 `harbor.lan:5000` or `[fd00::1]:5000`",
             ));
         }
         if !prefix.is_empty() && !valid_path(prefix) {
@@ -380,8 +391,16 @@ mod tests {
             "registry://",
             "registry://u:p@h/x",
             "registry://h/UPPER",
+            "registry://a b: c",
+            "registry://h\nx: y/k8s",
+            "registry://h:port",
         ] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
+        let e = "registry://u:s3cret@h/x"
+            .parse::<Target>()
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret") && e.contains("--username"), "{e}");
     }
 }

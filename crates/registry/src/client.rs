@@ -181,6 +181,8 @@ pub(crate) struct Inner {
 struct Host {
     plain_http: bool,
     http: reqwest::Client,
+    /// The CA file `http` trusts besides the system's roots, named in TLS errors.
+    ca_file: Option<PathBuf>,
     credentials: Option<Credentials>,
 }
 
@@ -256,6 +258,7 @@ impl Client {
                 Host {
                     plain_http: config.plain_http,
                     http,
+                    ca_file: config.ca_file,
                     credentials: config.credentials,
                 },
             );
@@ -701,10 +704,12 @@ impl Client {
             request = request.basic_auth(&c.username, Some(&c.password));
         }
         tracing::debug!(registry = call.registry, realm = %realm, scope = key, "fetching token");
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &url, call.registry))?;
+        let resp = request.send().await.map_err(|e| {
+            let ca = self
+                .host_for_url(&url, call.registry)
+                .and_then(|h| h.ca_file.as_deref());
+            transport_error(e, &url, call.registry, ca)
+        })?;
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED {
             return Err(unauthorized(call, credentials.is_some(), resp, None).await);
@@ -764,10 +769,10 @@ impl Client {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| transport_error(e, &call.url, call.registry))?;
+        let resp = request.send().await.map_err(|e| {
+            let ca = self.host(call.registry).and_then(|h| h.ca_file.as_deref());
+            transport_error(e, &call.url, call.registry, ca)
+        })?;
         tracing::debug!(method = %call.method, url = %call.url, status = resp.status().as_u16(), "response");
         Ok(resp)
     }
@@ -877,14 +882,17 @@ impl Client {
     /// The HTTP client for a token service: its own host's if configured, else the
     /// registry's (a token service usually shares the registry's CA).
     fn http_for_url(&self, url: &Url, registry: &str) -> &reqwest::Client {
+        self.host_for_url(url, registry)
+            .map_or(&self.inner.default_http, |h| &h.http)
+    }
+
+    fn host_for_url(&self, url: &Url, registry: &str) -> Option<&Host> {
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
             (None, _) => String::new(),
         };
-        self.host(&host)
-            .or_else(|| self.host(registry))
-            .map_or(&self.inner.default_http, |h| &h.http)
+        self.host(&host).or_else(|| self.host(registry))
     }
 
     /// `<scheme>://<host>/v2/`.
@@ -1148,13 +1156,19 @@ async fn unauthorized(
 }
 
 /// Maps a failed request to `Tls`, `Unreachable` or `Request`.
-fn transport_error(source: reqwest::Error, url: &Url, registry: &str) -> Error {
+fn transport_error(
+    source: reqwest::Error,
+    url: &Url,
+    registry: &str,
+    ca_file: Option<&Path>,
+) -> Error {
     let source = without_query(source);
     let url = url.to_string();
     if let Some(problem) = crate::error::tls_problem(&source) {
         return Error::Tls {
             url,
             host: registry.to_owned(),
+            ca_file: ca_file.map(Path::to_path_buf),
             problem,
             source,
         };

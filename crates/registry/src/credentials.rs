@@ -498,6 +498,7 @@ case "$server" in
   helper.example:5000) echo '{"ServerURL":"helper.example:5000","Username":"u","Secret":"s"}' ;;
   token.example) echo '{"ServerURL":"token.example","Username":"<token>","Secret":"t"}' ;;
   broken.example) echo 'not json' ;;
+  locked.example) echo '{"Username":"u","Secret":"stdout-secret"}'; echo 'error: the keychain is locked' >&2; exit 1 ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
 esac
 "#,
@@ -526,9 +527,18 @@ esac
         let err = files.lookup("broken.example").await.unwrap_err();
         assert!(matches!(&err, Error::CredentialHelper { helper, .. } if helper == "test"));
         let err = files.lookup("other.example").await.unwrap_err();
-        assert!(
-            err.to_string().contains("docker-credential-absent"),
-            "{err}"
-        );
+        let shown = crate::render_error(&err);
+        assert!(shown.contains("docker-credential-absent"), "{shown}");
+        assert!(shown.contains("is not installed"), "{shown}");
+        assert!(shown.contains("hint: install it"), "{shown}");
+
+        // Regression: a helper that is installed but fails was told to install it. Its
+        // stderr is shown; its stdout (which may hold a secret) never.
+        let err = files.lookup("locked.example").await.unwrap_err();
+        let shown = crate::render_error(&err);
+        assert!(shown.contains("ran and exited with"), "{shown}");
+        assert!(shown.contains("the keychain is locked"), "{shown}");
+        assert!(!shown.contains("install it"), "{shown}");
+        assert!(!shown.contains("stdout-secret"), "{shown}");
     }
 }

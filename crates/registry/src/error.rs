@@ -27,12 +27,14 @@ pub enum Error {
         source: reqwest::Error,
     },
     /// The TLS handshake failed: an untrusted or invalid certificate, or no TLS at all.
-    #[error("{}", tls_message(url, host, *problem))]
+    #[error("{}", tls_message(url, host, ca_file.as_deref(), *problem))]
     Tls {
         /// The URL requested.
         url: String,
         /// The registry (`host[:port]`) whose configuration can fix it.
         host: String,
+        /// The CA file configured for the host, if any (its certificates did not help).
+        ca_file: Option<PathBuf>,
         /// What went wrong, as far as it can be told.
         problem: TlsProblem,
         /// The cause.
@@ -181,11 +183,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A docker credential helper (`docker-credential-<name>`) failed.
-    #[error(
-        "credential helper `docker-credential-{helper}` failed for `{registry}`\n  hint: install \
-         it, or remove it from `credHelpers`/`credsStore` in the auth file"
-    )]
+    /// A docker credential helper (`docker-credential-<name>`) failed; the cause tells a
+    /// helper that is not installed from one that ran and failed, and carries the hint.
+    #[error("credential helper `docker-credential-{helper}` failed for `{registry}`")]
     CredentialHelper {
         /// The helper's name (the part after `docker-credential-`).
         helper: String,
@@ -319,8 +319,8 @@ pub enum TlsProblem {
 /// Why a docker credential helper failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HelperError {
-    /// The program could not be started (not installed, not on `PATH`).
-    #[error("cannot run `{program}`")]
+    /// The program could not be started (not installed, not on `PATH`, not executable).
+    #[error("{}", spawn_message(program, source))]
     Spawn {
         /// The program.
         program: String,
@@ -328,8 +328,13 @@ pub enum HelperError {
         #[source]
         source: std::io::Error,
     },
-    /// It exited with an error.
-    #[error("it exited with {status}: {stderr}")]
+    /// It ran and exited with an error.
+    #[error(
+        "it ran and exited with {status}: {}\n  hint: the helper is installed but failed: fix \
+         what it says (log in again, unlock the keychain), or remove it from \
+         `credHelpers`/`credsStore` in the auth file",
+        if stderr.is_empty() { "(no error output)" } else { stderr }
+    )]
     Failed {
         /// The exit status.
         status: std::process::ExitStatus,
@@ -342,6 +347,17 @@ pub enum HelperError {
     /// Its output is not the expected `{"Username": …, "Secret": …}` JSON.
     #[error("its output is not credentials JSON")]
     Output(#[source] serde_json::Error),
+}
+
+fn spawn_message(program: &str, source: &std::io::Error) -> String {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "`{program}` is not installed (not found on PATH)\n  hint: install it, or remove it \
+             from `credHelpers`/`credsStore` in the auth file"
+        )
+    } else {
+        format!("cannot run `{program}`")
+    }
 }
 
 /// A malformed image reference, repository name, tag or digest.
@@ -370,17 +386,37 @@ fn colon(message: &str) -> String {
     }
 }
 
-fn tls_message(url: &str, host: &str, problem: TlsProblem) -> String {
-    match problem {
-        TlsProblem::Certificate => format!(
+fn tls_message(
+    url: &str,
+    host: &str,
+    ca_file: Option<&std::path::Path>,
+    problem: TlsProblem,
+) -> String {
+    match (problem, ca_file) {
+        (TlsProblem::Certificate, Some(ca)) => format!(
+            "the TLS certificate of `{url}` is not trusted by the CA file `{}` (nor by the \
+             system's roots)\n  hint: check that `{}` holds the CA that issued `{host}`'s \
+             certificate (`openssl s_client -connect {host} -CAfile {}` shows the chain), and \
+             that the certificate names `{host}`",
+            ca.display(),
+            ca.display(),
+            ca.display()
+        ),
+        (TlsProblem::Handshake, Some(ca)) => format!(
+            "the TLS handshake with `{url}` failed (CA file `{}`)\n  hint: check the server's \
+             TLS setup and that `{}` holds the CA that issued `{host}`'s certificate",
+            ca.display(),
+            ca.display()
+        ),
+        (TlsProblem::Certificate, None) => format!(
             "the TLS certificate of `{url}` is not trusted\n  hint: set caFile for `{host}` \
              in the spec or pass --ca-file"
         ),
-        TlsProblem::NotTls => format!(
+        (TlsProblem::NotTls, _) => format!(
             "`{url}` does not answer with TLS\n  hint: if `{host}` serves plain HTTP, set \
              plainHttp for it in the spec"
         ),
-        TlsProblem::Handshake => format!(
+        (TlsProblem::Handshake, None) => format!(
             "the TLS handshake with `{url}` failed\n  hint: check the server's TLS setup; for \
              a private CA set caFile for `{host}` in the spec or pass --ca-file"
         ),

@@ -64,6 +64,9 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises a reference the way `docker pull` reads it.
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
+        if let Some(e) = userinfo_error(s) {
+            return Err(e);
+        }
         parse(s).map_err(|reason| ReferenceError {
             reference: s.to_owned(),
             reason,
@@ -104,6 +107,42 @@ impl FromStr for Reference {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Reference::parse(s)
     }
+}
+
+/// Checks a registry host with an optional port (`harbor.lan`, `10.0.0.5:5000`,
+/// `[::1]:5000`), as it appears in front of a repository.
+pub fn validate_host(registry: &str) -> Result<(), ReferenceError> {
+    validate_registry(registry).map_err(|reason| ReferenceError {
+        reference: registry.to_owned(),
+        reason,
+    })
+}
+
+/// The error for `s` when it may carry userinfo (`user[:password]@host/…`, a URL's), which
+/// is then never echoed: everything up to the last `@` is shown as `***`.
+///
+/// After the `@` of `name@digest` comes a digest, never a `/`; a `:` before the `@` that is
+/// not followed by a valid digest may be a password.
+fn userinfo_error(s: &str) -> Option<ReferenceError> {
+    const HINT: &str = "\n  hint: give credentials in an auth file (`docker login HOST`, \
+                        `REGISTRY_AUTH_FILE`) or with --username and --password-stdin";
+    let (before, after) = s.split_once('@')?;
+    let reason = if after.contains('/') {
+        format!("an image reference cannot carry credentials (`user:password@`){HINT}")
+    } else if before.contains(':') && validate_digest(after).is_err() {
+        format!(
+            "what follows `@` is not a digest (`sha256:` and 64 lowercase hex digits); the part \
+             before it is not shown, as it may be `user:password` (an image reference cannot \
+             carry credentials){HINT}"
+        )
+    } else {
+        return None;
+    };
+    let rest = &s[s.rfind('@').map_or(0, |i| i + 1)..];
+    Some(ReferenceError {
+        reference: format!("***@{rest}"),
+        reason,
+    })
 }
 
 /// Maps the aliases of Docker Hub to [`DOCKER_HUB`]; any other registry is returned as is.
@@ -176,12 +215,13 @@ fn parse(s: &str) -> Result<Reference, String> {
     })
 }
 
-/// The docker CLI's rule: the first path component is a registry if it contains '.' or ':',
-/// is `localhost`, or has an uppercase letter (repository components never do).
+/// The first path component is a registry if it contains '.' or ':', or is `localhost`.
+///
+/// The docker CLI also takes a component with an uppercase letter for a host (`UPPER/case`
+/// is a pull from the host `upper`); here it stays a repository component and is refused for
+/// its uppercase letter, so a typo never becomes a lookup of an unintended host.
 fn is_registry(first: &str) -> bool {
-    first.contains(['.', ':'])
-        || first == "localhost"
-        || first.chars().any(|c| c.is_ascii_uppercase())
+    first.contains(['.', ':']) || first == "localhost"
 }
 
 fn validate_registry(registry: &str) -> Result<(), String> {
@@ -250,9 +290,16 @@ pub(crate) fn validate_repository(repository: &str) -> Result<(), String> {
             ));
         }
         if let Some(reason) = path_component_error(component) {
+            let registry_hint = if component.chars().any(|c| c.is_ascii_uppercase())
+                && repository.starts_with(&format!("{component}/"))
+            {
+                " (a registry host needs a `.` or a `:port`, or is `localhost`)"
+            } else {
+                ""
+            };
             return Err(format!(
                 "the repository path component `{component}` {reason}; components are \
-                 lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+                 lowercase letters and digits, separated by `.`, `_`, `__` or `-`{registry_hint}"
             ));
         }
     }
@@ -334,6 +381,41 @@ pub(crate) fn validate_digest(digest: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Regression: a reference with userinfo (`user:pw@host/…`) was echoed back, password
+    /// and all, in the error.
+    #[test]
+    fn userinfo_is_refused_without_echoing_it() {
+        for input in [
+            "user:s3cret@registry.example/app:1",
+            "user:s3cret@registry.example:5000/app",
+            "https://user:s3cret@registry.example/app",
+            "user:s3cret@registry.example",
+            "user:s3@cret@registry.example/app",
+            // Found by `prop_userinfo_is_refused_and_hidden`: `host:port` after the `@` looked
+            // like a digest (`algorithm:encoded`), and the password was echoed.
+            "user:s3cret@registry.example:5000",
+            "user@registry.example/app",
+        ] {
+            let err = Reference::parse(input).expect_err(input);
+            let shown = err.to_string();
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("s3@"),
+                "{shown}"
+            );
+            assert!(shown.contains("cannot carry credentials"), "{shown}");
+            assert!(
+                shown.contains("hint: give credentials in an auth file"),
+                "{shown}"
+            );
+        }
+        // `name@digest` and `name:tag@digest` are no userinfo.
+        assert!(Reference::parse(&format!("app:1@{D}")).is_ok());
+        assert!(Reference::parse("nginx@latest")
+            .unwrap_err()
+            .to_string()
+            .contains("no algorithm"));
+    }
+
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
@@ -413,6 +495,13 @@ mod tests {
                 Some("latest"),
                 false,
             ),
+            (
+                "localhost/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "localhost",
+                "app",
+                None,
+                true,
+            ),
             ("[::1]:5000/app", "[::1]:5000", "app", Some("latest"), false),
             ("a.b/x__y/z-w", "a.b", "x__y/z-w", Some("latest"), false),
             ("a.b/x.y_z---w", "a.b", "x.y_z---w", Some("latest"), false),
@@ -485,11 +574,129 @@ mod tests {
             ("ng inx".into(), "character ' '"),
             ("a.b/x$y".into(), "character `$`"),
             (long_name, "longer than 255"),
+            // Regression: `UPPER/case` was taken for the host `UPPER` (and looked up as
+            // `upper`) instead of being refused.
+            ("UPPER/case".into(), "uppercase letter `U`"),
+            ("UPPER/case".into(), "registry host needs a `.`"),
+            ("Team/app:1".into(), "uppercase letter `T`"),
         ];
         for (input, needle) in cases {
             let err = Reference::parse(&input).expect_err(&input).to_string();
             assert!(err.contains(needle), "{input:?}: {err:?} lacks {needle:?}");
             assert!(err.starts_with("invalid image reference `"), "{err}");
+        }
+    }
+}
+
+/// Property tests: `PROPTEST_CASES` sets how many cases (`cargo xtask fuzz` runs many more).
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A path component: `[a-z0-9]+ (sep [a-z0-9]+)*`.
+    fn component() -> impl Strategy<Value = String> {
+        (
+            "[a-z0-9]{1,8}",
+            proptest::collection::vec(("(\\.|_|__|-{1,3})", "[a-z0-9]{1,6}"), 0..3),
+        )
+            .prop_map(|(first, rest)| {
+                let mut s = first;
+                for (sep, part) in rest {
+                    s.push_str(&sep);
+                    s.push_str(&part);
+                }
+                s
+            })
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,8}){1,3}",
+            "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,8}){0,2}:[0-9]{1,5}",
+            Just("localhost".to_string()),
+            "localhost:[0-9]{1,5}",
+            "\\[::[0-9a-f]{1,4}\\]:[0-9]{1,5}",
+        ]
+    }
+
+    /// Valid references, with or without registry, tag and digest.
+    fn reference_text() -> impl Strategy<Value = String> {
+        (
+            proptest::option::of(host()),
+            proptest::collection::vec(component(), 1..4),
+            proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+            proptest::option::of("[0-9a-f]{64}"),
+        )
+            .prop_filter(
+                "a first component with `.` is a host",
+                |(host, path, _, _)| {
+                    host.is_some() || !(path[0].contains('.') || path[0] == "localhost")
+                },
+            )
+            .prop_map(|(host, path, tag, digest)| {
+                let mut s = host.map(|h| format!("{h}/")).unwrap_or_default();
+                s.push_str(&path.join("/"));
+                if let Some(t) = tag {
+                    s.push(':');
+                    s.push_str(&t);
+                }
+                if let Some(d) = digest {
+                    s.push_str("@sha256:");
+                    s.push_str(&d);
+                }
+                s
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::default())]
+
+        /// No input panics the parser; an error names the input (or hides its userinfo).
+        #[test]
+        fn prop_parse_never_panics(s in "\\PC{0,80}|[a-zA-Z0-9:/@._\\-\\[\\]]{0,80}") {
+            if let Err(e) = Reference::parse(&s) {
+                prop_assert!(e.to_string().starts_with("invalid image reference `"));
+            }
+        }
+
+        /// A parsed reference printed and parsed again is the same reference.
+        #[test]
+        fn prop_round_trip(s in reference_text()) {
+            let r = Reference::parse(&s).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let printed = r.to_string();
+            let again = Reference::parse(&printed)
+                .map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+            prop_assert_eq!(&again, &r);
+            prop_assert_eq!(again.to_string(), printed);
+        }
+
+        /// A first component with an uppercase letter and no `.`/`:` is never a host, and never
+        /// accepted.
+        #[test]
+        fn prop_upper_first_component_is_refused(
+            first in "[a-z0-9]{0,4}[A-Z][A-Za-z0-9]{0,6}",
+            rest in reference_text(),
+        ) {
+            prop_assume!(first != "localhost");
+            let s = format!("{first}/{rest}");
+            prop_assert!(Reference::parse(&s).is_err(), "{} was accepted", s);
+        }
+
+        /// `user:password@reference` is never accepted, and the password never shown.
+        #[test]
+        fn prop_userinfo_is_refused_and_hidden(
+            user in "[a-z]{1,8}",
+            password in "PW[A-Z]{8,12}",
+            rest in reference_text(),
+            scheme in proptest::option::of(Just("https://")),
+        ) {
+            let s = format!("{}{user}:{password}@{rest}", scheme.unwrap_or(""));
+            let e = Reference::parse(&s);
+            prop_assert!(e.is_err(), "{} was accepted", s);
+            let shown = e.unwrap_err().to_string();
+            prop_assert!(!shown.contains(&password), "{}", shown);
         }
     }
 }

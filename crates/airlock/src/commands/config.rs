@@ -100,13 +100,29 @@ pub fn kubeadm_config(target: &Target, version: &str) -> anyhow::Result<String> 
         "apiVersion: kubeadm.k8s.io/v1beta3\n\
          kind: ClusterConfiguration\n\
          kubernetesVersion: {v}\n\
-         imageRepository: {repo}\n\
+         imageRepository: {}\n\
          dns:\n  \
            # kubeadm asks a custom repository for `<imageRepository>/coredns`; drop-host keeps\n  \
            # `coredns/coredns`, so CoreDNS is looked up one level down.\n  \
-           imageRepository: {dns}\n"
+           imageRepository: {}\n",
+        yaml_scalar(&repo),
+        yaml_scalar(&dns),
     ));
     Ok(out)
+}
+
+/// `s` as a YAML scalar: plain when it is a registry path (`harbor.lan:5000/k8s`), else
+/// double-quoted (a JSON string is a valid YAML double-quoted scalar): an IPv6 host's `[`
+/// would otherwise open a flow sequence.
+fn yaml_scalar(s: &str) -> String {
+    let plain = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).expect("a string serialises")
+    }
 }
 
 /// The images kubeadm pulls for these repositories, by kubeadm's own rules.
@@ -182,12 +198,18 @@ fn host_paths(target: &Target, rule: NameRule, upstream: &str) -> anyhow::Result
     }
 }
 
+/// A TOML basic string: `"` and `\\` escaped, and every control character (a newline in a
+/// path, say), which TOML forbids unescaped.
 fn toml_string(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -239,8 +261,11 @@ fn containerd(args: ConfigContainerdArgs, global: &GlobalArgs) -> anyhow::Result
     };
     let mut written: Vec<PathBuf> = Vec::new();
     for up in &upstreams {
-        if up.is_empty() || up.contains('/') || up.contains("://") {
-            bail!("--upstream `{up}`: expected a registry host such as `quay.io`");
+        if up.contains('/') || airlock_registry::reference::validate_host(up).is_err() {
+            bail!(
+                "--upstream {}: expected a registry host such as `quay.io`",
+                serde_json::to_string(up).expect("a string serialises")
+            );
         }
         let text = hosts_toml(up, &target, rule, args.ca_file.as_deref(), args.plain_http)?;
         let dir = args.out.join(up);

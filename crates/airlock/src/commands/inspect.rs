@@ -7,8 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use airlock_layout::{read_head, BundleManifest, Digest, ImageSize};
-use anyhow::Context;
+use airlock_layout::{read_head, BundleManifest, Digest, ImageSize, MAX_MANIFEST_SIZE};
+use anyhow::{bail, Context};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, InspectArgs};
@@ -44,8 +44,7 @@ fn load(path: &Path) -> anyhow::Result<Inventory> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
     let mut magic = [0; 4];
-    let n = file
-        .read(&mut magic)
+    let n = read_up_to(&mut file, &mut magic)
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     if n == 4 && magic == ZSTD_MAGIC {
         let file = std::fs::File::open(path)
@@ -59,14 +58,44 @@ fn load(path: &Path) -> anyhow::Result<Inventory> {
             sizes: head.image_sizes,
         });
     }
-    // The manifest beside the bundle (`NAME.tar.zst.manifest.json`), and its `.sig`.
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    let manifest = BundleManifest::from_json_bytes(&bytes).with_context(|| {
+    // The manifest beside the bundle (`NAME.tar.zst.manifest.json`), and its `.sig`: JSON
+    // that starts with `{`, read no further than the largest manifest airlock reads, so that
+    // a device or a huge file is refused at once with bounded memory.
+    let neither = || {
         format!(
             "`{}` is neither a bundle nor a bundle manifest",
             path.display()
         )
-    })?;
+    };
+    let first = magic[..n].iter().find(|b| !b.is_ascii_whitespace());
+    if n > 0 && first.is_some_and(|&b| b != b'{') {
+        bail!(
+            "{}: it starts with neither the zstd magic nor a JSON object\n  hint: give a \
+             `.tar.zst` bundle or its `.manifest.json`",
+            neither()
+        );
+    }
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_MANIFEST_SIZE {
+        bail!(
+            "{}: it is larger than the {} MiB a bundle manifest may have",
+            neither(),
+            MAX_MANIFEST_SIZE >> 20
+        );
+    }
+    let mut bytes = magic[..n].to_vec();
+    (&mut file)
+        .take(MAX_MANIFEST_SIZE + 1 - n as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+        bail!(
+            "{}: it is larger than the {} MiB a bundle manifest may have",
+            neither(),
+            MAX_MANIFEST_SIZE >> 20
+        );
+    }
+    let manifest = BundleManifest::from_json_bytes(&bytes).with_context(neither)?;
     let mut sig = path.as_os_str().to_owned();
     sig.push(".sig");
     Ok(Inventory {
@@ -75,6 +104,20 @@ fn load(path: &Path) -> anyhow::Result<Inventory> {
         signature_present: PathBuf::from(sig).is_file(),
         sizes: HashMap::new(),
     })
+}
+
+/// Reads until `buf` is full or the input ends; the number of bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {

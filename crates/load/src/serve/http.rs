@@ -9,7 +9,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
@@ -21,9 +21,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Semaphore;
 
-use super::blob::{Blob, BlobState};
+use super::blob::{Blob, BlobState, SMALL_BLOB};
 use super::{AccessLog, Catalog, ServeError, ServeReporter};
 
 type BoxBody = UnsyncBoxBody<Bytes, io::Error>;
@@ -32,9 +31,9 @@ const API_VERSION: &str = "registry/2.0";
 
 pub(crate) struct State {
     pub(crate) catalog: Catalog,
-    /// Permits for blob decoders (each holds about two frames).
-    pub(crate) readers: Arc<Semaphore>,
     pub(crate) reporter: Arc<dyn ServeReporter>,
+    /// How long a request's head may take to arrive (slow or silent clients).
+    pub(crate) header_timeout: Duration,
 }
 
 /// Serves one connection (HTTP/1.1, keep-alive).
@@ -48,9 +47,10 @@ where
 {
     hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        // A client that opens connections and sends no request does not keep them forever.
+        // A client that opens connections and sends no request, or sends it a byte at a time,
+        // does not keep them forever.
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(30))
+        .header_read_timeout(state.header_timeout)
         .serve_connection(io, Service { state, peer })
 }
 
@@ -255,15 +255,29 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<BoxBody> {
         Route::Base => json_response(json!({}), head),
         Route::Catalog => {
             let names: Vec<&String> = cat.repos.keys().collect();
-            let page = paginate(&names, query(&req, "n"), query(&req, "last"));
-            json_response(json!({ "repositories": page }), head)
+            match paginate(&names, query(&req, "n"), query(&req, "last")) {
+                Err(n) => pagination_invalid(n, head),
+                Ok((page, next)) => with_next(
+                    json_response(json!({ "repositories": page }), head),
+                    &path,
+                    next,
+                    &req,
+                ),
+            }
         }
         Route::Tags(name) => match cat.repo(name, ns) {
             None => name_unknown(name, head),
             Some(repo) => {
                 let tags: Vec<&String> = repo.tags.keys().collect();
-                let page = paginate(&tags, query(&req, "n"), query(&req, "last"));
-                json_response(json!({ "name": name, "tags": page }), head)
+                match paginate(&tags, query(&req, "n"), query(&req, "last")) {
+                    Err(n) => pagination_invalid(n, head),
+                    Ok((page, next)) => with_next(
+                        json_response(json!({ "name": name, "tags": page }), head),
+                        &path,
+                        next,
+                        &req,
+                    ),
+                }
             }
         },
         Route::Manifest(name, reference) => {
@@ -340,16 +354,75 @@ fn name_unknown(name: &str, head: bool) -> Response<BoxBody> {
     )
 }
 
-/// `n` and `last` of the distribution API's pagination.
-fn paginate<'a>(items: &[&'a String], n: Option<&str>, last: Option<&str>) -> Vec<&'a String> {
+/// The largest `n` a list request may ask for: distribution 2.8's default `maxentries`, which
+/// answers more with `400 PAGINATION_NUMBER_INVALID`.
+const MAX_PAGE: usize = 1000;
+
+/// `n` and `last` of the distribution API's pagination: the page, and the `n` and `last` of
+/// the next page when `n` cut the list; `Err(n)` for an `n` that is not a number from 0 to
+/// [`MAX_PAGE`]. No `n` (or an empty one) gives the whole list after `last`.
+#[allow(clippy::type_complexity)]
+fn paginate<'a, 'q>(
+    items: &[&'a String],
+    n: Option<&'q str>,
+    last: Option<&str>,
+) -> Result<(Vec<&'a String>, Option<(usize, &'a String)>), &'q str> {
     let start = last.map_or(0, |l| items.partition_point(|i| i.as_str() <= l));
-    let n = n
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(usize::MAX);
-    items[start.min(items.len())..]
-        .iter()
-        .take(n)
-        .copied()
+    let rest = &items[start.min(items.len())..];
+    let n = match n.filter(|n| !n.is_empty()) {
+        None => return Ok((rest.to_vec(), None)),
+        Some(raw) => match raw.parse::<usize>() {
+            // Only digits: `usize::from_str` also takes a leading `+`.
+            Ok(n) if n <= MAX_PAGE && raw.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return Err(raw),
+        },
+    };
+    let page: Vec<&String> = rest.iter().take(n).copied().collect();
+    let next = (rest.len() > n && n > 0).then(|| (n, page[n - 1]));
+    Ok((page, next))
+}
+
+fn pagination_invalid(n: &str, head: bool) -> Response<BoxBody> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "PAGINATION_NUMBER_INVALID",
+        &format!(
+            "invalid number of results requested: `n={n}` (a number from 0 to {MAX_PAGE}; no \
+             `n` lists everything)"
+        ),
+        head,
+    )
+}
+
+/// The `Link: <…?last=…&n=…>; rel="next"` header of a cut list, as the distribution API says.
+fn with_next(
+    mut resp: Response<BoxBody>,
+    path: &str,
+    next: Option<(usize, &String)>,
+    req: &Request<Incoming>,
+) -> Response<BoxBody> {
+    if let Some((n, last)) = next {
+        let mut link = format!("<{path}?last={}&n={n}", encode_query(last));
+        if let Some(ns) = query(req, "ns") {
+            link.push_str(&format!("&ns={ns}"));
+        }
+        link.push_str(">; rel=\"next\"");
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            resp.headers_mut().insert(header::LINK, v);
+        }
+    }
+    resp
+}
+
+/// Percent-encodes what a repository name or tag may hold beyond unreserved characters.
+fn encode_query(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
         .collect()
 }
 
@@ -495,6 +568,14 @@ async fn blob_response(
     let bundle: Arc<Path> = Arc::from(blob.bundle());
     let d = digest.clone();
     let on_bad = move |reason: &str| reporter.blob_refused(&d, &bundle, reason);
+    if size <= SMALL_BLOB {
+        // Read whole and, until checked once, hashed before anything is sent: a small blob
+        // is answered in full or refused, and never waits for a large blob's checking pass.
+        return match blob.read_whole(on_bad).await {
+            Some(bytes) => bytes_response(bytes, &digest, req.headers().get(header::RANGE), head),
+            None => refused(blob, head),
+        };
+    }
     if let (BlobState::Unverified, Some(_)) = (blob.state(), range) {
         // A range of a blob whose check has not ended: served once the check passed (one
         // pass for all requests; the others wait for its outcome).
@@ -502,20 +583,14 @@ async fn blob_response(
             return refused(blob, head);
         }
     }
-    // A full read of an unchecked blob starts (or joins) the check and streams meanwhile.
+    // A full read of an unchecked blob starts (or joins) the check and streams meanwhile;
+    // reading slots are taken frame by frame by the stream, not held for the response.
     let check = (blob.state() == BlobState::Unverified).then(|| blob.check(on_bad));
-    let permit = state
-        .readers
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("never closed");
-    // The state may have changed while waiting for a slot.
     if blob.state() == BlobState::Bad {
         return refused(blob, head);
     }
     let (s, e) = range.unwrap_or((0, size));
-    let body = stream_body(blob.stream(s, e, permit, check));
+    let body = stream_body(blob.stream(s, e, check));
     blob_headers(&digest, size, range)
         .body(body)
         .expect("valid response")
@@ -594,7 +669,28 @@ mod tests {
     fn pages() {
         let items: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
         let refs: Vec<&String> = items.iter().collect();
-        assert_eq!(paginate(&refs, Some("2"), None), vec!["a", "b"]);
-        assert_eq!(paginate(&refs, None, Some("a")), vec!["b", "c"]);
+        let (page, next) = paginate(&refs, Some("2"), None).unwrap();
+        assert_eq!(page, vec!["a", "b"]);
+        assert_eq!(next, Some((2, &items[1])));
+        assert_eq!(paginate(&refs, None, Some("a")).unwrap().0, vec!["b", "c"]);
+        assert_eq!(
+            paginate(&refs, Some(""), None).unwrap().0,
+            vec!["a", "b", "c"]
+        );
+        assert_eq!(paginate(&refs, Some("3"), None).unwrap().1, None);
+        // distribution 2.8: `n=0` is an empty page, more than 1000 is refused.
+        assert_eq!(paginate(&refs, Some("0"), None).unwrap(), (vec![], None));
+        assert_eq!(paginate(&refs, Some("1000"), None).unwrap().0.len(), 3);
+        for bad in [
+            "abc",
+            "-1",
+            "+1",
+            "1001",
+            "99999999999999999999",
+            " 1",
+            "1.0",
+        ] {
+            assert_eq!(paginate(&refs, Some(bad), None), Err(bad), "{bad}");
+        }
     }
 }

@@ -1068,6 +1068,15 @@ fn list_pagination_refuses_a_bad_n_and_links_the_next_page() {
         let next = &link[1..link.find('>').unwrap()];
         let second = served.get(next, &[]);
         assert_eq!(second.json()[field], serde_json::json!([all[1]]), "{next}");
+        // Query values are percent-decoded, as clients' URL libraries encode them.
+        let encoded = served.get(
+            &format!(
+                "{list}?n=1&last={}",
+                all[0].as_str().unwrap().replace('/', "%2F")
+            ),
+            &[],
+        );
+        assert_eq!(encoded.json()[field], serde_json::json!([all[1]]));
         let whole = served.get(&format!("{list}?n=1000"), &[]);
         assert_eq!(whole.json()[field].as_array().unwrap(), all);
         assert_eq!(whole.header("Link"), None);

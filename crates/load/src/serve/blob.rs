@@ -505,7 +505,7 @@ mod tests {
         assert_eq!(told.load(Ordering::SeqCst), 1);
         // The entry's own tar header names the real digest: found before any hashing.
         assert!(
-            bad.reason().contains("tar header") && bad.reason().contains(&*record.digest.hex()),
+            bad.reason().contains("tar header") && bad.reason().contains(record.digest.hex()),
             "{}",
             bad.reason()
         );

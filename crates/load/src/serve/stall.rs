@@ -138,3 +138,72 @@ mod tests {
         drop(far.shutdown().await);
     }
 }
+
+#[cfg(test)]
+mod connection_tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use crate::names::NameMapper;
+    use crate::serve::http::{connection, State};
+    use crate::serve::{Catalog, NoServeReport};
+
+    /// A served connection (empty catalog) with `header_timeout`, and the client's end.
+    async fn served(header_timeout: Duration) -> tokio::net::TcpStream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            catalog: Catalog {
+                repos: Default::default(),
+                blobs: Default::default(),
+                mapper: NameMapper::default(),
+            },
+            reporter: Arc::new(NoServeReport),
+            header_timeout,
+        });
+        tokio::spawn(async move {
+            let (tcp, peer) = listener.accept().await.unwrap();
+            let io = super::WriteDeadline::new(tcp, Duration::from_secs(60));
+            let _ = connection(TokioIo::new(io), state, peer).await;
+        });
+        tokio::net::TcpStream::connect(addr).await.unwrap()
+    }
+
+    /// Reads until the server closes the connection; the time it took.
+    async fn closed_within(mut c: tokio::net::TcpStream, bound: Duration) -> Duration {
+        let started = Instant::now();
+        let mut sink = Vec::new();
+        let end = tokio::time::timeout(bound, c.read_to_end(&mut sink)).await;
+        assert!(end.is_ok(), "the connection is still open after {bound:?}");
+        started.elapsed()
+    }
+
+    #[tokio::test]
+    async fn a_request_head_that_does_not_arrive_in_time_ends_the_connection() {
+        // A byte at a time (slowloris): the head never completes.
+        let mut c = served(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        for b in b"GET /v2/ HTTP/1.1\r\nHost: x\r\n" {
+            if c.write_all(&[*b]).await.is_err() || started.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        closed_within(c, Duration::from_secs(20)).await;
+        // A client that connects and says nothing.
+        let c = served(Duration::from_millis(500)).await;
+        closed_within(c, Duration::from_secs(20)).await;
+        // An idle keep-alive connection after an answered request.
+        let mut c = served(Duration::from_millis(500)).await;
+        c.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 12];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 200");
+        closed_within(c, Duration::from_secs(20)).await;
+    }
+}

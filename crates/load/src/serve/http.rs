@@ -400,6 +400,9 @@ fn name_unknown(name: &str, head: bool) -> Response<BoxBody> {
     )
 }
 
+/// A page of a list, and the `n` and `last` of the next one.
+type Page<'a> = (Vec<&'a String>, Option<(usize, &'a String)>);
+
 /// The largest `n` a list request may ask for: distribution 2.8's default `maxentries`, which
 /// answers more with `400 PAGINATION_NUMBER_INVALID`.
 const MAX_PAGE: usize = 1000;
@@ -407,12 +410,11 @@ const MAX_PAGE: usize = 1000;
 /// `n` and `last` of the distribution API's pagination: the page, and the `n` and `last` of
 /// the next page when `n` cut the list; `Err(n)` for an `n` that is not a number from 0 to
 /// [`MAX_PAGE`]. No `n` (or an empty one) gives the whole list after `last`.
-#[allow(clippy::type_complexity)]
 fn paginate<'a, 'q>(
     items: &[&'a String],
     n: Option<&'q str>,
     last: Option<&str>,
-) -> Result<(Vec<&'a String>, Option<(usize, &'a String)>), &'q str> {
+) -> Result<Page<'a>, &'q str> {
     let start = last.map_or(0, |l| items.partition_point(|i| i.as_str() <= l));
     let rest = &items[start.min(items.len())..];
     let n = match n.filter(|n| !n.is_empty()) {

@@ -773,6 +773,7 @@ fn answered_within(served: &Served, path: &str, bound: Duration, what: &str) -> 
     let started = Instant::now();
     let r = curl(&served.url(path), &["--max-time", "60"]);
     let took = started.elapsed();
+    eprintln!("{what}: `{path}` answered in {took:?}");
     assert_eq!(
         r.status,
         200,

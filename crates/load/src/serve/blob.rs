@@ -86,16 +86,18 @@ pub(crate) struct Blob {
 }
 
 impl Blob {
+    /// `entry_size`: the size of the blob's entry in the bundle's frame index, if it has one.
     pub(crate) fn new(
         record: BlobRecord,
         source: BundleSource,
         reading: Arc<Reading>,
         small: Option<Bytes>,
+        entry_size: Option<u64>,
     ) -> Blob {
         let reason = OnceLock::new();
         let state = if small.is_some() {
             BlobState::Verified
-        } else if let Some(problem) = entry_disagrees(&record, &source) {
+        } else if let Some(problem) = entry_disagrees(&record, entry_size) {
             // Never served: its bytes could not be the signed ones, and a wrong size must not
             // reach a `Content-Length` (the catalog leaves such images out before this).
             let _ = reason.set(problem);
@@ -260,7 +262,8 @@ impl Blob {
     /// the signed manifest's.
     fn hash_all(&self) -> io::Result<()> {
         let path = self.record.digest.blob_path();
-        if let Some(problem) = entry_disagrees(&self.record, &self.source) {
+        let listed = self.source.index.entry(&path).map(|e| e.size);
+        if let Some(problem) = entry_disagrees(&self.record, listed) {
             return Err(io::Error::new(io::ErrorKind::InvalidData, problem));
         }
         let mut reader = FrameReader::open(&self.source.path, &self.reading.buffers)?;
@@ -398,9 +401,9 @@ impl Blob {
 
 /// What is wrong when the bundle's entry for the blob does not hold exactly the number of
 /// bytes the signed manifest lists (bytes past the entry are never served).
-fn entry_disagrees(record: &BlobRecord, source: &BundleSource) -> Option<String> {
+pub(crate) fn entry_disagrees(record: &BlobRecord, entry_size: Option<u64>) -> Option<String> {
     let path = record.digest.blob_path();
-    match source.index.entry(&path).map(|e| e.size) {
+    match entry_size {
         Some(n) if n == record.size => None,
         Some(n) => Some(format!(
             "the bundle's entry `{path}` holds {n} bytes, the signed manifest says {}",
@@ -427,7 +430,8 @@ mod tests {
     use airlock_layout::Digest;
 
     fn blob(record: BlobRecord, src: BundleSource) -> Arc<Blob> {
-        Arc::new(Blob::new(record, src, Reading::new(1, 1), None))
+        let size = src.index.entry(&record.digest.blob_path()).map(|e| e.size);
+        Arc::new(Blob::new(record, src, Reading::new(1, 1), None, size))
     }
 
     #[tokio::test]
@@ -565,7 +569,13 @@ mod tests {
         let data = crate::serve::frames::noise(3 << 20);
         let (_d, src, record) = bundle(&data, 1 << 18);
         let reading = Reading::new(1, 1);
-        let b = Arc::new(Blob::new(record.clone(), src, reading.clone(), None));
+        let b = Arc::new(Blob::new(
+            record.clone(),
+            src,
+            reading.clone(),
+            None,
+            Some(record.size),
+        ));
         let stalled: Vec<_> = (0..4)
             .map(|_| Box::pin(b.stream(0, record.size, None)))
             .collect();

@@ -297,11 +297,18 @@ fn catalog(
         };
         let records: HashMap<&Digest, &BlobRecord> =
             o.manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+        // Entry sizes by path, looked up once per blob (the index lists entries, not a map).
+        let sizes: HashMap<&str, u64> = source
+            .index
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.size))
+            .collect();
         for record in &o.manifest.images {
             let repository = names[&record.name].clone();
             let plan = match plan_image(record, repository.clone(), &records, &o.small)
                 .map_err(|e| crate::error::render(&e))
-                .and_then(|p| servable(&p, &source.index, &o.small).map(|()| p))
+                .and_then(|p| servable(&p, &sizes, &o.small).map(|()| p))
             {
                 Ok(p) => p,
                 Err(e) => {
@@ -351,7 +358,13 @@ fn catalog(
                     .cloned();
                 blobs.insert(
                     b.digest.clone(),
-                    Arc::new(Blob::new(b.clone(), source.clone(), reading.clone(), small)),
+                    Arc::new(Blob::new(
+                        b.clone(),
+                        source.clone(),
+                        reading.clone(),
+                        small,
+                        sizes.get(b.digest.blob_path().as_str()).copied(),
+                    )),
                 );
             }
         }
@@ -372,7 +385,7 @@ fn catalog(
 /// served, and a wrong size never reaches a `Content-Length`).
 fn servable(
     plan: &crate::plan::ImagePlan,
-    index: &FrameIndex,
+    sizes: &HashMap<&str, u64>,
     small: &crate::plan::SmallBlobs,
 ) -> Result<(), String> {
     for b in &plan.blobs {
@@ -381,14 +394,17 @@ fn servable(
         } else {
             "layer"
         };
-        let problem = match (small.get(&b.digest), index.entry(&b.digest.blob_path())) {
+        let problem = match (
+            small.get(&b.digest),
+            sizes.get(b.digest.blob_path().as_str()),
+        ) {
             // Read through the index and checked already.
             (Some(Ok(_)), _) => continue,
             (Some(Err(problem)), _) => problem.clone(),
             (_, None) => "it is not in the bundle's frame index".to_string(),
-            (_, Some(e)) if e.size != b.size => format!(
-                "the bundle's entry holds {} bytes, the signed manifest says {}",
-                e.size, b.size
+            (_, Some(&n)) if n != b.size => format!(
+                "the bundle's entry holds {n} bytes, the signed manifest says {}",
+                b.size
             ),
             _ => continue,
         };

@@ -234,9 +234,12 @@ pub struct ServeArgs {
     /// Repository names: keep-host (HOST:PORT/registry.k8s.io/pause) or drop-host (HOST:PORT/pause)
     #[arg(long, default_value = "keep-host", value_name = "RULE")]
     pub names: String,
-    /// Blobs read from the bundles at once (each holds up to about 12 MiB); more requests wait
+    /// Frames read from the bundles at once (a slot is held while a frame is read, never while a client drains it)
     #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
+    /// Close a connection whose client has accepted no bytes for this many seconds
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub write_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@ fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     opts.tls = args.tls_cert.clone().zip(args.tls_key.clone());
     opts.rule = rule;
     opts.readers = usize::from(args.jobs);
+    opts.write_timeout = std::time::Duration::from_secs(args.write_timeout);
     Ok(opts)
 }
 

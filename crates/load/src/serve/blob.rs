@@ -6,6 +6,13 @@
 //! until the check passed, so a damaged blob is never delivered whole; a range of such a blob
 //! waits for the check. Bytes come from [`frames`](super::frames): zstd raw blocks are handed
 //! out as slices of one read of the file, other frames are decoded.
+//!
+//! A reading slot (a permit of [`Reading::readers`]) is held only while a frame is read from
+//! the file, never while a connection's socket drains: a stream waits for room for its next
+//! frame first, then for a slot, reads the frame, gives the slot back and hands the frame
+//! over. A client that stops reading therefore costs its own frames, not a slot. Blobs up to
+//! [`SMALL_BLOB`] bytes are read whole, and hashed when unchecked, before their response
+//! starts: they never wait for a checking pass of a large blob.
 
 use std::collections::VecDeque;
 use std::io;
@@ -16,14 +23,18 @@ use airlock_layout::{BlobRecord, Hasher};
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 use futures_util::Stream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
-use super::frames::{read_range, Buffers, FrameReader};
+use super::frames::{read_range, Buffers, EntryRange, FrameReader};
 use crate::source::BundleSource;
 
 /// Batches of slices (about one frame each) in flight between a reading thread and its
 /// connection.
 const IN_FLIGHT: usize = 1;
+
+/// Blobs up to this size are read whole (and hashed, until checked once) before their
+/// response starts, instead of streaming beside a checking pass.
+pub(crate) const SMALL_BLOB: u64 = 1 << 20;
 
 /// Whether a blob's bytes were checked against its signed digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,21 +47,23 @@ pub enum BlobState {
     Bad,
 }
 
-/// What the blobs of the served bundles share: the frame buffers and the permits of the
-/// checking passes (apart from the connections' read permits, which a connection holds while
-/// it waits for a check).
+/// What the blobs of the served bundles share: the frame buffers, the reading slots of the
+/// connections and the permits of the checking passes.
 pub(crate) struct Reading {
     pub(crate) buffers: Arc<Buffers>,
+    /// Frames read from the bundles at once for connections (`--jobs`).
+    pub(crate) readers: Arc<Semaphore>,
     pub(crate) checkers: Arc<Semaphore>,
 }
 
 impl Reading {
-    /// For `readers` connections reading at once and `checkers` checking passes.
+    /// For `readers` frames read at once for connections and `checkers` checking passes.
     pub(crate) fn new(readers: usize, checkers: usize) -> Arc<Reading> {
         Arc::new(Reading {
-            // A reader holds about three frames (one being read, one queued, one being
-            // written), a checking pass one.
+            // A stream holds about three frames (one being read, one queued, one being
+            // written), a checking pass one; buffers beyond these are freed, not kept.
             buffers: Buffers::new(readers * 3 + checkers),
+            readers: Arc::new(Semaphore::new(readers.max(1))),
             checkers: Arc::new(Semaphore::new(checkers.max(1))),
         })
     }
@@ -73,14 +86,22 @@ pub(crate) struct Blob {
 }
 
 impl Blob {
+    /// `entry_size`: the size of the blob's entry in the bundle's frame index, if it has one.
     pub(crate) fn new(
         record: BlobRecord,
         source: BundleSource,
         reading: Arc<Reading>,
         small: Option<Bytes>,
+        entry_size: Option<u64>,
     ) -> Blob {
+        let reason = OnceLock::new();
         let state = if small.is_some() {
             BlobState::Verified
+        } else if let Some(problem) = entry_disagrees(&record, entry_size) {
+            // Never served: its bytes could not be the signed ones, and a wrong size must not
+            // reach a `Content-Length` (the catalog leaves such images out before this).
+            let _ = reason.set(problem);
+            BlobState::Bad
         } else {
             BlobState::Unverified
         };
@@ -90,9 +111,88 @@ impl Blob {
             reading,
             small,
             state: AtomicU8::new(state as u8),
-            reason: OnceLock::new(),
+            reason,
             check: Mutex::new(None),
         }
+    }
+
+    /// Marks the blob bad for `reason`; true for the call that did (the one to report it).
+    fn mark_bad(&self, reason: String) -> bool {
+        let changed = self
+            .state
+            .compare_exchange(
+                BlobState::Unverified as u8,
+                BlobState::Bad as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok();
+        if changed {
+            let _ = self.reason.set(reason);
+        }
+        changed
+    }
+
+    /// The whole blob, read under a reading slot; hashed first while it is unchecked (on a
+    /// mismatch it is marked bad, `on_bad` told, and `None` returned). For blobs up to
+    /// [`SMALL_BLOB`] bytes.
+    pub(crate) async fn read_whole(
+        self: &Arc<Self>,
+        on_bad: impl FnOnce(&str) + Send + 'static,
+    ) -> Option<Bytes> {
+        let permit = self
+            .reading
+            .readers
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let b = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            b.read_checked()
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        match read {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                if self.mark_bad(e.to_string()) {
+                    on_bad(self.reason());
+                }
+                None
+            }
+        }
+    }
+
+    /// Reads the whole blob; while it is unchecked, hashes it and marks it verified on a match.
+    fn read_checked(&self) -> io::Result<Bytes> {
+        let mut reader = FrameReader::open(&self.source.path, &self.reading.buffers)?;
+        let mut data = Vec::with_capacity(self.record.size as usize);
+        read_range(
+            &mut reader,
+            &self.source.index,
+            &self.record.digest.blob_path(),
+            0,
+            self.record.size,
+            |pieces| {
+                pieces.iter().for_each(|p| data.extend_from_slice(p));
+                true
+            },
+        )?;
+        if self.state() == BlobState::Unverified {
+            let actual = airlock_layout::Digest::of_bytes(&data);
+            if actual != self.record.digest {
+                return Err(mismatch(data.len() as u64, &actual));
+            }
+            let _ = self.state.compare_exchange(
+                BlobState::Unverified as u8,
+                BlobState::Verified as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        Ok(Bytes::from(data))
     }
 
     pub(crate) fn state(&self) -> BlobState {
@@ -144,9 +244,9 @@ impl Blob {
                     );
                 }
                 Err(e) => {
-                    let _ = blob.reason.set(e.to_string());
-                    blob.state.store(BlobState::Bad as u8, Ordering::Release);
-                    on_bad(blob.reason());
+                    if blob.mark_bad(e.to_string()) {
+                        on_bad(blob.reason());
+                    }
                 }
             }
             blob.state()
@@ -163,17 +263,8 @@ impl Blob {
     fn hash_all(&self) -> io::Result<()> {
         let path = self.record.digest.blob_path();
         let listed = self.source.index.entry(&path).map(|e| e.size);
-        if listed != Some(self.record.size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                match listed {
-                    Some(n) => format!(
-                        "the bundle's frame index says {n} bytes, the signed manifest {}",
-                        self.record.size
-                    ),
-                    None => format!("the bundle's frame index has no entry `{path}`"),
-                },
-            ));
+        if let Some(problem) = entry_disagrees(&self.record, listed) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, problem));
         }
         let mut reader = FrameReader::open(&self.source.path, &self.reading.buffers)?;
         let mut hasher = Hasher::new();
@@ -194,14 +285,7 @@ impl Blob {
         )?;
         let actual = hasher.finish();
         if actual != self.record.digest {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "the bytes read from the bundle ({read} bytes) hash to `{actual}`, not to \
-                     the digest the signed manifest lists (the bundle is damaged or was \
-                     tampered with)"
-                ),
-            ));
+            return Err(mismatch(read, &actual));
         }
         Ok(())
     }
@@ -209,31 +293,60 @@ impl Blob {
     /// Bytes `start..end` of the blob, reading only the frames that hold them, not hashed.
     /// With `check` (a blob not verified yet), the last chunk waits for the check and is
     /// replaced by an error if it fails.
+    ///
+    /// Each frame is read under a reading slot, taken only once the connection has room for
+    /// it and given back before it is handed over: a client that does not read holds no slot.
     pub(crate) fn stream(
         self: &Arc<Self>,
         start: u64,
         end: u64,
-        permit: OwnedSemaphorePermit,
         check: Option<Check>,
     ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
         let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<Bytes>>>(IN_FLIGHT);
         let blob = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let result = FrameReader::open(&blob.source.path, &blob.reading.buffers).and_then(
-                |mut reader| {
-                    read_range(
-                        &mut reader,
-                        &blob.source.index,
-                        &blob.record.digest.blob_path(),
-                        start,
-                        end,
-                        |pieces| tx.blocking_send(Ok(pieces)).is_ok(),
-                    )
-                },
-            );
-            if let Err(e) = result {
-                let _ = tx.blocking_send(Err(e));
+        tokio::spawn(async move {
+            let path = blob.record.digest.blob_path();
+            let mut range = match EntryRange::new(&blob.source.index, &path, start, end) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut reader: Option<FrameReader> = None;
+            loop {
+                // Room for the next frame first (the connection drained the last one), then a
+                // slot: a client that does not read waits here, holding none.
+                let Ok(room) = tx.reserve().await else {
+                    return;
+                };
+                let permit = blob
+                    .reading
+                    .readers
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("never closed");
+                let b = blob.clone();
+                let job = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    let next = match reader {
+                        Some(ref mut r) => range.next_frame(r, &b.source.index),
+                        None => FrameReader::open(&b.source.path, &b.reading.buffers)
+                            .and_then(|r| range.next_frame(reader.insert(r), &b.source.index)),
+                    };
+                    (reader, range, next)
+                })
+                .await;
+                match job {
+                    Ok((r, g, Ok(Some(pieces)))) => {
+                        (reader, range) = (r, g);
+                        room.send(Ok(pieces));
+                    }
+                    Ok((_, _, Ok(None))) => return,
+                    Ok((_, _, Err(e))) => return room.send(Err(e)),
+                    Err(e) => return room.send(Err(io::Error::other(e.to_string()))),
+                }
             }
         });
         struct Flow {
@@ -286,20 +399,39 @@ impl Blob {
     }
 }
 
+/// What is wrong when the bundle's entry for the blob does not hold exactly the number of
+/// bytes the signed manifest lists (bytes past the entry are never served).
+pub(crate) fn entry_disagrees(record: &BlobRecord, entry_size: Option<u64>) -> Option<String> {
+    let path = record.digest.blob_path();
+    match entry_size {
+        Some(n) if n == record.size => None,
+        Some(n) => Some(format!(
+            "the bundle's entry `{path}` holds {n} bytes, the signed manifest says {}",
+            record.size
+        )),
+        None => Some(format!("the bundle's frame index has no entry `{path}`")),
+    }
+}
+
+fn mismatch(read: u64, actual: &airlock_layout::Digest) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the bytes read from the bundle ({read} bytes) hash to `{actual}`, not to the digest \
+             the signed manifest lists (the bundle is damaged or was tampered with)"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::source::testing::{collect, one_blob_bundle as bundle};
     use airlock_layout::Digest;
 
-    fn permit() -> OwnedSemaphorePermit {
-        Arc::new(tokio::sync::Semaphore::new(1))
-            .try_acquire_owned()
-            .unwrap()
-    }
-
     fn blob(record: BlobRecord, src: BundleSource) -> Arc<Blob> {
-        Arc::new(Blob::new(record, src, Reading::new(1, 1), None))
+        let size = src.index.entry(&record.digest.blob_path()).map(|e| e.size);
+        Arc::new(Blob::new(record, src, Reading::new(1, 1), None, size))
     }
 
     #[tokio::test]
@@ -327,7 +459,7 @@ mod tests {
             (123, 124),
             (200_001, 270_000),
         ] {
-            let (got, err) = collect(blob.stream(s, e, permit(), None)).await;
+            let (got, err) = collect(blob.stream(s, e, None)).await;
             assert!(err.is_none(), "{err:?}");
             assert_eq!(got, data[s as usize..e as usize], "{s}..{e}");
         }
@@ -340,7 +472,7 @@ mod tests {
         let good = blob(record.clone(), src.clone());
         assert_eq!(good.state(), BlobState::Unverified);
         let check = good.check(|_| panic!("the blob is good"));
-        let (got, err) = collect(good.stream(0, record.size, permit(), Some(check))).await;
+        let (got, err) = collect(good.stream(0, record.size, Some(check))).await;
         assert!(err.is_none());
         assert_eq!(got, data);
         assert_eq!(good.state(), BlobState::Verified);
@@ -371,15 +503,95 @@ mod tests {
         });
         // Joining requests get the same pass: their `on_bad` is never called.
         let joined = bad.check(|_| panic!("only the first caller is told"));
-        let (got, err) = collect(bad.stream(0, data.len() as u64, permit(), Some(joined))).await;
+        let (got, err) = collect(bad.stream(0, data.len() as u64, Some(joined))).await;
         assert!(err.is_some() && got.len() < data.len());
         assert_eq!(first.await, BlobState::Bad);
         assert_eq!(told.load(Ordering::SeqCst), 1);
+        // The entry's own tar header names the real digest: found before any hashing.
         assert!(
-            bad.reason().contains("not to the digest"),
+            bad.reason().contains("tar header") && bad.reason().contains(record.digest.hex()),
             "{}",
             bad.reason()
         );
+    }
+
+    // Regression (hardening: defect 7): bytes past a blob's tar entry were sent when the
+    // sizes said so. A manifest size that disagrees with the entry marks the blob bad from
+    // the start; an entry table stretched to agree with it is caught by the entry's own tar
+    // header before a byte goes out, whole read or checking pass.
+    #[tokio::test]
+    async fn no_byte_outside_the_entry_is_sent_whatever_the_sizes_say() {
+        let data = crate::serve::frames::noise(300_000);
+        let (_d, src, record) = bundle(&data, 1 << 20);
+        let longer = BlobRecord {
+            size: record.size + 1000,
+            ..record.clone()
+        };
+        let b = blob(longer.clone(), src.clone());
+        assert_eq!(b.state(), BlobState::Bad);
+        assert!(b.reason().contains("holds 300000 bytes"), "{}", b.reason());
+
+        // The entry table says so too (it is not signed): the tar header does not.
+        let mut index = (*src.index).clone();
+        for e in &mut index.entries {
+            if e.path == record.digest.blob_path() {
+                e.size = longer.size;
+            }
+        }
+        let src = BundleSource {
+            path: src.path.clone(),
+            index: Arc::new(index),
+        };
+        let b = blob(longer.clone(), src.clone());
+        assert_eq!(b.state(), BlobState::Unverified);
+        let check = b.check(|_| {});
+        let (got, err) = collect(b.stream(0, longer.size, Some(check.clone()))).await;
+        let err = err.expect("refused").to_string();
+        assert!(got.is_empty(), "{} bytes sent", got.len());
+        assert!(
+            err.contains("tar header") && err.contains("300000"),
+            "{err}"
+        );
+        assert_eq!(check.await, BlobState::Bad);
+        let b = blob(longer.clone(), src);
+        assert!(b.read_whole(|_| {}).await.is_none());
+        assert!(b.reason().contains("tar header"), "{}", b.reason());
+        // Never a range beyond the entry either.
+        let (got, err) = collect(b.stream(0, longer.size + 1, None)).await;
+        assert!(got.is_empty() && err.is_some());
+    }
+
+    // Regression (hardening: defect 5): a stream kept its reading slot while its client did
+    // not read, so `--jobs` such clients blocked every other blob. A stream nobody reads
+    // holds no slot.
+    #[tokio::test]
+    async fn a_stream_nobody_reads_holds_no_reading_slot() {
+        let data = crate::serve::frames::noise(3 << 20);
+        let (_d, src, record) = bundle(&data, 1 << 18);
+        let reading = Reading::new(1, 1);
+        let b = Arc::new(Blob::new(
+            record.clone(),
+            src,
+            reading.clone(),
+            None,
+            Some(record.size),
+        ));
+        let stalled: Vec<_> = (0..4)
+            .map(|_| Box::pin(b.stream(0, record.size, None)))
+            .collect();
+        let mut first = Box::pin(b.stream(0, record.size, None));
+        use futures_util::StreamExt as _;
+        assert!(first.next().await.is_some());
+        // Give the producers every chance to run ahead and hold on to a slot.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(reading.readers.available_permits(), 1);
+        let permit = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            reading.readers.clone().acquire_owned(),
+        )
+        .await;
+        assert!(permit.is_ok(), "a stalled stream holds the only slot");
+        drop((stalled, first));
     }
 
     #[tokio::test]
@@ -397,7 +609,7 @@ mod tests {
         std::fs::write(&*src.path, &file).unwrap();
         let b = blob(record.clone(), src);
         let check = b.check(|_| {});
-        let (got, err) = collect(b.stream(0, record.size, permit(), Some(check))).await;
+        let (got, err) = collect(b.stream(0, record.size, Some(check))).await;
         assert!(err.is_some() && got.len() < data.len(), "{err:?}");
         // What did go out is the file's bytes, as they are.
         assert_eq!(got[..300_000], data[..300_000]);

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt as _;
 use std::sync::{Arc, Mutex};
 
-use airlock_layout::{FrameIndex, FrameInfo};
+use airlock_layout::{EntryInfo, FrameIndex, FrameInfo, TAR_BLOCK};
 use bytes::Bytes;
 
 /// The zstd frame magic number, little-endian.
@@ -74,17 +74,17 @@ impl Buffers {
 }
 
 /// Reads frames of one bundle file.
-pub(crate) struct FrameReader<'a> {
+pub(crate) struct FrameReader {
     file: File,
-    pool: &'a Arc<Buffers>,
+    pool: Arc<Buffers>,
     decompressor: Option<zstd::bulk::Decompressor<'static>>,
 }
 
-impl<'a> FrameReader<'a> {
-    pub(crate) fn open(path: &std::path::Path, pool: &'a Arc<Buffers>) -> io::Result<Self> {
+impl FrameReader {
+    pub(crate) fn open(path: &std::path::Path, pool: &Arc<Buffers>) -> io::Result<Self> {
         Ok(FrameReader {
             file: File::open(path)?,
-            pool,
+            pool: pool.clone(),
             decompressor: None,
         })
     }
@@ -190,60 +190,209 @@ fn raw_blocks(frame: &[u8], want: u64) -> Option<Vec<Range<usize>>> {
     (at == frame.len() && total == want).then_some(blocks)
 }
 
+fn invalid_data(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// Bytes `start..end` of one tar entry, a frame at a time, never a byte outside the entry.
+///
+/// The entry table only locates bytes; what it says is checked as far as reading allows:
+/// `start..end` must lie inside the entry's size, and whenever the frame holding the entry's
+/// tar header is read (every read from the entry's start, so every checking pass), that header
+/// must name the entry's path and size.
+pub(crate) struct EntryRange {
+    entry: EntryInfo,
+    /// Tar-stream coordinates of the bytes asked for.
+    from: u64,
+    to: u64,
+    /// Frames still to read: `next..last` of the index's frames.
+    next: usize,
+    last: usize,
+    sent: u64,
+}
+
+impl EntryRange {
+    pub(crate) fn new(
+        index: &FrameIndex,
+        entry_path: &str,
+        start: u64,
+        end: u64,
+    ) -> io::Result<EntryRange> {
+        let entry = index.entry(entry_path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the bundle's frame index has no entry `{entry_path}`"),
+            )
+        })?;
+        if start > end || end > entry.size {
+            return Err(invalid_data(format!(
+                "bytes {start}..{end} were asked for, the entry `{entry_path}` holds {}",
+                entry.size
+            )));
+        }
+        let (from, to) = (entry.data_offset() + start, entry.data_offset() + end);
+        // From the entry's start, begin at the frame of its header, to check it.
+        let first_byte = if start == 0 { entry.offset } else { from };
+        let first = index
+            .frames
+            .partition_point(|f| f.decompressed_offset + f.decompressed_size <= first_byte);
+        let last = index.frames.partition_point(|f| f.decompressed_offset < to);
+        Ok(EntryRange {
+            entry: entry.clone(),
+            from,
+            to,
+            next: first,
+            last: last.max(first),
+            sent: 0,
+        })
+    }
+
+    /// The slices of the next frame that fall in the range; `None` once it was all read.
+    pub(crate) fn next_frame(
+        &mut self,
+        reader: &mut FrameReader,
+        index: &FrameIndex,
+    ) -> io::Result<Option<Vec<Bytes>>> {
+        while self.next < self.last {
+            let f = index.frames[self.next];
+            self.next += 1;
+            let pieces = reader.read(&f)?;
+            if f.decompressed_offset == self.entry.offset {
+                check_header(&pieces, &self.entry)?;
+            }
+            // The frame's bytes that fall in `from..to`, in decoded coordinates.
+            let (lo, hi) = (
+                self.from.max(f.decompressed_offset),
+                self.to.min(f.decompressed_offset + f.decompressed_size),
+            );
+            let mut pos = f.decompressed_offset;
+            let mut out = Vec::new();
+            for piece in pieces {
+                let (a, b) = (pos, pos + piece.len() as u64);
+                pos = b;
+                if b <= lo || a >= hi {
+                    continue;
+                }
+                let s = (lo.max(a) - a) as usize;
+                let e = (hi.min(b) - a) as usize;
+                self.sent += (e - s) as u64;
+                out.push(piece.slice(s..e));
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        if self.sent != self.to - self.from {
+            return Err(invalid_data(format!(
+                "the bundle's frames hold {} of the {} bytes asked for",
+                self.sent,
+                self.to - self.from
+            )));
+        }
+        Ok(None)
+    }
+}
+
+/// The entry's tar header (the first 512 bytes of `pieces`, the decoded frame that starts at
+/// the entry) names the entry's path and size, and its checksum holds.
+fn check_header(pieces: &[Bytes], entry: &EntryInfo) -> io::Result<()> {
+    let mut block = [0u8; TAR_BLOCK as usize];
+    let mut have = 0;
+    for p in pieces {
+        let n = p.len().min(block.len() - have);
+        block[have..have + n].copy_from_slice(&p[..n]);
+        have += n;
+        if have == block.len() {
+            break;
+        }
+    }
+    let bad = |what: String| {
+        invalid_data(format!(
+            "the tar header at offset {} is not the one of `{}` ({} bytes) the frame index \
+             lists: {what}",
+            entry.offset, entry.path, entry.size
+        ))
+    };
+    if have < block.len() {
+        return Err(bad("it is cut short".into()));
+    }
+    let (path, size) = parse_header(&block).map_err(bad)?;
+    if path != entry.path.as_bytes() {
+        return Err(bad(format!(
+            "it names `{}`",
+            String::from_utf8_lossy(&path).escape_debug()
+        )));
+    }
+    if size != entry.size {
+        return Err(bad(format!("it says {size} bytes")));
+    }
+    Ok(())
+}
+
+/// The path and size of a ustar header block whose checksum holds.
+fn parse_header(block: &[u8; TAR_BLOCK as usize]) -> Result<(Vec<u8>, u64), String> {
+    fn field(b: &[u8]) -> &[u8] {
+        &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+    }
+    fn octal(b: &[u8]) -> Option<u64> {
+        let s = std::str::from_utf8(field(b)).ok()?.trim_matches(' ');
+        u64::from_str_radix(s, 8).ok()
+    }
+    let stored = octal(&block[148..156]).ok_or("its checksum field is unreadable")?;
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    if sum != stored {
+        return Err("its checksum does not hold".into());
+    }
+    if !matches!(block[156], b'0' | 0) {
+        return Err("it is not a regular file".into());
+    }
+    let mut path = Vec::new();
+    if &block[257..263] == b"ustar\0" && !field(&block[345..500]).is_empty() {
+        path.extend_from_slice(field(&block[345..500]));
+        path.push(b'/');
+    }
+    path.extend_from_slice(field(&block[0..100]));
+    let size_field = &block[124..136];
+    let size = if size_field[0] & 0x80 != 0 {
+        // GNU base-256, as written for entries of 8 GiB and more.
+        if size_field[0] != 0x80 || size_field[1..4].iter().any(|&b| b != 0) {
+            return Err("its size is out of range".into());
+        }
+        size_field[4..]
+            .iter()
+            .fold(0u64, |n, &b| (n << 8) | u64::from(b))
+    } else {
+        octal(size_field).ok_or("its size field is unreadable")?
+    };
+    Ok((path, size))
+}
+
 /// Hands bytes `start..end` of the entry `entry_path` to `send`, a frame's slices at a time,
 /// reading only the frames that hold them; stops early (Ok) when `send` says the receiver is
 /// gone.
 pub(crate) fn read_range(
-    reader: &mut FrameReader<'_>,
+    reader: &mut FrameReader,
     index: &FrameIndex,
     entry_path: &str,
     start: u64,
     end: u64,
     mut send: impl FnMut(Vec<Bytes>) -> bool,
 ) -> io::Result<()> {
-    let entry = index.entry(entry_path).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("the bundle's frame index has no entry `{entry_path}`"),
-        )
-    })?;
-    let (from, to) = (entry.data_offset() + start, entry.data_offset() + end);
-    let first = index
-        .frames
-        .partition_point(|f| f.decompressed_offset + f.decompressed_size <= from);
-    let last = index.frames.partition_point(|f| f.decompressed_offset < to);
-    let mut sent = 0u64;
-    for f in &index.frames[first..last.max(first)] {
-        // The frame's bytes that fall in `from..to`, in decoded coordinates.
-        let (lo, hi) = (
-            from.max(f.decompressed_offset),
-            to.min(f.decompressed_offset + f.decompressed_size),
-        );
-        let mut pos = f.decompressed_offset;
-        let mut out = Vec::new();
-        for piece in reader.read(f)? {
-            let (a, b) = (pos, pos + piece.len() as u64);
-            pos = b;
-            if b <= lo || a >= hi {
-                continue;
-            }
-            let s = (lo.max(a) - a) as usize;
-            let e = (hi.min(b) - a) as usize;
-            sent += (e - s) as u64;
-            out.push(piece.slice(s..e));
-        }
-        if !out.is_empty() && !send(out) {
+    let mut range = EntryRange::new(index, entry_path, start, end)?;
+    while let Some(pieces) = range.next_frame(reader, index)? {
+        if !send(pieces) {
             return Ok(());
         }
-    }
-    if sent != end - start {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "the bundle's frames hold {sent} of the {} bytes asked for",
-                end - start
-            ),
-        ));
     }
     Ok(())
 }

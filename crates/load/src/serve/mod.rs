@@ -19,6 +19,7 @@
 mod blob;
 mod frames;
 mod http;
+mod stall;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -32,7 +33,6 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::names::{NameMapper, NameRule};
@@ -65,9 +65,13 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `KeepHost` (`HOST:PORT/registry.k8s.io/pause`) or `DropHost` (`HOST:PORT/pause`).
     pub rule: NameRule,
-    /// Blobs read from the bundles at once; more requests wait. Bounds memory: each costs
-    /// up to about three zstd frames (12 MiB).
+    /// Frames read from the bundles at once for connections; more wait (a slot is held
+    /// while a frame is read, never while a client drains it).
     pub readers: usize,
+    /// A connection whose client accepts no bytes for this long is closed.
+    pub write_timeout: Duration,
+    /// How long a request's head (and a TLS handshake) may take to arrive.
+    pub header_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -82,6 +86,8 @@ impl ServeOptions {
             tls: None,
             rule: NameRule::KeepHost,
             readers: 4,
+            write_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -291,14 +297,23 @@ fn catalog(
         };
         let records: HashMap<&Digest, &BlobRecord> =
             o.manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+        // Entry sizes by path, looked up once per blob (the index lists entries, not a map).
+        let sizes: HashMap<&str, u64> = source
+            .index
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.size))
+            .collect();
         for record in &o.manifest.images {
             let repository = names[&record.name].clone();
-            let plan = match plan_image(record, repository.clone(), &records, &o.small) {
+            let plan = match plan_image(record, repository.clone(), &records, &o.small)
+                .map_err(|e| crate::error::render(&e))
+                .and_then(|p| servable(&p, &sizes, &o.small).map(|()| p))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     reporter.warn(&format!(
-                        "not serving it: {} (bundle `{}`)",
-                        crate::error::render(&e),
+                        "not serving it: {e} (bundle `{}`)",
                         o.path.display()
                     ));
                     continue;
@@ -343,7 +358,13 @@ fn catalog(
                     .cloned();
                 blobs.insert(
                     b.digest.clone(),
-                    Arc::new(Blob::new(b.clone(), source.clone(), reading.clone(), small)),
+                    Arc::new(Blob::new(
+                        b.clone(),
+                        source.clone(),
+                        reading.clone(),
+                        small,
+                        sizes.get(b.digest.blob_path().as_str()).copied(),
+                    )),
                 );
             }
         }
@@ -356,6 +377,43 @@ fn catalog(
         },
         images,
     ))
+}
+
+/// Whether every blob of a planned image can be served as the signed manifest lists it:
+/// configs (every blob of a JSON media type) read and hashed at start-up, and every blob's
+/// entry in the bundle exactly as long as the signed size (bytes beyond an entry are never
+/// served, and a wrong size never reaches a `Content-Length`).
+fn servable(
+    plan: &crate::plan::ImagePlan,
+    sizes: &HashMap<&str, u64>,
+    small: &crate::plan::SmallBlobs,
+) -> Result<(), String> {
+    for b in &plan.blobs {
+        let what = if airlock_layout::is_small_media_type(&b.media_type) {
+            "config"
+        } else {
+            "layer"
+        };
+        let problem = match (
+            small.get(&b.digest),
+            sizes.get(b.digest.blob_path().as_str()),
+        ) {
+            // Read through the index and checked already.
+            (Some(Ok(_)), _) => continue,
+            (Some(Err(problem)), _) => problem.clone(),
+            (_, None) => "it is not in the bundle's frame index".to_string(),
+            (_, Some(&n)) if n != b.size => format!(
+                "the bundle's entry holds {n} bytes, the signed manifest says {}",
+                b.size
+            ),
+            _ => continue,
+        };
+        return Err(format!(
+            "image `{}`: {what} `{}` cannot be served: {problem}",
+            plan.image, b.digest
+        ));
+    }
+    Ok(())
 }
 
 /// Serves the bundles until `shutdown` completes, then lets in-flight responses finish (up to
@@ -411,9 +469,10 @@ pub async fn serve(
     reporter.listening(local, tls.is_some(), images, catalog.repos.len());
     let state = Arc::new(http::State {
         catalog,
-        readers: Arc::new(Semaphore::new(readers)),
         reporter: reporter.clone(),
+        header_timeout: opts.header_timeout,
     });
+    let (write_timeout, handshake_timeout) = (opts.write_timeout, opts.header_timeout);
 
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -430,6 +489,8 @@ pub async fn serve(
                     }
                 };
                 let _ = tcp.set_nodelay(true);
+                // Below TLS too: a client that stops reading is cut whatever the listener.
+                let tcp = stall::WriteDeadline::new(tcp, write_timeout);
                 let watcher = graceful.watcher();
                 let state = state.clone();
                 let tls = tls.clone();
@@ -438,14 +499,17 @@ pub async fn serve(
                         None => {
                             let _ = watcher.watch(http::connection(TokioIo::new(tcp), state, peer)).await;
                         }
-                        Some(acceptor) => match acceptor.accept(tcp).await {
-                            Ok(stream) => {
-                                let _ = watcher
-                                    .watch(http::connection(TokioIo::new(stream), state, peer))
-                                    .await;
+                        Some(acceptor) => {
+                            match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                                Ok(Ok(stream)) => {
+                                    let _ = watcher
+                                        .watch(http::connection(TokioIo::new(stream), state, peer))
+                                        .await;
+                                }
+                                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                             }
-                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        },
+                        }
                     }
                 });
             }

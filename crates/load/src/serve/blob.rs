@@ -23,7 +23,7 @@ use airlock_layout::{BlobRecord, Hasher};
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 use futures_util::Stream;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::frames::{read_range, Buffers, EntryRange, FrameReader};
 use crate::source::BundleSource;
@@ -31,6 +31,13 @@ use crate::source::BundleSource;
 /// Batches of slices (about one frame each) in flight between a reading thread and its
 /// connection.
 const IN_FLIGHT: usize = 1;
+
+/// Frames (4 MiB at most each) that streaming connections may hold together, per reading
+/// slot: with the default four slots, 64 frames. A stream holds at most two (one queued, one
+/// being handed to its socket), so that many clients pull at full speed at once; beyond that
+/// a stream waits for a frame to be freed, holding nothing, and memory stays bounded however
+/// many clients connect.
+const FRAMES_HELD_PER_READER: usize = 16;
 
 /// Blobs up to this size are read whole (and hashed, until checked once) before their
 /// response starts, instead of streaming beside a checking pass.
@@ -53,6 +60,9 @@ pub(crate) struct Reading {
     pub(crate) buffers: Arc<Buffers>,
     /// Frames read from the bundles at once for connections (`--jobs`).
     pub(crate) readers: Arc<Semaphore>,
+    /// Frames held by all streaming connections together, read and not yet handed to the
+    /// socket: what bounds serve's memory however many clients pull at once.
+    pub(crate) held: Arc<Semaphore>,
     pub(crate) checkers: Arc<Semaphore>,
 }
 
@@ -60,10 +70,11 @@ impl Reading {
     /// For `readers` frames read at once for connections and `checkers` checking passes.
     pub(crate) fn new(readers: usize, checkers: usize) -> Arc<Reading> {
         Arc::new(Reading {
-            // A stream holds about three frames (one being read, one queued, one being
-            // written), a checking pass one; buffers beyond these are freed, not kept.
+            // A stream holds up to two frames (one queued, one being handed to its socket),
+            // a checking pass one; buffers beyond these are freed, not kept.
             buffers: Buffers::new(readers * 3 + checkers),
             readers: Arc::new(Semaphore::new(readers.max(1))),
+            held: Arc::new(Semaphore::new(readers.max(1) * FRAMES_HELD_PER_READER)),
             checkers: Arc::new(Semaphore::new(checkers.max(1))),
         })
     }
@@ -302,7 +313,8 @@ impl Blob {
         end: u64,
         check: Option<Check>,
     ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Vec<Bytes>>>(IN_FLIGHT);
+        type Batch = (Vec<Bytes>, OwnedSemaphorePermit);
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Batch>>(IN_FLIGHT);
         let blob = self.clone();
         tokio::spawn(async move {
             let path = blob.record.digest.blob_path();
@@ -320,6 +332,15 @@ impl Blob {
                 let Ok(room) = tx.reserve().await else {
                     return;
                 };
+                // Then a share of the memory all streams hold together (it travels with the
+                // frame and is given back once the connection took all of it).
+                let held = blob
+                    .reading
+                    .held
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("never closed");
                 let permit = blob
                     .reading
                     .readers
@@ -341,7 +362,7 @@ impl Blob {
                 match job {
                     Ok((r, g, Ok(Some(pieces)))) => {
                         (reader, range) = (r, g);
-                        room.send(Ok(pieces));
+                        room.send(Ok((pieces, held)));
                     }
                     Ok((_, _, Ok(None))) => return,
                     Ok((_, _, Err(e))) => return room.send(Err(e)),
@@ -350,8 +371,10 @@ impl Blob {
             }
         });
         struct Flow {
-            rx: tokio::sync::mpsc::Receiver<io::Result<Vec<Bytes>>>,
+            rx: tokio::sync::mpsc::Receiver<io::Result<Batch>>,
             queue: VecDeque<Bytes>,
+            /// The share of [`Reading::held`] of the frame in `queue`.
+            _held: Option<OwnedSemaphorePermit>,
             left: u64,
             check: Option<Check>,
             blob: Arc<Blob>,
@@ -360,6 +383,7 @@ impl Blob {
         let flow = Flow {
             rx,
             queue: VecDeque::new(),
+            _held: None,
             left: end - start,
             check,
             blob: self.clone(),
@@ -387,7 +411,11 @@ impl Blob {
                     return Some((Ok(piece), flow));
                 }
                 match flow.rx.recv().await {
-                    Some(Ok(pieces)) => flow.queue.extend(pieces),
+                    Some(Ok((pieces, held))) => {
+                        // The frame before was handed over whole: its share is given back.
+                        flow.queue.extend(pieces);
+                        flow._held = Some(held);
+                    }
                     Some(Err(e)) => {
                         flow.done = true;
                         return Some((Err(e), flow));
@@ -592,6 +620,47 @@ mod tests {
         .await;
         assert!(permit.is_ok(), "a stalled stream holds the only slot");
         drop((stalled, first));
+    }
+
+    #[tokio::test]
+    async fn streams_hold_at_most_two_frames_each_and_all_of_them_a_bounded_number() {
+        // Regression: with slots held per frame, every connection could hold its own frames,
+        // so memory grew with the number of clients pulling at once.
+        use futures_util::StreamExt as _;
+        let data = crate::serve::frames::noise(3 << 20);
+        let (_d, src, record) = bundle(&data, 1 << 18);
+        let reading = Reading::new(1, 1);
+        let budget = FRAMES_HELD_PER_READER;
+        let b = Arc::new(Blob::new(
+            record.clone(),
+            src,
+            reading.clone(),
+            None,
+            Some(record.size),
+        ));
+        // Clients that took one piece each and then stopped reading.
+        let mut stalled = Vec::new();
+        for _ in 0..budget / 2 {
+            let mut s = Box::pin(b.stream(0, record.size, None));
+            assert!(s.next().await.is_some());
+            stalled.push(s);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(reading.held.available_permits(), 0, "two frames per stream");
+        assert_eq!(
+            reading.readers.available_permits(),
+            1,
+            "no reading slot held"
+        );
+        // One more client waits for a frame to be freed, holding nothing meanwhile ...
+        let mut late = Box::pin(b.stream(0, record.size, None));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), late.next()).await;
+        assert!(waited.is_err(), "a frame beyond the bound was read");
+        // ... and goes on as soon as a stalled one leaves.
+        stalled.pop();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), late.next()).await;
+        assert!(matches!(next, Ok(Some(Ok(_)))), "{next:?}");
+        drop((stalled, late));
     }
 
     #[tokio::test]

@@ -7,24 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use airlock_testkit::{Auth, Registry};
+use airlock_testkit::Auth;
 use serde_json::Value;
 
 use crate::support::*;
 
 /// Generous: a run on a loaded 2-core machine takes seconds; a hang never ends.
 const HANG: Duration = Duration::from_secs(180);
-
-/// The fixture images without the 100 MiB one.
-fn small_images(reg: &Registry) -> Vec<String> {
-    let set = fixture_set();
-    let images: Vec<_> = fixture_images(&set)
-        .into_iter()
-        .filter(|i| ["fixtures/base", "fixtures/app-a", "fixtures/multi"].contains(&&*i.repository))
-        .collect();
-    assert_eq!(images.len(), 3, "fixture images missing");
-    refs(&reg.host, &images)
-}
 
 /// Waits for `child`, killing it and failing the test if it runs longer than `limit`.
 fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
@@ -95,7 +84,7 @@ fn a_damaged_cache_entry_is_fetched_again_and_the_signed_bundle_verifies() {
     let set = fixture_set();
     let reg = registry(false, Auth::None);
     let work = workdir();
-    let images = small_images(&reg);
+    let images = small_refs(&reg.host);
     let spec = write_spec(
         work.path(),
         "cached",
@@ -328,7 +317,7 @@ fn closed_pipes_never_hang_panic_or_leave_a_temporary_file() {
     let reg = registry(false, Auth::None);
     let work = workdir();
     // The 100 MiB layer keeps the writer waiting while progress lines are printed.
-    let mut images = small_images(&reg);
+    let mut images = small_refs(&reg.host);
     images.push(find(&set, "fixtures/big").reference(&reg.host));
     let spec = write_spec(
         work.path(),

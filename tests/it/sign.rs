@@ -3,24 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use airlock_testkit::{Auth, Registry};
+use airlock_testkit::Auth;
 use serde_json::Value;
 
 use crate::support::*;
 
 const MANIFEST: &str = "airlock/manifest.json";
 const SIGNATURE: &str = "airlock/manifest.json.sig";
-
-/// A few small fixture images (no 100 MiB one), as references on `reg`.
-fn small_refs(reg: &Registry) -> Vec<String> {
-    let set = fixture_set();
-    let images: Vec<_> = fixture_images(&set)
-        .into_iter()
-        .filter(|i| ["fixtures/base", "fixtures/app-a", "fixtures/multi"].contains(&&*i.repository))
-        .collect();
-    assert_eq!(images.len(), 3, "fixture images missing");
-    refs(&reg.host, &images)
-}
 
 /// `airlock` with no passphrase in the environment.
 fn airlock_cmd(work: &Path) -> Command {
@@ -172,7 +161,7 @@ fn openssl_verifies_the_signature_of_a_bundle_signed_with_a_generated_key() {
     let spec = write_spec(
         w,
         "signed",
-        &small_refs(&reg),
+        &small_refs(&reg.host),
         None,
         &registry_settings(&reg),
     );
@@ -238,7 +227,13 @@ fn an_encrypted_key_signs_only_with_its_passphrase_and_fails_before_any_download
         "-noout",
     ]);
 
-    let spec = write_spec(w, "enc", &small_refs(&reg), None, &registry_settings(&reg));
+    let spec = write_spec(
+        w,
+        "enc",
+        &small_refs(&reg.host),
+        None,
+        &registry_settings(&reg),
+    );
     let key = w.join("E.key");
 
     // A wrong passphrase fails at once (exit 2), naming the key, and writes nothing. The
@@ -378,7 +373,7 @@ fn two_signed_bundles_of_one_spec_are_identical() {
     let w = work.path();
     let o = key_generate(w, "K", &["--no-passphrase"], None);
     assert!(o.status.success(), "{}", stderr(&o));
-    let refs = small_refs(&reg);
+    let refs = small_refs(&reg.host);
     let key = w.join("K.key");
 
     let mut outs = Vec::new();
@@ -432,7 +427,13 @@ fn a_key_made_by_openssl_signs_a_bundle_that_openssl_verifies() {
         public.to_str().unwrap(),
     ]);
 
-    let spec = write_spec(w, "ossl", &small_refs(&reg), None, &registry_settings(&reg));
+    let spec = write_spec(
+        w,
+        "ossl",
+        &small_refs(&reg.host),
+        None,
+        &registry_settings(&reg),
+    );
     let out = w.join("ossl.tar.zst");
     let o = bundle_signed(w, &spec, &out, Some(&key), &[], None, None);
     assert!(o.status.success(), "bundle failed: {}", stderr(&o));
@@ -451,7 +452,7 @@ fn an_unsigned_bundle_has_the_manifest_beside_it_and_no_signature() {
     let spec = write_spec(
         w,
         "plain",
-        &small_refs(&reg),
+        &small_refs(&reg.host),
         None,
         &registry_settings(&reg),
     );

@@ -85,6 +85,17 @@ pub fn fixture_images(set: &FixtureSet) -> Vec<&FixtureImage> {
         .collect()
 }
 
+/// A few small fixture images (base, app-a, multi: no 100 MiB one), as references on `host`.
+pub fn small_refs(host: &str) -> Vec<String> {
+    let set = fixture_set();
+    let images: Vec<_> = fixture_images(&set)
+        .into_iter()
+        .filter(|i| ["fixtures/base", "fixtures/app-a", "fixtures/multi"].contains(&&*i.repository))
+        .collect();
+    assert_eq!(images.len(), 3, "fixture images missing");
+    refs(host, &images)
+}
+
 pub fn fixture_set() -> FixtureSet {
     fixtures::fixture_set().expect("fixture set (run `cargo xtask fixtures` to see why it fails)")
 }

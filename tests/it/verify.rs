@@ -20,16 +20,10 @@ pub struct Signed {
 /// `extra` arguments; the registry stops when this returns.
 pub fn small_bundle(work: &Path, name: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
     let reg = registry(false, airlock_testkit::Auth::None);
-    let set = fixture_set();
-    let images: Vec<_> = fixture_images(&set)
-        .into_iter()
-        .filter(|i| ["fixtures/base", "fixtures/app-a", "fixtures/multi"].contains(&&*i.repository))
-        .collect();
-    assert_eq!(images.len(), 3, "fixture images missing");
     let spec = write_spec(
         work,
         name,
-        &refs(&reg.host, &images),
+        &small_refs(&reg.host),
         None,
         &registry_settings(&reg),
     );

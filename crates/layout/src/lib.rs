@@ -102,6 +102,6 @@ pub use manifest::{
 pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};
 pub use verify::{
-    read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary, SignatureReport, VerifyError,
-    VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,
+    check_entry_header, read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary,
+    SignatureReport, VerifyError, VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,
 };

@@ -1431,6 +1431,27 @@ fn parse_header(block: &[u8; TAR_BLOCK as usize]) -> Result<Header, String> {
     })
 }
 
+/// Checks that `block` is the tar header of the regular-file entry `path` of `size` bytes, with
+/// a checksum that holds: what a reader that seeks to an entry through the (unsigned) frame
+/// index checks before it trusts the bytes after it. The error says what differs.
+pub fn check_entry_header(
+    block: &[u8; TAR_BLOCK as usize],
+    path: &str,
+    size: u64,
+) -> Result<(), String> {
+    let h = parse_header(block)?;
+    if let Some(kind) = h.not_regular {
+        return Err(format!("it is a {kind}, not a regular file"));
+    }
+    if h.path != path {
+        return Err(format!("it names `{}`", h.path.escape_debug()));
+    }
+    if h.size != size {
+        return Err(format!("it says {} bytes", h.size));
+    }
+    Ok(())
+}
+
 /// The signed manifest must agree with itself; returns its blobs by digest.
 fn check_manifest(m: &BundleManifest) -> Result<HashMap<Digest, BlobState>, String> {
     let mut blobs = HashMap::with_capacity(m.blobs.len());

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt as _;
 use std::sync::{Arc, Mutex};
 
-use airlock_layout::{EntryInfo, FrameIndex, FrameInfo, TAR_BLOCK};
+use airlock_layout::{check_entry_header, EntryInfo, FrameIndex, FrameInfo, TAR_BLOCK};
 use bytes::Bytes;
 
 /// The zstd frame magic number, little-endian.
@@ -316,65 +316,7 @@ fn check_header(pieces: &[Bytes], entry: &EntryInfo) -> io::Result<()> {
     if have < block.len() {
         return Err(bad("it is cut short".into()));
     }
-    let (path, size) = parse_header(&block).map_err(bad)?;
-    if path != entry.path.as_bytes() {
-        return Err(bad(format!(
-            "it names `{}`",
-            String::from_utf8_lossy(&path).escape_debug()
-        )));
-    }
-    if size != entry.size {
-        return Err(bad(format!("it says {size} bytes")));
-    }
-    Ok(())
-}
-
-/// The path and size of a ustar header block whose checksum holds.
-fn parse_header(block: &[u8; TAR_BLOCK as usize]) -> Result<(Vec<u8>, u64), String> {
-    fn field(b: &[u8]) -> &[u8] {
-        &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
-    }
-    fn octal(b: &[u8]) -> Option<u64> {
-        let s = std::str::from_utf8(field(b)).ok()?.trim_matches(' ');
-        u64::from_str_radix(s, 8).ok()
-    }
-    let stored = octal(&block[148..156]).ok_or("its checksum field is unreadable")?;
-    let sum: u64 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(b)
-            }
-        })
-        .sum();
-    if sum != stored {
-        return Err("its checksum does not hold".into());
-    }
-    if !matches!(block[156], b'0' | 0) {
-        return Err("it is not a regular file".into());
-    }
-    let mut path = Vec::new();
-    if &block[257..263] == b"ustar\0" && !field(&block[345..500]).is_empty() {
-        path.extend_from_slice(field(&block[345..500]));
-        path.push(b'/');
-    }
-    path.extend_from_slice(field(&block[0..100]));
-    let size_field = &block[124..136];
-    let size = if size_field[0] & 0x80 != 0 {
-        // GNU base-256, as written for entries of 8 GiB and more.
-        if size_field[0] != 0x80 || size_field[1..4].iter().any(|&b| b != 0) {
-            return Err("its size is out of range".into());
-        }
-        size_field[4..]
-            .iter()
-            .fold(0u64, |n, &b| (n << 8) | u64::from(b))
-    } else {
-        octal(size_field).ok_or("its size field is unreadable")?
-    };
-    Ok((path, size))
+    check_entry_header(&block, &entry.path, entry.size).map_err(bad)
 }
 
 /// Hands bytes `start..end` of the entry `entry_path` to `send`, a frame's slices at a time,

@@ -151,13 +151,7 @@ impl Blob {
         self: &Arc<Self>,
         on_bad: impl FnOnce(&str) + Send + 'static,
     ) -> Option<Bytes> {
-        let permit = self
-            .reading
-            .readers
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
+        let permit = take(&self.reading.readers).await;
         let b = self.clone();
         let read = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -236,8 +230,7 @@ impl Blob {
             if blob.state() != BlobState::Unverified {
                 return blob.state();
             }
-            let checkers = blob.reading.checkers.clone();
-            let permit = checkers.acquire_owned().await.expect("never closed");
+            let permit = take(&blob.reading.checkers).await;
             let b = blob.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
@@ -334,20 +327,8 @@ impl Blob {
                 };
                 // Then a share of the memory all streams hold together (it travels with the
                 // frame and is given back once the connection took all of it).
-                let held = blob
-                    .reading
-                    .held
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("never closed");
-                let permit = blob
-                    .reading
-                    .readers
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("never closed");
+                let held = take(&blob.reading.held).await;
+                let permit = take(&blob.reading.readers).await;
                 let b = blob.clone();
                 let job = tokio::task::spawn_blocking(move || {
                     let _permit = permit;
@@ -425,6 +406,11 @@ impl Blob {
             }
         })
     }
+}
+
+/// One permit of `limit` (these semaphores are never closed).
+async fn take(limit: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    limit.clone().acquire_owned().await.expect("never closed")
 }
 
 /// What is wrong when the bundle's entry for the blob does not hold exactly the number of

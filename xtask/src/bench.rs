@@ -28,6 +28,10 @@ pub struct Args {
     /// timed beside this build's, interleaved, on the same cache and spec
     #[arg(long, value_name = "AIRLOCK")]
     pub baseline: Option<PathBuf>,
+    /// Measure this `airlock` binary instead of building `target/release/airlock` (to put an
+    /// earlier build's figures beside this one's, on the same machine and data)
+    #[arg(long, value_name = "AIRLOCK")]
+    pub airlock: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -52,8 +56,16 @@ struct Sample {
     max_rss_kib: u64,
 }
 
+/// `--airlock`: the binary measured instead of a fresh release build.
+static MEASURED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
     crate::install::run()?;
+    if let Some(bin) = &args.airlock {
+        let bin =
+            std::fs::canonicalize(bin).with_context(|| format!("--airlock `{}`", bin.display()))?;
+        MEASURED.set(bin).expect("set once");
+    }
     match args.what {
         What::Bundle => bench_bundle(args.runs.max(1), args.baseline.as_deref()),
         What::Verify => bench_verify(args.runs.max(1)),
@@ -73,6 +85,9 @@ fn prepare(name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
 }
 
 fn build_release() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = MEASURED.get() {
+        return Ok(bin.clone());
+    }
     let root = airlock_testkit::workspace_root();
     let st = Command::new(cargo())
         .current_dir(&root)

@@ -10,7 +10,7 @@ use airlock_layout::{
     write_bundle_until, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
     ImageRecord, Platform, SpecInfo, Totals, FORMAT_VERSION,
 };
-use airlock_registry::{Client, ClientOptions};
+use airlock_registry::{Client, ClientOptions, ManifestTypes};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use oci_spec::image::{Descriptor, ImageIndex};
@@ -435,8 +435,18 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
     }
 }
 
-/// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings.
+/// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings, and
+/// the manifest media types of the content model (unless the client was given others: the
+/// registry client knows none of its own).
 fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+    if client.manifest_types == ManifestTypes::default() {
+        client.manifest_types = ManifestTypes {
+            accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
+            index: Some(media::OCI_INDEX.into()),
+            manifest: Some(media::OCI_MANIFEST.into()),
+            signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
+        };
+    }
     for (host, settings) in &spec.registries {
         let entry = client.hosts.entry(host.clone()).or_default();
         entry.plain_http |= settings.plain_http;

@@ -8,6 +8,7 @@ use airlock_layout::graph::{self, Problem, WalkError};
 use airlock_layout::{
     is_small_media_type, read_entry, BlobRecord, BundleManifest, Digest, FrameIndex, ImageRecord,
 };
+use airlock_registry::{ClientOptions, ManifestTypes};
 use bytes::Bytes;
 
 use crate::error::ImageError;
@@ -153,6 +154,21 @@ pub(crate) fn plan_image(
         blobs: out,
         manifests,
     })
+}
+
+/// `client` with the manifest media types of the content model, unless it was given others:
+/// the registry client knows none of its own.
+pub(crate) fn with_manifest_types(mut client: ClientOptions) -> ClientOptions {
+    use airlock_layout::media;
+    if client.manifest_types == ManifestTypes::default() {
+        client.manifest_types = ManifestTypes {
+            accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
+            index: Some(media::OCI_INDEX.into()),
+            manifest: Some(media::OCI_MANIFEST.into()),
+            signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
+        };
+    }
+    client
 }
 
 /// The small blobs of a bundle: each one's checked bytes, or what is wrong with it.

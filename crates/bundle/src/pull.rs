@@ -941,7 +941,7 @@ impl ImageWalk<'_> {
         };
         let top = graph::descriptor(media_type, &stored_digest, stored_bytes.len() as u64);
         let mut walk = graph::Walk::new(&top).map_err(|e| self.graph_error(e))?;
-        while let Some(node) = walk.next() {
+        while let Some(node) = walk.next_node() {
             match node.role {
                 Role::Document => {
                     let data = if node.depth == 0 {

@@ -219,6 +219,8 @@ impl Probe {
 }
 
 /// The body of a document.
+// Documents are read one at a time and dropped soon after: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// An image index or Docker manifest list.
@@ -357,7 +359,7 @@ impl Document {
 
 /// A walk over one image's graph, depth first, each node once (by digest).
 ///
-/// [`Walk::next`] gives the nodes in discovery order (a parent before its children, children
+/// [`Walk::next_node`] gives the nodes in discovery order (a parent before its children, children
 /// in document order); a [`Role::Document`] node must be answered with [`Walk::feed`] before
 /// the next call. Configs and layers are not fetched by the walk: a caller that wants a
 /// config's bytes fetches them and checks them with [`Node::check`].
@@ -399,7 +401,7 @@ impl Walk {
     /// # Panics
     ///
     /// If the document given last was not fed.
-    pub fn next(&mut self) -> Option<Node> {
+    pub fn next_node(&mut self) -> Option<Node> {
         assert!(
             self.awaiting.is_none(),
             "the document given last must be fed before the walk goes on"
@@ -417,7 +419,7 @@ impl Walk {
         None
     }
 
-    /// Hands over the bytes of the document [`Walk::next`] gave last: they are checked and
+    /// Hands over the bytes of the document [`Walk::next_node`] gave last: they are checked and
     /// read, and its children are walked next.
     ///
     /// # Panics
@@ -427,7 +429,7 @@ impl Walk {
         let at = self
             .awaiting
             .take()
-            .expect("feed answers a document given by next");
+            .expect("feed answers a document given by next_node");
         let node = &self.nodes[at];
         let doc = Document::parse(&node.descriptor, bytes)?;
         if node.depth > 0 && doc.kind() == Kind::Index {
@@ -440,7 +442,7 @@ impl Walk {
                 descriptor: d.clone(),
                 digest: digest_of(d)?,
                 media_type: d.media_type().to_string(),
-                kind: media::kind(&d.media_type().to_string()),
+                kind: media::kind(d.media_type().as_ref()),
                 role,
                 platform: d
                     .platform()
@@ -578,7 +580,7 @@ where
     B: AsRef<[u8]>,
 {
     let mut w = Walk::new(top).map_err(WalkError::Graph)?;
-    while let Some(node) = w.next() {
+    while let Some(node) = w.next_node() {
         if node.role == Role::Document {
             let bytes = fetch(&node).map_err(WalkError::Fetch)?;
             w.feed(bytes.as_ref()).map_err(WalkError::Graph)?;

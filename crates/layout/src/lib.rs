@@ -103,9 +103,9 @@ pub use index::{
     open_entry, open_entry_owned, read_entry, EntryInfo, EntryReader, FrameIndex, FrameInfo,
 };
 pub use manifest::{
-    is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
-    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+    BaseBundle, BlobRecord, BundleManifest, ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
+pub use media::{is_compressed_media_type, is_small_media_type};
 pub use platform::{Platform, PlatformError};
 pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};

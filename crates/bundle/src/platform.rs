@@ -2,93 +2,46 @@
 
 use std::fmt;
 
-/// One platform as written in a spec: `os/arch[/variant]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlatformSpec {
-    /// `linux`, `windows`, …
-    pub os: String,
-    /// `amd64`, `arm64`, …
-    pub architecture: String,
-    /// `v8`, `v7`, … (none matches every variant)
-    pub variant: Option<String>,
-}
-
-impl PlatformSpec {
-    /// Parses `os/arch[/variant]`.
-    pub fn parse(s: &str) -> Result<PlatformSpec, String> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        };
-        match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => Ok(PlatformSpec {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: None,
-            }),
-            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(PlatformSpec {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: Some(variant.to_string()),
-            }),
-            _ => Err(format!(
-                "bad platform `{s}`: expected `os/arch[/variant]` such as `linux/amd64` or `linux/arm64/v8`, or `all`"
-            )),
-        }
-    }
-
-    /// Does a manifest for `os`/`architecture`/`variant` satisfy this platform?
-    pub fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
-        if self.os != os || self.architecture != architecture {
-            return false;
-        }
-        match &self.variant {
-            None => true,
-            // arm64 images usually carry no variant; "v8" is the only arm64 variant in use.
-            Some(want) => match variant {
-                Some(v) => v == want,
-                None => architecture == "arm64" && want == "v8",
-            },
-        }
-    }
-}
-
-impl fmt::Display for PlatformSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
+use airlock_layout::{Platform, PlatformError};
 
 /// Which platforms of a multi-platform image to keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlatformFilter {
     /// Keep the index as it is.
     All,
-    /// Keep only these.
-    Only(Vec<PlatformSpec>),
+    /// Keep only these (matched by [`Platform::matches`]).
+    Only(Vec<Platform>),
+}
+
+/// A spec's `platforms` list that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// An entry is not `os/arch[/variant]`.
+    #[error("{0}, or `all`")]
+    Platform(#[from] PlatformError),
+    /// `all` with other entries.
+    #[error("`all` cannot be combined with other platforms")]
+    AllWithOthers,
+    /// No entry.
+    #[error("`platforms` is empty: name at least one, or `all`")]
+    Empty,
 }
 
 impl PlatformFilter {
     /// Parses a spec's `platforms` list; `[all]` (alone) keeps everything.
-    pub fn parse_list(list: &[String]) -> Result<PlatformFilter, String> {
+    pub fn parse_list(list: &[String]) -> Result<PlatformFilter, FilterError> {
         if list.iter().any(|p| p == "all") {
             if list.len() > 1 {
-                return Err("`all` cannot be combined with other platforms".to_string());
+                return Err(FilterError::AllWithOthers);
             }
             return Ok(PlatformFilter::All);
         }
         if list.is_empty() {
-            return Err("`platforms` is empty: name at least one, or `all`".to_string());
+            return Err(FilterError::Empty);
         }
         let mut out = Vec::new();
         for p in list {
-            let spec = PlatformSpec::parse(p)?;
+            let spec = Platform::parse(p)?;
             if !out.contains(&spec) {
                 out.push(spec);
             }
@@ -97,10 +50,10 @@ impl PlatformFilter {
     }
 
     /// Does this filter keep a manifest of that platform?
-    pub fn keeps(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
+    pub fn keeps(&self, platform: &Platform) -> bool {
         match self {
             PlatformFilter::All => true,
-            PlatformFilter::Only(list) => list.iter().any(|p| p.matches(os, architecture, variant)),
+            PlatformFilter::Only(list) => list.iter().any(|p| p.matches(platform)),
         }
     }
 }
@@ -117,29 +70,28 @@ impl fmt::Display for PlatformFilter {
     }
 }
 
-/// Formats `os/arch[/variant]`.
-pub fn platform_string(os: &str, architecture: &str, variant: Option<&str>) -> String {
-    match variant {
-        Some(v) if !v.is_empty() => format!("{os}/{architecture}/{v}"),
-        _ => format!("{os}/{architecture}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn p(os: &str, arch: &str, variant: Option<&str>) -> Platform {
+        Platform {
+            variant: variant.map(str::to_string),
+            ..Platform::new(os, arch)
+        }
+    }
+
     #[test]
     fn parse_and_match() {
         let f = PlatformFilter::parse_list(&["linux/amd64".into(), "linux/arm64".into()]).unwrap();
-        assert!(f.keeps("linux", "amd64", None));
-        assert!(f.keeps("linux", "arm64", Some("v8")));
-        assert!(!f.keeps("linux", "arm", Some("v7")));
-        assert!(!f.keeps("unknown", "unknown", None));
+        assert!(f.keeps(&p("linux", "amd64", None)));
+        assert!(f.keeps(&p("linux", "arm64", Some("v8"))));
+        assert!(!f.keeps(&p("linux", "arm", Some("v7"))));
+        assert!(!f.keeps(&p("unknown", "unknown", None)));
         let v8 = PlatformFilter::parse_list(&["linux/arm64/v8".into()]).unwrap();
-        assert!(v8.keeps("linux", "arm64", None));
-        assert!(v8.keeps("linux", "arm64", Some("v8")));
-        assert!(!v8.keeps("linux", "amd64", None));
+        assert!(v8.keeps(&p("linux", "arm64", None)));
+        assert!(v8.keeps(&p("linux", "arm64", Some("v8"))));
+        assert!(!v8.keeps(&p("linux", "amd64", None)));
         assert_eq!(
             PlatformFilter::parse_list(&["all".into()]).unwrap(),
             PlatformFilter::All
@@ -147,5 +99,13 @@ mod tests {
         assert!(PlatformFilter::parse_list(&["all".into(), "linux/amd64".into()]).is_err());
         assert!(PlatformFilter::parse_list(&["amd64".into()]).is_err());
         assert!(PlatformFilter::parse_list(&[]).is_err());
+    }
+
+    #[test]
+    fn messages_are_as_before() {
+        assert_eq!(
+            PlatformFilter::parse_list(&["amd64".into()]).unwrap_err().to_string(),
+            "bad platform `amd64`: expected `os/arch[/variant]` such as `linux/amd64` or `linux/arm64/v8`, or `all`"
+        );
     }
 }

@@ -4,28 +4,24 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use airlock_layout::graph::{self, GraphError, Node, Role};
+use airlock_layout::media::{self, Kind};
 use airlock_layout::{
     write_bundle_until, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
-    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+    ImageRecord, Platform, SpecInfo, Totals, FORMAT_VERSION,
 };
-use airlock_registry::{Client, ClientOptions};
+use airlock_registry::{Client, ClientOptions, ManifestTypes};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
-use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, ImageIndex};
 use tracing::{debug, info_span, Instrument};
 
 use crate::error::{BlobError, Error, ImageError};
 use crate::lock::{Lock, LockedImage, LOCK_VERSION};
-use crate::platform::{platform_string, PlatformFilter};
+use crate::platform::PlatformFilter;
 use crate::spec::{ImageSpec, RegistrySettings, Spec};
 use crate::{BundleOptions, BundleOutcome, LockOptions, LockOutcome, Reporter};
 
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Configs larger than this are refused (real ones are a few KiB).
-const MAX_CONFIG: u64 = 16 << 20;
 /// Bytes gathered before a write to the cache is handed to a blocking thread.
 const WRITE_BATCH: usize = 1 << 20;
 /// How often a download broken mid-stream is resumed before giving up.
@@ -439,8 +435,18 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
     }
 }
 
-/// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings.
+/// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings, and
+/// the manifest media types of the content model (unless the client was given others: the
+/// registry client knows none of its own).
 fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+    if client.manifest_types == ManifestTypes::default() {
+        client.manifest_types = ManifestTypes {
+            accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
+            index: Some(media::OCI_INDEX.into()),
+            manifest: Some(media::OCI_MANIFEST.into()),
+            signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
+        };
+    }
     for (host, settings) in &spec.registries {
         let entry = client.hosts.entry(host.clone()).or_default();
         entry.plain_http |= settings.plain_http;
@@ -805,7 +811,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         }
     }
 
-    let mut walk = Walk {
+    let mut walk = ImageWalk {
         ctx,
         image: &image,
         source: &source,
@@ -815,7 +821,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         platforms: Vec::new(),
     };
     let upstream_digest = top.digest.clone();
-    let media_type = media_type_of(&top.media_type, &top.bytes);
+    let media_type = graph::document_media_type(Some(&top.media_type), &top.bytes);
     let (digest, size, original_digest) = walk
         .top(&top.bytes, &media_type, &upstream_digest, &img.platforms)
         .await?;
@@ -832,7 +838,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         }
         ctx.warn(msg);
     }
-    let Walk {
+    let ImageWalk {
         blobs,
         layers,
         platforms,
@@ -859,35 +865,9 @@ fn error_text(e: &dyn std::error::Error) -> String {
     crate::error::render(e)
 }
 
-/// The media type of a manifest: the header unless it is missing or generic, then the JSON.
-fn media_type_of(header: &str, bytes: &[u8]) -> String {
-    let header = header.split(';').next().unwrap_or("").trim();
-    if !header.is_empty() && header != "application/json" && header != "application/octet-stream" {
-        return header.to_string();
-    }
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
-        manifests: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe {
-            media_type: Some(m),
-            ..
-        }) => m,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => OCI_INDEX.to_string(),
-        _ => OCI_MANIFEST.to_string(),
-    }
-}
-
-fn is_index(mt: &str) -> bool {
-    mt == OCI_INDEX || mt == DOCKER_LIST
-}
-
-struct Walk<'a> {
+/// Resolves one image's content through the content graph: documents and configs are
+/// fetched (configs from the cache when they are there) and stored, layers are listed.
+struct ImageWalk<'a> {
     ctx: &'a Ctx,
     image: &'a str,
     source: &'a Source,
@@ -897,7 +877,7 @@ struct Walk<'a> {
     platforms: Vec<String>,
 }
 
-impl Walk<'_> {
+impl ImageWalk<'_> {
     fn bad(&self, digest: &str, media_type: &str, message: impl Into<String>) -> ImageError {
         ImageError::BadManifest {
             image: self.image.to_string(),
@@ -905,6 +885,10 @@ impl Walk<'_> {
             media_type: media_type.to_string(),
             message: message.into(),
         }
+    }
+
+    fn graph_error(&self, e: GraphError) -> ImageError {
+        self.bad(&e.digest, &e.media_type, e.problem.to_string())
     }
 
     fn parse_digest(&self, d: &str, media_type: &str) -> Result<Digest, ImageError> {
@@ -950,23 +934,77 @@ impl Walk<'_> {
         filter: &PlatformFilter,
     ) -> Result<(Digest, u64, Option<Digest>), ImageError> {
         let digest = self.parse_digest(upstream, media_type)?;
-        if !is_index(media_type) {
-            self.store_bytes(&digest, media_type, bytes)?;
-            self.manifest(bytes, media_type, &digest, Some(filter))
-                .await?;
-            return Ok((digest, bytes.len() as u64, None));
+        let (stored_bytes, stored_digest, original) = if media::kind(media_type) == Kind::Index {
+            self.filter_index(bytes, media_type, upstream, &digest, filter)?
+        } else {
+            (bytes.clone(), digest.clone(), None)
+        };
+        let top = graph::descriptor(media_type, &stored_digest, stored_bytes.len() as u64);
+        let mut walk = graph::Walk::new(&top).map_err(|e| self.graph_error(e))?;
+        while let Some(node) = walk.next_node() {
+            match node.role {
+                Role::Document => {
+                    let data = if node.depth == 0 {
+                        stored_bytes.clone()
+                    } else {
+                        self.fetch_manifest(&node).await?
+                    };
+                    let doc = walk.feed(&data).map_err(|e| self.graph_error(e))?;
+                    self.store_bytes(&node.digest, &node.media_type, &data)?;
+                    if node.depth > 0 || doc.kind() != Kind::Index {
+                        continue;
+                    }
+                    for d in doc.index().map(|i| i.manifests().as_slice()).unwrap_or(&[]) {
+                        if let Some(p) = d.platform() {
+                            let s = Platform::from_oci(p).to_string();
+                            if !self.platforms.contains(&s) {
+                                self.platforms.push(s);
+                            }
+                        }
+                    }
+                }
+                Role::Config => {
+                    let data = self.fetch_config(&node).await?;
+                    node.check(&data).map_err(|e| self.graph_error(e))?;
+                    self.store_bytes(&node.digest, &node.media_type, &data)?;
+                    // The config of a top manifest: a single-platform image.
+                    if node.depth == 1 {
+                        self.single_platform(&data, filter);
+                    }
+                }
+                Role::Layer => {
+                    if self.seen.insert(node.digest.clone()) {
+                        let rec = BlobRecord {
+                            digest: node.digest,
+                            size: node.descriptor.size(),
+                            media_type: node.media_type,
+                        };
+                        self.blobs.push(rec.clone());
+                        self.layers.push(rec);
+                    }
+                }
+            }
         }
+        Ok((stored_digest, stored_bytes.len() as u64, original))
+    }
+
+    /// Keeps the manifests of an index that the filter wants; returns the index to store,
+    /// its digest, and the upstream digest when it was rewritten.
+    fn filter_index(
+        &self,
+        bytes: &Bytes,
+        media_type: &str,
+        upstream: &str,
+        digest: &Digest,
+        filter: &PlatformFilter,
+    ) -> Result<(Bytes, Digest, Option<Digest>), ImageError> {
         let index: ImageIndex = serde_json::from_slice(bytes)
             .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
         let all = index.manifests();
         let kept: Vec<&Descriptor> = all
             .iter()
             .filter(|d| match d.platform() {
-                Some(p) => filter.keeps(
-                    &p.os().to_string(),
-                    &p.architecture().to_string(),
-                    p.variant().as_deref(),
-                ),
+                Some(p) => filter.keeps(&Platform::from_oci(p)),
                 None => *filter == PlatformFilter::All,
             })
             .collect();
@@ -974,13 +1012,7 @@ impl Walk<'_> {
             let available: Vec<String> = all
                 .iter()
                 .filter_map(|d| d.platform().as_ref())
-                .map(|p| {
-                    platform_string(
-                        &p.os().to_string(),
-                        &p.architecture().to_string(),
-                        p.variant().as_deref(),
-                    )
-                })
+                .map(|p| Platform::from_oci(p).to_string())
                 .collect();
             return Err(ImageError::NoPlatform {
                 image: self.image.to_string(),
@@ -993,48 +1025,29 @@ impl Walk<'_> {
                 },
             });
         }
-        let (stored_bytes, stored_digest, original) = if kept.len() == all.len() {
-            (bytes.clone(), digest.clone(), None)
-        } else {
-            // Rewrite the index with only the kept manifests, preserving every other field of
-            // the upstream document as it was.
-            let mut value: serde_json::Value = serde_json::from_slice(bytes)
-                .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
-            let keep: HashSet<String> = kept.iter().map(|d| d.digest().to_string()).collect();
-            if let Some(serde_json::Value::Array(list)) = value.get_mut("manifests") {
-                list.retain(|m| {
-                    m.get("digest")
-                        .and_then(|d| d.as_str())
-                        .is_some_and(|d| keep.contains(d))
-                });
-            }
-            let new_bytes = Bytes::from(serde_json::to_vec(&value).expect("index serialises"));
-            let new_digest = Digest::of_bytes(&new_bytes);
-            (new_bytes, new_digest, Some(digest.clone()))
-        };
-        self.store_bytes(&stored_digest, media_type, &stored_bytes)?;
-        let kept: Vec<Descriptor> = kept.into_iter().cloned().collect();
-        for d in &kept {
-            self.child(d).await?;
-            if let Some(p) = d.platform() {
-                let s = platform_string(
-                    &p.os().to_string(),
-                    &p.architecture().to_string(),
-                    p.variant().as_deref(),
-                );
-                if !self.platforms.contains(&s) {
-                    self.platforms.push(s);
-                }
-            }
+        if kept.len() == all.len() {
+            return Ok((bytes.clone(), digest.clone(), None));
         }
-        Ok((stored_digest, stored_bytes.len() as u64, original))
+        // Rewrite the index with only the kept manifests, preserving every other field of
+        // the upstream document as it was.
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
+        let keep: HashSet<String> = kept.iter().map(|d| d.digest().to_string()).collect();
+        if let Some(serde_json::Value::Array(list)) = value.get_mut("manifests") {
+            list.retain(|m| {
+                m.get("digest")
+                    .and_then(|d| d.as_str())
+                    .is_some_and(|d| keep.contains(d))
+            });
+        }
+        let new_bytes = Bytes::from(serde_json::to_vec(&value).expect("index serialises"));
+        let new_digest = Digest::of_bytes(&new_bytes);
+        Ok((new_bytes, new_digest, Some(digest.clone())))
     }
 
-    /// Fetches a manifest named by an index, by digest.
-    async fn child(&mut self, d: &Descriptor) -> Result<(), ImageError> {
-        let digest_s = d.digest().to_string();
-        let mt = d.media_type().to_string();
-        let digest = self.parse_digest(&digest_s, &mt)?;
+    /// Fetches a manifest named by an index, by digest (the walk checks it).
+    async fn fetch_manifest(&self, node: &Node) -> Result<Bytes, ImageError> {
+        let digest_s = node.digest.to_string();
         let m = self
             .ctx
             .client
@@ -1046,144 +1059,49 @@ impl Walk<'_> {
                 source_name: self.source.to_string(),
                 source: Box::new(e),
             })?;
-        if m.bytes.len() as u64 != d.size() {
-            return Err(self.bad(
-                &digest_s,
-                &mt,
-                format!(
-                    "size {} differs from the {} bytes the index declares",
-                    m.bytes.len(),
-                    d.size()
-                ),
-            ));
-        }
-        if is_index(&mt) {
-            return Err(self.bad(&digest_s, &mt, "nested image indexes are not supported"));
-        }
-        self.store_bytes(&digest, &mt, &m.bytes)?;
-        Box::pin(self.manifest(&m.bytes, &mt, &digest, None)).await
+        Ok(m.bytes)
     }
 
-    /// Records a manifest's config (fetched now, it is small) and layers (fetched later).
-    async fn manifest(
-        &mut self,
-        bytes: &[u8],
-        media_type: &str,
-        digest: &Digest,
-        single_platform_filter: Option<&PlatformFilter>,
-    ) -> Result<(), ImageError> {
-        if media_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
-            return Err(self.bad(
-                &digest.to_string(),
-                media_type,
-                "Docker schema 1 manifests are not supported; hint: rebuild or re-push the image with a current tool",
+    /// A config, from the cache when it is there and intact, else from the registry.
+    async fn fetch_config(&self, node: &Node) -> Result<Bytes, ImageError> {
+        let (digest, size) = (&node.digest, node.descriptor.size());
+        if self.ctx.store.has(digest, size) {
+            let path = self.ctx.store.path(digest);
+            let data = std::fs::read(&path)
+                .map(Bytes::from)
+                .map_err(|source| self.blob_error(digest, BlobError::Io { path, source }))?;
+            if Digest::of_bytes(&data) == *digest {
+                return Ok(data);
+            }
+            // Fetched again below; `put_bytes` then replaces the damaged entry.
+            self.ctx.warn(format!(
+                "cached blob {digest} (used by `{}`) did not match its digest; fetched again",
+                self.image
             ));
         }
-        if media_type != OCI_MANIFEST && media_type != DOCKER_MANIFEST {
-            debug!(%media_type, "unusual manifest media type, reading it as an image manifest");
-        }
-        let m: ImageManifest = serde_json::from_slice(bytes)
-            .map_err(|e| self.bad(&digest.to_string(), media_type, e.to_string()))?;
-        let cfg = m.config();
-        let cfg_digest_s = cfg.digest().to_string();
-        let cfg_mt = cfg.media_type().to_string();
-        let cfg_digest = self.parse_digest(&cfg_digest_s, &cfg_mt)?;
-        if !self.seen.contains(&cfg_digest) {
-            if cfg.size() > MAX_CONFIG {
-                return Err(self.bad(
-                    &cfg_digest_s,
-                    &cfg_mt,
-                    format!("config of {} bytes is too large", cfg.size()),
-                ));
-            }
-            let cached = if self.ctx.store.has(&cfg_digest, cfg.size()) {
-                let path = self.ctx.store.path(&cfg_digest);
-                let data = std::fs::read(&path).map(Bytes::from).map_err(|source| {
-                    self.blob_error(&cfg_digest, BlobError::Io { path, source })
-                })?;
-                if Digest::of_bytes(&data) == cfg_digest {
-                    Some(data)
-                } else {
-                    // Fetched again below; `put_bytes` then replaces the damaged entry.
-                    self.ctx.warn(format!(
-                        "cached blob {cfg_digest} (used by `{}`) did not match its digest; fetched again",
-                        self.image
-                    ));
-                    None
-                }
-            } else {
-                None
-            };
-            let data = if let Some(data) = cached {
-                data
-            } else {
-                self.ctx
-                    .client
-                    .get_blob_bytes(
-                        &self.source.host,
-                        &self.source.repository,
-                        &cfg_digest_s,
-                        cfg.size(),
-                    )
-                    .await
-                    .map_err(|e| self.blob_error(&cfg_digest, e.into()))?
-            };
-            if data.len() as u64 != cfg.size() {
-                return Err(self.bad(
-                    &cfg_digest_s,
-                    &cfg_mt,
-                    format!(
-                        "size {} differs from the declared {}",
-                        data.len(),
-                        cfg.size()
-                    ),
-                ));
-            }
-            self.store_bytes(&cfg_digest, &cfg_mt, &data)?;
-            if let Some(filter) = single_platform_filter {
-                self.single_platform(&data, filter);
-            }
-        }
-        for l in m.layers() {
-            let ld = l.digest().to_string();
-            let lmt = l.media_type().to_string();
-            let digest = self.parse_digest(&ld, &lmt)?;
-            if self.seen.insert(digest.clone()) {
-                let rec = BlobRecord {
-                    digest,
-                    size: l.size(),
-                    media_type: lmt,
-                };
-                self.blobs.push(rec.clone());
-                self.layers.push(rec);
-            }
-        }
-        Ok(())
+        self.ctx
+            .client
+            .get_blob_bytes(
+                &self.source.host,
+                &self.source.repository,
+                &digest.to_string(),
+                size,
+            )
+            .await
+            .map_err(|e| self.blob_error(digest, e.into()))
     }
 
     /// A single-manifest image: read its platform from the config, warn if the filter would
     /// not keep it (a single manifest cannot be filtered).
     fn single_platform(&mut self, config: &[u8], filter: &PlatformFilter) {
-        #[derive(serde::Deserialize)]
-        struct Cfg {
-            os: Option<String>,
-            architecture: Option<String>,
-            variant: Option<String>,
-        }
-        if let Ok(Cfg {
-            os: Some(os),
-            architecture: Some(arch),
-            variant,
-        }) = serde_json::from_slice::<Cfg>(config)
-        {
-            let p = platform_string(&os, &arch, variant.as_deref());
-            if !filter.keeps(&os, &arch, variant.as_deref()) {
+        if let Some(p) = Platform::from_config(config) {
+            if !filter.keeps(&p) {
                 self.ctx.warn(format!(
                     "`{}` is a single-platform image for {p}, which is not among the requested platforms ({filter}); it is bundled as it is",
                     self.image
                 ));
             }
-            self.platforms.push(p);
+            self.platforms.push(p.to_string());
         }
     }
 }
@@ -1517,7 +1435,7 @@ fn build_index_json(manifest: &BundleManifest) -> Vec<u8> {
         .collect();
     let index = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
+        "mediaType": media::OCI_INDEX,
         "manifests": manifests,
     });
     let mut out = serde_json::to_vec_pretty(&index).expect("index serialises");

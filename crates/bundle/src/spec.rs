@@ -418,7 +418,7 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         Some(list) => {
             let (line, column) = at(list.referenced);
             PlatformFilter::parse_list(&list.value)
-                .map_err(|m| spec_error(path, line, column, m))?
+                .map_err(|m| spec_error(path, line, column, m.to_string()))?
         }
     };
 
@@ -446,9 +446,8 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         check_duplicate(path, &mut seen, &reference, line, column)?;
         let image_platforms = match &img.platforms {
             None => platforms.clone(),
-            Some(list) => {
-                PlatformFilter::parse_list(list).map_err(|m| spec_error(path, line, column, m))?
-            }
+            Some(list) => PlatformFilter::parse_list(list)
+                .map_err(|m| spec_error(path, line, column, m.to_string()))?,
         };
         images.push(ImageSpec {
             reference,

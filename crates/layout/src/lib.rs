@@ -67,6 +67,9 @@
 //! - [`store`]: the blob cache of the online side, where nothing is visible under its digest
 //!   before it was verified;
 //! - [`manifest`]: `airlock/manifest.json`, the signed inventory;
+//! - [`media`]: the OCI and Docker media types, each stated once, and what each names;
+//! - [`platform`]: `os/arch[/variant]` and the one rule by which platforms match;
+//! - [`graph`]: the content graph of an image and the one walker over it;
 //! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
 //! - [`index`]: reading single entries of a bundle file without decompressing the rest;
 //! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
@@ -77,8 +80,11 @@ pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod format;
+pub mod graph;
 pub mod index;
 pub mod manifest;
+pub mod media;
+pub mod platform;
 pub mod sign;
 pub mod store;
 pub mod verify;
@@ -92,13 +98,15 @@ pub use format::{
     INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE, OCI_LAYOUT_JSON, OCI_LAYOUT_PATH, SIGNATURE_PATH,
     TAR_BLOCK,
 };
+pub use graph::{Document, Graph, GraphError, Node, Role, Walk};
 pub use index::{
     open_entry, open_entry_owned, read_entry, EntryInfo, EntryReader, FrameIndex, FrameInfo,
 };
 pub use manifest::{
-    is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
-    ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+    BaseBundle, BlobRecord, BundleManifest, ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
+pub use media::{is_compressed_media_type, is_small_media_type};
+pub use platform::{Platform, PlatformError};
 pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};
 pub use verify::{

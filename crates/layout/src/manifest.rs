@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::error::Error;
 
+// Their old home; they live in `media` with the other media-type rules.
+pub use crate::media::{is_compressed_media_type, is_small_media_type};
+
 /// The bundle format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -152,40 +155,6 @@ impl BundleManifest {
     }
 }
 
-/// Strips parameters (`; charset=…`) and lowercases.
-fn essence(mt: &str) -> String {
-    mt.split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// Whether blobs of this media type are small metadata: image indexes, manifests (OCI, Docker
-/// v2 schema 1 and 2, manifest lists) and configs (anything JSON).
-///
-/// These go first in a bundle so a loader knows the whole plan before the first layer.
-pub fn is_small_media_type(mt: &str) -> bool {
-    let mt = essence(mt);
-    mt.ends_with("+json")
-        || mt.ends_with("/json")
-        // Docker schema 1 signed manifests.
-        || mt.ends_with("+prettyjws")
-        || mt == "application/vnd.docker.container.image.v1+json"
-}
-
-/// Whether blobs of this media type are already compressed (gzip or zstd layers, OCI and
-/// Docker), or encrypted: zstd cannot shrink them, so they are stored at a fast level.
-pub fn is_compressed_media_type(mt: &str) -> bool {
-    let mt = essence(mt);
-    let Some((_, subtype)) = mt.split_once('/') else {
-        return false;
-    };
-    subtype
-        .split(['+', '.'])
-        .any(|token| matches!(token, "gzip" | "zstd" | "encrypted"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,45 +272,5 @@ mod tests {
             .replacen("sha256:", "sha256:X", 1);
         let err = BundleManifest::from_json_bytes(text.as_bytes()).unwrap_err();
         assert!(matches!(err, Error::ManifestJson { .. }));
-    }
-
-    #[test]
-    fn media_type_classes() {
-        let small = [
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.oci.image.config.v1+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v1+prettyjws",
-            "application/vnd.docker.container.image.v1+json",
-            "application/vnd.cncf.helm.config.v1+json",
-            "application/json",
-            "application/vnd.oci.image.manifest.v1+json; charset=utf-8",
-        ];
-        for mt in small {
-            assert!(is_small_media_type(mt), "{mt}");
-            assert!(!is_compressed_media_type(mt), "{mt}");
-        }
-        let compressed = [
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-            "application/vnd.oci.image.layer.v1.tar+zstd",
-            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-            "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
-        ];
-        for mt in compressed {
-            assert!(!is_small_media_type(mt), "{mt}");
-            assert!(is_compressed_media_type(mt), "{mt}");
-        }
-        for mt in [
-            "application/vnd.oci.image.layer.v1.tar",
-            "application/octet-stream",
-            "",
-        ] {
-            assert!(!is_small_media_type(mt), "{mt}");
-            assert!(!is_compressed_media_type(mt), "{mt}");
-        }
     }
 }

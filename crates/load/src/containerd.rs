@@ -31,7 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use airlock_layout::{BlobRecord, Digest, VerifyingKey};
+use airlock_layout::graph::{self, Body, Document, Problem, Role};
+use airlock_layout::{BlobRecord, Digest, Platform, VerifyingKey};
 use bytes::Bytes;
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
@@ -46,7 +47,8 @@ use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request, Status};
 use containerd_client::types::Descriptor;
 use futures_util::{stream, StreamExt as _};
-use serde::{Deserialize, Serialize};
+use oci_spec::image::{ImageConfiguration, ImageManifest};
+use serde::Serialize;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::names::{NameMapper, NameRule, Rewrite};
@@ -342,125 +344,10 @@ pub enum ContainerdError {
     Join(#[from] tokio::task::JoinError),
 }
 
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Bytes of blob data in one `Content.Write` message (containerd accepts up to 16 MiB).
 const MESSAGE: usize = 1 << 20;
 /// How long the lease protects what this run wrote, should the run die before deleting it.
 const LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// A parsed `os/arch[/variant]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Platform {
-    os: String,
-    architecture: String,
-    variant: Option<String>,
-}
-
-impl Platform {
-    fn parse(s: &str) -> Option<Platform> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &&str| !p.is_empty();
-        match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => Some(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: None,
-            }),
-            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Some(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: Some(v.to_string()),
-            }),
-            _ => None,
-        }
-    }
-
-    /// This machine, in OCI's words.
-    fn host() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
-        };
-        Platform {
-            os: "linux".into(),
-            architecture: arch.into(),
-            variant: (arch == "arm64").then(|| "v8".to_string()),
-        }
-    }
-
-    fn matches(&self, os: &str, arch: &str, variant: Option<&str>) -> bool {
-        if self.os != os || self.architecture != arch {
-            return false;
-        }
-        // arm64 images mostly leave the variant out; it means v8.
-        let norm = |v: Option<&str>| match (arch, v) {
-            ("arm64", None) => Some("v8".to_string()),
-            (_, v) => v.filter(|v| !v.is_empty()).map(str::to_string),
-        };
-        norm(variant) == norm(self.variant.as_deref())
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-/// The fields of manifests, indexes and configs that unpacking and labels need.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Doc {
-    #[serde(default)]
-    manifests: Vec<Desc>,
-    config: Option<Desc>,
-    #[serde(default)]
-    layers: Vec<Desc>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
-struct Desc {
-    digest: String,
-    #[serde(default)]
-    media_type: String,
-    size: i64,
-    #[serde(default)]
-    platform: Option<DescPlatform>,
-}
-
-#[derive(Deserialize, Clone)]
-struct DescPlatform {
-    os: String,
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Config {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-    rootfs: Option<RootFs>,
-}
-
-#[derive(Deserialize)]
-struct RootFs {
-    #[serde(default)]
-    diff_ids: Vec<String>,
-}
 
 /// What became of one unique blob: written (its bytes) or already there.
 type ContentResult = Result<Option<u64>, String>;
@@ -503,7 +390,7 @@ pub async fn load_to_containerd(
     } = opts;
     let jobs = jobs.max(1);
     let platform = match &platform {
-        Some(p) => Platform::parse(p).ok_or_else(|| ContainerdError::Platform(p.clone()))?,
+        Some(p) => Platform::parse(p).map_err(|_| ContainerdError::Platform(p.clone()))?,
         None => Platform::host(),
     };
 
@@ -1027,9 +914,11 @@ impl Engine {
             return Err(format!("{prefix}blob `{digest}` was not loaded: {problem}"));
         }
         // Then manifests, children first, each with the labels that keep its children.
-        for (digest, _media_type, bytes) in &plan.manifests {
-            let doc: Doc = serde_json::from_slice(bytes)
-                .map_err(|e| format!("{prefix}manifest `{digest}`: not valid JSON: {e}"))?;
+        for (digest, media_type, bytes) in &plan.manifests {
+            let declared = graph::descriptor(media_type, digest, bytes.len() as u64);
+            let doc = Document::parse(&declared, bytes).map_err(|e| {
+                format!("{prefix}manifest `{digest}`: not valid JSON: {}", e.problem)
+            })?;
             let labels = gc_labels(&doc);
             self.ensure_small(digest, bytes, labels)
                 .await
@@ -1136,31 +1025,47 @@ impl Engine {
         top_media_type: &str,
         top: &Bytes,
         platform: &Platform,
-    ) -> Result<Option<(String, Doc)>, String> {
-        let doc: Doc = serde_json::from_slice(top).map_err(|e| e.to_string())?;
-        let is_index = top_media_type == OCI_INDEX
-            || top_media_type == DOCKER_LIST
-            || !doc.manifests.is_empty();
-        if !is_index {
-            let config = doc.config.as_ref().ok_or("the manifest has no config")?;
-            let cfg: Config = serde_json::from_slice(&self.small_bytes(&config.digest)?)
-                .map_err(|e| format!("config `{}`: {e}", config.digest))?;
-            if !platform.matches(&cfg.os, &cfg.architecture, cfg.variant.as_deref()) {
-                return Ok(None);
+    ) -> Result<Option<(String, ImageManifest)>, String> {
+        let declared = graph::descriptor(top_media_type, top_digest, top.len() as u64);
+        let doc = Document::parse(&declared, top).map_err(|e| e.problem.to_string())?;
+        let index = match doc.body {
+            Body::Manifest(m) => {
+                let (_, cfg) = self.config(&m)?;
+                let found = Platform {
+                    os: cfg.os().to_string(),
+                    architecture: cfg.architecture().to_string(),
+                    variant: cfg.variant().clone(),
+                };
+                if !platform.matches(&found) {
+                    return Ok(None);
+                }
+                return Ok(Some((top_digest.to_string(), m)));
             }
-            return Ok(Some((top_digest.to_string(), doc)));
-        }
+            Body::Index(i) => i,
+        };
         // Attestation manifests say `unknown/unknown`: they never match.
-        for child in &doc.manifests {
-            let Some(p) = &child.platform else { continue };
-            if platform.matches(&p.os, &p.architecture, p.variant.as_deref()) {
-                let bytes = self.small_bytes(&child.digest)?;
-                let d: Doc = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("manifest `{}`: {e}", child.digest))?;
-                return Ok(Some((child.digest.clone(), d)));
+        for child in index.manifests() {
+            let Some(p) = child.platform() else { continue };
+            if platform.matches(&Platform::from_oci(p)) {
+                let digest = child.digest().to_string();
+                let bytes = self.small_bytes(&digest)?;
+                let d = Document::parse(child, &bytes)
+                    .map_err(|e| format!("manifest `{digest}`: {}", e.problem))?;
+                let Body::Manifest(m) = d.body else {
+                    return Err(format!("manifest `{digest}`: {}", Problem::NestedIndex));
+                };
+                return Ok(Some((digest, m)));
             }
         }
         Ok(None)
+    }
+
+    /// The config of a manifest: its digest and what it says.
+    fn config(&self, m: &ImageManifest) -> Result<(String, ImageConfiguration), String> {
+        let digest = m.config().digest().to_string();
+        let cfg = serde_json::from_slice(&self.small_bytes(&digest)?)
+            .map_err(|e| format!("config `{digest}`: {e}"))?;
+        Ok((digest, cfg))
     }
 
     fn small_bytes(&self, digest: &str) -> Result<Bytes, String> {
@@ -1188,16 +1093,14 @@ impl Engine {
         else {
             return Ok(Unpacked::NoPlatform);
         };
-        let config = doc.config.clone().ok_or("the manifest has no config")?;
-        let cfg: Config = serde_json::from_slice(&self.small_bytes(&config.digest)?)
-            .map_err(|e| format!("config `{}`: {e}", config.digest))?;
-        let diff_ids = cfg.rootfs.map(|r| r.diff_ids).unwrap_or_default();
-        if diff_ids.len() != doc.layers.len() {
+        let (config_digest, cfg) = self.config(&doc)?;
+        let diff_ids = cfg.rootfs().diff_ids().clone();
+        let layers = doc.layers();
+        if diff_ids.len() != layers.len() {
             return Err(format!(
-                "config `{}` lists {} diff_ids for {} layers",
-                config.digest,
+                "config `{config_digest}` lists {} diff_ids for {} layers",
                 diff_ids.len(),
-                doc.layers.len()
+                layers.len()
             ));
         }
         let chain = chain_ids(&diff_ids);
@@ -1235,7 +1138,7 @@ impl Engine {
         }
         skipped += start as u64;
         for i in start..chain.len() {
-            let layer = &doc.layers[i];
+            let layer = &layers[i];
             let parent = if i == 0 {
                 String::new()
             } else {
@@ -1280,7 +1183,7 @@ impl Engine {
                 Err(s) => {
                     return Err(format!(
                         "preparing a snapshot for layer `{}` in `{}`: {}{}",
-                        layer.digest,
+                        layer.digest(),
                         self.snapshotter,
                         status_text(&s),
                         snapshotter_hint(&s)
@@ -1290,9 +1193,9 @@ impl Engine {
             let applied = diff
                 .apply(self.req(ApplyRequest {
                     diff: Some(Descriptor {
-                        media_type: layer.media_type.clone(),
-                        digest: layer.digest.clone(),
-                        size: layer.size,
+                        media_type: layer.media_type().to_string(),
+                        digest: layer.digest().to_string(),
+                        size: layer.size() as i64,
                         annotations: HashMap::new(),
                     }),
                     mounts,
@@ -1314,7 +1217,7 @@ impl Engine {
                     remove(snapshots.clone(), key).await;
                     return Err(format!(
                         "applying layer `{}`: {}",
-                        layer.digest,
+                        layer.digest(),
                         status_text(&s)
                     ));
                 }
@@ -1323,8 +1226,9 @@ impl Engine {
             if got != diff_ids[i] {
                 remove(snapshots.clone(), key).await;
                 return Err(format!(
-                    "layer `{}` unpacks to `{got}`, but config `{}` says diff_id `{}`",
-                    layer.digest, config.digest, diff_ids[i]
+                    "layer `{}` unpacks to `{got}`, but config `{config_digest}` says diff_id `{}`",
+                    layer.digest(),
+                    diff_ids[i]
                 ));
             }
             match snapshots
@@ -1359,9 +1263,9 @@ impl Engine {
                 format!("containerd.io/gc.ref.snapshot.{}", self.snapshotter),
                 top_chain.clone(),
             );
-            self.label(&config.digest, labels)
+            self.label(&config_digest, labels)
                 .await
-                .map_err(|e| format!("labelling config `{}`: {e}", config.digest))?;
+                .map_err(|e| format!("labelling config `{config_digest}`: {e}"))?;
         }
         Ok(Unpacked::Done {
             manifest: manifest_digest,
@@ -1383,25 +1287,36 @@ fn snapshotter_hint(s: &Status) -> &'static str {
 
 /// The labels containerd's garbage collector follows from an index or manifest to its
 /// children (as `ctr images import` and pulls write them).
-fn gc_labels(doc: &Doc) -> HashMap<String, String> {
+fn gc_labels(doc: &Document) -> HashMap<String, String> {
+    let children = doc.children();
+    let of = |role: Role| {
+        children
+            .iter()
+            .filter(move |(r, _)| *r == role)
+            .map(|(_, d)| d.digest().to_string())
+    };
+    gc_labels_of(
+        &of(Role::Document).collect::<Vec<_>>(),
+        of(Role::Config).next(),
+        &of(Role::Layer).collect::<Vec<_>>(),
+    )
+}
+
+/// [`gc_labels`] of a document's child manifests, config and layers (digests).
+fn gc_labels_of(
+    manifests: &[String],
+    config: Option<String>,
+    layers: &[String],
+) -> HashMap<String, String> {
     let mut labels = HashMap::new();
-    for (i, m) in doc.manifests.iter().enumerate() {
-        labels.insert(
-            format!("containerd.io/gc.ref.content.m.{i}"),
-            m.digest.clone(),
-        );
+    for (i, m) in manifests.iter().enumerate() {
+        labels.insert(format!("containerd.io/gc.ref.content.m.{i}"), m.clone());
     }
-    if let Some(c) = &doc.config {
-        labels.insert(
-            "containerd.io/gc.ref.content.config".into(),
-            c.digest.clone(),
-        );
+    if let Some(c) = config {
+        labels.insert("containerd.io/gc.ref.content.config".into(), c);
     }
-    for (i, l) in doc.layers.iter().enumerate() {
-        labels.insert(
-            format!("containerd.io/gc.ref.content.l.{i}"),
-            l.digest.clone(),
-        );
+    for (i, l) in layers.iter().enumerate() {
+        labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.clone());
     }
     labels
 }
@@ -1482,17 +1397,21 @@ mod tests {
 
     #[test]
     fn platforms() {
+        let at = |os: &str, arch: &str, variant: Option<&str>| Platform {
+            variant: variant.map(str::to_string),
+            ..Platform::new(os, arch)
+        };
         let p = Platform::parse("linux/arm64").unwrap();
-        assert!(p.matches("linux", "arm64", Some("v8")));
-        assert!(p.matches("linux", "arm64", None));
-        assert!(!p.matches("linux", "amd64", None));
+        assert!(p.matches(&at("linux", "arm64", Some("v8"))));
+        assert!(p.matches(&at("linux", "arm64", None)));
+        assert!(!p.matches(&at("linux", "amd64", None)));
         let p = Platform::parse("linux/arm/v7").unwrap();
-        assert!(p.matches("linux", "arm", Some("v7")));
-        assert!(!p.matches("linux", "arm", Some("v6")));
+        assert!(p.matches(&at("linux", "arm", Some("v7"))));
+        assert!(!p.matches(&at("linux", "arm", Some("v6"))));
         assert!(!Platform::parse("unknown/unknown")
             .unwrap()
-            .matches("linux", "amd64", None));
-        assert!(Platform::parse("linux").is_none());
+            .matches(&at("linux", "amd64", None)));
+        assert!(Platform::parse("linux").is_err());
     }
 
     #[test]
@@ -1506,19 +1425,37 @@ mod tests {
 
     #[test]
     fn gc_labels_name_every_child() {
-        let doc: Doc = serde_json::from_str(
-            r#"{"config":{"digest":"sha256:c","size":1},
-                "layers":[{"digest":"sha256:l0","size":1},{"digest":"sha256:l1","size":1}]}"#,
-        )
-        .unwrap();
-        let l = gc_labels(&doc);
+        let l = gc_labels_of(
+            &[],
+            Some("sha256:c".into()),
+            &["sha256:l0".into(), "sha256:l1".into()],
+        );
         assert_eq!(l["containerd.io/gc.ref.content.config"], "sha256:c");
         assert_eq!(l["containerd.io/gc.ref.content.l.1"], "sha256:l1");
-        let doc: Doc =
-            serde_json::from_str(r#"{"manifests":[{"digest":"sha256:m","size":1}]}"#).unwrap();
         assert_eq!(
-            gc_labels(&doc)["containerd.io/gc.ref.content.m.0"],
+            gc_labels_of(&["sha256:m".into()], None, &[])["containerd.io/gc.ref.content.m.0"],
             "sha256:m"
         );
+    }
+
+    #[test]
+    fn gc_labels_of_a_document() {
+        let layer = Digest::of_bytes(b"l");
+        let config = Digest::of_bytes(b"c");
+        let bytes = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "config": {"mediaType": airlock_layout::media::OCI_CONFIG, "digest": config.to_string(), "size": 1},
+            "layers": [{"mediaType": airlock_layout::media::OCI_LAYER, "digest": layer.to_string(), "size": 1}],
+        }))
+        .unwrap();
+        let declared = graph::descriptor(
+            airlock_layout::media::OCI_MANIFEST,
+            &Digest::of_bytes(&bytes),
+            bytes.len() as u64,
+        );
+        let l = gc_labels(&Document::parse(&declared, &bytes).unwrap());
+        assert_eq!(l["containerd.io/gc.ref.content.config"], config.to_string());
+        assert_eq!(l["containerd.io/gc.ref.content.l.0"], layer.to_string());
+        assert_eq!(l.len(), 2);
     }
 }

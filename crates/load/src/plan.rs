@@ -1,14 +1,15 @@
 //! What to push for each image: its blobs (configs and layers) and its manifests, children
 //! first, read from the bundle and checked against the signed manifest.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 
+use airlock_layout::graph::{self, Problem, WalkError};
 use airlock_layout::{
     is_small_media_type, read_entry, BlobRecord, BundleManifest, Digest, FrameIndex, ImageRecord,
 };
+use airlock_registry::{ClientOptions, ManifestTypes};
 use bytes::Bytes;
-use serde::Deserialize;
 
 use crate::error::ImageError;
 
@@ -26,30 +27,6 @@ pub(crate) struct ImagePlan {
     /// Child manifests (by digest) then the top manifest or index: digest, media type, bytes.
     pub(crate) manifests: Vec<(Digest, String, Bytes)>,
 }
-
-/// The fields of a manifest or index that name other content.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Doc {
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    manifests: Vec<Desc>,
-    config: Option<Desc>,
-    #[serde(default)]
-    layers: Vec<Desc>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Desc {
-    digest: Digest,
-    #[serde(default)]
-    media_type: Option<String>,
-}
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// The small blobs (indexes, manifests, configs) of the bundle, read through the index and
 /// checked against the manifest's sizes and digests: each one's bytes, or what is wrong.
@@ -106,76 +83,69 @@ pub(crate) fn plan_image(
         Some(t) => format!("{}:{t}", record.name),
         None => format!("{}@{}", record.name, record.digest),
     };
-    let bad = |what: &'static str, digest: &Digest, problem: String| ImageError::BadBundleBlob {
+    let bad = |what: &'static str, digest: &str, problem: String| ImageError::BadBundleBlob {
         image: image.clone(),
         what,
         digest: digest.to_string(),
         problem,
     };
-    let doc_bytes = |what: &'static str, d: &Digest| -> Result<Bytes, ImageError> {
-        match small.get(d) {
-            Some(Ok(b)) => Ok(b.clone()),
-            Some(Err(problem)) => Err(bad(what, d, problem.clone())),
-            None => Err(bad(
-                what,
-                d,
-                "it is not listed in the signed manifest".to_string(),
-            )),
-        }
-    };
-    let parse = |what: &'static str, d: &Digest, b: &[u8]| -> Result<Doc, ImageError> {
-        serde_json::from_slice(b).map_err(|e| bad(what, d, format!("not valid JSON: {e}")))
-    };
-
-    let top = doc_bytes("manifest", &record.digest)?;
-    let top_doc = parse("manifest", &record.digest, &top)?;
-    let is_index = [OCI_INDEX, DOCKER_LIST].contains(&record.media_type.as_str())
-        || !top_doc.manifests.is_empty();
-    let mut manifests = Vec::new();
-    let mut images: Vec<(Digest, Doc)> = Vec::new();
-    if is_index {
-        for child in &top_doc.manifests {
-            let b = doc_bytes("manifest", &child.digest)?;
-            let doc = parse("manifest", &child.digest, &b)?;
-            if !doc.manifests.is_empty() {
+    let top = graph::descriptor(&record.media_type, &record.digest, record.size);
+    let mut bytes: HashMap<Digest, Bytes> = HashMap::new();
+    let walked = graph::walk(&top, |node| {
+        let d = &node.digest;
+        let b = match small.get(d) {
+            Some(Ok(b)) => b.clone(),
+            Some(Err(problem)) => return Err(bad("manifest", &d.to_string(), problem.clone())),
+            None => {
                 return Err(bad(
-                    "index",
-                    &child.digest,
-                    "nested indexes are not supported".to_string(),
-                ));
-            }
-            let media_type = child
-                .media_type
-                .clone()
-                .or_else(|| doc.media_type.clone())
-                .ok_or_else(|| bad("manifest", &child.digest, "no media type".to_string()))?;
-            manifests.push((child.digest.clone(), media_type, b));
-            images.push((child.digest.clone(), doc));
-        }
-    } else {
-        images.push((record.digest.clone(), top_doc));
-    }
-    manifests.push((record.digest.clone(), record.media_type.clone(), top));
-
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for (manifest_digest, doc) in &images {
-        for d in doc.config.iter().chain(&doc.layers) {
-            if !seen.insert(d.digest.clone()) {
-                continue;
-            }
-            let rec = blobs.get(&d.digest).ok_or_else(|| {
-                bad(
                     "manifest",
-                    manifest_digest,
-                    format!(
-                        "it references `{}`, which the signed manifest does not list",
-                        d.digest
-                    ),
-                )
-            })?;
-            out.push((*rec).clone());
+                    &d.to_string(),
+                    "it is not listed in the signed manifest".to_string(),
+                ))
+            }
+        };
+        bytes.insert(d.clone(), b.clone());
+        Ok(b)
+    });
+    let graph = match walked {
+        Ok(g) => g,
+        Err(WalkError::Fetch(e)) => return Err(e),
+        Err(WalkError::Graph(e)) => {
+            let what = match e.problem {
+                Problem::NestedIndex => "index",
+                Problem::ConfigTooLarge { .. } => "config",
+                _ => "manifest",
+            };
+            return Err(bad(what, &e.digest, e.problem.to_string()));
         }
+    };
+    // Child manifests, then the top (the walk's children-first order).
+    let manifests = graph
+        .documents()
+        .into_iter()
+        .map(|n| {
+            let media_type = if n.depth == 0 {
+                record.media_type.clone()
+            } else {
+                n.media_type.clone()
+            };
+            (n.digest.clone(), media_type, bytes[&n.digest].clone())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for node in graph.blobs() {
+        let rec = blobs.get(&node.digest).ok_or_else(|| {
+            let parent = node.parent.as_ref().unwrap_or(&record.digest);
+            bad(
+                "manifest",
+                &parent.to_string(),
+                format!(
+                    "it references `{}`, which the signed manifest does not list",
+                    node.digest
+                ),
+            )
+        })?;
+        out.push((*rec).clone());
     }
     Ok(ImagePlan {
         record: record.clone(),
@@ -184,6 +154,21 @@ pub(crate) fn plan_image(
         blobs: out,
         manifests,
     })
+}
+
+/// `client` with the manifest media types of the content model, unless it was given others:
+/// the registry client knows none of its own.
+pub(crate) fn with_manifest_types(mut client: ClientOptions) -> ClientOptions {
+    use airlock_layout::media;
+    if client.manifest_types == ManifestTypes::default() {
+        client.manifest_types = ManifestTypes {
+            accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
+            index: Some(media::OCI_INDEX.into()),
+            manifest: Some(media::OCI_MANIFEST.into()),
+            signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
+        };
+    }
+    client
 }
 
 /// The small blobs of a bundle: each one's checked bytes, or what is wrong with it.

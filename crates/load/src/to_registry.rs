@@ -138,7 +138,8 @@ pub async fn load_to_registry(
         .credentials
         .clone()
         .or_else(|| client_opts.default_credentials.clone());
-    let client = Client::new(client_opts).map_err(|e| Error::Client(Box::new(e)))?;
+    let client = Client::new(crate::plan::with_manifest_types(client_opts))
+        .map_err(|e| Error::Client(Box::new(e)))?;
     client
         .ping(&target.host)
         .await

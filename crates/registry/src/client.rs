@@ -27,24 +27,22 @@ use crate::reference::{self, normalize_registry, DOCKER_HUB, DOCKER_HUB_API_HOST
 use crate::retry;
 use crate::token_cache::{Token, TokenCache};
 
-/// OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// Docker manifest list (schema 2).
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker image manifest (schema 2).
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker schema 1 (signed); never asked for, but a registry may send it for old images.
-const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-
-/// The manifest media types asked for, in order of preference.
-pub const MANIFEST_MEDIA_TYPES: [&str; 4] = [
-    OCI_INDEX,
-    OCI_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    DOCKER_MANIFEST,
-];
+/// The manifest media types a client works with. The client knows no media type itself:
+/// its caller, which owns the content model, says which ones to ask for and assume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestTypes {
+    /// Sent as `Accept` on manifest requests, in order of preference (none: no `Accept`).
+    pub accept: Vec<String>,
+    /// Assumed for a manifest without a telling `Content-Type` or `mediaType` that lists
+    /// `manifests`.
+    pub index: Option<String>,
+    /// Assumed for one such manifest that has a `config`.
+    pub manifest: Option<String>,
+    /// Manifests announced with the digest of a payload that is not their bytes (a signed
+    /// Docker schema 1 manifest is announced without its signatures): their
+    /// `Docker-Content-Digest` is not compared.
+    pub signed_payload: Vec<String>,
+}
 
 /// The largest manifest accepted (the limit distribution and containerd use).
 pub const MANIFEST_MAX_SIZE: u64 = 4 * 1024 * 1024;
@@ -95,6 +93,8 @@ pub struct ClientOptions {
     /// request body: it must fit under the proxy's body limit (nginx `client_max_body_size 1m`
     /// is common in front of Harbor).
     pub fallback_chunk_size: u64,
+    /// The manifest media types asked for and recognised.
+    pub manifest_types: ManifestTypes,
 }
 
 impl Default for ClientOptions {
@@ -109,6 +109,7 @@ impl Default for ClientOptions {
             monolithic_max: 32 * 1024 * 1024,
             chunk_size: 16 * 1024 * 1024,
             fallback_chunk_size: 512 * 1024,
+            manifest_types: ManifestTypes::default(),
         }
     }
 }
@@ -122,13 +123,6 @@ pub struct Manifest {
     pub media_type: String,
     /// `sha256:<hex>` of `bytes`.
     pub digest: String,
-}
-
-impl Manifest {
-    /// Whether this is an index (OCI image index or Docker manifest list).
-    pub fn is_index(&self) -> bool {
-        self.media_type == OCI_INDEX || self.media_type == DOCKER_MANIFEST_LIST
-    }
 }
 
 /// A stream of body chunks; a failure mid-way is an `Err` item.
@@ -176,6 +170,9 @@ pub(crate) struct Inner {
     pub(crate) retries: u32,
     pub(crate) retry_base_delay: Duration,
     pub(crate) push: crate::push::PushSettings,
+    manifest_types: ManifestTypes,
+    /// `manifest_types.accept` as a header value (none when empty or not a header value).
+    accept: Option<HeaderValue>,
 }
 
 struct Host {
@@ -279,6 +276,10 @@ impl Client {
                     opts.chunk_size,
                     opts.fallback_chunk_size,
                 ),
+                accept: Some(opts.manifest_types.accept.join(", "))
+                    .filter(|a| !a.is_empty())
+                    .and_then(|a| HeaderValue::from_str(&a).ok()),
+                manifest_types: opts.manifest_types,
             }),
         })
     }
@@ -356,17 +357,21 @@ impl Client {
                     actual: digest,
                 });
             }
+            let types = &self.inner.manifest_types;
             let media_type =
-                media_type(content_type.as_deref(), &bytes).ok_or_else(|| Error::Protocol {
-                    url: call.url.to_string(),
-                    message: "the manifest has neither a `Content-Type` nor a `mediaType`".into(),
+                media_type(types, content_type.as_deref(), &bytes).ok_or_else(|| {
+                    Error::Protocol {
+                        url: call.url.to_string(),
+                        message: "the manifest has neither a `Content-Type` nor a `mediaType`"
+                            .into(),
+                    }
                 })?;
             if let Some(announced) = announced {
                 // A signed schema 1 manifest is announced with the digest of its payload
                 // without the signatures, which cannot match the bytes.
                 if announced.starts_with("sha256:")
                     && announced != digest
-                    && media_type != DOCKER_SCHEMA1_SIGNED
+                    && !types.signed_payload.contains(&media_type)
                 {
                     return Err(Error::DigestMismatch {
                         what: format!("{what} (`Docker-Content-Digest` header)"),
@@ -915,7 +920,8 @@ impl Client {
             .map_err(|e| bad(format!("`{registry}` is not a registry host: {e}")).into())
     }
 
-    /// A request for `/v2/<repository>/manifests/<reference>` accepting every manifest type.
+    /// A request for `/v2/<repository>/manifests/<reference>` accepting the manifest types the
+    /// client was given.
     pub(crate) fn manifest_call<'a>(
         &self,
         method: Method,
@@ -926,10 +932,9 @@ impl Client {
     ) -> Result<Call<'a>, Error> {
         validate(registry, repository, Some(reference))?;
         let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_str(&MANIFEST_MEDIA_TYPES.join(", ")).expect("ASCII"),
-        );
+        if let Some(accept) = &self.inner.accept {
+            headers.insert(ACCEPT, accept.clone());
+        }
         Ok(Call {
             method,
             registry,
@@ -1025,8 +1030,9 @@ const GENERIC_TYPES: [&str; 4] = [
 ];
 
 /// The manifest's media type: the `Content-Type` unless generic, else the `mediaType`
-/// field, else guessed from the fields (`mediaType` is optional in OCI manifests).
-fn media_type(content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
+/// field, else guessed from the fields (`mediaType` is optional in OCI manifests) as `types`
+/// says.
+fn media_type(types: &ManifestTypes, content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
     if let Some(ct) = content_type {
         let ct = ct.split(';').next().unwrap_or("").trim();
         if !ct.is_empty() && !GENERIC_TYPES.contains(&ct) {
@@ -1045,8 +1051,8 @@ fn media_type(content_type: Option<&str>, bytes: &[u8]) -> Option<String> {
     let probe: Probe = serde_json::from_slice(bytes).ok()?;
     match probe.media_type.filter(|m| !m.is_empty()) {
         Some(m) => Some(m),
-        None if probe.manifests.is_some() => Some(OCI_INDEX.to_owned()),
-        None if probe.config.is_some() => Some(OCI_MANIFEST.to_owned()),
+        None if probe.manifests.is_some() => types.index.clone(),
+        None if probe.config.is_some() => types.manifest.clone(),
         None => None,
     }
 }
@@ -1218,6 +1224,15 @@ mod tests {
 
     #[test]
     fn media_types() {
+        const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+        const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+        const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+        let types = ManifestTypes {
+            index: Some(OCI_INDEX.into()),
+            manifest: Some(OCI_MANIFEST.into()),
+            ..ManifestTypes::default()
+        };
+        let media_type = |ct, bytes| media_type(&types, ct, bytes);
         let idx = br#"{"schemaVersion":2,"manifests":[]}"#;
         let img = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
         let typed = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json"}"#;

@@ -27,10 +27,10 @@
 //! possible), then the manifest that references them.
 //!
 //! ```no_run
-//! use airlock_registry::{Client, ClientOptions, OCI_MANIFEST};
+//! use airlock_registry::{Client, ClientOptions};
 //! use bytes::Bytes;
 //!
-//! # async fn run(manifest: Bytes) -> Result<(), airlock_registry::Error> {
+//! # async fn run(manifest: Bytes, media_type: &str) -> Result<(), airlock_registry::Error> {
 //! let client = Client::new(ClientOptions::default())?;
 //! let (registry, repository) = ("harbor.lan", "mirror/pause");
 //! let layer = Bytes::from_static(b"layer bytes");
@@ -46,11 +46,14 @@
 //!     println!("sent {} bytes", outcome.bytes_sent);
 //! }
 //! let digest = client
-//!     .put_manifest(registry, repository, "3.9", OCI_MANIFEST, manifest)
+//!     .put_manifest(registry, repository, "3.9", media_type, manifest)
 //!     .await?;
 //! println!("pushed {registry}/{repository}@{digest}");
 //! # Ok(()) }
 //! ```
+//!
+//! The client knows no media type of its own: its caller says which manifest types to ask for
+//! and to assume ([`ManifestTypes`], in [`ClientOptions::manifest_types`]).
 //!
 //! The client knows nothing of bundles: it speaks the protocol and verifies what the
 //! protocol lets it verify (manifest digests, small blobs). Credentials never appear in
@@ -75,8 +78,8 @@ mod token_cache;
 
 pub use auth::Scope;
 pub use client::{
-    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST, MANIFEST_MAX_SIZE, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST,
+    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestTypes,
+    MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airlock_registry::{Client, ClientOptions, Credentials, Error, HostConfig};
+use airlock_registry::{Client, ClientOptions, Credentials, Error, HostConfig, ManifestTypes};
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -147,6 +147,25 @@ impl FakeServer {
     }
 }
 
+/// The manifest types airlock gives its clients (`airlock_layout::media::MANIFEST_ACCEPT`).
+pub(crate) fn manifest_types() -> ManifestTypes {
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    ManifestTypes {
+        accept: [
+            OCI_INDEX,
+            OCI_MANIFEST,
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ]
+        .map(String::from)
+        .to_vec(),
+        index: Some(OCI_INDEX.into()),
+        manifest: Some(OCI_MANIFEST.into()),
+        signed_payload: vec!["application/vnd.docker.distribution.manifest.v1+prettyjws".into()],
+    }
+}
+
 fn client_for(hosts: &[&str], credentials: Option<Credentials>) -> Client {
     let hosts = hosts
         .iter()
@@ -166,6 +185,7 @@ fn client_for(hosts: &[&str], credentials: Option<Credentials>) -> Client {
         docker_config: false,
         retries: 3,
         retry_base_delay: Duration::from_millis(10),
+        manifest_types: manifest_types(),
         ..ClientOptions::default()
     })
     .unwrap()

@@ -6,7 +6,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_registry::{Client, ClientOptions, Credentials, Error, HostConfig, OCI_MANIFEST};
+use airlock_registry::{Client, ClientOptions, Credentials, Error, HostConfig};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 use airlock_testkit::{Auth, Nginx, Registry, RegistryOptions};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
@@ -95,6 +97,7 @@ fn client_with(
         hosts,
         docker_config: false,
         retry_base_delay: Duration::from_millis(10),
+        manifest_types: crate::manifest_types(),
         ..opts
     })
     .unwrap()

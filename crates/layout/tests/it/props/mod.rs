@@ -1,12 +1,13 @@
 //! Property tests of every parser that reads untrusted bytes: the bundle manifest, the frame
-//! index and entry table, the tar walker of `verify_bundle`, `read_head`, signatures and PEM
-//! keys.
+//! index and entry table, the tar walker of `verify_bundle`, `read_head`, the content graph,
+//! signatures and PEM keys.
 //!
 //! The default run (256 cases, or fewer for the expensive properties) is part of `cargo test`;
 //! `PROPTEST_CASES=N` sets the case count of every property, which `cargo xtask fuzz` uses
 //! for long runs. Failures are persisted under `proptest-regressions/` and replayed first.
 
 mod alloc;
+mod graph;
 mod head;
 mod index;
 mod manifest;

@@ -6,14 +6,20 @@ use std::fmt;
 /// An `os/arch[/variant]` platform, as a spec or a flag writes it and as an index entry or an
 /// image config states it.
 ///
-/// Matching ([`Platform::matches`]) compares the OS and the architecture exactly and the
-/// variants after normalisation, the rule containerd applies:
+/// Matching ([`Platform::matches`], a wanted platform against what content offers) compares
+/// the OS and the architecture exactly; then a wanted platform without a variant takes every
+/// variant (`linux/arm` keeps `arm/v6` and `arm/v7`, `linux/amd64` keeps `amd64/v3`), and a
+/// wanted variant must equal the offered one after normalisation, the rule containerd
+/// applies ([`Platform::same_as`]):
 ///
 /// - `arm64` without a variant is `arm64/v8` (arm64 images mostly leave it out);
 /// - `arm` without a variant is `arm/v7`;
 /// - `amd64/v1` is `amd64` (v1 is the baseline every amd64 CPU runs);
 /// - for every other architecture no variant and an empty variant are the same, and a
 ///   variant matches only itself.
+///
+/// Where one manifest of an index must be chosen (unpacking into containerd), an entry that
+/// is the [`same_as`](Platform::same_as) the wanted platform wins over one that only matches.
 ///
 /// Display writes `os/arch[/variant]` as given, not normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -127,9 +133,17 @@ impl Platform {
         }
     }
 
-    /// Whether content for `other` satisfies this platform (the rule of the type's
-    /// documentation; it is symmetric).
-    pub fn matches(&self, other: &Platform) -> bool {
+    /// Whether content for `offered` satisfies this wanted platform (the rule of the type's
+    /// documentation: no wanted variant takes every variant).
+    pub fn matches(&self, offered: &Platform) -> bool {
+        let any_variant = self.variant.as_deref().is_none_or(str::is_empty);
+        self.os == offered.os
+            && self.architecture == offered.architecture
+            && (any_variant || self.normalised_variant() == offered.normalised_variant())
+    }
+
+    /// Whether both name the same platform once variants are normalised (symmetric).
+    pub fn same_as(&self, other: &Platform) -> bool {
         self.os == other.os
             && self.architecture == other.architecture
             && self.normalised_variant() == other.normalised_variant()
@@ -167,9 +181,19 @@ mod tests {
         assert!(p("linux/arm64").matches(&p("linux/arm64/v8")));
         assert!(p("linux/arm64/v8").matches(&p("linux/arm64")));
         assert!(p("linux/arm").matches(&p("linux/arm/v7")));
-        assert!(!p("linux/arm").matches(&p("linux/arm/v6")));
-        assert!(p("linux/amd64").matches(&p("linux/amd64/v1")));
-        assert!(!p("linux/amd64").matches(&p("linux/amd64/v3")));
+        // No wanted variant takes every variant, as a spec's `linux/arm` always did.
+        assert!(p("linux/arm").matches(&p("linux/arm/v6")));
+        assert!(p("linux/amd64").matches(&p("linux/amd64/v3")));
+        assert!(!p("linux/arm/v7").matches(&p("linux/arm/v6")));
+        assert!(p("linux/arm/v7").matches(&p("linux/arm")));
+        assert!(!p("linux/amd64/v3").matches(&p("linux/amd64")));
+        assert!(p("linux/amd64/v1").matches(&p("linux/amd64")));
+        // The exact rule, for choosing one entry of an index.
+        assert!(p("linux/arm64").same_as(&p("linux/arm64/v8")));
+        assert!(p("linux/arm").same_as(&p("linux/arm/v7")));
+        assert!(!p("linux/arm").same_as(&p("linux/arm/v6")));
+        assert!(p("linux/amd64").same_as(&p("linux/amd64/v1")));
+        assert!(!p("linux/amd64").same_as(&p("linux/amd64/v3")));
         assert!(!p("linux/amd64").matches(&p("linux/arm64")));
         assert!(!p("linux/amd64").matches(&p("windows/amd64")));
         assert!(!p("unknown/unknown").matches(&p("linux/amd64")));

@@ -68,7 +68,8 @@
 //!   before it was verified;
 //! - [`manifest`]: `airlock/manifest.json`, the signed inventory;
 //! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
-//! - [`index`]: reading single entries of a bundle file without decompressing the rest;
+//! - [`reader`]: reading a bundle file: its head, its trailing index, single entries without
+//!   decompressing the rest, and the frames a byte range needs;
 //! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
 //! - [`verify`]: checking a whole bundle file in one streaming pass.
 #![warn(missing_docs)]
@@ -77,8 +78,8 @@ pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod format;
-pub mod index;
 pub mod manifest;
+pub mod reader;
 pub mod sign;
 pub mod store;
 pub mod verify;
@@ -92,16 +93,17 @@ pub use format::{
     INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE, OCI_LAYOUT_JSON, OCI_LAYOUT_PATH, SIGNATURE_PATH,
     TAR_BLOCK,
 };
-pub use index::{
-    open_entry, open_entry_owned, read_entry, EntryInfo, EntryReader, FrameIndex, FrameInfo,
-};
 pub use manifest::{
     is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
+pub use reader::{
+    check_entry_header, open_entry, open_entry_owned, read_entry, read_head, BundleHead,
+    EntryHeaderMismatch, EntryInfo, EntryReader, FrameIndex, FrameInfo, ImageSize, TarHeaderDefect,
+};
 pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};
 pub use verify::{
-    check_entry_header, read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary,
+    verify_bundle, IndexJsonDefect, ManifestDefect, ManifestSummary, OciLayoutDefect,
     SignatureReport, VerifyError, VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,
 };

@@ -65,7 +65,9 @@ pub(crate) struct EntryTableRef<'a> {
     pub(crate) entries: &'a [EntryInfo],
 }
 
+/// The entry table as read: a closed format, so unknown fields are refused.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EntryTable {
     version: u32,
     entries: Vec<EntryInfo>,
@@ -85,6 +87,181 @@ pub(crate) fn invalid(offset: u64, defect: IndexDefect) -> Error {
     Error::InvalidIndex { offset, defect }
 }
 
+// ---- the one parser of the trailing index ----
+//
+// Its pieces read the bytes of the two skippable frames; [`FrameIndex::read_from`] finds them
+// from the end of a file, `verify_bundle` from the end of the data frames it streamed, and
+// each reports a defect in its own terms.
+
+/// One of the two tables of the trailing index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    /// airlock's entry table.
+    Entries,
+    /// The zstd seek table.
+    Seek,
+}
+
+impl Table {
+    /// The magic of its skippable frame.
+    pub(crate) fn magic(self) -> u32 {
+        match self {
+            Table::Entries => ENTRY_TABLE_MAGIC,
+            Table::Seek => SEEK_TABLE_MAGIC,
+        }
+    }
+
+    /// What it is called in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Entries => "entry table",
+            Table::Seek => "seek table",
+        }
+    }
+}
+
+/// What the parser of the trailing index found wrong with its bytes.
+#[derive(Debug)]
+pub(crate) enum TailDefect {
+    /// Fewer bytes than a skippable frame header where the table's frame starts.
+    ShortHeader { table: Table },
+    /// The table's frame has another magic.
+    BadMagic { table: Table, found: u32 },
+    /// The frame header declares more bytes than follow it.
+    Cut {
+        table: Table,
+        declared: u64,
+        available: u64,
+    },
+    /// The entry table is not its JSON.
+    EntryTableJson(serde_json::Error),
+    /// The entry table has another version.
+    EntryTableVersion { found: u32 },
+    /// Nothing follows the entry table.
+    NoSeekTable,
+    /// Bytes follow the seek table's frame.
+    AfterSeekTable { after: u64 },
+    /// The seek table is shorter than its footer.
+    NoRoomForFooter { len: u64 },
+    /// The footer does not end with the seekable magic.
+    NoSeekableMagic { found: u32 },
+    /// Reserved bits of the footer's descriptor are set.
+    ReservedBits { count: u32, descriptor: u8 },
+    /// The footer's frame count does not fit the seek table's length.
+    FooterMismatch {
+        count: u32,
+        descriptor: u8,
+        len: u64,
+    },
+}
+
+/// The payload of the `table`'s skippable frame at the start of `buf`, of the length its
+/// header declares.
+fn skippable(buf: &[u8], table: Table) -> Result<&[u8], TailDefect> {
+    let hdr = SKIPPABLE_HEADER_LEN as usize;
+    if buf.len() < hdr {
+        return Err(TailDefect::ShortHeader { table });
+    }
+    let found = le32(buf);
+    if found != table.magic() {
+        return Err(TailDefect::BadMagic { table, found });
+    }
+    let declared = u64::from(le32(&buf[4..]));
+    let available = (buf.len() - hdr) as u64;
+    if declared > available {
+        return Err(TailDefect::Cut {
+            table,
+            declared,
+            available,
+        });
+    }
+    Ok(&buf[hdr..hdr + declared as usize])
+}
+
+/// The entries of the entry table's JSON.
+fn entry_table(json: &[u8]) -> Result<Vec<EntryInfo>, TailDefect> {
+    let table: EntryTable = serde_json::from_slice(json).map_err(TailDefect::EntryTableJson)?;
+    if table.version != ENTRY_TABLE_VERSION {
+        return Err(TailDefect::EntryTableVersion {
+            found: table.version,
+        });
+    }
+    Ok(table.entries)
+}
+
+/// The seek table's footer: frame count, descriptor, seekable magic.
+#[derive(Debug, Clone, Copy)]
+struct Footer {
+    count: u32,
+    descriptor: u8,
+    /// Bytes per frame entry (bit 7 of the descriptor: each carries a checksum too; airlock
+    /// writes none, but reads files that do).
+    entry_len: u64,
+}
+
+fn footer(b: &[u8]) -> Result<Footer, TailDefect> {
+    let (count, descriptor, magic) = (le32(b), b[4], le32(&b[5..]));
+    if magic != SEEKABLE_MAGIC {
+        return Err(TailDefect::NoSeekableMagic { found: magic });
+    }
+    if descriptor & 0x7C != 0 {
+        return Err(TailDefect::ReservedBits { count, descriptor });
+    }
+    let entry_len = if descriptor & 0x80 != 0 { 12 } else { 8 };
+    Ok(Footer {
+        count,
+        descriptor,
+        entry_len,
+    })
+}
+
+/// The (compressed, decompressed) sizes of the seek table's frame entries.
+fn frame_sizes(entries: &[u8], entry_len: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    entries
+        .chunks_exact(entry_len as usize)
+        .map(|e| (u64::from(le32(e)), u64::from(le32(&e[4..]))))
+}
+
+/// The entry table's frame at the start of `buf`: its entries, and the frame's length.
+pub(crate) fn parse_entry_table_frame(buf: &[u8]) -> Result<(Vec<EntryInfo>, usize), TailDefect> {
+    let json = skippable(buf, Table::Entries)?;
+    Ok((
+        entry_table(json)?,
+        SKIPPABLE_HEADER_LEN as usize + json.len(),
+    ))
+}
+
+/// The seek table's frame that is all of `buf` (the end of the file): the (compressed,
+/// decompressed) size of every data frame.
+pub(crate) fn parse_seek_table_frame(buf: &[u8]) -> Result<Vec<(u64, u64)>, TailDefect> {
+    if buf.is_empty() {
+        return Err(TailDefect::NoSeekTable);
+    }
+    let payload = skippable(buf, Table::Seek)?;
+    let len = payload.len() as u64;
+    let after = (buf.len() - SKIPPABLE_HEADER_LEN as usize) as u64 - len;
+    if after > 0 {
+        return Err(TailDefect::AfterSeekTable { after });
+    }
+    if len < SEEK_FOOTER_LEN {
+        return Err(TailDefect::NoRoomForFooter { len });
+    }
+    let (entries, foot) = payload.split_at(payload.len() - SEEK_FOOTER_LEN as usize);
+    let mismatch = |count, descriptor| TailDefect::FooterMismatch {
+        count,
+        descriptor,
+        len,
+    };
+    let f = footer(foot).map_err(|e| match e {
+        TailDefect::ReservedBits { count, descriptor } => mismatch(count, descriptor),
+        e => e,
+    })?;
+    if u64::from(f.count) * f.entry_len != entries.len() as u64 {
+        return Err(mismatch(f.count, f.descriptor));
+    }
+    Ok(frame_sizes(entries, f.entry_len).collect())
+}
+
 impl FrameIndex {
     /// Reads the seek table and the entry table from the end of a bundle file, and checks
     /// that they agree with each other and with the file length.
@@ -99,48 +276,36 @@ impl FrameIndex {
 
         // Footer: frame count, descriptor, magic.
         let footer_at = len - SEEK_FOOTER_LEN;
-        let mut footer = [0; SEEK_FOOTER_LEN as usize];
-        read_at(file, footer_at, &mut footer)?;
-        let count = le32(&footer[0..4]);
-        let descriptor = footer[4];
-        let magic = le32(&footer[5..9]);
-        if magic != SEEKABLE_MAGIC {
-            return Err(invalid(
-                footer_at + 5,
-                IndexDefect::NoSeekableMagic { found: magic },
-            ));
-        }
-        if descriptor & 0x7C != 0 {
-            return Err(invalid(
-                footer_at + 4,
-                IndexDefect::ReservedBits { descriptor },
-            ));
-        }
-        // Bit 7: each entry carries a checksum too (we write none, but read files that do).
-        let entry_len: u64 = if descriptor & 0x80 != 0 { 12 } else { 8 };
-        let payload = u64::from(count) * entry_len + SEEK_FOOTER_LEN;
+        let mut foot = [0; SEEK_FOOTER_LEN as usize];
+        read_at(file, footer_at, &mut foot)?;
+        let f = footer(&foot).map_err(|defect| index_error(footer_at, len, defect))?;
+        let payload = u64::from(f.count) * f.entry_len + SEEK_FOOTER_LEN;
         let seek_start = (len - SKIPPABLE_HEADER_LEN)
             .checked_sub(payload)
             .ok_or_else(|| {
                 invalid(
                     footer_at,
-                    IndexDefect::SeekTableTooLarge { frames: count, len },
+                    IndexDefect::SeekTableTooLarge {
+                        frames: f.count,
+                        len,
+                    },
                 )
             })?;
         let mut table = vec![0; (SKIPPABLE_HEADER_LEN + payload - SEEK_FOOTER_LEN) as usize];
         read_at(file, seek_start, &mut table)?;
-        check_skippable(seek_start, &table, SEEK_TABLE_MAGIC, payload)?;
+        // The header's declared size is checked against the frame's length from the footer.
+        table.extend_from_slice(&foot);
+        let sizes = exact_payload(&table, Table::Seek)
+            .map_err(|defect| index_error(seek_start, len, defect))?;
 
-        let mut frames = Vec::with_capacity(count as usize);
+        let mut frames = Vec::with_capacity(f.count as usize);
         let (mut c_off, mut d_off) = (0u64, 0u64);
-        for (i, e) in table[SKIPPABLE_HEADER_LEN as usize..]
-            .chunks_exact(entry_len as usize)
-            .enumerate()
+        let entries = &sizes[..sizes.len() - SEEK_FOOTER_LEN as usize];
+        for (i, (compressed_size, decompressed_size)) in
+            frame_sizes(entries, f.entry_len).enumerate()
         {
-            let compressed_size = u64::from(le32(&e[0..4]));
-            let decompressed_size = u64::from(le32(&e[4..8]));
             if decompressed_size > MAX_FRAME_SIZE as u64 {
-                let at = seek_start + SKIPPABLE_HEADER_LEN + i as u64 * entry_len;
+                let at = seek_start + SKIPPABLE_HEADER_LEN + i as u64 * f.entry_len;
                 return Err(invalid(
                     at,
                     IndexDefect::FrameTooLarge {
@@ -171,30 +336,13 @@ impl FrameIndex {
             ));
         }
         let entries_at = c_off;
-        let mut header = [0; SKIPPABLE_HEADER_LEN as usize];
-        read_at(file, entries_at, &mut header)?;
-        let json_len = seek_start - entries_at - SKIPPABLE_HEADER_LEN;
-        check_skippable(entries_at, &header, ENTRY_TABLE_MAGIC, json_len)?;
-        let mut json = vec![0; json_len as usize];
-        read_at(file, entries_at + SKIPPABLE_HEADER_LEN, &mut json)?;
-        let table: EntryTable =
-            serde_json::from_slice(&json).map_err(|source| Error::EntryTableJson {
-                offset: entries_at,
-                source,
-            })?;
-        if table.version != ENTRY_TABLE_VERSION {
-            return Err(invalid(
-                entries_at,
-                IndexDefect::EntryTableVersion {
-                    found: table.version,
-                },
-            ));
-        }
+        let mut frame = vec![0; (seek_start - entries_at) as usize];
+        read_at(file, entries_at, &mut frame)?;
+        let entries = exact_payload(&frame, Table::Entries)
+            .and_then(entry_table)
+            .map_err(|defect| index_error(entries_at, len, defect))?;
 
-        let index = FrameIndex {
-            frames,
-            entries: table.entries,
-        };
+        let index = FrameIndex { frames, entries };
         index.check_entries(entries_at)?;
         Ok(index)
     }
@@ -270,28 +418,54 @@ impl FrameIndex {
     }
 }
 
-fn check_skippable(at: u64, header: &[u8], magic: u32, size: u64) -> Result<(), Error> {
-    let found = le32(&header[0..4]);
-    if found != magic {
-        return Err(invalid(
-            at,
-            IndexDefect::BadSkippableMagic {
-                expected: magic,
-                found,
-            },
-        ));
+/// The payload of the `table`'s skippable frame that is exactly `frame`: its header must
+/// declare the frame's length.
+fn exact_payload(frame: &[u8], table: Table) -> Result<&[u8], TailDefect> {
+    let payload = skippable(frame, table)?;
+    let available = (frame.len() - SKIPPABLE_HEADER_LEN as usize) as u64;
+    if payload.len() as u64 != available {
+        return Err(TailDefect::Cut {
+            table,
+            declared: payload.len() as u64,
+            available,
+        });
     }
-    let found = u64::from(le32(&header[4..8]));
-    if found != size {
-        return Err(invalid(
-            at,
-            IndexDefect::BadSkippableSize {
-                expected: size,
-                found,
-            },
-        ));
-    }
-    Ok(())
+    Ok(payload)
+}
+
+/// A defect found while reading the index from the end of a file of `len` bytes, in the
+/// terms of [`IndexDefect`]; `at` is the start of the frame (or footer) concerned.
+fn index_error(at: u64, len: u64, defect: TailDefect) -> Error {
+    let defect = match defect {
+        TailDefect::BadMagic { table, found } => IndexDefect::BadSkippableMagic {
+            expected: table.magic(),
+            found,
+        },
+        TailDefect::Cut {
+            declared,
+            available,
+            ..
+        } => IndexDefect::BadSkippableSize {
+            expected: available,
+            found: declared,
+        },
+        TailDefect::EntryTableJson(source) => return Error::EntryTableJson { offset: at, source },
+        TailDefect::EntryTableVersion { found } => IndexDefect::EntryTableVersion { found },
+        TailDefect::NoSeekableMagic { found } => {
+            return invalid(len - 4, IndexDefect::NoSeekableMagic { found })
+        }
+        TailDefect::ReservedBits { descriptor, .. } => {
+            return invalid(len - 5, IndexDefect::ReservedBits { descriptor })
+        }
+        // Not met on this path: the frames read are at least a header long, end the file
+        // and have the length the footer gives.
+        TailDefect::ShortHeader { .. }
+        | TailDefect::NoSeekTable
+        | TailDefect::AfterSeekTable { .. }
+        | TailDefect::NoRoomForFooter { .. }
+        | TailDefect::FooterMismatch { .. } => IndexDefect::TooShort { len },
+    };
+    invalid(at, defect)
 }
 
 #[cfg(test)]

@@ -1,51 +1,69 @@
 //! The last check of [`verify_bundle`](super::verify_bundle): the trailing entry table and seek
 //! table describe exactly the entries and frames that were streamed.
 
-use serde::Deserialize;
-
 use super::report::{VerifyError, VerifyErrorKind};
-use crate::format::{
-    ENTRY_TABLE_MAGIC, ENTRY_TABLE_VERSION, SEEKABLE_MAGIC, SEEK_FOOTER_LEN, SEEK_TABLE_MAGIC,
-    SKIPPABLE_HEADER_LEN,
+use crate::format::{ENTRY_TABLE_VERSION, SEEKABLE_MAGIC, SEEK_FOOTER_LEN, SKIPPABLE_HEADER_LEN};
+use crate::reader::index::{
+    parse_entry_table_frame, parse_seek_table_frame, EntryInfo, FrameInfo, TailDefect,
 };
-use crate::reader::index::{EntryInfo, FrameInfo};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryTableDoc {
-    version: u32,
-    entries: Vec<EntryInfo>,
-}
-
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes(b[..4].try_into().expect("4 bytes"))
-}
-
-/// The payload of the skippable frame at the start of `buf` (at file offset `at`): the
-/// `name`d table, whose frame must carry `magic`.
-fn skippable_payload<'a>(
-    buf: &'a [u8],
-    magic: u32,
-    name: &str,
-    at: u64,
-    file_len: u64,
-) -> Result<&'a [u8], VerifyError> {
+/// A defect of the trailing index as `verify` reports it: a file cut short, or an index that
+/// does not match; `frame_at` is the file offset of the table's frame.
+fn tail_error(defect: TailDefect, frame_at: u64, file_len: u64) -> VerifyError {
     let truncated = |what: String| {
-        VerifyError::new(VerifyErrorKind::Truncated { file_len, what }).at(None, Some(at))
+        VerifyError::new(VerifyErrorKind::Truncated { file_len, what }).at(None, Some(frame_at))
     };
-    let hdr = SKIPPABLE_HEADER_LEN as usize;
-    if buf.len() < hdr {
-        return Err(truncated(format!("inside the {name}'s frame header")));
+    let bad = |reason: String, at: u64| {
+        VerifyError::new(VerifyErrorKind::FrameIndex { reason }).at(None, Some(at))
+    };
+    match defect {
+        TailDefect::ShortHeader { table } => {
+            truncated(format!("inside the {}'s frame header", table.name()))
+        }
+        TailDefect::BadMagic { table, found } => bad(
+            format!(
+                "expected the {} (magic `{:#010X}`), found magic `{found:#010X}`",
+                table.name(),
+                table.magic()
+            ),
+            frame_at,
+        ),
+        TailDefect::Cut { table, .. } => truncated(format!("inside the {}", table.name())),
+        TailDefect::EntryTableJson(e) => bad(format!("unreadable entry table: {e}"), frame_at),
+        TailDefect::EntryTableVersion { found } => bad(
+            format!("entry table version {found}, expected {ENTRY_TABLE_VERSION}"),
+            frame_at,
+        ),
+        TailDefect::NoSeekTable => truncated("the seek table is missing".to_owned()),
+        TailDefect::AfterSeekTable { after } => bad(
+            format!("{after} bytes follow the seek table"),
+            file_len - after,
+        ),
+        TailDefect::NoRoomForFooter { len } => bad(
+            format!("seek table of {len} bytes has no room for its footer"),
+            frame_at,
+        ),
+        TailDefect::NoSeekableMagic { found } => bad(
+            format!("no seekable magic `{SEEKABLE_MAGIC:#010X}` at the end, found `{found:#010X}`"),
+            file_len - 4,
+        ),
+        TailDefect::ReservedBits { count, descriptor }
+        | TailDefect::FooterMismatch {
+            count, descriptor, ..
+        } => {
+            let len = match defect {
+                TailDefect::FooterMismatch { len, .. } => len,
+                _ => file_len - frame_at - SKIPPABLE_HEADER_LEN,
+            };
+            bad(
+                format!(
+                    "seek table footer (frame count {count}, descriptor `{descriptor:#04X}`) \
+                     does not fit its {len} bytes"
+                ),
+                file_len - SEEK_FOOTER_LEN,
+            )
+        }
     }
-    let found = le32(buf);
-    if found != magic {
-        let reason =
-            format!("expected the {name} (magic `{magic:#010X}`), found magic `{found:#010X}`");
-        return Err(VerifyError::new(VerifyErrorKind::FrameIndex { reason }).at(None, Some(at)));
-    }
-    let len = le32(&buf[4..]) as usize;
-    buf.get(hdr..hdr + len)
-        .ok_or_else(|| truncated(format!("inside the {name}")))
 }
 
 /// The entry table and the seek table after the data frames describe exactly what was read.
@@ -56,42 +74,17 @@ pub(super) fn check_index(
     tail_offset: u64,
 ) -> Result<(), VerifyError> {
     let file_len = tail_offset + tail.len() as u64;
-    let truncated = |what: &str, at: u64| {
-        VerifyError::new(VerifyErrorKind::Truncated {
-            file_len,
-            what: what.to_owned(),
-        })
-        .at(None, Some(at))
-    };
     let bad = |reason: String, at: u64| {
         VerifyError::new(VerifyErrorKind::FrameIndex { reason }).at(None, Some(at))
     };
     if tail.is_empty() {
         return Err(VerifyError::new(VerifyErrorKind::NoFrameIndex).at(None, Some(tail_offset)));
     }
-    let hdr = SKIPPABLE_HEADER_LEN as usize;
 
     // The entry table.
-    let json = skippable_payload(
-        tail,
-        ENTRY_TABLE_MAGIC,
-        "entry table",
-        tail_offset,
-        file_len,
-    )?;
-    let json_len = json.len();
-    let table: EntryTableDoc = serde_json::from_slice(json)
-        .map_err(|e| bad(format!("unreadable entry table: {e}"), tail_offset))?;
-    if table.version != ENTRY_TABLE_VERSION {
-        return Err(bad(
-            format!(
-                "entry table version {}, expected {ENTRY_TABLE_VERSION}",
-                table.version
-            ),
-            tail_offset,
-        ));
-    }
-    for i in 0..table.entries.len().max(entries.len()) {
+    let (listed, table_len) = parse_entry_table_frame(tail)
+        .map_err(|defect| tail_error(defect, tail_offset, file_len))?;
+    for i in 0..listed.len().max(entries.len()) {
         let describe = |e: Option<&EntryInfo>| match e {
             Some(e) => format!(
                 "`{}` at tar offset {} with {} bytes",
@@ -99,7 +92,7 @@ pub(super) fn check_index(
             ),
             None => "nothing".to_owned(),
         };
-        let (listed, actual) = (table.entries.get(i), entries.get(i));
+        let (listed, actual) = (listed.get(i), entries.get(i));
         if listed != actual {
             let mut e = bad(
                 format!(
@@ -130,61 +123,23 @@ pub(super) fn check_index(
     }
 
     // The seek table.
-    let seek_at = hdr + json_len;
-    let seek_offset = tail_offset + seek_at as u64;
-    let rest = &tail[seek_at..];
-    if rest.is_empty() {
-        return Err(truncated("the seek table is missing", seek_offset));
-    }
-    let payload = skippable_payload(rest, SEEK_TABLE_MAGIC, "seek table", seek_offset, file_len)?;
-    let payload_len = payload.len();
-    let after = rest.len() - hdr - payload_len;
-    if after > 0 {
-        return Err(bad(
-            format!("{after} bytes follow the seek table"),
-            seek_offset + (hdr + payload_len) as u64,
-        ));
-    }
-    let footer_len = SEEK_FOOTER_LEN as usize;
-    if payload.len() < footer_len {
-        return Err(bad(
-            format!("seek table of {payload_len} bytes has no room for its footer"),
-            seek_offset,
-        ));
-    }
-    let footer = &payload[payload.len() - footer_len..];
-    let (count, descriptor, magic) = (le32(footer) as usize, footer[4], le32(&footer[5..]));
-    if magic != SEEKABLE_MAGIC {
-        return Err(bad(
-            format!("no seekable magic `{SEEKABLE_MAGIC:#010X}` at the end, found `{magic:#010X}`"),
-            file_len - 4,
-        ));
-    }
-    let entry_len = if descriptor & 0x80 != 0 { 12 } else { 8 };
-    if descriptor & 0x7C != 0 || count * entry_len + footer_len != payload.len() {
+    let seek_offset = tail_offset + table_len as u64;
+    let sizes = parse_seek_table_frame(&tail[table_len..])
+        .map_err(|defect| tail_error(defect, seek_offset, file_len))?;
+    if sizes.len() != frames.len() {
         return Err(bad(
             format!(
-                "seek table footer (frame count {count}, descriptor `{descriptor:#04X}`) does \
-                 not fit its {payload_len} bytes"
-            ),
-            file_len - SEEK_FOOTER_LEN,
-        ));
-    }
-    if count != frames.len() {
-        return Err(bad(
-            format!(
-                "the seek table lists {count} frames, the file has {}",
+                "the seek table lists {} frames, the file has {}",
+                sizes.len(),
                 frames.len()
             ),
             seek_offset,
         ));
     }
-    for (i, (f, e)) in frames
-        .iter()
-        .zip(payload.chunks_exact(entry_len))
-        .enumerate()
-    {
-        let (c, d) = (u64::from(le32(e)), u64::from(le32(&e[4..])));
+    let entry_len = (file_len - seek_offset - SKIPPABLE_HEADER_LEN - SEEK_FOOTER_LEN)
+        .checked_div(sizes.len() as u64)
+        .unwrap_or(0);
+    for (i, (f, &(c, d))) in frames.iter().zip(&sizes).enumerate() {
         if c != f.compressed_size || d != f.decompressed_size {
             let mut err = bad(
                 format!(
@@ -192,7 +147,7 @@ pub(super) fn check_index(
                      bytes, the frame at byte offset {} has {} and {}",
                     f.compressed_offset, f.compressed_size, f.decompressed_size
                 ),
-                seek_offset + (hdr + i * entry_len) as u64,
+                seek_offset + SKIPPABLE_HEADER_LEN + i as u64 * entry_len,
             );
             err.tar_offset = Some(f.decompressed_offset);
             return Err(err);

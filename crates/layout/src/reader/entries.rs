@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{self, Read};
 
 use crate::error::{Error, IndexDefect};
+use crate::reader::frames::{DecodeFailure, FrameDecoder};
 use crate::reader::index::{invalid, read_at, EntryInfo, FrameIndex, FrameInfo};
 
 /// Reads the whole data of the entry at `path`, decoding only the frames that hold it.
@@ -77,7 +78,7 @@ pub struct EntryReader<'f> {
     decoded: Vec<u8>,
     pos: usize,
     compressed: Vec<u8>,
-    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    decoder: FrameDecoder,
 }
 
 impl<'f> EntryReader<'f> {
@@ -101,7 +102,7 @@ impl<'f> EntryReader<'f> {
             decoded: Vec::new(),
             pos: 0,
             compressed: Vec::new(),
-            decompressor: None,
+            decoder: FrameDecoder::default(),
         })
     }
 
@@ -146,27 +147,24 @@ impl<'f> EntryReader<'f> {
         self.compressed.resize(frame.compressed_size as usize, 0);
         read_at(self.file.get(), at, &mut self.compressed)?;
         let decompress_err = |source| Error::Decompress { offset: at, source };
-        let decompressor = match &mut self.decompressor {
-            Some(d) => d,
-            None => self
-                .decompressor
-                .insert(zstd::bulk::Decompressor::new().map_err(decompress_err)?),
-        };
-        self.decoded.clear();
-        self.decoded.reserve(frame.decompressed_size as usize);
-        decompressor
-            .decompress_to_buffer(&self.compressed, &mut self.decoded)
-            .map_err(decompress_err)?;
-        if self.decoded.len() as u64 != frame.decompressed_size {
-            return Err(decompress_err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "frame decodes to {} bytes, the seek table says {}",
-                    self.decoded.len(),
-                    frame.decompressed_size
-                ),
-            )));
-        }
+        self.decoder
+            .decode(
+                &self.compressed,
+                &mut self.decoded,
+                frame.decompressed_size as usize,
+            )
+            .map_err(|failure| {
+                decompress_err(match failure {
+                    DecodeFailure::Context(e) | DecodeFailure::Zstd(e) => e,
+                    DecodeFailure::Size { decoded } => io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "frame decodes to {decoded} bytes, the seek table says {}",
+                            frame.decompressed_size
+                        ),
+                    ),
+                })
+            })?;
         self.pos = if self.next_frame == 0 { self.skip } else { 0 };
         self.next_frame += 1;
         Ok(())

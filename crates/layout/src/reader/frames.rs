@@ -77,12 +77,55 @@ impl Buffers {
     }
 }
 
+/// Decodes whole zstd frames, one decompression context reused from frame to frame.
+#[derive(Default)]
+pub(crate) struct FrameDecoder {
+    context: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+/// Why a frame did not decode to what the seek table says (see [`FrameDecoder::decode`]).
+pub(crate) enum DecodeFailure {
+    /// No decompression context could be made.
+    Context(io::Error),
+    /// The frame is not valid zstd.
+    Zstd(io::Error),
+    /// It decodes to another length.
+    Size { decoded: usize },
+}
+
+impl FrameDecoder {
+    /// Decodes the frame `compressed` into `out` (emptied first), which must come to `want`
+    /// bytes.
+    pub(crate) fn decode(
+        &mut self,
+        compressed: &[u8],
+        out: &mut Vec<u8>,
+        want: usize,
+    ) -> Result<(), DecodeFailure> {
+        let context = match &mut self.context {
+            Some(c) => c,
+            None => self
+                .context
+                .insert(zstd::bulk::Decompressor::new().map_err(DecodeFailure::Context)?),
+        };
+        out.clear();
+        out.reserve(want);
+        context
+            .decompress_to_buffer(compressed, out)
+            .map_err(DecodeFailure::Zstd)?;
+        if out.len() != want {
+            return Err(DecodeFailure::Size { decoded: out.len() });
+        }
+        Ok(())
+    }
+}
+
 /// Reads frames of one bundle file: raw blocks as slices of one read, other frames decoded
 /// into buffers of the pool.
 pub struct FrameReader {
     file: File,
     pool: Arc<Buffers>,
-    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    decoder: FrameDecoder,
 }
 
 impl FrameReader {
@@ -91,7 +134,7 @@ impl FrameReader {
         Ok(FrameReader {
             file: File::open(path)?,
             pool: pool.clone(),
-            decompressor: None,
+            decoder: FrameDecoder::default(),
         })
     }
 
@@ -113,23 +156,17 @@ impl FrameReader {
             let frame = self.lend(buf);
             return Ok(blocks.into_iter().map(|r| frame.slice(r)).collect());
         }
-        let decompressor = match &mut self.decompressor {
-            Some(d) => d,
-            None => self.decompressor.insert(zstd::bulk::Decompressor::new()?),
-        };
         let mut out = self.pool.take();
-        out.clear();
-        out.reserve(want);
-        let decoded = decompressor.decompress_to_buffer(&buf, &mut out);
+        let decoded = self.decoder.decode(&buf, &mut out, want);
         self.pool.put(buf);
-        decoded.map_err(|e| bad(e.to_string()))?;
-        if out.len() != want {
-            return Err(bad(format!(
-                "decodes to {} bytes, the seek table says {want}",
-                out.len()
-            )));
+        match decoded {
+            Ok(()) => Ok(vec![self.lend(out)]),
+            Err(DecodeFailure::Context(e)) => Err(e),
+            Err(DecodeFailure::Zstd(e)) => Err(bad(e.to_string())),
+            Err(DecodeFailure::Size { decoded }) => Err(bad(format!(
+                "decodes to {decoded} bytes, the seek table says {want}"
+            ))),
         }
-        Ok(vec![self.lend(out)])
     }
 
     fn lend(&self, buf: Vec<u8>) -> Bytes {

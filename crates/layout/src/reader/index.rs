@@ -674,4 +674,79 @@ mod tests {
         let err = read_entry(&mut f, &index, &path).unwrap_err();
         assert!(matches!(err, Error::InvalidIndex { .. }), "{err:?}");
     }
+
+    /// The tail of a bundle file (what follows its data frames) and where it starts.
+    fn tail_of(bytes: &[u8]) -> (&[u8], u64) {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        let index = FrameIndex::read_from(&mut f).unwrap();
+        let at = index
+            .frames
+            .last()
+            .map_or(0, |fr| fr.compressed_offset + fr.compressed_size);
+        (&bytes[at as usize..], at)
+    }
+
+    #[test]
+    fn both_ways_into_the_tail_read_the_same_index() {
+        // From the end of the file (`read_from`) and from the end of the data frames (what
+        // `verify_bundle` streams): the same entries and frame sizes.
+        let (_dir, out, _) = bundle(20_000, 4096);
+        let bytes = fs::read(&out).unwrap();
+        let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
+        let (tail, _) = tail_of(&bytes);
+        let (entries, table_len) = parse_entry_table_frame(tail).unwrap();
+        assert_eq!(entries, index.entries);
+        let sizes = parse_seek_table_frame(&tail[table_len..]).unwrap();
+        let expected: Vec<(u64, u64)> = index
+            .frames
+            .iter()
+            .map(|f| (f.compressed_size, f.decompressed_size))
+            .collect();
+        assert_eq!(sizes, expected);
+
+        // A seek table cut by a byte, or followed by one.
+        let cut = &tail[table_len..tail.len() - 1];
+        assert!(matches!(
+            parse_seek_table_frame(cut),
+            Err(TailDefect::Cut {
+                table: Table::Seek,
+                ..
+            })
+        ));
+        let mut longer = tail[table_len..].to_vec();
+        longer.push(0);
+        assert!(matches!(
+            parse_seek_table_frame(&longer),
+            Err(TailDefect::AfterSeekTable { after: 1 })
+        ));
+        assert!(matches!(
+            parse_seek_table_frame(&[]),
+            Err(TailDefect::NoSeekTable)
+        ));
+    }
+
+    #[test]
+    fn an_entry_table_with_an_unknown_field_is_refused_both_ways() {
+        // The entry table is a closed format: the reader of the offline side and `verify`
+        // apply the same rule to it.
+        let (_dir, out, _) = bundle(100, 4096);
+        let bytes = fs::read(&out).unwrap();
+        let (tail, at) = tail_of(&bytes);
+        let (_, table_len) = parse_entry_table_frame(tail).unwrap();
+        let json = &tail[SKIPPABLE_HEADER_LEN as usize..table_len];
+        let mut doc: serde_json::Value = serde_json::from_slice(json).unwrap();
+        doc["extra"] = serde_json::json!(1);
+        let json = serde_json::to_vec(&doc).unwrap();
+        let mut bad = bytes[..at as usize].to_vec();
+        bad.extend(ENTRY_TABLE_MAGIC.to_le_bytes());
+        bad.extend((json.len() as u32).to_le_bytes());
+        bad.extend(&json);
+        bad.extend(&tail[table_len..]);
+
+        let err = index_error(&bad);
+        assert!(matches!(err, Error::EntryTableJson { .. }), "{err:?}");
+        let err = parse_entry_table_frame(&bad[at as usize..]).unwrap_err();
+        assert!(matches!(err, TailDefect::EntryTableJson(_)), "{err:?}");
+    }
 }

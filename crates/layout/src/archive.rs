@@ -27,8 +27,8 @@ use crate::format::{
     ENTRY_TABLE_MAGIC, ENTRY_TABLE_VERSION, INDEX_PATH, MANIFEST_PATH, MAX_FRAME_SIZE,
     OCI_LAYOUT_JSON, OCI_LAYOUT_PATH, SEEKABLE_MAGIC, SEEK_TABLE_MAGIC, SIGNATURE_PATH, TAR_BLOCK,
 };
-use crate::index::{EntryInfo, EntryTableRef};
 use crate::manifest::{is_compressed_media_type, is_small_media_type, BlobRecord};
+use crate::reader::index::{EntryInfo, EntryTableRef};
 use crate::store::BlobStore;
 
 /// How to compress a bundle.

@@ -71,7 +71,8 @@
 //! - [`platform`]: `os/arch[/variant]` and the one rule by which platforms match;
 //! - [`graph`]: the content graph of an image and the one walker over it;
 //! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
-//! - [`index`]: reading single entries of a bundle file without decompressing the rest;
+//! - [`reader`]: reading a bundle file: its head, its trailing index, single entries without
+//!   decompressing the rest, and the frames a byte range needs;
 //! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
 //! - [`verify`]: checking a whole bundle file in one streaming pass.
 #![warn(missing_docs)]
@@ -81,10 +82,10 @@ pub mod digest;
 pub mod error;
 pub mod format;
 pub mod graph;
-pub mod index;
 pub mod manifest;
 pub mod media;
 pub mod platform;
+pub mod reader;
 pub mod sign;
 pub mod store;
 pub mod verify;
@@ -99,17 +100,18 @@ pub use format::{
     TAR_BLOCK,
 };
 pub use graph::{Document, Graph, GraphError, Node, Role, Walk};
-pub use index::{
-    open_entry, open_entry_owned, read_entry, EntryInfo, EntryReader, FrameIndex, FrameInfo,
-};
 pub use manifest::{
     BaseBundle, BlobRecord, BundleManifest, ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
 pub use media::{is_compressed_media_type, is_small_media_type};
 pub use platform::{Platform, PlatformError};
+pub use reader::{
+    check_entry_header, open_entry, open_entry_owned, read_entry, read_head, BundleHead,
+    EntryHeaderMismatch, EntryInfo, EntryReader, FrameIndex, FrameInfo, ImageSize, TarHeaderDefect,
+};
 pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};
 pub use verify::{
-    check_entry_header, read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary,
+    verify_bundle, IndexJsonDefect, ManifestDefect, ManifestSummary, OciLayoutDefect,
     SignatureReport, VerifyError, VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,
 };

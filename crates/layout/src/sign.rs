@@ -447,20 +447,37 @@ fn from_sec1_der(der: &[u8]) -> Result<p256::ecdsa::SigningKey, KeyProblem> {
     Ok(p256::ecdsa::SigningKey::from(secret))
 }
 
+/// A scrypt cost above what airlock accepts (see [`check_scrypt_cost`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "scrypt N = {n}, r = {r}, p = {p} needs {} MiB of memory and {} MiB of work, \
+     more than the {} MiB and {} MiB airlock accepts",
+    memory >> 20,
+    work >> 20,
+    MAX_SCRYPT_MEMORY >> 20,
+    MAX_SCRYPT_WORK >> 20
+)]
+struct ScryptTooCostly {
+    n: u64,
+    r: u64,
+    p: u64,
+    memory: u128,
+    work: u128,
+}
+
 /// r and p are bounded too, not only N: a crafted key file must not take unbounded memory
 /// or time before its passphrase is even checked.
-fn check_scrypt_cost(n: u64, r: u64, p: u64) -> Result<(), String> {
+fn check_scrypt_cost(n: u64, r: u64, p: u64) -> Result<(), ScryptTooCostly> {
     let memory = 128 * u128::from(n) * u128::from(r);
     let work = memory * u128::from(p);
     if r == 0 || p == 0 || memory > MAX_SCRYPT_MEMORY || work > MAX_SCRYPT_WORK {
-        return Err(format!(
-            "scrypt N = {n}, r = {r}, p = {p} needs {} MiB of memory and {} MiB of work, \
-             more than the {} MiB and {} MiB airlock accepts",
-            memory >> 20,
-            work >> 20,
-            MAX_SCRYPT_MEMORY >> 20,
-            MAX_SCRYPT_WORK >> 20
-        ));
+        return Err(ScryptTooCostly {
+            n,
+            r,
+            p,
+            memory,
+            work,
+        });
     }
     Ok(())
 }
@@ -480,7 +497,7 @@ fn check_pbes2_cost(info: &pkcs8::EncryptedPrivateKeyInfo<'_>) -> Result<(), Key
                 s.block_size.into(),
                 s.parallelization.into(),
             )
-            .map_err(malformed),
+            .map_err(|e| malformed(e.to_string())),
             Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => Err(malformed(format!(
                 "PBKDF2 with {} iterations, more than the {MAX_PBKDF2_ITERATIONS} airlock accepts",
                 p.iteration_count
@@ -540,7 +557,7 @@ fn from_cosign_json(json: &[u8], passphrase: &[u8]) -> Result<p256::ecdsa::Signi
             "scrypt N = {n} is not a power of two up to 2^{MAX_SCRYPT_LOG_N}"
         )));
     }
-    check_scrypt_cost(n, r.into(), p.into()).map_err(malformed)?;
+    check_scrypt_cost(n, r.into(), p.into()).map_err(|e| malformed(e.to_string()))?;
     let log_n = n.trailing_zeros() as u8;
     let params =
         scrypt::Params::new(log_n, r, p, 32).map_err(|e| malformed(format!("scrypt: {e}")))?;

@@ -3,7 +3,8 @@ use std::io::Read;
 
 use super::*;
 use crate::digest::Digest;
-use crate::index::{open_entry, open_entry_owned, read_entry, FrameIndex};
+use crate::reader::entries::{open_entry, open_entry_owned, read_entry};
+use crate::reader::index::FrameIndex;
 
 const FRAME: usize = 16 * 1024;
 

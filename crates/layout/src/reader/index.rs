@@ -1,5 +1,5 @@
-//! Reading a bundle file through its trailing index: the zstd seek table and airlock's entry
-//! table (docs/bundle-format.md).
+//! The trailing index of a bundle file: the zstd seek table and airlock's entry table
+//! (docs/bundle-format.md), and its one parser.
 //!
 //! The index is an accelerator, not a root of trust: it is not signed. A wrong index makes
 //! these functions return wrong bytes or an error, never something that passes verification,
@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,13 +65,15 @@ pub(crate) struct EntryTableRef<'a> {
     pub(crate) entries: &'a [EntryInfo],
 }
 
+/// The entry table as read: a closed format, so unknown fields are refused.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EntryTable {
     version: u32,
     entries: Vec<EntryInfo>,
 }
 
-fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+pub(crate) fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
     file.seek(SeekFrom::Start(offset))
         .and_then(|_| file.read_exact(buf))
         .map_err(|source| Error::Read { offset, source })
@@ -81,8 +83,183 @@ fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes(b[..4].try_into().expect("4 bytes"))
 }
 
-fn invalid(offset: u64, defect: IndexDefect) -> Error {
+pub(crate) fn invalid(offset: u64, defect: IndexDefect) -> Error {
     Error::InvalidIndex { offset, defect }
+}
+
+// ---- the one parser of the trailing index ----
+//
+// Its pieces read the bytes of the two skippable frames; [`FrameIndex::read_from`] finds them
+// from the end of a file, `verify_bundle` from the end of the data frames it streamed, and
+// each reports a defect in its own terms.
+
+/// One of the two tables of the trailing index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    /// airlock's entry table.
+    Entries,
+    /// The zstd seek table.
+    Seek,
+}
+
+impl Table {
+    /// The magic of its skippable frame.
+    pub(crate) fn magic(self) -> u32 {
+        match self {
+            Table::Entries => ENTRY_TABLE_MAGIC,
+            Table::Seek => SEEK_TABLE_MAGIC,
+        }
+    }
+
+    /// What it is called in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Entries => "entry table",
+            Table::Seek => "seek table",
+        }
+    }
+}
+
+/// What the parser of the trailing index found wrong with its bytes.
+#[derive(Debug)]
+pub(crate) enum TailDefect {
+    /// Fewer bytes than a skippable frame header where the table's frame starts.
+    ShortHeader { table: Table },
+    /// The table's frame has another magic.
+    BadMagic { table: Table, found: u32 },
+    /// The frame header declares more bytes than follow it.
+    Cut {
+        table: Table,
+        declared: u64,
+        available: u64,
+    },
+    /// The entry table is not its JSON.
+    EntryTableJson(serde_json::Error),
+    /// The entry table has another version.
+    EntryTableVersion { found: u32 },
+    /// Nothing follows the entry table.
+    NoSeekTable,
+    /// Bytes follow the seek table's frame.
+    AfterSeekTable { after: u64 },
+    /// The seek table is shorter than its footer.
+    NoRoomForFooter { len: u64 },
+    /// The footer does not end with the seekable magic.
+    NoSeekableMagic { found: u32 },
+    /// Reserved bits of the footer's descriptor are set.
+    ReservedBits { count: u32, descriptor: u8 },
+    /// The footer's frame count does not fit the seek table's length.
+    FooterMismatch {
+        count: u32,
+        descriptor: u8,
+        len: u64,
+    },
+}
+
+/// The payload of the `table`'s skippable frame at the start of `buf`, of the length its
+/// header declares.
+fn skippable(buf: &[u8], table: Table) -> Result<&[u8], TailDefect> {
+    let hdr = SKIPPABLE_HEADER_LEN as usize;
+    if buf.len() < hdr {
+        return Err(TailDefect::ShortHeader { table });
+    }
+    let found = le32(buf);
+    if found != table.magic() {
+        return Err(TailDefect::BadMagic { table, found });
+    }
+    let declared = u64::from(le32(&buf[4..]));
+    let available = (buf.len() - hdr) as u64;
+    if declared > available {
+        return Err(TailDefect::Cut {
+            table,
+            declared,
+            available,
+        });
+    }
+    Ok(&buf[hdr..hdr + declared as usize])
+}
+
+/// The entries of the entry table's JSON.
+fn entry_table(json: &[u8]) -> Result<Vec<EntryInfo>, TailDefect> {
+    let table: EntryTable = serde_json::from_slice(json).map_err(TailDefect::EntryTableJson)?;
+    if table.version != ENTRY_TABLE_VERSION {
+        return Err(TailDefect::EntryTableVersion {
+            found: table.version,
+        });
+    }
+    Ok(table.entries)
+}
+
+/// The seek table's footer: frame count, descriptor, seekable magic.
+#[derive(Debug, Clone, Copy)]
+struct Footer {
+    count: u32,
+    descriptor: u8,
+    /// Bytes per frame entry (bit 7 of the descriptor: each carries a checksum too; airlock
+    /// writes none, but reads files that do).
+    entry_len: u64,
+}
+
+fn footer(b: &[u8]) -> Result<Footer, TailDefect> {
+    let (count, descriptor, magic) = (le32(b), b[4], le32(&b[5..]));
+    if magic != SEEKABLE_MAGIC {
+        return Err(TailDefect::NoSeekableMagic { found: magic });
+    }
+    if descriptor & 0x7C != 0 {
+        return Err(TailDefect::ReservedBits { count, descriptor });
+    }
+    let entry_len = if descriptor & 0x80 != 0 { 12 } else { 8 };
+    Ok(Footer {
+        count,
+        descriptor,
+        entry_len,
+    })
+}
+
+/// The (compressed, decompressed) sizes of the seek table's frame entries.
+fn frame_sizes(entries: &[u8], entry_len: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    entries
+        .chunks_exact(entry_len as usize)
+        .map(|e| (u64::from(le32(e)), u64::from(le32(&e[4..]))))
+}
+
+/// The entry table's frame at the start of `buf`: its entries, and the frame's length.
+pub(crate) fn parse_entry_table_frame(buf: &[u8]) -> Result<(Vec<EntryInfo>, usize), TailDefect> {
+    let json = skippable(buf, Table::Entries)?;
+    Ok((
+        entry_table(json)?,
+        SKIPPABLE_HEADER_LEN as usize + json.len(),
+    ))
+}
+
+/// The seek table's frame that is all of `buf` (the end of the file): the (compressed,
+/// decompressed) size of every data frame.
+pub(crate) fn parse_seek_table_frame(buf: &[u8]) -> Result<Vec<(u64, u64)>, TailDefect> {
+    if buf.is_empty() {
+        return Err(TailDefect::NoSeekTable);
+    }
+    let payload = skippable(buf, Table::Seek)?;
+    let len = payload.len() as u64;
+    let after = (buf.len() - SKIPPABLE_HEADER_LEN as usize) as u64 - len;
+    if after > 0 {
+        return Err(TailDefect::AfterSeekTable { after });
+    }
+    if len < SEEK_FOOTER_LEN {
+        return Err(TailDefect::NoRoomForFooter { len });
+    }
+    let (entries, foot) = payload.split_at(payload.len() - SEEK_FOOTER_LEN as usize);
+    let mismatch = |count, descriptor| TailDefect::FooterMismatch {
+        count,
+        descriptor,
+        len,
+    };
+    let f = footer(foot).map_err(|e| match e {
+        TailDefect::ReservedBits { count, descriptor } => mismatch(count, descriptor),
+        e => e,
+    })?;
+    if u64::from(f.count) * f.entry_len != entries.len() as u64 {
+        return Err(mismatch(f.count, f.descriptor));
+    }
+    Ok(frame_sizes(entries, f.entry_len).collect())
 }
 
 impl FrameIndex {
@@ -99,48 +276,36 @@ impl FrameIndex {
 
         // Footer: frame count, descriptor, magic.
         let footer_at = len - SEEK_FOOTER_LEN;
-        let mut footer = [0; SEEK_FOOTER_LEN as usize];
-        read_at(file, footer_at, &mut footer)?;
-        let count = le32(&footer[0..4]);
-        let descriptor = footer[4];
-        let magic = le32(&footer[5..9]);
-        if magic != SEEKABLE_MAGIC {
-            return Err(invalid(
-                footer_at + 5,
-                IndexDefect::NoSeekableMagic { found: magic },
-            ));
-        }
-        if descriptor & 0x7C != 0 {
-            return Err(invalid(
-                footer_at + 4,
-                IndexDefect::ReservedBits { descriptor },
-            ));
-        }
-        // Bit 7: each entry carries a checksum too (we write none, but read files that do).
-        let entry_len: u64 = if descriptor & 0x80 != 0 { 12 } else { 8 };
-        let payload = u64::from(count) * entry_len + SEEK_FOOTER_LEN;
+        let mut foot = [0; SEEK_FOOTER_LEN as usize];
+        read_at(file, footer_at, &mut foot)?;
+        let f = footer(&foot).map_err(|defect| index_error(footer_at, len, defect))?;
+        let payload = u64::from(f.count) * f.entry_len + SEEK_FOOTER_LEN;
         let seek_start = (len - SKIPPABLE_HEADER_LEN)
             .checked_sub(payload)
             .ok_or_else(|| {
                 invalid(
                     footer_at,
-                    IndexDefect::SeekTableTooLarge { frames: count, len },
+                    IndexDefect::SeekTableTooLarge {
+                        frames: f.count,
+                        len,
+                    },
                 )
             })?;
         let mut table = vec![0; (SKIPPABLE_HEADER_LEN + payload - SEEK_FOOTER_LEN) as usize];
         read_at(file, seek_start, &mut table)?;
-        check_skippable(seek_start, &table, SEEK_TABLE_MAGIC, payload)?;
+        // The header's declared size is checked against the frame's length from the footer.
+        table.extend_from_slice(&foot);
+        let sizes = exact_payload(&table, Table::Seek)
+            .map_err(|defect| index_error(seek_start, len, defect))?;
 
-        let mut frames = Vec::with_capacity(count as usize);
+        let mut frames = Vec::with_capacity(f.count as usize);
         let (mut c_off, mut d_off) = (0u64, 0u64);
-        for (i, e) in table[SKIPPABLE_HEADER_LEN as usize..]
-            .chunks_exact(entry_len as usize)
-            .enumerate()
+        let entries = &sizes[..sizes.len() - SEEK_FOOTER_LEN as usize];
+        for (i, (compressed_size, decompressed_size)) in
+            frame_sizes(entries, f.entry_len).enumerate()
         {
-            let compressed_size = u64::from(le32(&e[0..4]));
-            let decompressed_size = u64::from(le32(&e[4..8]));
             if decompressed_size > MAX_FRAME_SIZE as u64 {
-                let at = seek_start + SKIPPABLE_HEADER_LEN + i as u64 * entry_len;
+                let at = seek_start + SKIPPABLE_HEADER_LEN + i as u64 * f.entry_len;
                 return Err(invalid(
                     at,
                     IndexDefect::FrameTooLarge {
@@ -171,30 +336,13 @@ impl FrameIndex {
             ));
         }
         let entries_at = c_off;
-        let mut header = [0; SKIPPABLE_HEADER_LEN as usize];
-        read_at(file, entries_at, &mut header)?;
-        let json_len = seek_start - entries_at - SKIPPABLE_HEADER_LEN;
-        check_skippable(entries_at, &header, ENTRY_TABLE_MAGIC, json_len)?;
-        let mut json = vec![0; json_len as usize];
-        read_at(file, entries_at + SKIPPABLE_HEADER_LEN, &mut json)?;
-        let table: EntryTable =
-            serde_json::from_slice(&json).map_err(|source| Error::EntryTableJson {
-                offset: entries_at,
-                source,
-            })?;
-        if table.version != ENTRY_TABLE_VERSION {
-            return Err(invalid(
-                entries_at,
-                IndexDefect::EntryTableVersion {
-                    found: table.version,
-                },
-            ));
-        }
+        let mut frame = vec![0; (seek_start - entries_at) as usize];
+        read_at(file, entries_at, &mut frame)?;
+        let entries = exact_payload(&frame, Table::Entries)
+            .and_then(entry_table)
+            .map_err(|defect| index_error(entries_at, len, defect))?;
 
-        let index = FrameIndex {
-            frames,
-            entries: table.entries,
-        };
+        let index = FrameIndex { frames, entries };
         index.check_entries(entries_at)?;
         Ok(index)
     }
@@ -258,7 +406,7 @@ impl FrameIndex {
     }
 
     /// The frames holding tar bytes `start..end`.
-    fn frames_covering(&self, start: u64, end: u64) -> &[FrameInfo] {
+    pub(crate) fn frames_covering(&self, start: u64, end: u64) -> &[FrameInfo] {
         if start >= end {
             return &[];
         }
@@ -270,219 +418,54 @@ impl FrameIndex {
     }
 }
 
-fn check_skippable(at: u64, header: &[u8], magic: u32, size: u64) -> Result<(), Error> {
-    let found = le32(&header[0..4]);
-    if found != magic {
-        return Err(invalid(
-            at,
-            IndexDefect::BadSkippableMagic {
-                expected: magic,
-                found,
-            },
-        ));
+/// The payload of the `table`'s skippable frame that is exactly `frame`: its header must
+/// declare the frame's length.
+fn exact_payload(frame: &[u8], table: Table) -> Result<&[u8], TailDefect> {
+    let payload = skippable(frame, table)?;
+    let available = (frame.len() - SKIPPABLE_HEADER_LEN as usize) as u64;
+    if payload.len() as u64 != available {
+        return Err(TailDefect::Cut {
+            table,
+            declared: payload.len() as u64,
+            available,
+        });
     }
-    let found = u64::from(le32(&header[4..8]));
-    if found != size {
-        return Err(invalid(
-            at,
-            IndexDefect::BadSkippableSize {
-                expected: size,
-                found,
-            },
-        ));
-    }
-    Ok(())
+    Ok(payload)
 }
 
-/// Reads the whole data of the entry at `path`, decoding only the frames that hold it.
-///
-/// Meant for small entries (manifests, configs, `index.json`); stream large ones with
-/// [`open_entry`].
-pub fn read_entry(file: &mut File, index: &FrameIndex, path: &str) -> Result<Vec<u8>, Error> {
-    let mut reader = open_entry(file, index, path)?;
-    // Capped: the size comes from the unsigned index.
-    let mut data = Vec::with_capacity(reader.size().min(64 << 20) as usize);
-    reader
-        .read_to_end(&mut data)
-        .map_err(EntryReader::unwrap_error)?;
-    Ok(data)
-}
-
-/// Opens a stream over the data of the entry at `path`; it decodes only that entry's frames.
-pub fn open_entry<'f>(
-    file: &'f mut File,
-    index: &FrameIndex,
-    path: &str,
-) -> Result<EntryReader<'f>, Error> {
-    EntryReader::new(FileRef::Borrowed(file), index, path)
-}
-
-/// Like [`open_entry`], but the reader owns the file (for a reader that must be `'static`,
-/// e.g. one handed to another thread).
-pub fn open_entry_owned(
-    file: File,
-    index: &FrameIndex,
-    path: &str,
-) -> Result<EntryReader<'static>, Error> {
-    EntryReader::new(FileRef::Owned(file), index, path)
-}
-
-#[derive(Debug)]
-enum FileRef<'f> {
-    Borrowed(&'f mut File),
-    Owned(File),
-}
-
-impl FileRef<'_> {
-    fn get(&mut self) -> &mut File {
-        match self {
-            FileRef::Borrowed(f) => f,
-            FileRef::Owned(f) => f,
+/// A defect found while reading the index from the end of a file of `len` bytes, in the
+/// terms of [`IndexDefect`]; `at` is the start of the frame (or footer) concerned.
+fn index_error(at: u64, len: u64, defect: TailDefect) -> Error {
+    let defect = match defect {
+        TailDefect::BadMagic { table, found } => IndexDefect::BadSkippableMagic {
+            expected: table.magic(),
+            found,
+        },
+        TailDefect::Cut {
+            declared,
+            available,
+            ..
+        } => IndexDefect::BadSkippableSize {
+            expected: available,
+            found: declared,
+        },
+        TailDefect::EntryTableJson(source) => return Error::EntryTableJson { offset: at, source },
+        TailDefect::EntryTableVersion { found } => IndexDefect::EntryTableVersion { found },
+        TailDefect::NoSeekableMagic { found } => {
+            return invalid(len - 4, IndexDefect::NoSeekableMagic { found })
         }
-    }
-}
-
-/// Streams one entry's data out of a bundle file, one frame at a time.
-///
-/// Memory use is about two frames (compressed and decoded), whatever the entry's size. I/O and
-/// decoding errors carry this crate's [`Error`] inside the [`io::Error`].
-pub struct EntryReader<'f> {
-    file: FileRef<'f>,
-    entry: EntryInfo,
-    size: u64,
-    /// The frames holding the data, in order.
-    frames: Vec<FrameInfo>,
-    next_frame: usize,
-    /// Bytes before the data in the first frame (the header, or more with tiny frames).
-    skip: usize,
-    /// Data bytes not yet returned.
-    remaining: u64,
-    decoded: Vec<u8>,
-    pos: usize,
-    compressed: Vec<u8>,
-    decompressor: Option<zstd::bulk::Decompressor<'static>>,
-}
-
-impl<'f> EntryReader<'f> {
-    fn new(file: FileRef<'f>, index: &FrameIndex, path: &str) -> Result<Self, Error> {
-        let entry = index.entry(path).ok_or_else(|| Error::UnknownEntry {
-            path: path.to_owned(),
-        })?;
-        let start = entry.data_offset();
-        let frames = index.frames_covering(start, start + entry.size).to_vec();
-        let skip = frames
-            .first()
-            .map_or(0, |f| (start - f.decompressed_offset) as usize);
-        Ok(EntryReader {
-            file,
-            entry: entry.clone(),
-            size: entry.size,
-            frames,
-            next_frame: 0,
-            skip,
-            remaining: entry.size,
-            decoded: Vec::new(),
-            pos: 0,
-            compressed: Vec::new(),
-            decompressor: None,
-        })
-    }
-
-    /// Size of the entry's data.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// Gets this crate's error back out of an [`io::Error`] returned by `read`.
-    pub fn unwrap_error(e: io::Error) -> Error {
-        match e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            true => *e
-                .into_inner()
-                .expect("checked above")
-                .downcast::<Error>()
-                .expect("checked above"),
-            false => Error::Read {
-                offset: 0,
-                source: e,
-            },
+        TailDefect::ReservedBits { descriptor, .. } => {
+            return invalid(len - 5, IndexDefect::ReservedBits { descriptor })
         }
-    }
-
-    fn load_next_frame(&mut self) -> Result<(), Error> {
-        let Some(frame) = self.frames.get(self.next_frame).copied() else {
-            // Only reachable with a hand-made index whose frames do not cover the entry
-            // (`FrameIndex::read_from` checks that they do).
-            let end = self
-                .frames
-                .last()
-                .map_or(0, |f| f.compressed_offset + f.compressed_size);
-            return Err(invalid(
-                end,
-                IndexDefect::EntryOutOfBounds {
-                    path: self.entry.path.clone(),
-                    offset: self.entry.offset,
-                    size: self.entry.size,
-                },
-            ));
-        };
-        let at = frame.compressed_offset;
-        self.compressed.resize(frame.compressed_size as usize, 0);
-        read_at(self.file.get(), at, &mut self.compressed)?;
-        let decompress_err = |source| Error::Decompress { offset: at, source };
-        let decompressor = match &mut self.decompressor {
-            Some(d) => d,
-            None => self
-                .decompressor
-                .insert(zstd::bulk::Decompressor::new().map_err(decompress_err)?),
-        };
-        self.decoded.clear();
-        self.decoded.reserve(frame.decompressed_size as usize);
-        decompressor
-            .decompress_to_buffer(&self.compressed, &mut self.decoded)
-            .map_err(decompress_err)?;
-        if self.decoded.len() as u64 != frame.decompressed_size {
-            return Err(decompress_err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "frame decodes to {} bytes, the seek table says {}",
-                    self.decoded.len(),
-                    frame.decompressed_size
-                ),
-            )));
-        }
-        self.pos = if self.next_frame == 0 { self.skip } else { 0 };
-        self.next_frame += 1;
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for EntryReader<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EntryReader")
-            .field("entry", &self.entry)
-            .field("frames", &self.frames.len())
-            .field("remaining", &self.remaining)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Read for EntryReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || out.is_empty() {
-            return Ok(0);
-        }
-        while self.pos >= self.decoded.len() {
-            self.load_next_frame().map_err(io::Error::other)?;
-        }
-        let n = out
-            .len()
-            .min(self.decoded.len() - self.pos)
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        out[..n].copy_from_slice(&self.decoded[self.pos..self.pos + n]);
-        self.pos += n;
-        self.remaining -= n as u64;
-        Ok(n)
-    }
+        // Not met on this path: the frames read are at least a header long, end the file
+        // and have the length the footer gives.
+        TailDefect::ShortHeader { .. }
+        | TailDefect::NoSeekTable
+        | TailDefect::AfterSeekTable { .. }
+        | TailDefect::NoRoomForFooter { .. }
+        | TailDefect::FooterMismatch { .. } => IndexDefect::TooShort { len },
+    };
+    invalid(at, defect)
 }
 
 #[cfg(test)]
@@ -495,6 +478,7 @@ mod tests {
     use crate::archive::{write_bundle, ArchiveOptions, BundleContents};
     use crate::digest::Digest;
     use crate::manifest::BlobRecord;
+    use crate::reader::entries::read_entry;
     use crate::store::BlobStore;
 
     /// A small bundle with one blob of `blob_len` bytes, written with `frame_size`.
@@ -689,5 +673,80 @@ mod tests {
         index.frames.retain(|fr| fr.decompressed_offset <= e.offset);
         let err = read_entry(&mut f, &index, &path).unwrap_err();
         assert!(matches!(err, Error::InvalidIndex { .. }), "{err:?}");
+    }
+
+    /// The tail of a bundle file (what follows its data frames) and where it starts.
+    fn tail_of(bytes: &[u8]) -> (&[u8], u64) {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        let index = FrameIndex::read_from(&mut f).unwrap();
+        let at = index
+            .frames
+            .last()
+            .map_or(0, |fr| fr.compressed_offset + fr.compressed_size);
+        (&bytes[at as usize..], at)
+    }
+
+    #[test]
+    fn both_ways_into_the_tail_read_the_same_index() {
+        // From the end of the file (`read_from`) and from the end of the data frames (what
+        // `verify_bundle` streams): the same entries and frame sizes.
+        let (_dir, out, _) = bundle(20_000, 4096);
+        let bytes = fs::read(&out).unwrap();
+        let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
+        let (tail, _) = tail_of(&bytes);
+        let (entries, table_len) = parse_entry_table_frame(tail).unwrap();
+        assert_eq!(entries, index.entries);
+        let sizes = parse_seek_table_frame(&tail[table_len..]).unwrap();
+        let expected: Vec<(u64, u64)> = index
+            .frames
+            .iter()
+            .map(|f| (f.compressed_size, f.decompressed_size))
+            .collect();
+        assert_eq!(sizes, expected);
+
+        // A seek table cut by a byte, or followed by one.
+        let cut = &tail[table_len..tail.len() - 1];
+        assert!(matches!(
+            parse_seek_table_frame(cut),
+            Err(TailDefect::Cut {
+                table: Table::Seek,
+                ..
+            })
+        ));
+        let mut longer = tail[table_len..].to_vec();
+        longer.push(0);
+        assert!(matches!(
+            parse_seek_table_frame(&longer),
+            Err(TailDefect::AfterSeekTable { after: 1 })
+        ));
+        assert!(matches!(
+            parse_seek_table_frame(&[]),
+            Err(TailDefect::NoSeekTable)
+        ));
+    }
+
+    #[test]
+    fn an_entry_table_with_an_unknown_field_is_refused_both_ways() {
+        // The entry table is a closed format: the reader of the offline side and `verify`
+        // apply the same rule to it.
+        let (_dir, out, _) = bundle(100, 4096);
+        let bytes = fs::read(&out).unwrap();
+        let (tail, at) = tail_of(&bytes);
+        let (_, table_len) = parse_entry_table_frame(tail).unwrap();
+        let json = &tail[SKIPPABLE_HEADER_LEN as usize..table_len];
+        let mut doc: serde_json::Value = serde_json::from_slice(json).unwrap();
+        doc["extra"] = serde_json::json!(1);
+        let json = serde_json::to_vec(&doc).unwrap();
+        let mut bad = bytes[..at as usize].to_vec();
+        bad.extend(ENTRY_TABLE_MAGIC.to_le_bytes());
+        bad.extend((json.len() as u32).to_le_bytes());
+        bad.extend(&json);
+        bad.extend(&tail[table_len..]);
+
+        let err = index_error(&bad);
+        assert!(matches!(err, Error::EntryTableJson { .. }), "{err:?}");
+        let err = parse_entry_table_frame(&bad[at as usize..]).unwrap_err();
+        assert!(matches!(err, TailDefect::EntryTableJson(_)), "{err:?}");
     }
 }

@@ -1,0 +1,279 @@
+//! The checks of what the small entries say: the manifest agrees with itself, `oci-layout` is
+//! the OCI marker, and `index.json` names exactly the manifest's images.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::digest::Digest;
+use crate::manifest::{BundleManifest, Totals};
+
+/// How `airlock/manifest.json` contradicts itself (see
+/// [`VerifyErrorKind::ManifestInconsistent`](super::VerifyErrorKind::ManifestInconsistent)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestDefect {
+    /// A blob is listed twice.
+    #[error("blob `{digest}` is listed twice")]
+    BlobTwice {
+        /// The blob.
+        digest: Digest,
+    },
+    /// An image's digest is not among the blobs.
+    #[error("image `{reference}` has digest `{digest}`, which is not in the blob list")]
+    ImageNotListed {
+        /// The image.
+        reference: String,
+        /// Its digest.
+        digest: Digest,
+    },
+    /// An image's size differs from its blob's.
+    #[error("image `{reference}` has size {size}, its blob `{digest}` {blob_size}")]
+    ImageSize {
+        /// The image.
+        reference: String,
+        /// The image's size.
+        size: u64,
+        /// Its digest.
+        digest: Digest,
+        /// The blob's size.
+        blob_size: u64,
+    },
+    /// The blob sizes overflow.
+    #[error("the blob sizes add up to more than 2^64 bytes")]
+    SizesOverflow,
+    /// The totals differ from the lists.
+    #[error(
+        "totals say {} images, {} blobs, {} bytes; the lists hold {}, {}, {}",
+        .stated.images, .stated.blobs, .stated.bytes, .counted.images, .counted.blobs,
+        .counted.bytes
+    )]
+    Totals {
+        /// The totals the manifest states.
+        stated: Totals,
+        /// The totals of its lists.
+        counted: Totals,
+    },
+}
+
+/// What is wrong with `oci-layout` (see
+/// [`VerifyErrorKind::OciLayout`](super::VerifyErrorKind::OciLayout)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciLayoutDefect {
+    /// Not the JSON of the marker.
+    #[error("not an OCI layout marker: {0}")]
+    NotJson(serde_json::Error),
+    /// Another layout version.
+    #[error("imageLayoutVersion `{found}`, expected `1.0.0`")]
+    Version {
+        /// The version found.
+        found: String,
+    },
+}
+
+/// How `index.json` differs from the manifest (see
+/// [`VerifyErrorKind::IndexJson`](super::VerifyErrorKind::IndexJson)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexJsonDefect {
+    /// Not the JSON of an OCI index.
+    #[error("not an OCI index: {0}")]
+    NotJson(serde_json::Error),
+    /// Another schema version.
+    #[error("schemaVersion {found}, expected 2")]
+    SchemaVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// A descriptor of no image of the manifest.
+    #[error("descriptor {index} (`{digest}`) is not an image of the manifest")]
+    NotAnImage {
+        /// Its position in `manifests`.
+        index: usize,
+        /// Its digest.
+        digest: Digest,
+    },
+    /// A descriptor whose size or media type differ from the image's.
+    #[error(
+        "descriptor {index} (`{digest}`) says {size} bytes of `{media_type}`, the manifest \
+         {image_size} bytes of `{image_media_type}`"
+    )]
+    Descriptor {
+        /// Its position in `manifests`.
+        index: usize,
+        /// Its digest.
+        digest: Digest,
+        /// The size it says.
+        size: u64,
+        /// The media type it says.
+        media_type: String,
+        /// The image's size in the manifest.
+        image_size: u64,
+        /// The image's media type in the manifest.
+        image_media_type: String,
+    },
+    /// A name points at another image.
+    #[error("`{name}` points at `{found}`, the manifest says `{expected}`")]
+    NamePointsElsewhere {
+        /// The tag or digest pin.
+        name: String,
+        /// The digest `index.json` gives it.
+        found: Digest,
+        /// The digest the manifest gives it.
+        expected: Digest,
+    },
+    /// A name of the manifest is missing.
+    #[error("no descriptor names `{name}`")]
+    Unnamed {
+        /// The tag or digest pin.
+        name: String,
+    },
+}
+
+/// The state of one listed blob during the pass.
+pub(crate) struct BlobState {
+    pub(crate) size: u64,
+    pub(crate) seen: bool,
+}
+
+/// The signed manifest must agree with itself; returns its blobs by digest.
+pub(crate) fn check_manifest(
+    m: &BundleManifest,
+) -> Result<HashMap<Digest, BlobState>, ManifestDefect> {
+    let mut blobs = HashMap::with_capacity(m.blobs.len());
+    for b in &m.blobs {
+        let state = BlobState {
+            size: b.size,
+            seen: false,
+        };
+        if blobs.insert(b.digest.clone(), state).is_some() {
+            return Err(ManifestDefect::BlobTwice {
+                digest: b.digest.clone(),
+            });
+        }
+    }
+    for i in &m.images {
+        match blobs.get(&i.digest) {
+            None => {
+                return Err(ManifestDefect::ImageNotListed {
+                    reference: i.reference.clone(),
+                    digest: i.digest.clone(),
+                })
+            }
+            Some(b) if b.size != i.size => {
+                return Err(ManifestDefect::ImageSize {
+                    reference: i.reference.clone(),
+                    size: i.size,
+                    digest: i.digest.clone(),
+                    blob_size: b.size,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if m.blobs
+        .iter()
+        .try_fold(0u64, |sum, b| sum.checked_add(b.size))
+        .is_none()
+    {
+        return Err(ManifestDefect::SizesOverflow);
+    }
+    let totals = Totals::of(&m.images, &m.blobs);
+    if totals != m.totals {
+        return Err(ManifestDefect::Totals {
+            stated: m.totals,
+            counted: totals,
+        });
+    }
+    Ok(blobs)
+}
+
+pub(crate) fn check_oci_layout(bytes: &[u8]) -> Result<(), OciLayoutDefect> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Layout {
+        image_layout_version: String,
+    }
+    let layout: Layout = serde_json::from_slice(bytes).map_err(OciLayoutDefect::NotJson)?;
+    if layout.image_layout_version != "1.0.0" {
+        return Err(OciLayoutDefect::Version {
+            found: layout.image_layout_version,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Every descriptor is one of the manifest's images (same digest, size and media type), and
+/// every image tag (or digest pin) is named.
+pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), IndexJsonDefect> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Index {
+        schema_version: u32,
+        manifests: Vec<Descriptor>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Descriptor {
+        media_type: String,
+        digest: Digest,
+        size: u64,
+        #[serde(default)]
+        annotations: HashMap<String, String>,
+    }
+    let index: Index = serde_json::from_slice(bytes).map_err(IndexJsonDefect::NotJson)?;
+    if index.schema_version != 2 {
+        return Err(IndexJsonDefect::SchemaVersion {
+            found: index.schema_version,
+        });
+    }
+    let mut names: HashMap<&str, &Digest> = HashMap::new();
+    for (i, d) in index.manifests.iter().enumerate() {
+        let Some(image) = m.images.iter().find(|img| img.digest == d.digest) else {
+            return Err(IndexJsonDefect::NotAnImage {
+                index: i,
+                digest: d.digest.clone(),
+            });
+        };
+        if image.size != d.size || image.media_type != d.media_type {
+            return Err(IndexJsonDefect::Descriptor {
+                index: i,
+                digest: d.digest.clone(),
+                size: d.size,
+                media_type: d.media_type.clone(),
+                image_size: image.size,
+                image_media_type: image.media_type.clone(),
+            });
+        }
+        if let Some(name) = d.annotations.get(REF_NAME) {
+            names.insert(name, &d.digest);
+        }
+    }
+    for image in &m.images {
+        let mut wanted: Vec<String> = image
+            .tags
+            .iter()
+            .map(|t| format!("{}:{t}", image.name))
+            .collect();
+        if wanted.is_empty() {
+            wanted.push(format!("{}@{}", image.name, image.digest));
+        }
+        for name in wanted {
+            match names.get(name.as_str()) {
+                Some(&d) if *d == image.digest => {}
+                Some(&d) => {
+                    return Err(IndexJsonDefect::NamePointsElsewhere {
+                        name,
+                        found: d.clone(),
+                        expected: image.digest.clone(),
+                    })
+                }
+                None => return Err(IndexJsonDefect::Unnamed { name }),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
-//! The offline side of airlock: a bundle file into a registry, into containerd, or served as a
-//! read-only registry.
+//! The offline side of airlock: a bundle file opened, its signature checked, its images mapped
+//! and planned, then loaded into a registry or into containerd (`airlock-serve` serves the
+//! same planned images).
 //!
 //! ```
 //! use airlock_load::names::{NameMapper, NameRule};
@@ -40,9 +41,8 @@ pub mod containerd;
 mod error;
 pub mod harbor;
 pub mod names;
-mod plan;
-pub mod serve;
-mod source;
+pub mod plan;
+pub mod source;
 mod to_registry;
 
 use std::path::PathBuf;
@@ -55,7 +55,6 @@ pub use containerd::{
 pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
-pub use serve::{serve, AccessLog, ServeError, ServeOptions, ServeReporter};
 pub use to_registry::load_to_registry;
 
 /// What a load into a registry needs.

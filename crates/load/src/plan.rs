@@ -14,17 +14,17 @@ use crate::error::ImageError;
 
 /// One image to push.
 #[derive(Debug, Clone)]
-pub(crate) struct ImagePlan {
+pub struct ImagePlan {
     /// As in the bundle.
-    pub(crate) record: ImageRecord,
+    pub record: ImageRecord,
     /// `name:tag` (or `name@digest`), for messages.
-    pub(crate) image: String,
+    pub image: String,
     /// Where it lands, without the host.
-    pub(crate) repository: String,
+    pub repository: String,
     /// Configs and layers, each once, in the order the manifests list them.
-    pub(crate) blobs: Vec<BlobRecord>,
+    pub blobs: Vec<BlobRecord>,
     /// Child manifests (by digest) then the top manifest or index: digest, media type, bytes.
-    pub(crate) manifests: Vec<(Digest, String, Bytes)>,
+    pub manifests: Vec<(Digest, String, Bytes)>,
 }
 
 /// The fields of a manifest or index that name other content.
@@ -53,7 +53,7 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 
 /// The small blobs (indexes, manifests, configs) of the bundle, read through the index and
 /// checked against the manifest's sizes and digests: each one's bytes, or what is wrong.
-pub(crate) fn read_small_blobs(
+pub fn read_small_blobs(
     file: &mut File,
     index: &FrameIndex,
     manifest: &BundleManifest,
@@ -96,7 +96,7 @@ fn airlock_layout_error(e: &airlock_layout::Error) -> String {
 }
 
 /// The plan of one image, or why it cannot be loaded.
-pub(crate) fn plan_image(
+pub fn plan_image(
     record: &ImageRecord,
     repository: String,
     blobs: &HashMap<&Digest, &BlobRecord>,
@@ -187,12 +187,12 @@ pub(crate) fn plan_image(
 }
 
 /// The small blobs of a bundle: each one's checked bytes, or what is wrong with it.
-pub(crate) type SmallBlobs = HashMap<Digest, Result<Bytes, String>>;
+pub type SmallBlobs = HashMap<Digest, Result<Bytes, String>>;
 
 /// The head of a bundle with its signature checked (or the check skipped on purpose), its
 /// frame index, and its small blobs read and checked against the signed manifest: what every
 /// load target starts from. Blocking: call it on a blocking thread.
-pub(crate) fn open_verified(
+pub fn open_verified(
     path: &std::path::Path,
     key: Option<&airlock_layout::VerifyingKey>,
     insecure_skip_signature: bool,

@@ -1,5 +1,18 @@
 //! `airlock serve`: bundles as a read-only OCI registry, straight from the compressed files.
 //!
+//! ```no_run
+//! use std::sync::Arc;
+//! use airlock_serve::{serve, NoServeReport, ServeOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pem = std::fs::read_to_string("signer.pub")?;
+//! let key = airlock_layout::VerifyingKey::from_pem(&pem, "signer.pub".as_ref())?;
+//! let mut opts = ServeOptions::new(vec!["k8s.tar.zst".into()], "127.0.0.1:5000".parse()?);
+//! opts.key = Some(key);
+//! serve(opts, Arc::new(NoServeReport), async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Order of work at start-up, so that nothing is served before it is trusted:
 //! 1. every bundle's head (`airlock/manifest.json` and its signature), checked with the key;
 //!    one bad bundle stops the start-up;
@@ -16,10 +29,14 @@
 //! A layer that does not match its digest is marked bad, logged and never served; the
 //! connections streaming it are cut before the blob's end.
 
+#![warn(missing_docs)]
+
 mod blob;
 mod frames;
 mod http;
 mod stall;
+#[cfg(test)]
+mod testing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -34,10 +51,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::error::Error;
-use crate::names::{NameMapper, NameRule};
-use crate::plan::plan_image;
-use crate::source::BundleSource;
+use airlock_load::names::{NameMapper, NameRule};
+use airlock_load::plan::plan_image;
+use airlock_load::source::BundleSource;
+use airlock_load::Error;
 
 pub use blob::BlobState;
 use blob::{Blob, Reading};
@@ -135,7 +152,7 @@ pub enum ServeError {
     },
     /// Two canonical names map to one repository.
     #[error("names: {0}")]
-    Names(#[from] crate::names::NameError),
+    Names(#[from] airlock_load::names::NameError),
     /// `--names flat` and rewrites would hide the origin from containerd's `ns` parameter.
     #[error("`--names {0}` is not offered by serve\n  hint: use --names keep-host or drop-host")]
     Rule(NameRule),
@@ -260,13 +277,17 @@ fn open_bundle(
     insecure_skip_signature: bool,
 ) -> Result<Opened, ServeError> {
     // The same checks as every load target; only the wording says what was not done.
-    let (head, index, small) = crate::plan::open_verified(path, key, insecure_skip_signature)
-        .map_err(|e| match e {
-            Error::NoKey => ServeError::NoKey,
-            Error::Unsigned { path } => ServeError::Unsigned { path },
-            Error::Signature { path, key, source } => ServeError::Signature { path, key, source },
-            other => ServeError::Bundle(other),
-        })?;
+    let (head, index, small) = airlock_load::plan::open_verified(
+        path,
+        key,
+        insecure_skip_signature,
+    )
+    .map_err(|e| match e {
+        Error::NoKey => ServeError::NoKey,
+        Error::Unsigned { path } => ServeError::Unsigned { path },
+        Error::Signature { path, key, source } => ServeError::Signature { path, key, source },
+        other => ServeError::Bundle(other),
+    })?;
     Ok(Opened {
         path: path.to_owned(),
         manifest: head.manifest,
@@ -307,7 +328,7 @@ fn catalog(
         for record in &o.manifest.images {
             let repository = names[&record.name].clone();
             let plan = match plan_image(record, repository.clone(), &records, &o.small)
-                .map_err(|e| crate::error::render(&e))
+                .map_err(|e| airlock_load::render_error(&e))
                 .and_then(|p| servable(&p, &sizes, &o.small).map(|()| p))
             {
                 Ok(p) => p,
@@ -384,9 +405,9 @@ fn catalog(
 /// entry in the bundle exactly as long as the signed size (bytes beyond an entry are never
 /// served, and a wrong size never reaches a `Content-Length`).
 fn servable(
-    plan: &crate::plan::ImagePlan,
+    plan: &airlock_load::plan::ImagePlan,
     sizes: &HashMap<&str, u64>,
-    small: &crate::plan::SmallBlobs,
+    small: &airlock_load::plan::SmallBlobs,
 ) -> Result<(), String> {
     for b in &plan.blobs {
         let what = if airlock_layout::is_small_media_type(&b.media_type) {

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_load::{serve, AccessLog, NameRule, ServeOptions, ServeReporter};
+use airlock_load::NameRule;
+use airlock_serve::{serve, AccessLog, ServeOptions, ServeReporter};
 use anyhow::bail;
 
 use crate::cli::{GlobalArgs, ServeArgs};

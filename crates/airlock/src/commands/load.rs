@@ -10,7 +10,7 @@ use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
 use airlock_load::{
     load, render_error, ClientOptions, ContainerdOptions, ContainerdReport, ContainerdTarget,
     Credentials, ImageReport, LoadJob, LoadOptions, LoadOutcome, LoadReport, LoadReporter,
-    LoadTarget, NameRule, Purpose, Rewrite, Target, Trust,
+    LoadTarget, NameRule, Purpose, Rewrite, Target, TargetSetting, Trust,
 };
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -42,6 +42,23 @@ pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
 /// Flags into the load of one target: everything that can be wrong with them fails here.
 fn job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
     let target: LoadTarget = args.to.parse()?;
+    let given = [
+        (args.platform.is_some(), TargetSetting::Platform),
+        (
+            args.snapshotter != DEFAULT_SNAPSHOTTER,
+            TargetSetting::Snapshotter,
+        ),
+        (args.no_unpack, TargetSetting::NoUnpack),
+        (args.ca_file.is_some(), TargetSetting::CaFile),
+        (args.plain_http, TargetSetting::PlainHttp),
+        (args.username.is_some(), TargetSetting::Username),
+        (
+            args.harbor_create_projects,
+            TargetSetting::HarborCreateProjects,
+        ),
+    ];
+    let given: Vec<TargetSetting> = given.iter().filter(|g| g.0).map(|g| g.1).collect();
+    target.check_settings(&given)?;
     Ok(match target {
         LoadTarget::Registry(target) => LoadJob::Registry(options(args, target)?),
         LoadTarget::Containerd(target) => LoadJob::Containerd(containerd_options(args, target)?),
@@ -87,12 +104,6 @@ fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewr
 }
 
 fn options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
-    if args.platform.is_some() || args.no_unpack || args.snapshotter != DEFAULT_SNAPSHOTTER {
-        bail!(
-            "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
-             registry keeps every platform and unpacks nothing"
-        );
-    }
     let (trust, rule, rewrites) = trust_and_names(args)?;
     let mut client = ClientOptions {
         docker_config: !args.no_docker_config,
@@ -132,15 +143,6 @@ fn containerd_options(
     args: &LoadArgs,
     target: ContainerdTarget,
 ) -> anyhow::Result<ContainerdOptions> {
-    if args.ca_file.is_some() || args.plain_http || args.username.is_some() {
-        bail!(
-            "--ca-file, --plain-http and --username are for registry:// targets; containerd \
-             is reached through its socket"
-        );
-    }
-    if args.harbor_create_projects {
-        bail!("--harbor-create-projects is for registry:// targets");
-    }
     let (trust, rule, rewrites) = trust_and_names(args)?;
     Ok(ContainerdOptions {
         bundle: args.bundle.clone(),

@@ -67,7 +67,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => {
-            "info,airlock=debug,airlock_bundle=debug,airlock_registry=debug,airlock_layout=debug"
+            "info,airlock=debug,airlock_bundle=debug,airlock_registry=debug,airlock_layout=debug,\
+             airlock_load=debug,airlock_serve=debug"
         }
         _ => "debug",
     };

@@ -74,6 +74,7 @@
 //! - [`reader`]: reading a bundle file: its head, its trailing index, single entries without
 //!   decompressing the rest, and the frames a byte range needs;
 //! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
+//! - [`trust`]: the one signature policy of the offline commands (a key, or none on purpose);
 //! - [`verify`]: checking a whole bundle file in one streaming pass.
 #![warn(missing_docs)]
 
@@ -88,6 +89,7 @@ pub mod platform;
 pub mod reader;
 pub mod sign;
 pub mod store;
+pub mod trust;
 pub mod verify;
 
 pub use archive::{
@@ -111,6 +113,7 @@ pub use reader::{
 };
 pub use sign::{SigningKey, VerifyingKey};
 pub use store::{BlobStore, BlobWriter};
+pub use trust::{Purpose, SignatureCheck, Trust, TrustError};
 pub use verify::{
     verify_bundle, IndexJsonDefect, ManifestDefect, ManifestSummary, OciLayoutDefect,
     SignatureReport, VerifyError, VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,

@@ -3,7 +3,7 @@
 //! Order of work, so that nothing unverified is committed and no image record points at
 //! missing content:
 //! 1. the head of the bundle, its signature, frame index and small blobs (as for a registry:
-//!    `plan::open_verified`); names mapped, collisions refused;
+//!    `offline::open_all`, `offline::plan`); names mapped, collisions refused;
 //! 2. the socket answers (`Version`); a lease is taken for the whole import
 //!    (`containerd.io/gc.expire` in a day, deleted at the end), so garbage collection keeps
 //!    what this run wrote until the image records reference it;
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use airlock_layout::graph::{self, Body, Document, Problem, Role};
-use airlock_layout::{BlobRecord, Digest, Platform, VerifyingKey};
+use airlock_layout::{BlobRecord, Digest, Platform, Purpose, Trust};
 use bytes::Bytes;
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
@@ -51,8 +51,10 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde::Serialize;
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::error::{ContainerdImageError, ContentError, Said, UnpackError};
 use crate::names::{NameMapper, NameRule, Rewrite};
-use crate::plan::{open_verified, plan_image, ImagePlan};
+use crate::offline::{open_all, plan, PlannedBundle};
+use crate::plan::{ImagePlan, SmallBlobs};
 use crate::source::{BundleSource, Progress};
 use crate::{FailedImage, LoadReporter, SignatureCheck};
 
@@ -60,6 +62,8 @@ use crate::{FailedImage, LoadReporter, SignatureCheck};
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 /// The namespace the kubelet's CRI plugin reads images from.
 pub const DEFAULT_NAMESPACE: &str = "k8s.io";
+/// The snapshotter images are unpacked into unless told otherwise.
+pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
 
 /// A containerd to load into: `containerd://[/path/to/containerd.sock][?namespace=NS]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,10 +145,8 @@ fn valid_namespace(ns: &str) -> bool {
 pub struct ContainerdOptions {
     /// The bundle file.
     pub bundle: PathBuf,
-    /// The signer's public key; `None` is refused unless `insecure_skip_signature`.
-    pub key: Option<VerifyingKey>,
-    /// Load without checking who made the bundle.
-    pub insecure_skip_signature: bool,
+    /// Who vouches for the bundle (every blob is checked against its manifest either way).
+    pub trust: Trust,
     /// The socket and namespace.
     pub target: ContainerdTarget,
     /// How canonical names become image names (`keep-host`: the canonical names).
@@ -162,17 +164,16 @@ pub struct ContainerdOptions {
 }
 
 impl ContainerdOptions {
-    /// Defaults for everything but the bundle and the target.
-    pub fn new(bundle: PathBuf, target: ContainerdTarget) -> ContainerdOptions {
+    /// Defaults for everything but the bundle, the target and the trust.
+    pub fn new(bundle: PathBuf, target: ContainerdTarget, trust: Trust) -> ContainerdOptions {
         ContainerdOptions {
             bundle,
-            key: None,
-            insecure_skip_signature: false,
+            trust,
             target,
             rule: NameRule::KeepHost,
             rewrites: Vec::new(),
             platform: None,
-            snapshotter: "overlayfs".into(),
+            snapshotter: DEFAULT_SNAPSHOTTER.into(),
             unpack: true,
             jobs: 4,
         }
@@ -350,7 +351,7 @@ const MESSAGE: usize = 1 << 20;
 const LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// What became of one unique blob: written (its bytes) or already there.
-type ContentResult = Result<Option<u64>, String>;
+type ContentResult = Result<Option<u64>, ContentError>;
 
 struct Engine {
     channel: Channel,
@@ -358,7 +359,7 @@ struct Engine {
     lease: String,
     snapshotter: String,
     source: BundleSource,
-    small: HashMap<Digest, Result<Bytes, String>>,
+    small: SmallBlobs,
     content: HashMap<Digest, OnceCell<ContentResult>>,
     progress: Progress,
     written: AtomicU64,
@@ -378,8 +379,7 @@ pub async fn load_to_containerd(
     let started = Instant::now();
     let ContainerdOptions {
         bundle,
-        key,
-        insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -394,36 +394,36 @@ pub async fn load_to_containerd(
         None => Platform::host(),
     };
 
-    // 1. Head, signature, index and small blobs, before anything else is used.
-    let path = bundle.clone();
-    let check_key = key.clone();
-    let (head, index, small) = tokio::task::spawn_blocking(move || {
-        open_verified(&path, check_key.as_ref(), insecure_skip_signature)
-    })
-    .await??;
-    if key.is_none() {
-        reporter.warn(crate::to_registry::NOT_AUTHENTIC);
+    // 1. Head, signature, index and small blobs, before anything else is used; then names.
+    let opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
+    if let Some(warning) = trust.warning(Purpose::Load) {
+        reporter.warn(warning);
     }
-    let manifest = head.manifest;
     let mapper = NameMapper {
         prefix: String::new(),
         rule,
         rewrites,
     };
-    let names = mapper
-        .map_all(manifest.images.iter().map(|i| i.name.as_str()))
-        .map_err(crate::Error::from)?;
-    let blob_records: HashMap<&Digest, &BlobRecord> =
-        manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+    let PlannedBundle {
+        bundle: opened,
+        images: planned,
+    } = plan(opened, &mapper)
+        .map_err(crate::Error::from)?
+        .pop()
+        .expect("one bundle opened, one planned");
     let mut plans = Vec::new();
     let mut failures: Vec<FailedImage> = Vec::new();
-    for record in &manifest.images {
-        match plan_image(record, names[&record.name].clone(), &blob_records, &small) {
+    for image in planned {
+        match image.plan {
             Ok(p) => plans.push(p),
-            Err(e) => failures.push(FailedImage {
-                image: e.image().to_string(),
-                error: crate::error::render(&e),
-            }),
+            Err(e) => {
+                let e = ContainerdImageError::Plan(e);
+                reporter.image_failed(e.image(), &e);
+                failures.push(FailedImage {
+                    image: e.image().to_string(),
+                    error: crate::error::render(&e),
+                });
+            }
         }
     }
 
@@ -493,11 +493,8 @@ pub async fn load_to_containerd(
         namespace: target.namespace.clone(),
         lease: lease.clone(),
         snapshotter,
-        source: BundleSource {
-            path: Arc::new(bundle.clone()),
-            index: Arc::new(index),
-        },
-        small,
+        source: opened.source(),
+        small: opened.small,
         content,
         progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
         written: AtomicU64::new(0),
@@ -514,13 +511,18 @@ pub async fn load_to_containerd(
     let results: Vec<Result<ContainerdImage, FailedImage>> = stream::iter(plans)
         .map(|plan| {
             let engine = engine.clone();
+            let reporter = reporter.clone();
             async move {
                 engine
                     .load_image(&plan, unpack_platform)
                     .await
-                    .map_err(|error| FailedImage {
-                        image: plan.image.clone(),
-                        error,
+                    .map_err(|e| {
+                        // Said as it happens; the report lists it too.
+                        reporter.image_failed(e.image(), &e);
+                        FailedImage {
+                            image: e.image().to_string(),
+                            error: crate::error::render(&e),
+                        }
                     })
             }
         })
@@ -586,10 +588,7 @@ pub async fn load_to_containerd(
         bundle,
         target: target.to_string(),
         containerd_version: version,
-        signature: SignatureCheck {
-            checked: key.is_some(),
-            key: key.as_ref().map(|k| k.fingerprint()),
-        },
+        signature: opened.signature,
         platform: unpack.then(|| platform.to_string()),
         images,
         failures,
@@ -655,10 +654,6 @@ fn namespaced<T>(namespace: &str, lease: Option<&str>, msg: T) -> Request<T> {
     req
 }
 
-fn status_text(s: &Status) -> String {
-    format!("containerd says {:?}: {}", s.code(), s.message())
-}
-
 impl Engine {
     fn req<T>(&self, msg: T) -> Request<T> {
         namespaced(&self.namespace, Some(&self.lease), msg)
@@ -678,11 +673,7 @@ impl Engine {
                     return Ok(None);
                 }
                 if self.source.index.entry(&blob.digest.blob_path()).is_none() {
-                    return Err(
-                        "the bundle's frame index has no entry for it\n  hint: check \
-                                the bundle with `airlock verify`"
-                            .to_string(),
-                    );
+                    return Err(ContentError::NotIndexed);
                 }
                 let _permit = self.writes.acquire().await.expect("never closed");
                 self.write(&blob.digest, blob.size, None, HashMap::new())
@@ -713,7 +704,7 @@ impl Engine {
             .clone()
     }
 
-    async fn exists(&self, digest: &Digest) -> Result<bool, String> {
+    async fn exists(&self, digest: &Digest) -> Result<bool, ContentError> {
         match self
             .content_client()
             .info(self.req(InfoRequest {
@@ -723,7 +714,7 @@ impl Engine {
         {
             Ok(_) => Ok(true),
             Err(s) if s.code() == Code::NotFound => Ok(false),
-            Err(s) => Err(status_text(&s)),
+            Err(s) => Err(Said::from(s).into()),
         }
     }
 
@@ -735,7 +726,7 @@ impl Engine {
         size: u64,
         small: Option<Bytes>,
         labels: HashMap<String, String>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ContentError> {
         let reference = format!("airlock-{digest}");
         let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
         let requests = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
@@ -752,13 +743,13 @@ impl Engine {
         let mut responses = match client.write(self.req(requests)).await {
             Ok(r) => r.into_inner(),
             Err(s) if s.code() == Code::AlreadyExists => return Ok(0),
-            Err(s) => return Err(status_text(&s)),
+            Err(s) => return Err(Said::from(s).into()),
         };
         let first = match responses.message().await {
             Ok(Some(m)) => m,
-            Ok(None) => return Err("containerd closed the write without an answer".into()),
+            Ok(None) => return Err(ContentError::NoAnswer),
             Err(s) if s.code() == Code::AlreadyExists => return Ok(0),
-            Err(s) => return Err(status_text(&s)),
+            Err(s) => return Err(Said::from(s).into()),
         };
         let mut offset = u64::try_from(first.offset).unwrap_or(0);
         if offset > size {
@@ -807,7 +798,7 @@ impl Engine {
                     match item {
                         Some(Ok(chunk)) => data.extend_from_slice(&chunk),
                         Some(Err(e)) => {
-                            failed = Some(e.to_string());
+                            failed = Some(ContentError::Read(Arc::new(e)));
                             break;
                         }
                         None => {}
@@ -847,7 +838,7 @@ impl Engine {
                 .await;
         }
         drop(tx);
-        let answer = drain.await.map_err(|e| e.to_string())?;
+        let answer = drain.await.map_err(|e| ContentError::Join(Arc::new(e)))?;
         if let Some(problem) = failed {
             // Nothing was committed; drop what containerd holds for the ref, so a rerun
             // starts clean.
@@ -862,7 +853,7 @@ impl Engine {
                 self.written.fetch_add(sent, Ordering::Relaxed);
                 Ok(sent)
             }
-            Ok(_) => Err("containerd did not confirm the commit".into()),
+            Ok(_) => Err(ContentError::NotConfirmed),
             Err(s) if s.code() == Code::AlreadyExists => Ok(0),
             Err(s) => {
                 if s.code() == Code::FailedPrecondition || s.code() == Code::InvalidArgument {
@@ -871,13 +862,13 @@ impl Engine {
                         .abort(self.req(AbortRequest { r#ref: reference }))
                         .await;
                 }
-                Err(status_text(&s))
+                Err(Said::from(s).into())
             }
         }
     }
 
     /// Sets labels on content that exists (merging with what it has).
-    async fn label(&self, digest: &str, labels: HashMap<String, String>) -> Result<(), String> {
+    async fn label(&self, digest: &str, labels: HashMap<String, String>) -> Result<(), Said> {
         let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
         self.content_client()
             .update(self.req(UpdateContentRequest {
@@ -890,15 +881,15 @@ impl Engine {
             }))
             .await
             .map(|_| ())
-            .map_err(|s| status_text(&s))
+            .map_err(Said::from)
     }
 
     async fn load_image(
         &self,
         plan: &ImagePlan,
         platform: Option<&Platform>,
-    ) -> Result<ContainerdImage, String> {
-        let prefix = format!("`{}`: ", plan.image);
+    ) -> Result<ContainerdImage, ContainerdImageError> {
+        let image = || plan.image.clone();
         // Every config and layer first: a failed one fails the image, before any record.
         let outcomes: Vec<(&Digest, ContentResult)> = stream::iter(&plan.blobs)
             .map(|b| async move { (&b.digest, self.ensure_blob(b).await) })
@@ -909,20 +900,33 @@ impl Engine {
             .into_iter()
             .filter_map(|(d, r)| r.err().map(|e| (d, e)))
             .collect();
-        failed.sort();
-        if let Some((digest, problem)) = failed.into_iter().next() {
-            return Err(format!("{prefix}blob `{digest}` was not loaded: {problem}"));
+        // The same blob is named whichever write finished first.
+        failed.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some((digest, source)) = failed.into_iter().next() {
+            return Err(ContainerdImageError::Blob {
+                image: image(),
+                digest: digest.clone(),
+                source,
+            });
         }
         // Then manifests, children first, each with the labels that keep its children.
         for (digest, media_type, bytes) in &plan.manifests {
             let declared = graph::descriptor(media_type, digest, bytes.len() as u64);
             let doc = Document::parse(&declared, bytes).map_err(|e| {
-                format!("{prefix}manifest `{digest}`: not valid JSON: {}", e.problem)
+                ContainerdImageError::ManifestJson {
+                    image: image(),
+                    digest: digest.clone(),
+                    error: e.problem,
+                }
             })?;
             let labels = gc_labels(&doc);
             self.ensure_small(digest, bytes, labels)
                 .await
-                .map_err(|p| format!("{prefix}manifest `{digest}` was not loaded: {p}"))?;
+                .map_err(|source| ContainerdImageError::Manifest {
+                    image: image(),
+                    digest: digest.clone(),
+                    source,
+                })?;
         }
         let (top_digest, top_media_type, top_bytes) =
             plan.manifests.last().expect("a plan has its top manifest");
@@ -932,7 +936,10 @@ impl Engine {
             Some(p) => self
                 .unpack(top_digest, top_media_type, top_bytes, p)
                 .await
-                .map_err(|e| format!("{prefix}unpacking failed: {e}"))?,
+                .map_err(|source| ContainerdImageError::Unpack {
+                    image: image(),
+                    source,
+                })?,
         };
 
         let mut names: Vec<String> = plan
@@ -959,6 +966,12 @@ impl Engine {
             records_updated: 0,
             records_unchanged: 0,
             unpacked,
+        };
+        let record = |action, name: &String, s: Status| ContainerdImageError::Record {
+            image: image(),
+            action,
+            name: name.clone(),
+            source: s.into(),
         };
         let mut images =
             containerd_client::services::v1::images_client::ImagesClient::new(self.channel.clone());
@@ -989,9 +1002,7 @@ impl Engine {
                             source_date_epoch: None,
                         }))
                         .await
-                        .map_err(|s| {
-                            format!("{prefix}updating the image `{name}`: {}", status_text(&s))
-                        })?;
+                        .map_err(|s| record("updating", name, s))?;
                     report.records_updated += 1;
                 }
                 Err(s) if s.code() == Code::NotFound => {
@@ -1001,17 +1012,10 @@ impl Engine {
                             source_date_epoch: None,
                         }))
                         .await
-                        .map_err(|s| {
-                            format!("{prefix}creating the image `{name}`: {}", status_text(&s))
-                        })?;
+                        .map_err(|s| record("creating", name, s))?;
                     report.records_created += 1;
                 }
-                Err(s) => {
-                    return Err(format!(
-                        "{prefix}looking up the image `{name}`: {}",
-                        status_text(&s)
-                    ))
-                }
+                Err(s) => return Err(record("looking up", name, s)),
             }
         }
         Ok(report)
@@ -1025,9 +1029,9 @@ impl Engine {
         top_media_type: &str,
         top: &Bytes,
         platform: &Platform,
-    ) -> Result<Option<(String, ImageManifest)>, String> {
+    ) -> Result<Option<(String, ImageManifest)>, UnpackError> {
         let declared = graph::descriptor(top_media_type, top_digest, top.len() as u64);
-        let doc = Document::parse(&declared, top).map_err(|e| e.problem.to_string())?;
+        let doc = Document::parse(&declared, top).map_err(|e| UnpackError::TopJson(e.problem))?;
         let index = match doc.body {
             Body::Manifest(m) => {
                 let (_, cfg) = self.config(&m)?;
@@ -1044,15 +1048,30 @@ impl Engine {
             Body::Index(i) => i,
         };
         // Attestation manifests say `unknown/unknown`: they never match.
-        for child in index.manifests() {
-            let Some(p) = child.platform() else { continue };
-            if platform.matches(&Platform::from_oci(p)) {
+        // An entry of exactly the wanted platform wins over one that only matches it (no
+        // wanted variant takes every variant).
+        let entries: Vec<(&oci_spec::image::Descriptor, Platform)> = index
+            .manifests()
+            .iter()
+            .filter_map(|c| c.platform().as_ref().map(|p| (c, Platform::from_oci(p))))
+            .collect();
+        let chosen = entries
+            .iter()
+            .find(|(_, p)| platform.same_as(p))
+            .or_else(|| entries.iter().find(|(_, p)| platform.matches(p)));
+        if let Some((child, _)) = chosen {
+            {
                 let digest = child.digest().to_string();
                 let bytes = self.small_bytes(&digest)?;
-                let d = Document::parse(child, &bytes)
-                    .map_err(|e| format!("manifest `{digest}`: {}", e.problem))?;
+                let d = Document::parse(child, &bytes).map_err(|e| UnpackError::ManifestJson {
+                    digest: digest.clone(),
+                    error: e.problem,
+                })?;
                 let Body::Manifest(m) = d.body else {
-                    return Err(format!("manifest `{digest}`: {}", Problem::NestedIndex));
+                    return Err(UnpackError::ManifestJson {
+                        digest,
+                        error: Problem::NestedIndex,
+                    });
                 };
                 return Ok(Some((digest, m)));
             }
@@ -1061,21 +1080,27 @@ impl Engine {
     }
 
     /// The config of a manifest: its digest and what it says.
-    fn config(&self, m: &ImageManifest) -> Result<(String, ImageConfiguration), String> {
+    fn config(&self, m: &ImageManifest) -> Result<(String, ImageConfiguration), UnpackError> {
         let digest = m.config().digest().to_string();
         let cfg = serde_json::from_slice(&self.small_bytes(&digest)?)
-            .map_err(|e| format!("config `{digest}`: {e}"))?;
+            .map_err(|error| UnpackError::ConfigJson {
+                digest: digest.clone(),
+                error,
+            })?;
         Ok((digest, cfg))
     }
 
-    fn small_bytes(&self, digest: &str) -> Result<Bytes, String> {
+    fn small_bytes(&self, digest: &str) -> Result<Bytes, UnpackError> {
         let d: Digest = digest
             .parse()
-            .map_err(|_| format!("`{digest}` is not a digest"))?;
+            .map_err(|_| UnpackError::NotDigest(digest.to_string()))?;
         match self.small.get(&d) {
             Some(Ok(b)) => Ok(b.clone()),
-            Some(Err(p)) => Err(format!("`{digest}` in the bundle: {p}")),
-            None => Err(format!("`{digest}` is not in the signed manifest")),
+            Some(Err(problem)) => Err(UnpackError::Small {
+                digest: d,
+                problem: problem.clone(),
+            }),
+            None => Err(UnpackError::Unlisted(d)),
         }
     }
 
@@ -1087,7 +1112,7 @@ impl Engine {
         top_media_type: &str,
         top: &Bytes,
         platform: &Platform,
-    ) -> Result<Unpacked, String> {
+    ) -> Result<Unpacked, UnpackError> {
         let Some((manifest_digest, doc)) =
             self.pick_manifest(top_digest, top_media_type, top, platform)?
         else {
@@ -1097,11 +1122,11 @@ impl Engine {
         let diff_ids = cfg.rootfs().diff_ids().clone();
         let layers = doc.layers();
         if diff_ids.len() != layers.len() {
-            return Err(format!(
-                "config `{config_digest}` lists {} diff_ids for {} layers",
-                diff_ids.len(),
-                layers.len()
-            ));
+            return Err(UnpackError::DiffIds {
+                config: config_digest,
+                diff_ids: diff_ids.len(),
+                layers: layers.len(),
+            });
         }
         let chain = chain_ids(&diff_ids);
         let mut snapshots =
@@ -1127,12 +1152,11 @@ impl Engine {
                 }
                 Err(s) if s.code() == Code::NotFound => {}
                 Err(s) => {
-                    return Err(format!(
-                        "snapshotter `{}`: {}{}",
-                        self.snapshotter,
-                        status_text(&s),
-                        snapshotter_hint(&s)
-                    ))
+                    return Err(UnpackError::Snapshotter {
+                        snapshotter: self.snapshotter.clone(),
+                        hint: snapshotter_hint(&s),
+                        said: s.into(),
+                    })
                 }
             }
         }
@@ -1181,13 +1205,12 @@ impl Engine {
                     continue;
                 }
                 Err(s) => {
-                    return Err(format!(
-                        "preparing a snapshot for layer `{}` in `{}`: {}{}",
-                        layer.digest(),
-                        self.snapshotter,
-                        status_text(&s),
-                        snapshotter_hint(&s)
-                    ))
+                    return Err(UnpackError::Prepare {
+                        layer: layer.digest().to_string(),
+                        snapshotter: self.snapshotter.clone(),
+                        hint: snapshotter_hint(&s),
+                        said: s.into(),
+                    })
                 }
             };
             let applied = diff
@@ -1215,21 +1238,21 @@ impl Engine {
                 Ok(r) => r.into_inner().applied,
                 Err(s) => {
                     remove(snapshots.clone(), key).await;
-                    return Err(format!(
-                        "applying layer `{}`: {}",
-                        layer.digest(),
-                        status_text(&s)
-                    ));
+                    return Err(UnpackError::Apply {
+                        layer: layer.digest().to_string(),
+                        said: s.into(),
+                    });
                 }
             };
             let got = applied.map(|d| d.digest).unwrap_or_default();
             if got != diff_ids[i] {
                 remove(snapshots.clone(), key).await;
-                return Err(format!(
-                    "layer `{}` unpacks to `{got}`, but config `{config_digest}` says diff_id `{}`",
-                    layer.digest(),
-                    diff_ids[i]
-                ));
+                return Err(UnpackError::DiffId {
+                    layer: layer.digest().to_string(),
+                    got,
+                    config: config_digest.clone(),
+                    diff_id: diff_ids[i].clone(),
+                });
             }
             match snapshots
                 .commit(self.req(CommitSnapshotRequest {
@@ -1248,11 +1271,10 @@ impl Engine {
                 }
                 Err(s) => {
                     remove(snapshots.clone(), key).await;
-                    return Err(format!(
-                        "committing the snapshot `{}`: {}",
-                        chain[i],
-                        status_text(&s)
-                    ));
+                    return Err(UnpackError::Commit {
+                        chain_id: chain[i].clone(),
+                        said: s.into(),
+                    });
                 }
             }
         }
@@ -1265,7 +1287,10 @@ impl Engine {
             );
             self.label(&config_digest, labels)
                 .await
-                .map_err(|e| format!("labelling config `{config_digest}`: {e}"))?;
+                .map_err(|said| UnpackError::Label {
+                    config: config_digest.clone(),
+                    said,
+                })?;
         }
         Ok(Unpacked::Done {
             manifest: manifest_digest,

@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
 use airlock_load::{
-    load_to_containerd, load_to_registry, render_error, ClientOptions, ContainerdOptions,
-    ContainerdReport, ContainerdTarget, Credentials, ImageError, ImageReport, LoadOptions,
-    LoadReport, LoadReporter, NameRule, Rewrite, Target, VerifyingKey,
+    load, render_error, ClientOptions, ContainerdOptions, ContainerdReport, ContainerdTarget,
+    Credentials, ImageReport, LoadJob, LoadOptions, LoadOutcome, LoadReport, LoadReporter,
+    LoadTarget, NameRule, Purpose, Rewrite, Target, TargetSetting, Trust,
 };
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
@@ -19,28 +20,48 @@ use crate::cli::{GlobalArgs, LoadArgs};
 use crate::report::human_bytes;
 
 pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    if args.to.starts_with("containerd://") {
-        return run_containerd(args, global).await;
-    }
-    if args.platform.is_some() || args.no_unpack || args.snapshotter != "overlayfs" {
-        return Err(fatal(
-            args.json,
-            anyhow::anyhow!(
-                "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
-                 registry keeps every platform and unpacks nothing"
-            ),
-        ));
-    }
-    let opts = match options(&args) {
-        Ok(o) => o,
+    let job = match job(&args) {
+        Ok(job) => job,
         Err(e) => return Err(fatal(args.json, e)),
     };
     let reporter = Arc::new(Progress::new(global.quiet));
-    let result = load_to_registry(opts, reporter.clone()).await;
+    let result = load(job, reporter.clone()).await;
     reporter.finish();
-    let report = result.map_err(|e| fatal(args.json, e.into()))?;
-    conclude(&report, args.json, report.failures.is_empty(), || {
-        render(&report, global.quiet)
+    let outcome = result.map_err(|e| fatal(args.json, e.into()))?;
+    conclude(
+        &outcome,
+        args.json,
+        outcome.all_loaded(),
+        || match &outcome {
+            LoadOutcome::Registry(r) => render(r, global.quiet),
+            LoadOutcome::Containerd(r) => render_containerd(r, global.quiet),
+        },
+    )
+}
+
+/// Flags into the load of one target: everything that can be wrong with them fails here.
+fn job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
+    let target: LoadTarget = args.to.parse()?;
+    let given = [
+        (args.platform.is_some(), TargetSetting::Platform),
+        (
+            args.snapshotter != DEFAULT_SNAPSHOTTER,
+            TargetSetting::Snapshotter,
+        ),
+        (args.no_unpack, TargetSetting::NoUnpack),
+        (args.ca_file.is_some(), TargetSetting::CaFile),
+        (args.plain_http, TargetSetting::PlainHttp),
+        (args.username.is_some(), TargetSetting::Username),
+        (
+            args.harbor_create_projects,
+            TargetSetting::HarborCreateProjects,
+        ),
+    ];
+    let given: Vec<TargetSetting> = given.iter().filter(|g| g.0).map(|g| g.1).collect();
+    target.check_settings(&given)?;
+    Ok(match target {
+        LoadTarget::Registry(target) => LoadJob::Registry(options(args, target)?),
+        LoadTarget::Containerd(target) => LoadJob::Containerd(containerd_options(args, target)?),
     })
 }
 
@@ -65,35 +86,25 @@ fn conclude(
 
 /// Flags into library options: everything that can be wrong with them fails here.
 /// The key (or none, on purpose) and the name mapping: the same for every target.
-fn trust_and_names(
-    args: &LoadArgs,
-) -> anyhow::Result<(Option<VerifyingKey>, NameRule, Vec<Rewrite>)> {
+fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewrite>)> {
     let rule: NameRule = args.names.parse()?;
     let mut rewrites = Vec::new();
     if let Some(path) = &args.rewrite_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the rewrite file `{}`", path.display()))?;
-        rewrites = airlock_load::names::parse_rewrite_file(&text)
-            .map_err(|(line, e)| anyhow::anyhow!("{}:{line}: {e}", path.display()))?;
+        rewrites = airlock_load::names::read_rewrite_file(path)?;
     }
     for r in &args.rewrite {
         rewrites.push(r.parse::<Rewrite>()?);
     }
-    let key = match (&args.key, args.insecure_skip_signature) {
-        (Some(path), _) => Some(super::common::read_public_key(path)?),
-        (None, true) => None,
-        (None, false) => bail!(
-            "no key to check the bundle's signature with; nothing was loaded\n  hint: pass --key \
-             SIGNER.pub (the public key of whoever made the bundle), or \
-             --insecure-skip-signature to load a bundle nobody vouched for"
-        ),
-    };
-    Ok((key, rule, rewrites))
+    let trust = Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Load,
+    )?;
+    Ok((trust, rule, rewrites))
 }
 
-fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
-    let target: Target = args.to.parse()?;
-    let (key, rule, rewrites) = trust_and_names(args)?;
+fn options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
+    let (trust, rule, rewrites) = trust_and_names(args)?;
     let mut client = ClientOptions {
         docker_config: !args.no_docker_config,
         retries: args.retries,
@@ -116,8 +127,7 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
     }
     Ok(LoadOptions {
         bundle: args.bundle.clone(),
-        key,
-        insecure_skip_signature: args.insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -129,36 +139,14 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
 
 /// `--to containerd://…`: the same bundle, key and name flags; the registry's connection
 /// flags do not apply.
-async fn run_containerd(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let opts = match containerd_options(&args) {
-        Ok(o) => o,
-        Err(e) => return Err(fatal(args.json, e)),
-    };
-    let reporter = Arc::new(Progress::new(global.quiet));
-    let result = load_to_containerd(opts, reporter.clone()).await;
-    reporter.finish();
-    let report = result.map_err(|e| fatal(args.json, e.into()))?;
-    conclude(&report, args.json, report.failures.is_empty(), || {
-        render_containerd(&report, global.quiet)
-    })
-}
-
-fn containerd_options(args: &LoadArgs) -> anyhow::Result<ContainerdOptions> {
-    let target: ContainerdTarget = args.to.parse()?;
-    if args.ca_file.is_some() || args.plain_http || args.username.is_some() {
-        bail!(
-            "--ca-file, --plain-http and --username are for registry:// targets; containerd \
-             is reached through its socket"
-        );
-    }
-    if args.harbor_create_projects {
-        bail!("--harbor-create-projects is for registry:// targets");
-    }
-    let (key, rule, rewrites) = trust_and_names(args)?;
+fn containerd_options(
+    args: &LoadArgs,
+    target: ContainerdTarget,
+) -> anyhow::Result<ContainerdOptions> {
+    let (trust, rule, rewrites) = trust_and_names(args)?;
     Ok(ContainerdOptions {
         bundle: args.bundle.clone(),
-        key,
-        insecure_skip_signature: args.insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -211,9 +199,7 @@ fn render_containerd(r: &ContainerdReport, quiet: bool) {
             t.records_unchanged,
         );
     }
-    for f in &r.failures {
-        eprintln!("error: {}", f.error);
-    }
+    // Each failure was said as it happened (`Progress::image_failed`).
     if !r.failures.is_empty() {
         let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
         eprintln!(
@@ -370,7 +356,7 @@ impl LoadReporter for Progress {
         }
     }
 
-    fn image_failed(&self, _image: &str, error: &ImageError) {
+    fn image_failed(&self, _image: &str, error: &(dyn std::error::Error + 'static)) {
         // Failures are printed even with --quiet: they are the result.
         self.say(&format!("error: {}", render_error(error)));
     }

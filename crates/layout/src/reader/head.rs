@@ -215,7 +215,8 @@ impl<R: Read> HeadReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::tests::bundle;
+    use crate::verify::tests::{bundle, bundle_of};
+    use crate::BlobRecord;
 
     #[test]
     fn head_reads_the_inventory_and_sizes() {
@@ -223,13 +224,29 @@ mod tests {
         let head = read_head(&file[..]).unwrap();
         assert!(head.signature.is_some());
         assert_eq!(head.manifest.images.len(), 1);
+        // `{"schemaVersion":2}` is no image manifest the content graph reads: no size.
+        assert!(head.image_sizes.is_empty());
+
+        let descriptor = |b: &BlobRecord| {
+            serde_json::json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size})
+        };
+        let (file, _) = bundle_of(true, |blobs| {
+            serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": crate::media::OCI_MANIFEST,
+                "config": descriptor(&blobs[2]),
+                "layers": [descriptor(&blobs[0]), descriptor(&blobs[1])],
+            }))
+            .unwrap()
+        });
+        let head = read_head(&file[..]).unwrap();
         let image = &head.manifest.images[0];
-        // The image manifest has no config or layer references here: itself only.
+        // The manifest, its config and its two layers.
         assert_eq!(
             head.image_sizes[&image.digest],
             ImageSize {
-                blobs: 1,
-                bytes: image.size
+                blobs: 4,
+                bytes: head.manifest.blobs.iter().map(|b| b.size).sum(),
             }
         );
     }

@@ -1,53 +1,27 @@
 //! How many unique blobs each image of a bundle uses, and their size, from the documents
 //! read in its head.
 
-use std::collections::HashMap;
-
-use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 
 use crate::digest::Digest;
+use crate::graph;
 use crate::manifest::BundleManifest;
 use crate::reader::head::ImageSize;
 
-/// For each image whose manifests were all read: its unique blobs and their size.
+/// For each image whose documents were all read and walk as the content graph's rules say:
+/// its unique blobs (documents, configs and layers) and their size as the manifest lists them.
 pub(crate) fn image_sizes(
     m: &BundleManifest,
     docs: &HashMap<Digest, Vec<u8>>,
 ) -> HashMap<Digest, ImageSize> {
-    #[derive(Deserialize)]
-    struct Doc {
-        #[serde(default)]
-        manifests: Vec<Ref>,
-        config: Option<Ref>,
-        #[serde(default)]
-        layers: Vec<Ref>,
-    }
-    #[derive(Deserialize)]
-    struct Ref {
-        digest: Digest,
-    }
     let sizes: HashMap<&Digest, u64> = m.blobs.iter().map(|b| (&b.digest, b.size)).collect();
     let mut out = HashMap::new();
-    'images: for image in &m.images {
-        let mut used = std::collections::HashSet::new();
-        let mut todo = vec![(image.digest.clone(), 0)];
-        while let Some((d, depth)) = todo.pop() {
-            if !used.insert(d.clone()) || depth > 2 {
-                continue;
-            }
-            let Some(doc) = docs
-                .get(&d)
-                .and_then(|b| serde_json::from_slice::<Doc>(b).ok())
-            else {
-                continue 'images;
-            };
-            for r in doc.manifests {
-                todo.push((r.digest, depth + 1));
-            }
-            for r in doc.config.into_iter().chain(doc.layers) {
-                used.insert(r.digest);
-            }
-        }
+    for image in &m.images {
+        let top = graph::descriptor(&image.media_type, &image.digest, image.size);
+        let Ok(walked) = graph::walk(&top, |node| docs.get(&node.digest).ok_or(())) else {
+            continue;
+        };
+        let used: HashSet<&Digest> = walked.children_first().iter().map(|n| &n.digest).collect();
         out.insert(
             image.digest.clone(),
             ImageSize {

@@ -14,10 +14,19 @@ const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A signed bundle of one image (manifest, config, two layers) with small frames.
 pub(crate) fn bundle(signed: bool) -> (Vec<u8>, SigningKey) {
+    bundle_of(signed, |_| br#"{"schemaVersion":2}"#.to_vec())
+}
+
+/// [`bundle`] whose image manifest is `manifest_doc` of the two layers and the config (in
+/// that order).
+pub(crate) fn bundle_of(
+    signed: bool,
+    manifest_doc: impl FnOnce(&[BlobRecord]) -> Vec<u8>,
+) -> (Vec<u8>, SigningKey) {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open(dir.path().join("cache")).unwrap();
     let mut blobs = Vec::new();
-    let mut put = |data: &[u8], media_type: &str| {
+    let put = |blobs: &mut Vec<BlobRecord>, data: &[u8], media_type: &str| {
         let digest = Digest::of_bytes(data);
         store.put_bytes(&digest, data).unwrap();
         blobs.push(BlobRecord {
@@ -26,19 +35,21 @@ pub(crate) fn bundle(signed: bool) -> (Vec<u8>, SigningKey) {
             media_type: media_type.into(),
         });
     };
-    put(&b"layer one ".repeat(300), LAYER);
+    put(&mut blobs, &b"layer one ".repeat(300), LAYER);
     put(
+        &mut blobs,
         &(0..2000u32)
             .map(|i| (i * 7 % 251) as u8)
             .collect::<Vec<_>>(),
         LAYER,
     );
     put(
+        &mut blobs,
         br#"{"architecture":"amd64","os":"linux"}"#,
         "application/vnd.oci.image.config.v1+json",
     );
-    let manifest_doc = br#"{"schemaVersion":2}"#;
-    put(manifest_doc, MANIFEST);
+    let manifest_doc = manifest_doc(&blobs);
+    put(&mut blobs, &manifest_doc, MANIFEST);
     let top = blobs.last().unwrap().clone();
     let images = vec![ImageRecord {
         name: "r.test/a".into(),

@@ -83,9 +83,20 @@ proptest! {
                 media_type: super::LAYER.into(),
             })
             .collect();
+        // A manifest as the content graph reads it: a config and the layers.
+        let config = BlobRecord {
+            digest: Digest::of_bytes(b"{}"),
+            size: 2,
+            media_type: super::CONFIG.into(),
+        };
+        let descriptor = |b: &BlobRecord| {
+            serde_json::json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size})
+        };
         let doc = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
-            "layers": layers.iter().map(|l| serde_json::json!({"digest": l.digest})).collect::<Vec<_>>(),
+            "mediaType": MANIFEST,
+            "config": descriptor(&config),
+            "layers": layers.iter().map(descriptor).collect::<Vec<_>>(),
         }))
         .unwrap();
         let top = BlobRecord {
@@ -94,14 +105,17 @@ proptest! {
             media_type: MANIFEST.into(),
         };
         let mut listed = layers.clone();
+        listed.push(config.clone());
         listed.push(top.clone());
         // The last blob listed is the image's top manifest.
         let manifest = manifest_of(&listed);
         let file = write(&manifest.to_json_bytes(), None, b"{}", &[(doc, MANIFEST)], 4096);
         let head = read_head(&file[..]).unwrap();
         let size = head.image_sizes[&top.digest];
-        prop_assert_eq!(size.blobs, sizes.len() as u64 + 1);
-        let exact = sizes.iter().map(|&s| u128::from(s)).sum::<u128>() + u128::from(top.size);
+        prop_assert_eq!(size.blobs, sizes.len() as u64 + 2);
+        let exact = sizes.iter().map(|&s| u128::from(s)).sum::<u128>()
+            + u128::from(config.size)
+            + u128::from(top.size);
         prop_assert_eq!(u128::from(size.bytes), exact.min(u128::from(u64::MAX)));
     }
 }

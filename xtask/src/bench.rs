@@ -404,9 +404,9 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
         w.write_all(&data)?;
         w.commit()?;
         let media_type = if noise {
-            "application/vnd.oci.image.layer.v1.tar+gzip"
+            airlock_layout::media::OCI_LAYER_GZIP
         } else {
-            "application/vnd.oci.image.layer.v1.tar"
+            airlock_layout::media::OCI_LAYER
         };
         layers.push(BlobRecord {
             digest,
@@ -419,20 +419,20 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
     let config_rec = BlobRecord {
         digest: Digest::of_bytes(config),
         size: config.len() as u64,
-        media_type: "application/vnd.oci.image.config.v1+json".into(),
+        media_type: airlock_layout::media::OCI_CONFIG.into(),
     };
     store.put_bytes(&config_rec.digest, config)?;
     let descriptor = |b: &BlobRecord| serde_json::json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size});
     let manifest_doc = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "mediaType": airlock_layout::media::OCI_MANIFEST,
         "config": descriptor(&config_rec),
         "layers": layers.iter().map(descriptor).collect::<Vec<_>>(),
     }))?;
     let manifest_rec = BlobRecord {
         digest: Digest::of_bytes(&manifest_doc),
         size: manifest_doc.len() as u64,
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        media_type: airlock_layout::media::OCI_MANIFEST.into(),
     };
     store.put_bytes(&manifest_rec.digest, &manifest_doc)?;
 
@@ -469,7 +469,7 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
     std::fs::write(public, key.verifying_key().to_pem())?;
     let index_json = serde_json::to_vec_pretty(&serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": airlock_layout::media::OCI_INDEX,
         "manifests": [{
             "mediaType": manifest_rec.media_type,
             "digest": manifest_rec.digest.to_string(),

@@ -28,12 +28,12 @@
 //!     BlobRecord {
 //!         digest: layer_digest.clone(),
 //!         size: layer.len() as u64,
-//!         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+//!         media_type: media::OCI_LAYER.into(),
 //!     },
 //!     BlobRecord {
 //!         digest: config_digest.clone(),
 //!         size: config.len() as u64,
-//!         media_type: "application/vnd.oci.image.config.v1+json".into(),
+//!         media_type: media::OCI_CONFIG.into(),
 //!     },
 //! ];
 //! let out = dir.path().join("demo.tar.zst");

@@ -22,7 +22,7 @@ use url::Url;
 use crate::auth::{parse_challenges, scope_key, Challenge, Scope, TokenResponse};
 use crate::credentials::{AuthFiles, Credentials};
 use crate::envelope::{ErrorCode, ErrorEnvelope};
-use crate::error::{Error, ReferenceError};
+use crate::error::{Error, ReferenceError, ReferenceProblem};
 use crate::reference::{self, normalize_registry, DOCKER_HUB, DOCKER_HUB_API_HOST};
 use crate::retry;
 use crate::token_cache::{Token, TokenCache};
@@ -909,15 +909,17 @@ impl Client {
         } else {
             registry
         };
-        let bad = |reason: String| ReferenceError {
+        let bad = |url: Option<url::ParseError>| ReferenceError {
             reference: registry.to_owned(),
-            reason,
+            reason: ReferenceProblem::NotHost {
+                registry: registry.to_owned(),
+                url,
+            },
         };
         if host.is_empty() || host.contains(['/', '@', '?', '#']) {
-            return Err(bad(format!("`{registry}` is not a registry host")).into());
+            return Err(bad(None).into());
         }
-        Url::parse(&format!("{scheme}://{host}/v2/"))
-            .map_err(|e| bad(format!("`{registry}` is not a registry host: {e}")).into())
+        Url::parse(&format!("{scheme}://{host}/v2/")).map_err(|e| bad(Some(e)).into())
     }
 
     /// A request for `/v2/<repository>/manifests/<reference>` accepting the manifest types the

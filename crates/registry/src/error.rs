@@ -367,7 +367,149 @@ pub struct ReferenceError {
     /// The input as given.
     pub reference: String,
     /// What is wrong and where.
-    pub reason: String,
+    pub reason: ReferenceProblem,
+}
+
+const CREDENTIALS_HINT: &str = "\n  hint: give credentials in an auth file (`docker login HOST`, \
+                                `REGISTRY_AUTH_FILE`) or with --username and --password-stdin";
+
+/// What is wrong with an image reference, repository name, tag, digest or registry host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceProblem {
+    /// Nothing was given.
+    #[error("the reference is empty")]
+    Empty,
+    /// A space or control character.
+    #[error("it contains the character {0:?}")]
+    Character(char),
+    /// Nothing before the tag or digest.
+    #[error("the repository name is empty")]
+    EmptyRepository,
+    /// `registry/repository` is longer than the distribution spec allows.
+    #[error("the name `{name}` is longer than {limit} characters")]
+    NameTooLong {
+        /// `registry/repository`.
+        name: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// `user:password@` in front of the name (never echoed).
+    #[error("an image reference cannot carry credentials (`user:password@`){CREDENTIALS_HINT}")]
+    Credentials,
+    /// `something:else@not-a-digest`: the part before `@` may be a password.
+    #[error(
+        "what follows `@` is not a digest (`sha256:` and 64 lowercase hex digits); the part \
+         before it is not shown, as it may be `user:password` (an image reference cannot \
+         carry credentials){CREDENTIALS_HINT}"
+    )]
+    NoDigestAfterAt,
+    /// `[` without `]`.
+    #[error("the registry `{registry}` opens `[` for an IPv6 address but does not close it")]
+    UnclosedIpv6 {
+        /// The registry.
+        registry: String,
+    },
+    /// Between `[` and `]` is no IPv6 address.
+    #[error("`{address}` in the registry `{registry}` is not an IPv6 address")]
+    NotIpv6 {
+        /// What is between the brackets.
+        address: String,
+        /// The registry.
+        registry: String,
+    },
+    /// Something other than `:port` after `]`.
+    #[error("unexpected `{after}` after the IPv6 address in the registry `{registry}`")]
+    AfterIpv6 {
+        /// What follows `]`.
+        after: String,
+        /// The registry.
+        registry: String,
+    },
+    /// `:5000` alone.
+    #[error("the registry `{registry}` has an empty host name")]
+    EmptyHost {
+        /// The registry.
+        registry: String,
+    },
+    /// A host name component with other characters than letters, digits and inner `-`.
+    #[error(
+        "the registry host `{host}` is invalid at `{component}`: components are letters, \
+         digits and inner `-`, separated by `.`"
+    )]
+    HostComponent {
+        /// The host.
+        host: String,
+        /// The component.
+        component: String,
+    },
+    /// The port is not a number.
+    #[error("the port `{port}` of the registry `{registry}` is not a number")]
+    Port {
+        /// The port as given.
+        port: String,
+        /// The registry.
+        registry: String,
+    },
+    /// `a//b`.
+    #[error("the repository `{repository}` has an empty path component")]
+    EmptyComponent {
+        /// The repository.
+        repository: String,
+    },
+    /// A path component breaks the distribution spec's grammar.
+    #[error(
+        "the repository path component `{component}` {defect}; components are lowercase \
+         letters and digits, separated by `.`, `_`, `__` or `-`{}",
+        if *.looks_like_host { " (a registry host needs a `.` or a `:port`, or is `localhost`)" } else { "" }
+    )]
+    Component {
+        /// The component.
+        component: String,
+        /// What is wrong with it.
+        defect: ComponentDefect,
+        /// It has an uppercase letter and comes first: meant as a registry host, perhaps.
+        looks_like_host: bool,
+    },
+    /// A tag outside `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+    #[error(
+        "the tag `{0}` is invalid: a tag is 1 to 128 of `A-Za-z0-9_.-` and does not start \
+         with `.` or `-`"
+    )]
+    Tag(String),
+    /// A digest without `algorithm:`.
+    #[error("the digest `{0}` has no algorithm: expected `sha256:<64 hex digits>`")]
+    NoAlgorithm(String),
+    /// Another algorithm than sha256.
+    #[error("the digest algorithm `{0}` is not supported: expected `sha256`")]
+    Algorithm(String),
+    /// Not 64 lowercase hex digits.
+    #[error("the digest `{0}` is invalid: expected `sha256:` and 64 lowercase hex digits")]
+    DigestHex(String),
+    /// Not something a URL can be made of.
+    #[error("`{registry}` is not a registry host{}", .url.map(|e| format!(": {e}")).unwrap_or_default())]
+    NotHost {
+        /// The registry.
+        registry: String,
+        /// Why a URL cannot be made of it, when that is the reason.
+        url: Option<url::ParseError>,
+    },
+}
+
+/// Why a repository path component is not `[a-z0-9]+ ( ( [_.] | __ | -+ ) [a-z0-9]+ )*`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComponentDefect {
+    /// An uppercase letter.
+    #[error("has the uppercase letter `{0}`")]
+    Uppercase(char),
+    /// A character outside the grammar.
+    #[error("has the character `{0}`")]
+    Character(char),
+    /// It starts or ends with a separator.
+    #[error("must start and end with a letter or digit")]
+    Ends,
+    /// A separator other than `.`, `_`, `__` or dashes.
+    #[error("has the separator `{0}`")]
+    Separator(String),
 }
 
 fn subject(registry: &str, repository: &str) -> String {

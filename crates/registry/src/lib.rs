@@ -83,6 +83,8 @@ pub use client::{
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};
-pub use error::{render_error, Error, HelperError, ReferenceError, TlsProblem};
+pub use error::{
+    render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
+};
 pub use push::PushOutcome;
 pub use reference::Reference;

@@ -18,7 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ReferenceError;
+use crate::error::{ComponentDefect, ReferenceError, ReferenceProblem};
 
 /// The registry that references without a registry component point to.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -124,17 +124,11 @@ pub fn validate_host(registry: &str) -> Result<(), ReferenceError> {
 /// After the `@` of `name@digest` comes a digest, never a `/`; a `:` before the `@` that is
 /// not followed by a valid digest may be a password.
 fn userinfo_error(s: &str) -> Option<ReferenceError> {
-    const HINT: &str = "\n  hint: give credentials in an auth file (`docker login HOST`, \
-                        `REGISTRY_AUTH_FILE`) or with --username and --password-stdin";
     let (before, after) = s.split_once('@')?;
     let reason = if after.contains('/') {
-        format!("an image reference cannot carry credentials (`user:password@`){HINT}")
+        ReferenceProblem::Credentials
     } else if before.contains(':') && validate_digest(after).is_err() {
-        format!(
-            "what follows `@` is not a digest (`sha256:` and 64 lowercase hex digits); the part \
-             before it is not shown, as it may be `user:password` (an image reference cannot \
-             carry credentials){HINT}"
-        )
+        ReferenceProblem::NoDigestAfterAt
     } else {
         return None;
     };
@@ -153,12 +147,12 @@ pub fn normalize_registry(registry: &str) -> &str {
     }
 }
 
-fn parse(s: &str) -> Result<Reference, String> {
+fn parse(s: &str) -> Result<Reference, ReferenceProblem> {
     if s.is_empty() {
-        return Err("the reference is empty".into());
+        return Err(ReferenceProblem::Empty);
     }
     if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("it contains the character {c:?}"));
+        return Err(ReferenceProblem::Character(c));
     }
 
     let (rest, digest) = match s.split_once('@') {
@@ -181,7 +175,7 @@ fn parse(s: &str) -> Result<Reference, String> {
         None => (rest, None),
     };
     if name.is_empty() {
-        return Err("the repository name is empty".into());
+        return Err(ReferenceProblem::EmptyRepository);
     }
 
     let (registry, repository) = match name.split_once('/') {
@@ -198,9 +192,10 @@ fn parse(s: &str) -> Result<Reference, String> {
         repository
     };
     if registry.len() + 1 + repository.len() > NAME_MAX {
-        return Err(format!(
-            "the name `{registry}/{repository}` is longer than {NAME_MAX} characters"
-        ));
+        return Err(ReferenceProblem::NameTooLong {
+            name: format!("{registry}/{repository}"),
+            limit: NAME_MAX,
+        });
     }
 
     let tag = match (&tag, &digest) {
@@ -224,26 +219,28 @@ fn is_registry(first: &str) -> bool {
     first.contains(['.', ':']) || first == "localhost"
 }
 
-fn validate_registry(registry: &str) -> Result<(), String> {
+fn validate_registry(registry: &str) -> Result<(), ReferenceProblem> {
     let (host, port) = if let Some(v6) = registry.strip_prefix('[') {
         let Some((addr, after)) = v6.split_once(']') else {
-            return Err(format!(
-                "the registry `{registry}` opens `[` for an IPv6 address but does not close it"
-            ));
+            return Err(ReferenceProblem::UnclosedIpv6 {
+                registry: registry.to_owned(),
+            });
         };
         if addr.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!(
-                "`{addr}` in the registry `{registry}` is not an IPv6 address"
-            ));
+            return Err(ReferenceProblem::NotIpv6 {
+                address: addr.to_owned(),
+                registry: registry.to_owned(),
+            });
         }
         match after {
             "" => (None, None),
             _ => match after.strip_prefix(':') {
                 Some(port) => (None, Some(port)),
                 None => {
-                    return Err(format!(
-                        "unexpected `{after}` after the IPv6 address in the registry `{registry}`"
-                    ))
+                    return Err(ReferenceProblem::AfterIpv6 {
+                        after: after.to_owned(),
+                        registry: registry.to_owned(),
+                    })
                 }
             },
         }
@@ -255,7 +252,9 @@ fn validate_registry(registry: &str) -> Result<(), String> {
     };
     if let Some(host) = host {
         if host.is_empty() {
-            return Err(format!("the registry `{registry}` has an empty host name"));
+            return Err(ReferenceProblem::EmptyHost {
+                registry: registry.to_owned(),
+            });
         }
         for component in host.split('.') {
             let ok = !component.is_empty()
@@ -265,62 +264,59 @@ fn validate_registry(registry: &str) -> Result<(), String> {
                 && !component.starts_with('-')
                 && !component.ends_with('-');
             if !ok {
-                return Err(format!(
-                    "the registry host `{host}` is invalid at `{component}`: \
-                     components are letters, digits and inner `-`, separated by `.`"
-                ));
+                return Err(ReferenceProblem::HostComponent {
+                    host: host.to_owned(),
+                    component: component.to_owned(),
+                });
             }
         }
     }
     if let Some(port) = port {
         if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) || port.len() > 5 {
-            return Err(format!(
-                "the port `{port}` of the registry `{registry}` is not a number"
-            ));
+            return Err(ReferenceProblem::Port {
+                port: port.to_owned(),
+                registry: registry.to_owned(),
+            });
         }
     }
     Ok(())
 }
 
-pub(crate) fn validate_repository(repository: &str) -> Result<(), String> {
+pub(crate) fn validate_repository(repository: &str) -> Result<(), ReferenceProblem> {
     for component in repository.split('/') {
         if component.is_empty() {
-            return Err(format!(
-                "the repository `{repository}` has an empty path component"
-            ));
+            return Err(ReferenceProblem::EmptyComponent {
+                repository: repository.to_owned(),
+            });
         }
-        if let Some(reason) = path_component_error(component) {
-            let registry_hint = if component.chars().any(|c| c.is_ascii_uppercase())
-                && repository.starts_with(&format!("{component}/"))
-            {
-                " (a registry host needs a `.` or a `:port`, or is `localhost`)"
-            } else {
-                ""
-            };
-            return Err(format!(
-                "the repository path component `{component}` {reason}; components are \
-                 lowercase letters and digits, separated by `.`, `_`, `__` or `-`{registry_hint}"
-            ));
+        if let Some(defect) = path_component_error(component) {
+            let looks_like_host = component.chars().any(|c| c.is_ascii_uppercase())
+                && repository.starts_with(&format!("{component}/"));
+            return Err(ReferenceProblem::Component {
+                component: component.to_owned(),
+                defect,
+                looks_like_host,
+            });
         }
     }
     Ok(())
 }
 
 /// Why `component` is not `[a-z0-9]+ ( ( [_.] | __ | -+ ) [a-z0-9]+ )*`, or `None`.
-fn path_component_error(component: &str) -> Option<String> {
+fn path_component_error(component: &str) -> Option<ComponentDefect> {
     let bytes = component.as_bytes();
     if let Some(c) = component.chars().find(|c| c.is_ascii_uppercase()) {
-        return Some(format!("has the uppercase letter `{c}`"));
+        return Some(ComponentDefect::Uppercase(c));
     }
     if let Some(c) = component
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c)))
     {
-        return Some(format!("has the character `{c}`"));
+        return Some(ComponentDefect::Character(c));
     }
     let is_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if !is_alnum(bytes[0]) || !is_alnum(bytes[bytes.len() - 1]) {
-        return Some("must start and end with a letter or digit".into());
+        return Some(ComponentDefect::Ends);
     }
     let mut i = 0;
     while i < bytes.len() {
@@ -335,13 +331,13 @@ fn path_component_error(component: &str) -> Option<String> {
         let sep = &component[start..i];
         let ok = matches!(sep, "." | "_" | "__") || sep.bytes().all(|b| b == b'-');
         if !ok {
-            return Some(format!("has the separator `{sep}`"));
+            return Some(ComponentDefect::Separator(sep.to_owned()));
         }
     }
     None
 }
 
-pub(crate) fn validate_tag(tag: &str) -> Result<(), String> {
+pub(crate) fn validate_tag(tag: &str) -> Result<(), ReferenceProblem> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
     let valid = match chars.next() {
@@ -349,30 +345,21 @@ pub(crate) fn validate_tag(tag: &str) -> Result<(), String> {
         None => false,
     };
     if !valid || tag.len() > 128 {
-        return Err(format!(
-            "the tag `{tag}` is invalid: a tag is 1 to 128 of `A-Za-z0-9_.-` and does not \
-             start with `.` or `-`"
-        ));
+        return Err(ReferenceProblem::Tag(tag.to_owned()));
     }
     Ok(())
 }
 
 /// Checks `sha256:` followed by 64 lowercase hex digits.
-pub(crate) fn validate_digest(digest: &str) -> Result<(), String> {
+pub(crate) fn validate_digest(digest: &str) -> Result<(), ReferenceProblem> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!(
-            "the digest `{digest}` has no algorithm: expected `sha256:<64 hex digits>`"
-        ));
+        return Err(ReferenceProblem::NoAlgorithm(digest.to_owned()));
     };
     if algorithm != "sha256" {
-        return Err(format!(
-            "the digest algorithm `{algorithm}` is not supported: expected `sha256`"
-        ));
+        return Err(ReferenceProblem::Algorithm(algorithm.to_owned()));
     }
     if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(format!(
-            "the digest `{digest}` is invalid: expected `sha256:` and 64 lowercase hex digits"
-        ));
+        return Err(ReferenceProblem::DigestHex(digest.to_owned()));
     }
     Ok(())
 }

@@ -1082,11 +1082,12 @@ impl Engine {
     /// The config of a manifest: its digest and what it says.
     fn config(&self, m: &ImageManifest) -> Result<(String, ImageConfiguration), UnpackError> {
         let digest = m.config().digest().to_string();
-        let cfg = serde_json::from_slice(&self.small_bytes(&digest)?)
-            .map_err(|error| UnpackError::ConfigJson {
+        let cfg = serde_json::from_slice(&self.small_bytes(&digest)?).map_err(|error| {
+            UnpackError::ConfigJson {
                 digest: digest.clone(),
                 error,
-            })?;
+            }
+        })?;
         Ok((digest, cfg))
     }
 

@@ -147,6 +147,10 @@ impl LoadTarget {
 
 /// A load, into one kind of target.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one is built per run, and moved once into `load`"
+)]
 pub enum LoadJob {
     /// Into a registry.
     Registry(LoadOptions),

@@ -227,9 +227,7 @@ mod tests {
         // `{"schemaVersion":2}` is no image manifest the content graph reads: no size.
         assert!(head.image_sizes.is_empty());
 
-        let descriptor = |b: &BlobRecord| {
-            serde_json::json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size})
-        };
+        let descriptor = |b: &BlobRecord| serde_json::json!({"mediaType": b.media_type, "digest": b.digest, "size": b.size});
         let (file, _) = bundle_of(true, |blobs| {
             serde_json::to_vec(&serde_json::json!({
                 "schemaVersion": 2,

@@ -20,7 +20,6 @@
 #![warn(missing_docs)]
 
 mod error;
-pub mod kubernetes;
 pub mod lock;
 pub mod platform;
 mod pull;
@@ -29,9 +28,12 @@ mod time;
 
 use std::path::{Path, PathBuf};
 
+/// Kubernetes release data (`spec.kubernetes`), shared with the offline side.
+pub use airlock_kube as kubernetes;
+pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
-pub use error::{render as render_error, BlobError, Error, ImageError, KubernetesError};
+pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use lock::Lock;
 pub use pull::{bundle, resolve_lock};
 pub use spec::Spec;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use airlock_bundle::kubernetes::{self, Addon};
+use airlock_kube::{self as kubernetes, Addon};
 use serde_json::json;
 
 use crate::cli::ImagesCommand;

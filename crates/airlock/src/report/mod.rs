@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use airlock_bundle::{ImageError, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+pub mod config;
+
 /// Set once a write to stderr failed: messages for people stop there, the run goes on.
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 /// The first failed write to stdout: the run's data did not all arrive, so it exits with 2.

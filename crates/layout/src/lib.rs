@@ -80,6 +80,7 @@ pub mod format;
 pub mod index;
 pub mod manifest;
 pub mod sign;
+pub mod sniff;
 pub mod store;
 pub mod verify;
 
@@ -100,6 +101,7 @@ pub use manifest::{
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
 pub use sign::{SigningKey, VerifyingKey};
+pub use sniff::{read_inventory, Inventory, InventoryError, InventorySource};
 pub use store::{BlobStore, BlobWriter};
 pub use verify::{
     check_entry_header, read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary,

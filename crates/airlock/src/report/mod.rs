@@ -9,6 +9,7 @@ use airlock_bundle::{ImageError, Reporter};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub mod config;
+pub mod inspect;
 
 /// Set once a write to stderr failed: messages for people stop there, the run goes on.
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);

@@ -22,6 +22,7 @@ macro_rules! print {
 
 mod cli;
 mod commands;
+mod flags;
 mod report;
 
 use std::process::ExitCode;

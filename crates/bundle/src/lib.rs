@@ -158,6 +158,23 @@ pub trait Reporter: Send + Sync {
 pub struct NoReport;
 impl Reporter for NoReport {}
 
+/// `SPEC.lock`: where `lock` writes and `bundle --locked` reads a spec's lock by default.
+pub fn default_lock_path(spec: &Path) -> PathBuf {
+    let mut s = spec.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// The blob cache when none is given: `$XDG_CACHE_HOME/airlock` (when absolute), else
+/// `$HOME/.cache/airlock`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("airlock"))
+}
+
 /// `OUT.manifest.json` for the bundle file `OUT` (the whole file name, e.g.
 /// `k8s.tar.zst.manifest.json`): a copy of `airlock/manifest.json` beside the bundle, so a
 /// gatekeeper can read and check the inventory without opening the bundle.

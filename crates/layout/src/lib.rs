@@ -78,6 +78,7 @@ pub mod digest;
 pub mod error;
 pub mod format;
 pub mod index;
+pub mod keyfile;
 pub mod manifest;
 pub mod sign;
 pub mod sniff;
@@ -96,6 +97,7 @@ pub use format::{
 pub use index::{
     open_entry, open_entry_owned, read_entry, EntryInfo, EntryReader, FrameIndex, FrameInfo,
 };
+pub use keyfile::{KeyFileError, KeyPairPaths, SigningKeyFile};
 pub use manifest::{
     is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,

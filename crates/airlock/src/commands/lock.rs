@@ -1,21 +1,19 @@
 //! `airlock lock SPEC [-o SPEC.lock]`: every image resolved to a digest, nothing downloaded.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use airlock_bundle::{Error, LockOptions, Spec};
 
 use crate::cli::{GlobalArgs, LockArgs};
-use crate::report::ProgressReporter;
+use crate::report::bundle::ProgressReporter;
 
 pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
-    let output = args.output.clone().unwrap_or_else(|| {
-        let mut s = args.spec.as_os_str().to_owned();
-        s.push(".lock");
-        PathBuf::from(s)
-    });
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| airlock_bundle::default_lock_path(&args.spec));
     super::common::check_output("-o", &output, &[("spec", &args.spec)])?;
     let client = super::common::source_client_options(&args.registries)?;
     let opts = LockOptions {

@@ -1,7 +1,6 @@
 //! One file per command.
 
 mod bundle;
-mod common;
 mod completions;
 mod config;
 mod images;
@@ -15,6 +14,8 @@ mod verify;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
+// The name the commands knew the flag checks by.
+use crate::flags as common;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

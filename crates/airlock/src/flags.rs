@@ -1,12 +1,51 @@
-//! Flag handling shared by several commands.
+//! The second stage of flag handling: raw flags (`cli`) checked and turned into what the
+//! library functions take, before any work starts. Everything that can be wrong with a flag,
+//! an environment variable or a path given on the command line fails here, naming the flag.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use airlock_bundle::{ClientOptions, Credentials};
+use airlock_bundle::{
+    beside_manifest_path, beside_signature_path, ArchiveOptions, BundleOptions, ClientOptions,
+    Credentials, Spec,
+};
 use anyhow::{bail, Context};
 
-use crate::cli::SourceRegistryArgs;
+use crate::cli::{BundleArgs, SourceRegistryArgs};
+
+/// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
+pub const PASSPHRASE_ENV: &str = "AIRLOCK_KEY_PASSPHRASE";
+
+/// The passphrase from standard input when `stdin`, else from `AIRLOCK_KEY_PASSPHRASE` when
+/// set and not empty. Never logged.
+pub fn read_passphrase(stdin: bool) -> anyhow::Result<Option<String>> {
+    if stdin {
+        return Ok(Some(read_secret_stdin("--passphrase-stdin")?));
+    }
+    match std::env::var(PASSPHRASE_ENV) {
+        Ok(p) if !p.is_empty() => Ok(Some(p)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{PASSPHRASE_ENV} is not valid UTF-8"),
+    }
+}
+
+/// The private key at `path` for signing (`--sign-key`), with the passphrase from standard
+/// input (`stdin`) or `AIRLOCK_KEY_PASSPHRASE`.
+pub fn signing_key(path: &Path, stdin: bool) -> anyhow::Result<airlock_layout::SigningKey> {
+    let file = airlock_layout::SigningKeyFile::read(path)?;
+    let passphrase = read_passphrase(stdin)?;
+    Ok(file.decrypt(passphrase.as_deref().map(str::as_bytes))?)
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the time a bundle says it was created.
+pub fn source_date_epoch() -> anyhow::Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => Ok(Some(v.trim().parse::<u64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH=`{v}` is not a number of seconds")
+        })?)),
+        Err(_) => Ok(None),
+    }
+}
 
 /// The signer's public key (PEM) from `path`.
 pub fn read_public_key(path: &std::path::Path) -> anyhow::Result<airlock_layout::VerifyingKey> {
@@ -163,4 +202,106 @@ pub fn same_target(a: &Path, b: &Path) -> bool {
             .map(|d| d.join(p.file_name().unwrap_or_default()))
     };
     matches!((norm(a), norm(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The lock files of a `bundle` run: the one it writes (`--lock`) or the one it checks
+/// against (`--locked`, default `SPEC.lock`).
+pub struct BundleLocks {
+    /// `--lock FILE` without `--locked`.
+    pub write: Option<PathBuf>,
+    /// `--locked`.
+    pub locked: Option<PathBuf>,
+}
+
+/// The lock flags of `bundle`, and every file the run writes checked before any network work;
+/// also whether an existing bundle is replaced.
+pub fn bundle_outputs(args: &BundleArgs) -> anyhow::Result<(BundleLocks, bool)> {
+    let locks = match (args.lock.clone(), args.locked) {
+        (lock, true) => BundleLocks {
+            write: None,
+            locked: Some(lock.unwrap_or_else(|| airlock_bundle::default_lock_path(&args.spec))),
+        },
+        (lock, false) => BundleLocks {
+            write: lock,
+            locked: None,
+        },
+    };
+    let mut inputs: Vec<(&str, &Path)> = vec![("spec", &args.spec)];
+    if let Some(l) = &locks.locked {
+        inputs.push(("lock file", l));
+    }
+    if let Some(k) = &args.sign_key {
+        inputs.push(("signing key", k));
+    }
+    let out = &args.output;
+    let replaces = check_output("-o", out, &inputs)?;
+    let manifest = beside_manifest_path(out);
+    check_output("-o", &manifest, &inputs)?;
+    check_output("-o", &beside_signature_path(out), &inputs)?;
+    if let Some(lock) = &locks.write {
+        check_output("--lock", lock, &inputs)?;
+        for (what, p) in [("bundle", out), ("manifest beside the bundle", &manifest)] {
+            if same_target(lock, p) {
+                bail!(
+                    "--lock `{}` is the {what} `{}`\n  hint: choose another lock path",
+                    lock.display(),
+                    p.display()
+                );
+            }
+        }
+    }
+    Ok((locks, replaces))
+}
+
+/// The rest of `bundle`'s flags into its options, the signing key loaded before any network
+/// work (a wrong passphrase fails at once).
+pub fn bundle_options(
+    args: &BundleArgs,
+    spec: Spec,
+    locks: BundleLocks,
+) -> anyhow::Result<BundleOptions> {
+    if args.passphrase_stdin && args.registries.password_stdin {
+        bail!(
+            "--passphrase-stdin and --password-stdin cannot both read standard input\n  hint: \
+             give the key passphrase in AIRLOCK_KEY_PASSPHRASE instead"
+        );
+    }
+    let sign = match &args.sign_key {
+        Some(path) => Some(signing_key(path, args.passphrase_stdin)?),
+        None => None,
+    };
+    let cache_dir = match &args.cache_dir {
+        Some(d) => d.clone(),
+        None => airlock_bundle::default_cache_dir()
+            .context("no cache directory: pass --cache-dir DIR")?,
+    };
+    Ok(BundleOptions {
+        spec,
+        output: args.output.clone(),
+        cache_dir,
+        jobs: usize::from(args.jobs),
+        keep_going: args.keep_going,
+        write_lock: locks.write,
+        locked: locks.locked,
+        client: source_client_options(&args.registries)?,
+        created: source_date_epoch()?,
+        archive: ArchiveOptions {
+            level: args.level,
+            ..ArchiveOptions::default()
+        },
+        sign,
+    })
+}
+
+/// Device and inode of a file, to tell whether it was replaced (a rename gives a new inode).
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|m| (m.len(), 0))
+    }
 }

@@ -47,13 +47,6 @@ pub fn source_date_epoch() -> anyhow::Result<Option<u64>> {
     }
 }
 
-/// The signer's public key (PEM) from `path`.
-pub fn read_public_key(path: &std::path::Path) -> anyhow::Result<airlock_layout::VerifyingKey> {
-    let pem = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the public key `{}`", path.display()))?;
-    Ok(airlock_layout::VerifyingKey::from_pem(&pem, path)?)
-}
-
 /// `airlock/<version>`, sent as the HTTP user agent.
 pub fn user_agent() -> String {
     format!("airlock/{}", env!("CARGO_PKG_VERSION"))

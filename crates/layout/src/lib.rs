@@ -70,6 +70,7 @@
 //! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
 //! - [`index`]: reading single entries of a bundle file without decompressing the rest;
 //! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
+//! - [`trust`]: the one signature policy of the offline commands (a key, or none on purpose);
 //! - [`verify`]: checking a whole bundle file in one streaming pass.
 #![warn(missing_docs)]
 
@@ -83,6 +84,7 @@ pub mod manifest;
 pub mod sign;
 pub mod sniff;
 pub mod store;
+pub mod trust;
 pub mod verify;
 
 pub use archive::{
@@ -105,6 +107,7 @@ pub use manifest::{
 pub use sign::{SigningKey, VerifyingKey};
 pub use sniff::{read_inventory, Inventory, InventoryError, InventorySource};
 pub use store::{BlobStore, BlobWriter};
+pub use trust::{Purpose, SignatureCheck, Trust, TrustError};
 pub use verify::{
     check_entry_header, read_head, verify_bundle, BundleHead, ImageSize, ManifestSummary,
     SignatureReport, VerifyError, VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,

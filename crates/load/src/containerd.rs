@@ -3,7 +3,7 @@
 //! Order of work, so that nothing unverified is committed and no image record points at
 //! missing content:
 //! 1. the head of the bundle, its signature, frame index and small blobs (as for a registry:
-//!    `plan::open_verified`); names mapped, collisions refused;
+//!    `offline::open_all`, `offline::plan`); names mapped, collisions refused;
 //! 2. the socket answers (`Version`); a lease is taken for the whole import
 //!    (`containerd.io/gc.expire` in a day, deleted at the end), so garbage collection keeps
 //!    what this run wrote until the image records reference it;
@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use airlock_layout::{BlobRecord, Digest, VerifyingKey};
+use airlock_layout::{BlobRecord, Digest, Purpose, Trust};
 use bytes::Bytes;
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
@@ -50,7 +50,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::names::{NameMapper, NameRule, Rewrite};
-use crate::plan::{open_verified, plan_image, ImagePlan};
+use crate::offline::{open_all, plan, PlannedBundle};
+use crate::plan::{ImagePlan, SmallBlobs};
 use crate::source::{BundleSource, Progress};
 use crate::{FailedImage, LoadReporter, SignatureCheck};
 
@@ -58,6 +59,8 @@ use crate::{FailedImage, LoadReporter, SignatureCheck};
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 /// The namespace the kubelet's CRI plugin reads images from.
 pub const DEFAULT_NAMESPACE: &str = "k8s.io";
+/// The snapshotter images are unpacked into unless told otherwise.
+pub const DEFAULT_SNAPSHOTTER: &str = "overlayfs";
 
 /// A containerd to load into: `containerd://[/path/to/containerd.sock][?namespace=NS]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,10 +142,8 @@ fn valid_namespace(ns: &str) -> bool {
 pub struct ContainerdOptions {
     /// The bundle file.
     pub bundle: PathBuf,
-    /// The signer's public key; `None` is refused unless `insecure_skip_signature`.
-    pub key: Option<VerifyingKey>,
-    /// Load without checking who made the bundle.
-    pub insecure_skip_signature: bool,
+    /// Who vouches for the bundle (every blob is checked against its manifest either way).
+    pub trust: Trust,
     /// The socket and namespace.
     pub target: ContainerdTarget,
     /// How canonical names become image names (`keep-host`: the canonical names).
@@ -160,17 +161,16 @@ pub struct ContainerdOptions {
 }
 
 impl ContainerdOptions {
-    /// Defaults for everything but the bundle and the target.
-    pub fn new(bundle: PathBuf, target: ContainerdTarget) -> ContainerdOptions {
+    /// Defaults for everything but the bundle, the target and the trust.
+    pub fn new(bundle: PathBuf, target: ContainerdTarget, trust: Trust) -> ContainerdOptions {
         ContainerdOptions {
             bundle,
-            key: None,
-            insecure_skip_signature: false,
+            trust,
             target,
             rule: NameRule::KeepHost,
             rewrites: Vec::new(),
             platform: None,
-            snapshotter: "overlayfs".into(),
+            snapshotter: DEFAULT_SNAPSHOTTER.into(),
             unpack: true,
             jobs: 4,
         }
@@ -471,7 +471,7 @@ struct Engine {
     lease: String,
     snapshotter: String,
     source: BundleSource,
-    small: HashMap<Digest, Result<Bytes, String>>,
+    small: SmallBlobs,
     content: HashMap<Digest, OnceCell<ContentResult>>,
     progress: Progress,
     written: AtomicU64,
@@ -491,8 +491,7 @@ pub async fn load_to_containerd(
     let started = Instant::now();
     let ContainerdOptions {
         bundle,
-        key,
-        insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -507,31 +506,27 @@ pub async fn load_to_containerd(
         None => Platform::host(),
     };
 
-    // 1. Head, signature, index and small blobs, before anything else is used.
-    let path = bundle.clone();
-    let check_key = key.clone();
-    let (head, index, small) = tokio::task::spawn_blocking(move || {
-        open_verified(&path, check_key.as_ref(), insecure_skip_signature)
-    })
-    .await??;
-    if key.is_none() {
-        reporter.warn(crate::to_registry::NOT_AUTHENTIC);
+    // 1. Head, signature, index and small blobs, before anything else is used; then names.
+    let opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
+    if let Some(warning) = trust.warning(Purpose::Load) {
+        reporter.warn(warning);
     }
-    let manifest = head.manifest;
     let mapper = NameMapper {
         prefix: String::new(),
         rule,
         rewrites,
     };
-    let names = mapper
-        .map_all(manifest.images.iter().map(|i| i.name.as_str()))
-        .map_err(crate::Error::from)?;
-    let blob_records: HashMap<&Digest, &BlobRecord> =
-        manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+    let PlannedBundle {
+        bundle: opened,
+        images: planned,
+    } = plan(opened, &mapper)
+        .map_err(crate::Error::from)?
+        .pop()
+        .expect("one bundle opened, one planned");
     let mut plans = Vec::new();
     let mut failures: Vec<FailedImage> = Vec::new();
-    for record in &manifest.images {
-        match plan_image(record, names[&record.name].clone(), &blob_records, &small) {
+    for image in planned {
+        match image.plan {
             Ok(p) => plans.push(p),
             Err(e) => failures.push(FailedImage {
                 image: e.image().to_string(),
@@ -606,11 +601,8 @@ pub async fn load_to_containerd(
         namespace: target.namespace.clone(),
         lease: lease.clone(),
         snapshotter,
-        source: BundleSource {
-            path: Arc::new(bundle.clone()),
-            index: Arc::new(index),
-        },
-        small,
+        source: opened.source(),
+        small: opened.small,
         content,
         progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
         written: AtomicU64::new(0),
@@ -699,10 +691,7 @@ pub async fn load_to_containerd(
         bundle,
         target: target.to_string(),
         containerd_version: version,
-        signature: SignatureCheck {
-            checked: key.is_some(),
-            key: key.as_ref().map(|k| k.fingerprint()),
-        },
+        signature: opened.signature,
         platform: unpack.then(|| platform.to_string()),
         images,
         failures,

@@ -31,39 +31,10 @@ pub enum Error {
         #[source]
         source: Box<airlock_layout::VerifyError>,
     },
-    /// No key was given and the operator did not say `--insecure-skip-signature`.
-    #[error(
-        "no key to check the bundle's signature with; nothing was pushed\n  hint: pass --key \
-         SIGNER.pub (the public key of whoever made the bundle), or --insecure-skip-signature \
-         to load a bundle nobody vouched for"
-    )]
-    NoKey,
-    /// A key was given but the bundle carries no signature.
-    #[error(
-        "the bundle `{}` is not signed (no `airlock/manifest.json.sig`); nothing was pushed\n  \
-         hint: ask for a bundle made with `airlock bundle --sign-key`, or pass \
-         --insecure-skip-signature instead of --key",
-        path.display()
-    )]
-    Unsigned {
-        /// The bundle file.
-        path: PathBuf,
-    },
-    /// The signature does not verify with the key given.
-    #[error(
-        "the signature of the bundle `{}` does not verify with key `{key}`; nothing was pushed\n  \
-         hint: check that --key is the public key of whoever made the bundle",
-        path.display()
-    )]
-    Signature {
-        /// The bundle file.
-        path: PathBuf,
-        /// Fingerprint of the key tried.
-        key: String,
-        /// The cause.
-        #[source]
-        source: Box<airlock_layout::Error>,
-    },
+    /// The bundle is not trusted: no signature where a key was given, or one that does not
+    /// verify.
+    #[error(transparent)]
+    Trust(#[from] airlock_layout::TrustError),
     /// The trailing frame index of the bundle could not be read.
     #[error(
         "cannot read the frame index of the bundle `{}`\n  hint: the file may be cut short; \

@@ -1,5 +1,6 @@
-//! The offline side of airlock: a bundle file into a registry, into containerd, or served as a
-//! read-only registry.
+//! The offline side of airlock: a bundle file opened, its signature checked, its images mapped
+//! and planned, then loaded into a registry or into containerd (`airlock-serve` serves the
+//! same planned images).
 //!
 //! ```
 //! use airlock_load::names::{NameMapper, NameRule};
@@ -12,13 +13,15 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use airlock_load::{load_to_registry, LoadOptions, NoReport};
+//! use airlock_load::{load_to_registry, LoadOptions, NoReport, Purpose, Trust};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pem = std::fs::read_to_string("signer.pub")?;
-//! let key = airlock_layout::VerifyingKey::from_pem(&pem, "signer.pub".as_ref())?;
-//! let mut opts = LoadOptions::new("k8s.tar.zst".into(), "registry://harbor.lan/k8s".parse()?);
-//! opts.key = Some(key);
+//! let trust = Trust::from_flags(Some("signer.pub".as_ref()), false, Purpose::Load)?;
+//! let opts = LoadOptions::new(
+//!     "k8s.tar.zst".into(),
+//!     "registry://harbor.lan/k8s".parse()?,
+//!     trust,
+//! );
 //! let report = load_to_registry(opts, Arc::new(NoReport)).await?;
 //! for image in &report.images {
 //!     println!("{} -> {:?} ({} bytes sent)", image.image, image.references, image.bytes_sent);
@@ -41,14 +44,15 @@ pub mod containerd;
 mod error;
 pub mod harbor;
 pub mod names;
-mod plan;
-pub mod serve;
-mod source;
+pub mod offline;
+pub mod plan;
+pub mod source;
+mod target;
 mod to_registry;
 
 use std::path::PathBuf;
 
-pub use airlock_layout::VerifyingKey;
+pub use airlock_layout::{Purpose, SignatureCheck, Trust, TrustError, VerifyingKey};
 pub use airlock_registry::{ClientOptions, Credentials, HostConfig};
 pub use containerd::{
     load_to_containerd, ContainerdError, ContainerdOptions, ContainerdReport, ContainerdTarget,
@@ -56,7 +60,7 @@ pub use containerd::{
 pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
-pub use serve::{serve, AccessLog, ServeError, ServeOptions, ServeReporter};
+pub use target::{load, BadLoadTarget, LoadError, LoadJob, LoadOutcome, LoadTarget};
 pub use to_registry::load_to_registry;
 
 /// What a load into a registry needs.
@@ -64,11 +68,8 @@ pub use to_registry::load_to_registry;
 pub struct LoadOptions {
     /// The bundle file.
     pub bundle: PathBuf,
-    /// The signer's public key; `None` is refused unless `insecure_skip_signature`.
-    pub key: Option<VerifyingKey>,
-    /// Load without checking who made the bundle (every blob is still checked against the
-    /// manifest).
-    pub insecure_skip_signature: bool,
+    /// Who vouches for the bundle (every blob is checked against its manifest either way).
+    pub trust: Trust,
     /// Where images land.
     pub target: Target,
     /// How canonical names become repositories under the target prefix.
@@ -85,13 +86,11 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// Options with defaults for everything but the bundle and the target (no key: set one,
-    /// or `insecure_skip_signature`).
-    pub fn new(bundle: PathBuf, target: Target) -> LoadOptions {
+    /// Options with defaults for everything but the bundle, the target and the trust.
+    pub fn new(bundle: PathBuf, target: Target, trust: Trust) -> LoadOptions {
         LoadOptions {
             bundle,
-            key: None,
-            insecure_skip_signature: false,
+            trust,
             target,
             rule: NameRule::default(),
             rewrites: Vec::new(),
@@ -122,16 +121,6 @@ pub struct LoadReport {
     pub projects_created: Vec<String>,
     /// Wall time.
     pub seconds: f64,
-}
-
-/// The signature part of a [`LoadReport`].
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignatureCheck {
-    /// The signature was checked with a key and is valid.
-    pub checked: bool,
-    /// Fingerprint of that key.
-    pub key: Option<String>,
 }
 
 /// One image loaded.
@@ -200,8 +189,9 @@ pub trait LoadReporter: Send + Sync {
     fn bytes_sent(&self, _bytes: u64) {}
     /// An image is complete in the target, tags included.
     fn image_loaded(&self, _report: &ImageReport) {}
-    /// An image failed (the others go on).
-    fn image_failed(&self, _image: &str, _error: &ImageError) {}
+    /// An image failed (the others go on): an [`ImageError`] for a registry, a
+    /// [`containerd::ContainerdImageError`] for containerd.
+    fn image_failed(&self, _image: &str, _error: &(dyn std::error::Error + 'static)) {}
 }
 
 /// A reporter that says nothing.

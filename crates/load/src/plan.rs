@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::sync::Arc;
 
 use airlock_layout::{
     is_small_media_type, read_entry, BlobRecord, BundleManifest, Digest, FrameIndex, ImageRecord,
@@ -14,17 +15,17 @@ use crate::error::ImageError;
 
 /// One image to push.
 #[derive(Debug, Clone)]
-pub(crate) struct ImagePlan {
+pub struct ImagePlan {
     /// As in the bundle.
-    pub(crate) record: ImageRecord,
+    pub record: ImageRecord,
     /// `name:tag` (or `name@digest`), for messages.
-    pub(crate) image: String,
+    pub image: String,
     /// Where it lands, without the host.
-    pub(crate) repository: String,
+    pub repository: String,
     /// Configs and layers, each once, in the order the manifests list them.
-    pub(crate) blobs: Vec<BlobRecord>,
+    pub blobs: Vec<BlobRecord>,
     /// Child manifests (by digest) then the top manifest or index: digest, media type, bytes.
-    pub(crate) manifests: Vec<(Digest, String, Bytes)>,
+    pub manifests: Vec<(Digest, String, Bytes)>,
 }
 
 /// The fields of a manifest or index that name other content.
@@ -51,13 +52,44 @@ struct Desc {
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// Why a small blob of the bundle cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SmallBlobError {
+    /// The frame index has no entry for it.
+    #[error("it is not in the bundle's frame index")]
+    NotIndexed,
+    /// The frame index gives it another size than the signed manifest.
+    #[error("the frame index says {index} bytes, the signed manifest {signed}")]
+    Size {
+        /// The size in the frame index.
+        index: u64,
+        /// The size in the signed manifest.
+        signed: u64,
+    },
+    /// Reading it through the frame index failed. Said with its whole cause chain: the
+    /// problem is told inside the message of the image that needs the blob.
+    #[error("{}", crate::error::render(.0.as_ref()))]
+    Read(Arc<airlock_layout::Error>),
+    /// Its bytes do not hash to the digest the signed manifest lists.
+    #[error(
+        "the bytes read ({len} bytes) hash to `{actual}`, not to the digest the signed manifest \
+         lists"
+    )]
+    Digest {
+        /// Bytes read.
+        len: usize,
+        /// What they hash to.
+        actual: Digest,
+    },
+}
+
 /// The small blobs (indexes, manifests, configs) of the bundle, read through the index and
 /// checked against the manifest's sizes and digests: each one's bytes, or what is wrong.
-pub(crate) fn read_small_blobs(
+pub fn read_small_blobs(
     file: &mut File,
     index: &FrameIndex,
     manifest: &BundleManifest,
-) -> HashMap<Digest, Result<Bytes, String>> {
+) -> SmallBlobs {
     let mut out = HashMap::new();
     for b in manifest
         .blobs
@@ -65,23 +97,22 @@ pub(crate) fn read_small_blobs(
         .filter(|b| is_small_media_type(&b.media_type))
     {
         let result = match index.entry(&b.digest.blob_path()) {
-            None => Err("it is not in the bundle's frame index".to_string()),
-            Some(e) if e.size != b.size => Err(format!(
-                "the frame index says {} bytes, the signed manifest {}",
-                e.size, b.size
-            )),
+            None => Err(SmallBlobError::NotIndexed),
+            Some(e) if e.size != b.size => Err(SmallBlobError::Size {
+                index: e.size,
+                signed: b.size,
+            }),
             Some(_) => match read_entry(file, index, &b.digest.blob_path()) {
-                Err(e) => Err(airlock_layout_error(&e)),
+                Err(e) => Err(SmallBlobError::Read(Arc::new(e))),
                 Ok(data) => {
                     let actual = Digest::of_bytes(&data);
                     if actual == b.digest && data.len() as u64 == b.size {
                         Ok(Bytes::from(data))
                     } else {
-                        Err(format!(
-                            "the bytes read ({} bytes) hash to `{actual}`, not to the digest \
-                             the signed manifest lists",
-                            data.len()
-                        ))
+                        Err(SmallBlobError::Digest {
+                            len: data.len(),
+                            actual,
+                        })
                     }
                 }
             },
@@ -91,16 +122,12 @@ pub(crate) fn read_small_blobs(
     out
 }
 
-fn airlock_layout_error(e: &airlock_layout::Error) -> String {
-    crate::error::render(e)
-}
-
 /// The plan of one image, or why it cannot be loaded.
-pub(crate) fn plan_image(
+pub fn plan_image(
     record: &ImageRecord,
     repository: String,
     blobs: &HashMap<&Digest, &BlobRecord>,
-    small: &HashMap<Digest, Result<Bytes, String>>,
+    small: &SmallBlobs,
 ) -> Result<ImagePlan, ImageError> {
     let image = match record.tags.first() {
         Some(t) => format!("{}:{t}", record.name),
@@ -115,7 +142,7 @@ pub(crate) fn plan_image(
     let doc_bytes = |what: &'static str, d: &Digest| -> Result<Bytes, ImageError> {
         match small.get(d) {
             Some(Ok(b)) => Ok(b.clone()),
-            Some(Err(problem)) => Err(bad(what, d, problem.clone())),
+            Some(Err(problem)) => Err(bad(what, d, problem.to_string())),
             None => Err(bad(
                 what,
                 d,
@@ -187,52 +214,4 @@ pub(crate) fn plan_image(
 }
 
 /// The small blobs of a bundle: each one's checked bytes, or what is wrong with it.
-pub(crate) type SmallBlobs = HashMap<Digest, Result<Bytes, String>>;
-
-/// The head of a bundle with its signature checked (or the check skipped on purpose), its
-/// frame index, and its small blobs read and checked against the signed manifest: what every
-/// load target starts from. Blocking: call it on a blocking thread.
-pub(crate) fn open_verified(
-    path: &std::path::Path,
-    key: Option<&airlock_layout::VerifyingKey>,
-    insecure_skip_signature: bool,
-) -> Result<(airlock_layout::BundleHead, FrameIndex, SmallBlobs), crate::Error> {
-    use crate::Error;
-    let open = |p: &std::path::Path| {
-        File::open(p).map_err(|source| Error::Open {
-            path: p.to_owned(),
-            source,
-        })
-    };
-    let head = airlock_layout::read_head(std::io::BufReader::new(open(path)?)).map_err(|e| {
-        Error::Head {
-            path: path.to_owned(),
-            source: Box::new(e),
-        }
-    })?;
-    match (key, &head.signature) {
-        (Some(key), Some(sig)) => {
-            key.verify(&head.manifest_json, sig)
-                .map_err(|source| Error::Signature {
-                    path: path.to_owned(),
-                    key: key.fingerprint(),
-                    source: Box::new(source),
-                })?
-        }
-        (Some(_), None) => {
-            return Err(Error::Unsigned {
-                path: path.to_owned(),
-            })
-        }
-        (None, _) if !insecure_skip_signature => return Err(Error::NoKey),
-        (None, _) => {}
-    }
-    // The index only locates bytes; everything read through it is hashed.
-    let mut file = open(path)?;
-    let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
-        path: path.to_owned(),
-        source: Box::new(source),
-    })?;
-    let small = read_small_blobs(&mut file, &index, &head.manifest);
-    Ok((head, index, small))
-}
+pub type SmallBlobs = HashMap<Digest, Result<Bytes, SmallBlobError>>;

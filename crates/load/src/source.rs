@@ -21,9 +21,11 @@ const IN_FLIGHT: usize = 4;
 
 /// Where blobs are read from: the bundle file and its frame index.
 #[derive(Debug, Clone)]
-pub(crate) struct BundleSource {
-    pub(crate) path: Arc<PathBuf>,
-    pub(crate) index: Arc<FrameIndex>,
+pub struct BundleSource {
+    /// The bundle file.
+    pub path: Arc<PathBuf>,
+    /// Its trailing frame index (untrusted: it only locates bytes).
+    pub index: Arc<FrameIndex>,
 }
 
 /// Called with the number of bytes handed to the upload.

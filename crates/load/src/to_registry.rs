@@ -10,7 +10,7 @@
 //!    mounted from a repository this run pushed it to, or uploaded from the bundle, hashed as
 //!    it is read); then the child manifests by digest; then the top manifest under every tag.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,17 +23,10 @@ use tracing::{debug, info_span, warn, Instrument as _};
 use crate::error::{BlobError, Error, ImageError};
 use crate::harbor::{self, HarborApi};
 use crate::names::NameMapper;
-use crate::plan::{open_verified, plan_image, ImagePlan};
+use crate::offline::{open_all, plan, PlannedBundle};
+use crate::plan::ImagePlan;
 use crate::source::{BundleSource, Progress};
-use crate::{
-    FailedImage, ImageReport, LoadOptions, LoadReport, LoadReporter, LoadTotals, SignatureCheck,
-};
-
-/// Said loudly when no key checked the bundle.
-pub(crate) const NOT_AUTHENTIC: &str =
-    "authenticity NOT checked (--insecure-skip-signature): every blob \
-     is checked against a manifest that nobody vouched for; anyone could have made or altered \
-     this bundle";
+use crate::{FailedImage, ImageReport, LoadOptions, LoadReport, LoadReporter, LoadTotals, Purpose};
 
 /// One unique blob of the run, shared by the images that reference it.
 struct Slot {
@@ -74,8 +67,7 @@ pub async fn load_to_registry(
     let started = Instant::now();
     let LoadOptions {
         bundle,
-        key,
-        insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -85,41 +77,40 @@ pub async fn load_to_registry(
     } = opts;
     let jobs = jobs.max(1);
 
-    // 1. Head and signature, before anything else is used.
-    let path = bundle.clone();
-    let check_key = key.clone();
-    let (head, index, small) = tokio::task::spawn_blocking(move || {
-        open_verified(&path, check_key.as_ref(), insecure_skip_signature)
-    })
-    .await??;
-    if key.is_none() {
-        reporter.warn(NOT_AUTHENTIC);
-    }
-    let manifest = head.manifest;
-
-    // 3. Names, before any network work.
+    // 1.-3. Head and signature before anything else is used; index, small blobs, names.
     let mapper = NameMapper {
         prefix: target.prefix.clone(),
         rule,
         rewrites,
     };
-    let names = mapper.map_all(manifest.images.iter().map(|i| i.name.as_str()))?;
-    for (image, repository) in &names {
+    let opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
+    if let Some(warning) = trust.warning(Purpose::Load) {
+        reporter.warn(warning);
+    }
+    let PlannedBundle {
+        bundle: opened,
+        images: planned_images,
+    } = plan(opened, &mapper)?
+        .pop()
+        .expect("one bundle opened, one planned");
+    // By name, as the names were mapped: the first bad one is the same on every run.
+    let names: BTreeMap<&str, &str> = planned_images
+        .iter()
+        .map(|i| (i.record.name.as_str(), i.repository.as_str()))
+        .collect();
+    for (image, repository) in names {
         if let Err(e) = Reference::parse(&format!("{}/{repository}:x", target.host)) {
             return Err(Error::BadRepository {
-                image: image.clone(),
-                repository: repository.clone(),
+                image: image.to_string(),
+                repository: repository.to_string(),
                 reason: crate::error::render(&e),
             });
         }
     }
-    let blob_records: HashMap<&Digest, &BlobRecord> =
-        manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
     let mut plans = Vec::new();
     let mut failures = Vec::new();
-    for record in &manifest.images {
-        let repository = names[&record.name].clone();
-        match plan_image(record, repository, &blob_records, &small) {
+    for image in planned_images {
+        match image.plan {
             Ok(p) => plans.push(p),
             Err(e) => {
                 reporter.image_failed(e.image(), &e);
@@ -192,10 +183,7 @@ pub async fn load_to_registry(
     let engine = Arc::new(Engine {
         client,
         host: target.host.clone(),
-        source: BundleSource {
-            path: Arc::new(bundle.clone()),
-            index: Arc::new(index),
-        },
+        source: opened.source(),
         slots,
         uploads: Semaphore::new(jobs),
         jobs,
@@ -245,10 +233,7 @@ pub async fn load_to_registry(
     Ok(LoadReport {
         bundle,
         target: target.to_string(),
-        signature: SignatureCheck {
-            checked: key.is_some(),
-            key: key.as_ref().map(|k| k.fingerprint()),
-        },
+        signature: opened.signature,
         images,
         failures,
         totals,

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
 use airlock_load::{
-    load_to_containerd, load_to_registry, render_error, ClientOptions, ContainerdOptions,
-    ContainerdReport, ContainerdTarget, Credentials, ImageError, ImageReport, LoadOptions,
-    LoadReport, LoadReporter, NameRule, Rewrite, Target, VerifyingKey,
+    load, render_error, ClientOptions, ContainerdOptions, ContainerdReport, ContainerdTarget,
+    Credentials, ImageReport, LoadJob, LoadOptions, LoadOutcome, LoadReport, LoadReporter,
+    LoadTarget, NameRule, Purpose, Rewrite, Target, Trust,
 };
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,28 +20,31 @@ use crate::cli::{GlobalArgs, LoadArgs};
 use crate::report::human_bytes;
 
 pub async fn run(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    if args.to.starts_with("containerd://") {
-        return run_containerd(args, global).await;
-    }
-    if args.platform.is_some() || args.no_unpack || args.snapshotter != "overlayfs" {
-        return Err(fatal(
-            args.json,
-            anyhow::anyhow!(
-                "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
-                 registry keeps every platform and unpacks nothing"
-            ),
-        ));
-    }
-    let opts = match options(&args) {
-        Ok(o) => o,
+    let job = match job(&args) {
+        Ok(job) => job,
         Err(e) => return Err(fatal(args.json, e)),
     };
     let reporter = Arc::new(Progress::new(global.quiet));
-    let result = load_to_registry(opts, reporter.clone()).await;
+    let result = load(job, reporter.clone()).await;
     reporter.finish();
-    let report = result.map_err(|e| fatal(args.json, e.into()))?;
-    conclude(&report, args.json, report.failures.is_empty(), || {
-        render(&report, global.quiet)
+    let outcome = result.map_err(|e| fatal(args.json, e.into()))?;
+    conclude(
+        &outcome,
+        args.json,
+        outcome.all_loaded(),
+        || match &outcome {
+            LoadOutcome::Registry(r) => render(r, global.quiet),
+            LoadOutcome::Containerd(r) => render_containerd(r, global.quiet),
+        },
+    )
+}
+
+/// Flags into the load of one target: everything that can be wrong with them fails here.
+fn job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
+    let target: LoadTarget = args.to.parse()?;
+    Ok(match target {
+        LoadTarget::Registry(target) => LoadJob::Registry(options(args, target)?),
+        LoadTarget::Containerd(target) => LoadJob::Containerd(containerd_options(args, target)?),
     })
 }
 
@@ -65,9 +69,7 @@ fn conclude(
 
 /// Flags into library options: everything that can be wrong with them fails here.
 /// The key (or none, on purpose) and the name mapping: the same for every target.
-fn trust_and_names(
-    args: &LoadArgs,
-) -> anyhow::Result<(Option<VerifyingKey>, NameRule, Vec<Rewrite>)> {
+fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewrite>)> {
     let rule: NameRule = args.names.parse()?;
     let mut rewrites = Vec::new();
     if let Some(path) = &args.rewrite_file {
@@ -79,21 +81,22 @@ fn trust_and_names(
     for r in &args.rewrite {
         rewrites.push(r.parse::<Rewrite>()?);
     }
-    let key = match (&args.key, args.insecure_skip_signature) {
-        (Some(path), _) => Some(super::common::read_public_key(path)?),
-        (None, true) => None,
-        (None, false) => bail!(
-            "no key to check the bundle's signature with; nothing was loaded\n  hint: pass --key \
-             SIGNER.pub (the public key of whoever made the bundle), or \
-             --insecure-skip-signature to load a bundle nobody vouched for"
-        ),
-    };
-    Ok((key, rule, rewrites))
+    let trust = Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Load,
+    )?;
+    Ok((trust, rule, rewrites))
 }
 
-fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
-    let target: Target = args.to.parse()?;
-    let (key, rule, rewrites) = trust_and_names(args)?;
+fn options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
+    if args.platform.is_some() || args.no_unpack || args.snapshotter != DEFAULT_SNAPSHOTTER {
+        bail!(
+            "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
+             registry keeps every platform and unpacks nothing"
+        );
+    }
+    let (trust, rule, rewrites) = trust_and_names(args)?;
     let mut client = ClientOptions {
         docker_config: !args.no_docker_config,
         retries: args.retries,
@@ -116,8 +119,7 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
     }
     Ok(LoadOptions {
         bundle: args.bundle.clone(),
-        key,
-        insecure_skip_signature: args.insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -129,22 +131,10 @@ fn options(args: &LoadArgs) -> anyhow::Result<LoadOptions> {
 
 /// `--to containerd://…`: the same bundle, key and name flags; the registry's connection
 /// flags do not apply.
-async fn run_containerd(args: LoadArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let opts = match containerd_options(&args) {
-        Ok(o) => o,
-        Err(e) => return Err(fatal(args.json, e)),
-    };
-    let reporter = Arc::new(Progress::new(global.quiet));
-    let result = load_to_containerd(opts, reporter.clone()).await;
-    reporter.finish();
-    let report = result.map_err(|e| fatal(args.json, e.into()))?;
-    conclude(&report, args.json, report.failures.is_empty(), || {
-        render_containerd(&report, global.quiet)
-    })
-}
-
-fn containerd_options(args: &LoadArgs) -> anyhow::Result<ContainerdOptions> {
-    let target: ContainerdTarget = args.to.parse()?;
+fn containerd_options(
+    args: &LoadArgs,
+    target: ContainerdTarget,
+) -> anyhow::Result<ContainerdOptions> {
     if args.ca_file.is_some() || args.plain_http || args.username.is_some() {
         bail!(
             "--ca-file, --plain-http and --username are for registry:// targets; containerd \
@@ -154,11 +144,10 @@ fn containerd_options(args: &LoadArgs) -> anyhow::Result<ContainerdOptions> {
     if args.harbor_create_projects {
         bail!("--harbor-create-projects is for registry:// targets");
     }
-    let (key, rule, rewrites) = trust_and_names(args)?;
+    let (trust, rule, rewrites) = trust_and_names(args)?;
     Ok(ContainerdOptions {
         bundle: args.bundle.clone(),
-        key,
-        insecure_skip_signature: args.insecure_skip_signature,
+        trust,
         target,
         rule,
         rewrites,
@@ -370,7 +359,7 @@ impl LoadReporter for Progress {
         }
     }
 
-    fn image_failed(&self, _image: &str, error: &ImageError) {
+    fn image_failed(&self, _image: &str, error: &(dyn std::error::Error + 'static)) {
         // Failures are printed even with --quiet: they are the result.
         self.say(&format!("error: {}", render_error(error)));
     }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use airlock_load::{serve, AccessLog, NameRule, ServeOptions, ServeReporter};
-use anyhow::bail;
+use airlock_load::{NameRule, Purpose, Trust};
+use airlock_serve::{serve, AccessLog, ServeOptions, ServeReporter};
 
 use crate::cli::{GlobalArgs, ServeArgs};
 
@@ -22,18 +22,12 @@ pub async fn run(args: ServeArgs, global: &GlobalArgs) -> anyhow::Result<ExitCod
 /// Flags into library options.
 fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     let rule: NameRule = args.names.parse()?;
-    let key = match (&args.key, args.insecure_skip_signature) {
-        (Some(path), _) => Some(super::common::read_public_key(path)?),
-        (None, true) => None,
-        (None, false) => bail!(
-            "no key to check the bundles' signatures with; nothing is served\n  hint: pass --key \
-             SIGNER.pub (the public key of whoever made the bundle), or \
-             --insecure-skip-signature to serve a bundle nobody vouched for"
-        ),
-    };
-    let mut opts = ServeOptions::new(args.bundles.clone(), args.listen);
-    opts.key = key;
-    opts.insecure_skip_signature = args.insecure_skip_signature;
+    let trust = Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Serve,
+    )?;
+    let mut opts = ServeOptions::new(args.bundles.clone(), args.listen, trust);
     opts.allow_remote = args.allow_remote;
     opts.tls = args.tls_cert.clone().zip(args.tls_key.clone());
     opts.rule = rule;

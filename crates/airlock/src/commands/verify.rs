@@ -3,24 +3,24 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use airlock_layout::{verify_bundle, VerifyReport, VerifyingKey};
+use airlock_layout::{verify_bundle, Purpose, Trust, VerifyReport};
 use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::report::human_bytes;
 
-const NOT_AUTHENTIC: &str = "WARNING: authenticity NOT checked (--insecure-skip-signature): the \
-     digests were checked against a manifest that nobody vouched for; anyone could have made \
-     or altered this bundle";
-
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let key = match load_key(&args) {
-        Ok(key) => key,
-        Err(e) => return Err(usage_failure(args.json, "usage", e)),
+    let trust = match Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Verify,
+    ) {
+        Ok(trust) => trust,
+        Err(e) => return Err(usage_failure(args.json, "usage", e.into())),
     };
-    if key.is_none() {
-        eprintln!("{NOT_AUTHENTIC}");
+    if let Some(warning) = trust.warning(Purpose::Verify) {
+        eprintln!("WARNING: {warning}");
     }
     let file = match std::fs::File::open(&args.bundle) {
         Ok(f) => f,
@@ -33,7 +33,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         }
     };
     // Decoding and hashing are CPU work: off the async threads.
-    let report = tokio::task::spawn_blocking(move || verify_bundle(file, key.as_ref()))
+    let report = tokio::task::spawn_blocking(move || verify_bundle(file, trust.key()))
         .await
         .context("the verification thread failed")?;
 
@@ -61,22 +61,6 @@ fn usage_failure(json: bool, kind: &str, e: anyhow::Error) -> anyhow::Error {
         );
     }
     e
-}
-
-fn load_key(args: &VerifyArgs) -> anyhow::Result<Option<VerifyingKey>> {
-    match (&args.key, args.insecure_skip_signature) {
-        (Some(path), false) => Ok(Some(super::common::read_public_key(path)?)),
-        (None, true) => Ok(None),
-        // clap refuses both at once; kept for completeness.
-        (Some(_), true) => {
-            anyhow::bail!("pass either --key or --insecure-skip-signature, not both")
-        }
-        (None, false) => anyhow::bail!(
-            "no key to check the bundle's signature with\n  hint: pass --key SIGNER.pub (the \
-             public key of whoever made the bundle), or --insecure-skip-signature to check the \
-             digests without authenticity"
-        ),
-    }
 }
 
 /// The verdict for people, on stderr.
@@ -107,7 +91,8 @@ fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
                 );
             }
             if !r.signature.checked {
-                eprintln!("{NOT_AUTHENTIC}");
+                let warning = Trust::InsecureSkipSignature.warning(Purpose::Verify);
+                eprintln!("WARNING: {}", warning.unwrap_or_default());
             }
         }
         Some(e) => {

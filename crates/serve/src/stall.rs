@@ -147,9 +147,9 @@ mod connection_tests {
     use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-    use crate::names::NameMapper;
-    use crate::serve::http::{connection, State};
-    use crate::serve::{Catalog, NoServeReport};
+    use crate::http::{connection, State};
+    use crate::{Catalog, NoServeReport};
+    use airlock_load::names::NameMapper;
 
     /// A served connection (empty catalog) with `header_timeout`, and the client's end.
     async fn served(header_timeout: Duration) -> tokio::net::TcpStream {

@@ -1,5 +1,17 @@
 //! `airlock serve`: bundles as a read-only OCI registry, straight from the compressed files.
 //!
+//! ```no_run
+//! use std::sync::Arc;
+//! use airlock_layout::{Purpose, Trust};
+//! use airlock_serve::{serve, NoServeReport, ServeOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let trust = Trust::from_flags(Some("signer.pub".as_ref()), false, Purpose::Serve)?;
+//! let opts = ServeOptions::new(vec!["k8s.tar.zst".into()], "127.0.0.1:5000".parse()?, trust);
+//! serve(opts, Arc::new(NoServeReport), async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Order of work at start-up, so that nothing is served before it is trusted:
 //! 1. every bundle's head (`airlock/manifest.json` and its signature), checked with the key;
 //!    one bad bundle stops the start-up;
@@ -16,10 +28,14 @@
 //! A layer that does not match its digest is marked bad, logged and never served; the
 //! connections streaming it are cut before the blob's end.
 
+#![warn(missing_docs)]
+
 mod blob;
 mod frames;
 mod http;
 mod stall;
+#[cfg(test)]
+mod testing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -28,16 +44,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_layout::{BlobRecord, Digest, FrameIndex, VerifyingKey};
+use airlock_layout::{Digest, Purpose, Trust};
+use airlock_load::offline::{open_all, plan, PlannedBundle, PlannedImage};
+use airlock_load::plan::{ImagePlan, SmallBlobError, SmallBlobs};
+use airlock_load::ImageError;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::error::Error;
-use crate::names::{NameMapper, NameRule};
-use crate::plan::plan_image;
-use crate::source::BundleSource;
+use airlock_load::names::{NameMapper, NameRule};
+use airlock_load::Error;
 
 pub use blob::BlobState;
 use blob::{Blob, Reading};
@@ -53,10 +70,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct ServeOptions {
     /// The bundle files, in order: for a tag in several bundles, the last one wins.
     pub bundles: Vec<PathBuf>,
-    /// The signer's public key; `None` is refused unless `insecure_skip_signature`.
-    pub key: Option<VerifyingKey>,
-    /// Serve bundles nobody vouched for (every blob is still checked against its manifest).
-    pub insecure_skip_signature: bool,
+    /// Who vouches for the bundles (every blob is checked against its manifest either way).
+    pub trust: Trust,
     /// Where to listen.
     pub listen: SocketAddr,
     /// Listen on an address other than loopback.
@@ -75,12 +90,11 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults for everything but the bundles and the address.
-    pub fn new(bundles: Vec<PathBuf>, listen: SocketAddr) -> ServeOptions {
+    /// Defaults for everything but the bundles, the address and the trust.
+    pub fn new(bundles: Vec<PathBuf>, listen: SocketAddr, trust: Trust) -> ServeOptions {
         ServeOptions {
             bundles,
-            key: None,
-            insecure_skip_signature: false,
+            trust,
             listen,
             allow_remote: false,
             tls: None,
@@ -95,47 +109,13 @@ impl ServeOptions {
 /// Why `airlock serve` did not start (or stopped).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// A bundle could not be opened, its signature did not verify, its index is unreadable.
+    /// A bundle could not be opened, is not signed or its signature did not verify (said by
+    /// [`airlock_layout::TrustError`] in serve's words), its index is unreadable.
     #[error(transparent)]
     Bundle(#[from] Error),
-    /// No key was given and the operator did not say `--insecure-skip-signature`.
-    #[error(
-        "no key to check the bundles' signatures with; nothing is served\n  hint: pass --key \
-         SIGNER.pub (the public key of whoever made the bundle), or --insecure-skip-signature \
-         to serve a bundle nobody vouched for"
-    )]
-    NoKey,
-    /// A key was given but a bundle carries no signature.
-    #[error(
-        "the bundle `{}` is not signed (no `airlock/manifest.json.sig`); nothing is served\n  \
-         hint: ask for a bundle made with `airlock bundle --sign-key`, or pass \
-         --insecure-skip-signature instead of --key",
-        path.display()
-    )]
-    Unsigned {
-        /// The bundle file.
-        path: PathBuf,
-    },
-    /// A bundle's signature does not verify with the key (its manifest was altered, or
-    /// another key signed it).
-    #[error(
-        "the signature of the bundle `{}` does not verify with key `{key}`: its manifest was \
-         altered or another key signed it; nothing is served\n  hint: check that --key is the \
-         public key of whoever made the bundle",
-        path.display()
-    )]
-    Signature {
-        /// The bundle file.
-        path: PathBuf,
-        /// Fingerprint of the key tried.
-        key: String,
-        /// The cause.
-        #[source]
-        source: Box<airlock_layout::Error>,
-    },
     /// Two canonical names map to one repository.
     #[error("names: {0}")]
-    Names(#[from] crate::names::NameError),
+    Names(#[from] airlock_load::names::NameError),
     /// `--names flat` and rewrites would hide the origin from containerd's `ns` parameter.
     #[error("`--names {0}` is not offered by serve\n  hint: use --names keep-host or drop-host")]
     Rule(NameRule),
@@ -246,57 +226,22 @@ impl Catalog {
     }
 }
 
-/// A bundle after its head, signature and index were checked.
-struct Opened {
-    path: PathBuf,
-    manifest: airlock_layout::BundleManifest,
-    index: FrameIndex,
-    small: HashMap<Digest, Result<Bytes, String>>,
-}
-
-fn open_bundle(
-    path: &Path,
-    key: Option<&VerifyingKey>,
-    insecure_skip_signature: bool,
-) -> Result<Opened, ServeError> {
-    // The same checks as every load target; only the wording says what was not done.
-    let (head, index, small) = crate::plan::open_verified(path, key, insecure_skip_signature)
-        .map_err(|e| match e {
-            Error::NoKey => ServeError::NoKey,
-            Error::Unsigned { path } => ServeError::Unsigned { path },
-            Error::Signature { path, key, source } => ServeError::Signature { path, key, source },
-            other => ServeError::Bundle(other),
-        })?;
-    Ok(Opened {
-        path: path.to_owned(),
-        manifest: head.manifest,
-        index,
-        small,
-    })
-}
-
-/// Builds the catalog from the opened bundles, in order (a later tag wins).
+/// Builds the catalog from the planned bundles, in order (a later tag wins).
 fn catalog(
     reading: &Arc<Reading>,
-    opened: Vec<Opened>,
+    planned: Vec<PlannedBundle>,
     mapper: NameMapper,
     reporter: &dyn ServeReporter,
-) -> Result<(Catalog, usize), ServeError> {
-    let names = mapper.map_all(
-        opened
-            .iter()
-            .flat_map(|o| o.manifest.images.iter().map(|i| i.name.as_str())),
-    )?;
+) -> (Catalog, usize) {
     let mut repos: BTreeMap<String, Repo> = BTreeMap::new();
     let mut blobs: HashMap<Digest, Arc<Blob>> = HashMap::new();
     let mut images = 0;
-    for o in opened {
-        let source = BundleSource {
-            path: Arc::new(o.path.clone()),
-            index: Arc::new(o.index),
-        };
-        let records: HashMap<&Digest, &BlobRecord> =
-            o.manifest.blobs.iter().map(|b| (&b.digest, b)).collect();
+    for PlannedBundle {
+        bundle: o,
+        images: planned_images,
+    } in planned
+    {
+        let source = o.source();
         // Entry sizes by path, looked up once per blob (the index lists entries, not a map).
         let sizes: HashMap<&str, u64> = source
             .index
@@ -304,10 +249,14 @@ fn catalog(
             .iter()
             .map(|e| (e.path.as_str(), e.size))
             .collect();
-        for record in &o.manifest.images {
-            let repository = names[&record.name].clone();
-            let plan = match plan_image(record, repository.clone(), &records, &o.small)
-                .map_err(|e| crate::error::render(&e))
+        for PlannedImage {
+            record,
+            repository,
+            plan,
+        } in planned_images
+        {
+            let plan = match plan
+                .map_err(NotServed::Plan)
                 .and_then(|p| servable(&p, &sizes, &o.small).map(|()| p))
             {
                 Ok(p) => p,
@@ -369,14 +318,53 @@ fn catalog(
             }
         }
     }
-    Ok((
+    (
         Catalog {
             repos,
             blobs,
             mapper,
         },
         images,
-    ))
+    )
+}
+
+/// Why an image of a bundle is left out of the catalog (the others are served).
+#[derive(Debug, thiserror::Error)]
+enum NotServed {
+    /// It cannot be planned (a bad manifest, index or config).
+    #[error("{}", airlock_load::render_error(.0))]
+    Plan(ImageError),
+    /// One of its blobs cannot be served.
+    #[error("image `{image}`: {what} `{digest}` cannot be served: {problem}")]
+    Blob {
+        /// `name:tag`.
+        image: String,
+        /// "config" or "layer".
+        what: &'static str,
+        /// The blob.
+        digest: Digest,
+        /// What is wrong with it.
+        problem: Unservable,
+    },
+}
+
+/// What is wrong with a blob that cannot be served.
+#[derive(Debug, thiserror::Error)]
+enum Unservable {
+    /// A config that could not be read or checked.
+    #[error(transparent)]
+    Small(#[from] SmallBlobError),
+    /// The frame index has no entry for it.
+    #[error("it is not in the bundle's frame index")]
+    NotIndexed,
+    /// Its entry is not as long as the signed manifest says.
+    #[error("the bundle's entry holds {entry} bytes, the signed manifest says {signed}")]
+    Size {
+        /// Bytes in the entry.
+        entry: u64,
+        /// Bytes the signed manifest lists.
+        signed: u64,
+    },
 }
 
 /// Whether every blob of a planned image can be served as the signed manifest lists it:
@@ -384,10 +372,10 @@ fn catalog(
 /// entry in the bundle exactly as long as the signed size (bytes beyond an entry are never
 /// served, and a wrong size never reaches a `Content-Length`).
 fn servable(
-    plan: &crate::plan::ImagePlan,
+    plan: &ImagePlan,
     sizes: &HashMap<&str, u64>,
-    small: &crate::plan::SmallBlobs,
-) -> Result<(), String> {
+    small: &SmallBlobs,
+) -> Result<(), NotServed> {
     for b in &plan.blobs {
         let what = if airlock_layout::is_small_media_type(&b.media_type) {
             "config"
@@ -400,18 +388,20 @@ fn servable(
         ) {
             // Read through the index and checked already.
             (Some(Ok(_)), _) => continue,
-            (Some(Err(problem)), _) => problem.clone(),
-            (_, None) => "it is not in the bundle's frame index".to_string(),
-            (_, Some(&n)) if n != b.size => format!(
-                "the bundle's entry holds {n} bytes, the signed manifest says {}",
-                b.size
-            ),
+            (Some(Err(problem)), _) => Unservable::Small(problem.clone()),
+            (_, None) => Unservable::NotIndexed,
+            (_, Some(&n)) if n != b.size => Unservable::Size {
+                entry: n,
+                signed: b.size,
+            },
             _ => continue,
         };
-        return Err(format!(
-            "image `{}`: {what} `{}` cannot be served: {problem}",
-            plan.image, b.digest
-        ));
+        return Err(NotServed::Blob {
+            image: plan.image.clone(),
+            what,
+            digest: b.digest.clone(),
+            problem,
+        });
     }
     Ok(())
 }
@@ -429,32 +419,19 @@ pub async fn serve(
     if !opts.listen.ip().is_loopback() && !opts.allow_remote {
         return Err(ServeError::NotLoopback { addr: opts.listen });
     }
-    let (paths, key, insecure) = (
-        opts.bundles.clone(),
-        opts.key.clone(),
-        opts.insecure_skip_signature,
-    );
-    let opened = tokio::task::spawn_blocking(move || {
-        paths
-            .iter()
-            .map(|p| open_bundle(p, key.as_ref(), insecure))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await??;
-    if opts.key.is_none() {
-        reporter.warn(
-            "authenticity NOT checked (--insecure-skip-signature): blobs are checked against \
-             manifests that nobody vouched for",
-        );
+    let opened = open_all(opts.bundles.clone(), &opts.trust, Purpose::Serve).await?;
+    if let Some(warning) = opts.trust.warning(Purpose::Serve) {
+        reporter.warn(warning);
     }
     let mapper = NameMapper {
         prefix: String::new(),
         rule: opts.rule,
         rewrites: Vec::new(),
     };
+    let planned = plan(opened, &mapper)?;
     let readers = opts.readers.max(1);
     let reading = Reading::new(readers, CHECKERS);
-    let (catalog, images) = catalog(&reading, opened, mapper, reporter.as_ref())?;
+    let (catalog, images) = catalog(&reading, planned, mapper, reporter.as_ref());
     let tls = match &opts.tls {
         Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
         None => None,
@@ -530,10 +507,11 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use airlock_load::offline::OpenBundle;
     use serde_json::json;
 
     /// A bundle (in memory only) holding `name:tag` as an image whose config is `config`.
-    fn opened(file: &str, name: &str, tag: &str, config: &[u8]) -> (Opened, Digest) {
+    fn opened(file: &str, name: &str, tag: &str, config: &[u8]) -> (OpenBundle, Digest) {
         let config_digest = Digest::of_bytes(config);
         let manifest = json!({
             "schemaVersion": 2,
@@ -573,10 +551,11 @@ mod tests {
             (digest.clone(), Ok(Bytes::from(manifest))),
             (config_digest, Ok(Bytes::copy_from_slice(config))),
         ]);
-        let o = Opened {
+        let o = OpenBundle {
             path: PathBuf::from(file),
             manifest: serde_json::from_value(doc).unwrap(),
-            index: FrameIndex::default(),
+            signature: Default::default(),
+            index: Default::default(),
             small,
         };
         (o, digest)
@@ -602,7 +581,8 @@ mod tests {
         let (c, other) = opened("update.tar.zst", "quay.io/x/y", "1", b"{}");
         let warnings = Warnings::default();
         let mapper = NameMapper::default();
-        let (cat, images) = catalog(&Reading::new(1, 1), vec![a, b, c], mapper, &warnings).unwrap();
+        let planned = plan(vec![a, b, c], &mapper).unwrap();
+        let (cat, images) = catalog(&Reading::new(1, 1), planned, mapper, &warnings);
         assert_eq!(images, 3);
         let repo = cat.repo("registry.k8s.io/pause", None).unwrap();
         assert_eq!(repo.tags["3.9"], new);
@@ -622,9 +602,7 @@ mod tests {
         };
         let (a, _) = opened("a", "a.io/x", "1", b"{}");
         let (b, _) = opened("b", "b.io/x", "1", b"{}");
-        let err = catalog(&Reading::new(1, 1), vec![a, b], drop, &warnings)
-            .err()
-            .unwrap();
+        let err = plan(vec![a, b], &drop).err().unwrap();
         assert!(err.to_string().contains("would both land at `x`"), "{err}");
     }
 }

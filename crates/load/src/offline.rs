@@ -1,0 +1,150 @@
+//! The one step every offline target starts from: open a bundle, check its signature with the
+//! [`Trust`] given, read its frame index and small blobs ([`open_all`]); then map the names
+//! of every image and plan each one ([`plan`]). Between the two, the caller warns when
+//! nobody vouches for the bundles ([`Trust::warning`]).
+//!
+//! A load into a registry, a load into containerd and `airlock serve` differ only in what
+//! they do with the [`PlannedBundle`]s this gives; the checks before that are the same.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_layout::{
+    BlobRecord, BundleManifest, Digest, FrameIndex, ImageRecord, Purpose, SignatureCheck, Trust,
+};
+
+use crate::error::{Error, ImageError};
+use crate::names::{NameError, NameMapper};
+use crate::plan::{plan_image, read_small_blobs, ImagePlan, SmallBlobs};
+use crate::source::BundleSource;
+
+/// A bundle whose head was read and trusted (or, on purpose, not), with its frame index and
+/// its small blobs (indexes, manifests, configs) read and checked against the signed manifest.
+#[derive(Debug)]
+pub struct OpenBundle {
+    /// The bundle file.
+    pub path: PathBuf,
+    /// `airlock/manifest.json`, trusted as [`OpenBundle::signature`] says.
+    pub manifest: BundleManifest,
+    /// What the signature check found.
+    pub signature: SignatureCheck,
+    /// The trailing frame index (it only locates bytes: everything read through it is
+    /// hashed).
+    pub index: Arc<FrameIndex>,
+    /// Each small blob's checked bytes, or what is wrong with it.
+    pub small: SmallBlobs,
+}
+
+impl OpenBundle {
+    /// Where the bundle's blobs are read from.
+    pub fn source(&self) -> BundleSource {
+        BundleSource {
+            path: Arc::new(self.path.clone()),
+            index: self.index.clone(),
+        }
+    }
+}
+
+/// One image of a bundle, its repository and its plan (or why it cannot be loaded).
+#[derive(Debug)]
+pub struct PlannedImage {
+    /// As in the bundle.
+    pub record: ImageRecord,
+    /// Where it lands, without the host.
+    pub repository: String,
+    /// What to push, or why the image is left out (the others go on).
+    pub plan: Result<ImagePlan, ImageError>,
+}
+
+/// An opened bundle and the plan of each of its images, in the manifest's order.
+#[derive(Debug)]
+pub struct PlannedBundle {
+    /// The bundle.
+    pub bundle: OpenBundle,
+    /// Its images.
+    pub images: Vec<PlannedImage>,
+}
+
+/// Opens the bundle at `path`: its head, the signature checked as `trust` says (`purpose`
+/// words the errors), its frame index, its small blobs. Blocking: call it on a blocking
+/// thread.
+pub fn open(path: &Path, trust: &Trust, purpose: Purpose) -> Result<OpenBundle, Error> {
+    let open = |p: &Path| {
+        File::open(p).map_err(|source| Error::Open {
+            path: p.to_owned(),
+            source,
+        })
+    };
+    let head = airlock_layout::read_head(std::io::BufReader::new(open(path)?)).map_err(|e| {
+        Error::Head {
+            path: path.to_owned(),
+            source: Box::new(e),
+        }
+    })?;
+    let signature = trust.check(&head, path, purpose)?;
+    // The index only locates bytes; everything read through it is hashed.
+    let mut file = open(path)?;
+    let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })?;
+    let small = read_small_blobs(&mut file, &index, &head.manifest);
+    Ok(OpenBundle {
+        path: path.to_owned(),
+        manifest: head.manifest,
+        signature,
+        index: Arc::new(index),
+        small,
+    })
+}
+
+/// Maps the names of every image of `bundles` together (two images landing on one
+/// repository are refused, across bundles too), then plans each image.
+pub fn plan(
+    bundles: Vec<OpenBundle>,
+    mapper: &NameMapper,
+) -> Result<Vec<PlannedBundle>, NameError> {
+    let names = mapper.map_all(
+        bundles
+            .iter()
+            .flat_map(|b| b.manifest.images.iter().map(|i| i.name.as_str())),
+    )?;
+    Ok(bundles
+        .into_iter()
+        .map(|bundle| {
+            let records: HashMap<&Digest, &BlobRecord> = bundle
+                .manifest
+                .blobs
+                .iter()
+                .map(|b| (&b.digest, b))
+                .collect();
+            let images = bundle
+                .manifest
+                .images
+                .iter()
+                .map(|record| {
+                    let repository = names[&record.name].clone();
+                    PlannedImage {
+                        record: record.clone(),
+                        plan: plan_image(record, repository.clone(), &records, &bundle.small),
+                        repository,
+                    }
+                })
+                .collect();
+            PlannedBundle { bundle, images }
+        })
+        .collect())
+}
+
+/// [`open`] each of `paths` in order, off the async threads; the first that fails stops.
+pub async fn open_all(
+    paths: Vec<PathBuf>,
+    trust: &Trust,
+    purpose: Purpose,
+) -> Result<Vec<OpenBundle>, Error> {
+    let trust = trust.clone();
+    tokio::task::spawn_blocking(move || paths.iter().map(|p| open(p, &trust, purpose)).collect())
+        .await?
+}

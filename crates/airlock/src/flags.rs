@@ -9,9 +9,15 @@ use airlock_bundle::{
     beside_manifest_path, beside_signature_path, ArchiveOptions, BundleOptions, ClientOptions,
     Credentials, Spec,
 };
+use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
+use airlock_load::{
+    ContainerdOptions, ContainerdTarget, LoadJob, LoadOptions, LoadTarget, NameRule, Purpose,
+    Rewrite, Target, Trust,
+};
+use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
-use crate::cli::{BundleArgs, SourceRegistryArgs};
+use crate::cli::{BundleArgs, LoadArgs, ServeArgs, SourceRegistryArgs};
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
 pub const PASSPHRASE_ENV: &str = "AIRLOCK_KEY_PASSPHRASE";
@@ -297,4 +303,126 @@ pub fn file_id(path: &Path) -> Option<(u64, u64)> {
     {
         std::fs::metadata(path).ok().map(|m| (m.len(), 0))
     }
+}
+
+// ---- load ----
+
+/// `load`'s flags into the load of one target: everything that can be wrong with them
+/// fails here.
+pub fn load_job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
+    let target: LoadTarget = args.to.parse()?;
+    Ok(match target {
+        LoadTarget::Registry(target) => LoadJob::Registry(registry_options(args, target)?),
+        LoadTarget::Containerd(target) => LoadJob::Containerd(containerd_options(args, target)?),
+    })
+}
+
+/// Flags into library options: everything that can be wrong with them fails here.
+/// The key (or none, on purpose) and the name mapping: the same for every target.
+fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewrite>)> {
+    let rule: NameRule = args.names.parse()?;
+    let mut rewrites = Vec::new();
+    if let Some(path) = &args.rewrite_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the rewrite file `{}`", path.display()))?;
+        rewrites = airlock_load::names::parse_rewrite_file(&text)
+            .map_err(|(line, e)| anyhow::anyhow!("{}:{line}: {e}", path.display()))?;
+    }
+    for r in &args.rewrite {
+        rewrites.push(r.parse::<Rewrite>()?);
+    }
+    let trust = Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Load,
+    )?;
+    Ok((trust, rule, rewrites))
+}
+
+fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
+    if args.platform.is_some() || args.no_unpack || args.snapshotter != DEFAULT_SNAPSHOTTER {
+        bail!(
+            "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
+             registry keeps every platform and unpacks nothing"
+        );
+    }
+    let (trust, rule, rewrites) = trust_and_names(args)?;
+    let mut client = ClientOptions {
+        docker_config: !args.no_docker_config,
+        retries: args.retries,
+        user_agent: user_agent(),
+        ..ClientOptions::default()
+    };
+    let host = client.hosts.entry(target.host.clone()).or_default();
+    host.plain_http = args.plain_http;
+    host.ca_file = args.ca_file.clone();
+    if let Some(username) = &args.username {
+        host.credentials = Some(Credentials {
+            username: username.clone(),
+            password: read_secret_stdin("--password-stdin")?,
+        });
+    }
+    if let Some(ca) = &args.ca_file {
+        if !ca.is_file() {
+            bail!("cannot read the CA file `{}`", ca.display());
+        }
+    }
+    Ok(LoadOptions {
+        bundle: args.bundle.clone(),
+        trust,
+        target,
+        rule,
+        rewrites,
+        client,
+        jobs: usize::from(args.jobs),
+        harbor_create_projects: args.harbor_create_projects,
+    })
+}
+
+/// `--to containerd://…`: the same bundle, key and name flags; the registry's connection
+/// flags do not apply.
+fn containerd_options(
+    args: &LoadArgs,
+    target: ContainerdTarget,
+) -> anyhow::Result<ContainerdOptions> {
+    if args.ca_file.is_some() || args.plain_http || args.username.is_some() {
+        bail!(
+            "--ca-file, --plain-http and --username are for registry:// targets; containerd \
+             is reached through its socket"
+        );
+    }
+    if args.harbor_create_projects {
+        bail!("--harbor-create-projects is for registry:// targets");
+    }
+    let (trust, rule, rewrites) = trust_and_names(args)?;
+    Ok(ContainerdOptions {
+        bundle: args.bundle.clone(),
+        trust,
+        target,
+        rule,
+        rewrites,
+        platform: args.platform.clone(),
+        snapshotter: args.snapshotter.clone(),
+        unpack: !args.no_unpack,
+        jobs: usize::from(args.jobs),
+    })
+}
+
+// ---- serve ----
+
+/// `serve`'s flags into its options.
+pub fn serve_options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
+    let rule: NameRule = args.names.parse()?;
+    let trust = Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Serve,
+    )?;
+    let mut opts = ServeOptions::new(args.bundles.clone(), args.listen, trust);
+    opts.allow_remote = args.allow_remote;
+    opts.tls = args.tls_cert.clone().zip(args.tls_key.clone());
+    opts.rule = rule;
+    opts.readers = usize::from(args.jobs);
+    opts.write_timeout = std::time::Duration::from_secs(args.write_timeout);
+    Ok(opts)
 }

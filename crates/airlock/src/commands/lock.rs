@@ -14,8 +14,8 @@ pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
         .output
         .clone()
         .unwrap_or_else(|| airlock_bundle::default_lock_path(&args.spec));
-    super::common::check_output("-o", &output, &[("spec", &args.spec)])?;
-    let client = super::common::source_client_options(&args.registries)?;
+    crate::flags::check_output("-o", &output, &[("spec", &args.spec)])?;
+    let client = crate::flags::source_client_options(&args.registries)?;
     let opts = LockOptions {
         spec,
         output,

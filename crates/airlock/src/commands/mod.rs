@@ -14,8 +14,6 @@ mod verify;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-// The name the commands knew the flag checks by.
-use crate::flags as common;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

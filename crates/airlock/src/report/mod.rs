@@ -10,6 +10,9 @@ pub mod bundle;
 pub mod config;
 pub mod inspect;
 pub mod key;
+pub mod load;
+pub mod serve;
+pub mod verify;
 
 /// Set once a write to stderr failed: messages for people stop there, the run goes on.
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);

@@ -1,4 +1,4 @@
-//! Progress of `bundle` and `lock` (the online side's [`Reporter`]), and `bundle`'s summary.
+//! Progress of `bundle` and `lock` (the online side's [`Reporter`]), and their summaries.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use airlock_bundle::{
-    beside_manifest_path, beside_signature_path, BundleOutcome, Error, ImageError, Reporter,
+    beside_manifest_path, beside_signature_path, BundleOutcome, Error, ImageError, LockOutcome,
+    Reporter,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -326,4 +327,25 @@ fn failures_json(reporter: &ProgressReporter) -> serde_json::Value {
         .into_iter()
         .map(|(image, error)| json!({"image": image, "error": error}))
         .collect()
+}
+
+/// A lock written: the summary on stderr, the lock on stdout with `--json`.
+pub fn locked(
+    outcome: &LockOutcome,
+    spec: &Path,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    if !quiet {
+        eprintln!(
+            "wrote {}: {} images locked; `airlock bundle {} --locked` checks every source against it",
+            outcome.output.display(),
+            outcome.lock.images.len(),
+            spec.display(),
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome.lock)?);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

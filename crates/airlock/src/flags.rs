@@ -9,6 +9,7 @@ use airlock_bundle::{
     beside_manifest_path, beside_signature_path, ArchiveOptions, BundleOptions, ClientOptions,
     Credentials, Spec,
 };
+use airlock_layout::check_output;
 use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
 use airlock_load::{
     ContainerdOptions, ContainerdTarget, LoadJob, LoadOptions, LoadTarget, NameRule, Purpose,
@@ -97,112 +98,6 @@ pub fn source_client_options(r: &SourceRegistryArgs) -> anyhow::Result<ClientOpt
     Ok(client)
 }
 
-/// Checks a path the command is going to write, before any other work: its directory must
-/// exist; if something is there already it must be a regular file (never a directory, a
-/// device, a fifo, a socket or a symbolic link: a write by rename would replace it) and not
-/// one of the command's `inputs` (compared by device and inode, so another path, a symbolic
-/// link or a hard link to the spec is caught too). Returns whether an existing file will be
-/// replaced.
-pub fn check_output(flag: &str, path: &Path, inputs: &[(&str, &Path)]) -> anyhow::Result<bool> {
-    let shown = path.display();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if path.file_name().is_none() {
-        bail!("{flag} `{shown}` is not a file name\n  hint: give a path ending in a file name");
-    }
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => bail!("{flag} `{shown}`: `{}` is not a directory", dir.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "{flag} `{shown}`: the directory `{}` does not exist\n  hint: create it first, or choose another path",
-            dir.display()
-        ),
-        Err(e) => bail!(
-            "{flag} `{shown}`: the directory `{}` cannot be used: {e}\n  hint: create it first, or choose another path",
-            dir.display()
-        ),
-    }
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => bail!("{flag} `{shown}` cannot be checked: {e}"),
-    };
-    if !meta.is_file() {
-        bail!(
-            "{flag} `{shown}` exists and is {}; refusing to replace it\n  hint: choose the path of a regular file",
-            kind_of(&meta.file_type())
-        );
-    }
-    for (what, input) in inputs {
-        if same_file(&meta, input) {
-            bail!(
-                "{flag} `{shown}` is the {what} `{}` itself; refusing to overwrite it\n  hint: choose another output path",
-                input.display()
-            );
-        }
-    }
-    Ok(true)
-}
-
-fn kind_of(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a fifo";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_char_device() {
-            return "a character device";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else {
-        "not a regular file"
-    }
-}
-
-#[cfg(unix)]
-fn same_file(meta: &std::fs::Metadata, other: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(other).is_ok_and(|o| o.dev() == meta.dev() && o.ino() == meta.ino())
-}
-
-#[cfg(not(unix))]
-fn same_file(_meta: &std::fs::Metadata, _other: &Path) -> bool {
-    false
-}
-
-/// Whether two paths (that may not exist yet) name the same file: the same existing file, or
-/// the same name in the same directory.
-pub fn same_target(a: &Path, b: &Path) -> bool {
-    if let (Ok(ma), Ok(_)) = (std::fs::symlink_metadata(a), std::fs::metadata(b)) {
-        if same_file(&ma, b) {
-            return true;
-        }
-    }
-    let norm = |p: &Path| {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::canonicalize(dir)
-            .ok()
-            .map(|d| d.join(p.file_name().unwrap_or_default()))
-    };
-    matches!((norm(a), norm(b)), (Some(x), Some(y)) if x == y)
-}
-
 /// The lock files of a `bundle` run: the one it writes (`--lock`) or the one it checks
 /// against (`--locked`, default `SPEC.lock`).
 pub struct BundleLocks {
@@ -240,7 +135,7 @@ pub fn bundle_outputs(args: &BundleArgs) -> anyhow::Result<(BundleLocks, bool)> 
     if let Some(lock) = &locks.write {
         check_output("--lock", lock, &inputs)?;
         for (what, p) in [("bundle", out), ("manifest beside the bundle", &manifest)] {
-            if same_target(lock, p) {
+            if airlock_layout::same_target(lock, p) {
                 bail!(
                     "--lock `{}` is the {what} `{}`\n  hint: choose another lock path",
                     lock.display(),
@@ -290,19 +185,6 @@ pub fn bundle_options(
         },
         sign,
     })
-}
-
-/// Device and inode of a file, to tell whether it was replaced (a rename gives a new inode).
-pub fn file_id(path: &Path) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::metadata(path).ok().map(|m| (m.len(), 0))
-    }
 }
 
 // ---- load ----

@@ -81,6 +81,7 @@ pub mod format;
 pub mod index;
 pub mod keyfile;
 pub mod manifest;
+pub mod output;
 pub mod sign;
 pub mod sniff;
 pub mod store;
@@ -104,6 +105,7 @@ pub use manifest::{
     is_compressed_media_type, is_small_media_type, BaseBundle, BlobRecord, BundleManifest,
     ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
+pub use output::{check_output, file_id, same_target, OutputError};
 pub use sign::{SigningKey, VerifyingKey};
 pub use sniff::{read_inventory, Inventory, InventoryError, InventorySource};
 pub use store::{BlobStore, BlobWriter};

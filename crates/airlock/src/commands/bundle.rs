@@ -23,14 +23,14 @@ pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
 
     let reporter = Arc::new(ProgressReporter::new(global.quiet));
     let started = std::time::Instant::now();
-    let before = flags::file_id(&args.output);
+    let before = airlock_layout::file_id(&args.output);
     let result = tokio::select! {
         r = airlock_bundle::bundle(opts, reporter.clone()) => r,
         // Dropping the run stops its archive writer, which removes its temporary file before
         // the process exits (`main` waits for it).
         Ok(()) = tokio::signal::ctrl_c() => {
             reporter.finish();
-            report::interrupted(&args.output, flags::file_id(&args.output) != before);
+            report::interrupted(&args.output, airlock_layout::file_id(&args.output) != before);
             return Ok(ExitCode::from(130));
         }
     };

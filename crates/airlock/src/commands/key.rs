@@ -28,7 +28,7 @@ fn generate(args: KeyGenerateArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         );
     }
     for p in [&paths.key, &paths.public] {
-        flags::check_output("--out", p, &[])?;
+        airlock_layout::check_output("--out", p, &[])?;
     }
     let passphrase = if args.no_passphrase {
         if std::env::var_os(PASSPHRASE_ENV).is_some() && !global.quiet {

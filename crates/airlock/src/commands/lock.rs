@@ -15,7 +15,7 @@ pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
         .output
         .clone()
         .unwrap_or_else(|| airlock_bundle::default_lock_path(&args.spec));
-    crate::flags::check_output("-o", &output, &[("spec", &args.spec)])?;
+    airlock_layout::check_output("-o", &output, &[("spec", &args.spec)])?;
     let client = crate::flags::source_client_options(&args.registries)?;
     let opts = LockOptions {
         spec,

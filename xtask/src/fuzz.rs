@@ -3,7 +3,7 @@
 //!
 //! Property tests are the `prop_*` tests in the `props` modules of airlock-layout (bundle
 //! manifest, frame index, tar walker, head, keys), airlock-bundle (spec and lock),
-//! airlock-registry (references) and airlock-load (serve's request handling). proptest reads
+//! airlock-registry (references) and airlock-serve (request handling). proptest reads
 //! the case count from `PROPTEST_CASES`; each run draws new cases from a random seed, and a
 //! failure is shrunk to a minimal case, printed, and saved under `proptest-regressions/` next
 //! to the test, where it is replayed first by every later run (commit it with the fix).
@@ -20,7 +20,7 @@ const PACKAGES: &[&str] = &[
     "airlock-layout",
     "airlock-bundle",
     "airlock-registry",
-    "airlock-load",
+    "airlock-serve",
 ];
 
 #[derive(clap::Args)]

@@ -205,10 +205,7 @@ fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewr
     let rule: NameRule = args.names.parse()?;
     let mut rewrites = Vec::new();
     if let Some(path) = &args.rewrite_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the rewrite file `{}`", path.display()))?;
-        rewrites = airlock_load::names::parse_rewrite_file(&text)
-            .map_err(|(line, e)| anyhow::anyhow!("{}:{line}: {e}", path.display()))?;
+        rewrites = airlock_load::names::read_rewrite_file(path)?;
     }
     for r in &args.rewrite {
         rewrites.push(r.parse::<Rewrite>()?);

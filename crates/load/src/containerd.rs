@@ -49,6 +49,7 @@ use futures_util::{stream, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::error::{ContainerdImageError, ContentError, Said, UnpackError};
 use crate::names::{NameMapper, NameRule, Rewrite};
 use crate::offline::{open_all, plan, PlannedBundle};
 use crate::plan::{ImagePlan, SmallBlobs};
@@ -463,7 +464,7 @@ struct RootFs {
 }
 
 /// What became of one unique blob: written (its bytes) or already there.
-type ContentResult = Result<Option<u64>, String>;
+type ContentResult = Result<Option<u64>, ContentError>;
 
 struct Engine {
     channel: Channel,
@@ -528,10 +529,14 @@ pub async fn load_to_containerd(
     for image in planned {
         match image.plan {
             Ok(p) => plans.push(p),
-            Err(e) => failures.push(FailedImage {
-                image: e.image().to_string(),
-                error: crate::error::render(&e),
-            }),
+            Err(e) => {
+                let e = ContainerdImageError::Plan(e);
+                reporter.image_failed(e.image(), &e);
+                failures.push(FailedImage {
+                    image: e.image().to_string(),
+                    error: crate::error::render(&e),
+                });
+            }
         }
     }
 
@@ -619,13 +624,18 @@ pub async fn load_to_containerd(
     let results: Vec<Result<ContainerdImage, FailedImage>> = stream::iter(plans)
         .map(|plan| {
             let engine = engine.clone();
+            let reporter = reporter.clone();
             async move {
                 engine
                     .load_image(&plan, unpack_platform)
                     .await
-                    .map_err(|error| FailedImage {
-                        image: plan.image.clone(),
-                        error,
+                    .map_err(|e| {
+                        // Said as it happens; the report lists it too.
+                        reporter.image_failed(e.image(), &e);
+                        FailedImage {
+                            image: e.image().to_string(),
+                            error: crate::error::render(&e),
+                        }
                     })
             }
         })
@@ -757,10 +767,6 @@ fn namespaced<T>(namespace: &str, lease: Option<&str>, msg: T) -> Request<T> {
     req
 }
 
-fn status_text(s: &Status) -> String {
-    format!("containerd says {:?}: {}", s.code(), s.message())
-}
-
 impl Engine {
     fn req<T>(&self, msg: T) -> Request<T> {
         namespaced(&self.namespace, Some(&self.lease), msg)
@@ -780,11 +786,7 @@ impl Engine {
                     return Ok(None);
                 }
                 if self.source.index.entry(&blob.digest.blob_path()).is_none() {
-                    return Err(
-                        "the bundle's frame index has no entry for it\n  hint: check \
-                                the bundle with `airlock verify`"
-                            .to_string(),
-                    );
+                    return Err(ContentError::NotIndexed);
                 }
                 let _permit = self.writes.acquire().await.expect("never closed");
                 self.write(&blob.digest, blob.size, None, HashMap::new())
@@ -815,7 +817,7 @@ impl Engine {
             .clone()
     }
 
-    async fn exists(&self, digest: &Digest) -> Result<bool, String> {
+    async fn exists(&self, digest: &Digest) -> Result<bool, ContentError> {
         match self
             .content_client()
             .info(self.req(InfoRequest {
@@ -825,7 +827,7 @@ impl Engine {
         {
             Ok(_) => Ok(true),
             Err(s) if s.code() == Code::NotFound => Ok(false),
-            Err(s) => Err(status_text(&s)),
+            Err(s) => Err(Said::from(s).into()),
         }
     }
 
@@ -837,7 +839,7 @@ impl Engine {
         size: u64,
         small: Option<Bytes>,
         labels: HashMap<String, String>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ContentError> {
         let reference = format!("airlock-{digest}");
         let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
         let requests = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
@@ -854,13 +856,13 @@ impl Engine {
         let mut responses = match client.write(self.req(requests)).await {
             Ok(r) => r.into_inner(),
             Err(s) if s.code() == Code::AlreadyExists => return Ok(0),
-            Err(s) => return Err(status_text(&s)),
+            Err(s) => return Err(Said::from(s).into()),
         };
         let first = match responses.message().await {
             Ok(Some(m)) => m,
-            Ok(None) => return Err("containerd closed the write without an answer".into()),
+            Ok(None) => return Err(ContentError::NoAnswer),
             Err(s) if s.code() == Code::AlreadyExists => return Ok(0),
-            Err(s) => return Err(status_text(&s)),
+            Err(s) => return Err(Said::from(s).into()),
         };
         let mut offset = u64::try_from(first.offset).unwrap_or(0);
         if offset > size {
@@ -909,7 +911,7 @@ impl Engine {
                     match item {
                         Some(Ok(chunk)) => data.extend_from_slice(&chunk),
                         Some(Err(e)) => {
-                            failed = Some(e.to_string());
+                            failed = Some(ContentError::Read(Arc::new(e)));
                             break;
                         }
                         None => {}
@@ -949,7 +951,7 @@ impl Engine {
                 .await;
         }
         drop(tx);
-        let answer = drain.await.map_err(|e| e.to_string())?;
+        let answer = drain.await.map_err(|e| ContentError::Join(Arc::new(e)))?;
         if let Some(problem) = failed {
             // Nothing was committed; drop what containerd holds for the ref, so a rerun
             // starts clean.
@@ -964,7 +966,7 @@ impl Engine {
                 self.written.fetch_add(sent, Ordering::Relaxed);
                 Ok(sent)
             }
-            Ok(_) => Err("containerd did not confirm the commit".into()),
+            Ok(_) => Err(ContentError::NotConfirmed),
             Err(s) if s.code() == Code::AlreadyExists => Ok(0),
             Err(s) => {
                 if s.code() == Code::FailedPrecondition || s.code() == Code::InvalidArgument {
@@ -973,13 +975,13 @@ impl Engine {
                         .abort(self.req(AbortRequest { r#ref: reference }))
                         .await;
                 }
-                Err(status_text(&s))
+                Err(Said::from(s).into())
             }
         }
     }
 
     /// Sets labels on content that exists (merging with what it has).
-    async fn label(&self, digest: &str, labels: HashMap<String, String>) -> Result<(), String> {
+    async fn label(&self, digest: &str, labels: HashMap<String, String>) -> Result<(), Said> {
         let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
         self.content_client()
             .update(self.req(UpdateContentRequest {
@@ -992,15 +994,15 @@ impl Engine {
             }))
             .await
             .map(|_| ())
-            .map_err(|s| status_text(&s))
+            .map_err(Said::from)
     }
 
     async fn load_image(
         &self,
         plan: &ImagePlan,
         platform: Option<&Platform>,
-    ) -> Result<ContainerdImage, String> {
-        let prefix = format!("`{}`: ", plan.image);
+    ) -> Result<ContainerdImage, ContainerdImageError> {
+        let image = || plan.image.clone();
         // Every config and layer first: a failed one fails the image, before any record.
         let outcomes: Vec<(&Digest, ContentResult)> = stream::iter(&plan.blobs)
             .map(|b| async move { (&b.digest, self.ensure_blob(b).await) })
@@ -1011,18 +1013,32 @@ impl Engine {
             .into_iter()
             .filter_map(|(d, r)| r.err().map(|e| (d, e)))
             .collect();
-        failed.sort();
-        if let Some((digest, problem)) = failed.into_iter().next() {
-            return Err(format!("{prefix}blob `{digest}` was not loaded: {problem}"));
+        // The same blob is named whichever write finished first.
+        failed.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some((digest, source)) = failed.into_iter().next() {
+            return Err(ContainerdImageError::Blob {
+                image: image(),
+                digest: digest.clone(),
+                source,
+            });
         }
         // Then manifests, children first, each with the labels that keep its children.
         for (digest, _media_type, bytes) in &plan.manifests {
-            let doc: Doc = serde_json::from_slice(bytes)
-                .map_err(|e| format!("{prefix}manifest `{digest}`: not valid JSON: {e}"))?;
+            let doc: Doc = serde_json::from_slice(bytes).map_err(|error| {
+                ContainerdImageError::ManifestJson {
+                    image: image(),
+                    digest: digest.clone(),
+                    error,
+                }
+            })?;
             let labels = gc_labels(&doc);
             self.ensure_small(digest, bytes, labels)
                 .await
-                .map_err(|p| format!("{prefix}manifest `{digest}` was not loaded: {p}"))?;
+                .map_err(|source| ContainerdImageError::Manifest {
+                    image: image(),
+                    digest: digest.clone(),
+                    source,
+                })?;
         }
         let (top_digest, top_media_type, top_bytes) =
             plan.manifests.last().expect("a plan has its top manifest");
@@ -1032,7 +1048,10 @@ impl Engine {
             Some(p) => self
                 .unpack(top_digest, top_media_type, top_bytes, p)
                 .await
-                .map_err(|e| format!("{prefix}unpacking failed: {e}"))?,
+                .map_err(|source| ContainerdImageError::Unpack {
+                    image: image(),
+                    source,
+                })?,
         };
 
         let mut names: Vec<String> = plan
@@ -1059,6 +1078,12 @@ impl Engine {
             records_updated: 0,
             records_unchanged: 0,
             unpacked,
+        };
+        let record = |action, name: &String, s: Status| ContainerdImageError::Record {
+            image: image(),
+            action,
+            name: name.clone(),
+            source: s.into(),
         };
         let mut images =
             containerd_client::services::v1::images_client::ImagesClient::new(self.channel.clone());
@@ -1089,9 +1114,7 @@ impl Engine {
                             source_date_epoch: None,
                         }))
                         .await
-                        .map_err(|s| {
-                            format!("{prefix}updating the image `{name}`: {}", status_text(&s))
-                        })?;
+                        .map_err(|s| record("updating", name, s))?;
                     report.records_updated += 1;
                 }
                 Err(s) if s.code() == Code::NotFound => {
@@ -1101,17 +1124,10 @@ impl Engine {
                             source_date_epoch: None,
                         }))
                         .await
-                        .map_err(|s| {
-                            format!("{prefix}creating the image `{name}`: {}", status_text(&s))
-                        })?;
+                        .map_err(|s| record("creating", name, s))?;
                     report.records_created += 1;
                 }
-                Err(s) => {
-                    return Err(format!(
-                        "{prefix}looking up the image `{name}`: {}",
-                        status_text(&s)
-                    ))
-                }
+                Err(s) => return Err(record("looking up", name, s)),
             }
         }
         Ok(report)
@@ -1125,15 +1141,20 @@ impl Engine {
         top_media_type: &str,
         top: &Bytes,
         platform: &Platform,
-    ) -> Result<Option<(String, Doc)>, String> {
-        let doc: Doc = serde_json::from_slice(top).map_err(|e| e.to_string())?;
+    ) -> Result<Option<(String, Doc)>, UnpackError> {
+        let doc: Doc = serde_json::from_slice(top).map_err(UnpackError::TopJson)?;
         let is_index = top_media_type == OCI_INDEX
             || top_media_type == DOCKER_LIST
             || !doc.manifests.is_empty();
         if !is_index {
-            let config = doc.config.as_ref().ok_or("the manifest has no config")?;
-            let cfg: Config = serde_json::from_slice(&self.small_bytes(&config.digest)?)
-                .map_err(|e| format!("config `{}`: {e}", config.digest))?;
+            let config = doc.config.as_ref().ok_or(UnpackError::NoConfig)?;
+            let cfg: Config =
+                serde_json::from_slice(&self.small_bytes(&config.digest)?).map_err(|error| {
+                    UnpackError::ConfigJson {
+                        digest: config.digest.clone(),
+                        error,
+                    }
+                })?;
             if !platform.matches(&cfg.os, &cfg.architecture, cfg.variant.as_deref()) {
                 return Ok(None);
             }
@@ -1144,22 +1165,28 @@ impl Engine {
             let Some(p) = &child.platform else { continue };
             if platform.matches(&p.os, &p.architecture, p.variant.as_deref()) {
                 let bytes = self.small_bytes(&child.digest)?;
-                let d: Doc = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("manifest `{}`: {e}", child.digest))?;
+                let d: Doc =
+                    serde_json::from_slice(&bytes).map_err(|error| UnpackError::ManifestJson {
+                        digest: child.digest.clone(),
+                        error,
+                    })?;
                 return Ok(Some((child.digest.clone(), d)));
             }
         }
         Ok(None)
     }
 
-    fn small_bytes(&self, digest: &str) -> Result<Bytes, String> {
+    fn small_bytes(&self, digest: &str) -> Result<Bytes, UnpackError> {
         let d: Digest = digest
             .parse()
-            .map_err(|_| format!("`{digest}` is not a digest"))?;
+            .map_err(|_| UnpackError::NotDigest(digest.to_string()))?;
         match self.small.get(&d) {
             Some(Ok(b)) => Ok(b.clone()),
-            Some(Err(p)) => Err(format!("`{digest}` in the bundle: {p}")),
-            None => Err(format!("`{digest}` is not in the signed manifest")),
+            Some(Err(problem)) => Err(UnpackError::Small {
+                digest: d,
+                problem: problem.clone(),
+            }),
+            None => Err(UnpackError::Unlisted(d)),
         }
     }
 
@@ -1171,23 +1198,27 @@ impl Engine {
         top_media_type: &str,
         top: &Bytes,
         platform: &Platform,
-    ) -> Result<Unpacked, String> {
+    ) -> Result<Unpacked, UnpackError> {
         let Some((manifest_digest, doc)) =
             self.pick_manifest(top_digest, top_media_type, top, platform)?
         else {
             return Ok(Unpacked::NoPlatform);
         };
-        let config = doc.config.clone().ok_or("the manifest has no config")?;
-        let cfg: Config = serde_json::from_slice(&self.small_bytes(&config.digest)?)
-            .map_err(|e| format!("config `{}`: {e}", config.digest))?;
+        let config = doc.config.clone().ok_or(UnpackError::NoConfig)?;
+        let cfg: Config =
+            serde_json::from_slice(&self.small_bytes(&config.digest)?).map_err(|error| {
+                UnpackError::ConfigJson {
+                    digest: config.digest.clone(),
+                    error,
+                }
+            })?;
         let diff_ids = cfg.rootfs.map(|r| r.diff_ids).unwrap_or_default();
         if diff_ids.len() != doc.layers.len() {
-            return Err(format!(
-                "config `{}` lists {} diff_ids for {} layers",
-                config.digest,
-                diff_ids.len(),
-                doc.layers.len()
-            ));
+            return Err(UnpackError::DiffIds {
+                config: config.digest.clone(),
+                diff_ids: diff_ids.len(),
+                layers: doc.layers.len(),
+            });
         }
         let chain = chain_ids(&diff_ids);
         let mut snapshots =
@@ -1213,12 +1244,11 @@ impl Engine {
                 }
                 Err(s) if s.code() == Code::NotFound => {}
                 Err(s) => {
-                    return Err(format!(
-                        "snapshotter `{}`: {}{}",
-                        self.snapshotter,
-                        status_text(&s),
-                        snapshotter_hint(&s)
-                    ))
+                    return Err(UnpackError::Snapshotter {
+                        snapshotter: self.snapshotter.clone(),
+                        hint: snapshotter_hint(&s),
+                        said: s.into(),
+                    })
                 }
             }
         }
@@ -1267,13 +1297,12 @@ impl Engine {
                     continue;
                 }
                 Err(s) => {
-                    return Err(format!(
-                        "preparing a snapshot for layer `{}` in `{}`: {}{}",
-                        layer.digest,
-                        self.snapshotter,
-                        status_text(&s),
-                        snapshotter_hint(&s)
-                    ))
+                    return Err(UnpackError::Prepare {
+                        layer: layer.digest.clone(),
+                        snapshotter: self.snapshotter.clone(),
+                        hint: snapshotter_hint(&s),
+                        said: s.into(),
+                    })
                 }
             };
             let applied = diff
@@ -1301,20 +1330,21 @@ impl Engine {
                 Ok(r) => r.into_inner().applied,
                 Err(s) => {
                     remove(snapshots.clone(), key).await;
-                    return Err(format!(
-                        "applying layer `{}`: {}",
-                        layer.digest,
-                        status_text(&s)
-                    ));
+                    return Err(UnpackError::Apply {
+                        layer: layer.digest.clone(),
+                        said: s.into(),
+                    });
                 }
             };
             let got = applied.map(|d| d.digest).unwrap_or_default();
             if got != diff_ids[i] {
                 remove(snapshots.clone(), key).await;
-                return Err(format!(
-                    "layer `{}` unpacks to `{got}`, but config `{}` says diff_id `{}`",
-                    layer.digest, config.digest, diff_ids[i]
-                ));
+                return Err(UnpackError::DiffId {
+                    layer: layer.digest.clone(),
+                    got,
+                    config: config.digest.clone(),
+                    diff_id: diff_ids[i].clone(),
+                });
             }
             match snapshots
                 .commit(self.req(CommitSnapshotRequest {
@@ -1333,11 +1363,10 @@ impl Engine {
                 }
                 Err(s) => {
                     remove(snapshots.clone(), key).await;
-                    return Err(format!(
-                        "committing the snapshot `{}`: {}",
-                        chain[i],
-                        status_text(&s)
-                    ));
+                    return Err(UnpackError::Commit {
+                        chain_id: chain[i].clone(),
+                        said: s.into(),
+                    });
                 }
             }
         }
@@ -1350,7 +1379,10 @@ impl Engine {
             );
             self.label(&config.digest, labels)
                 .await
-                .map_err(|e| format!("labelling config `{}`: {e}", config.digest))?;
+                .map_err(|said| UnpackError::Label {
+                    config: config.digest.clone(),
+                    said,
+                })?;
         }
         Ok(Unpacked::Done {
             manifest: manifest_digest,

@@ -152,3 +152,264 @@ pub enum BlobError {
 }
 
 pub use airlock_registry::render_error as render;
+
+/// containerd's answer to a call, as messages quote it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("containerd says {:?}: {}", .0.code(), .0.message())]
+pub struct Said(pub Arc<containerd_client::tonic::Status>);
+
+impl From<containerd_client::tonic::Status> for Said {
+    fn from(s: containerd_client::tonic::Status) -> Said {
+        Said(Arc::new(s))
+    }
+}
+
+/// Why one image was not loaded into containerd. None of its image records was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerdImageError {
+    /// It could not be planned (a manifest, index or config in the bundle is bad).
+    #[error(transparent)]
+    Plan(#[from] ImageError),
+    /// A config or layer could not be written (shared by every image that uses it).
+    #[error("`{image}`: blob `{digest}` was not loaded")]
+    Blob {
+        /// The canonical reference.
+        image: String,
+        /// The blob.
+        digest: airlock_layout::Digest,
+        /// The cause.
+        #[source]
+        source: ContentError,
+    },
+    /// A manifest or index of the image is not JSON.
+    #[error("`{image}`: manifest `{digest}`: not valid JSON: {error}")]
+    ManifestJson {
+        /// The canonical reference.
+        image: String,
+        /// The manifest.
+        digest: airlock_layout::Digest,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+    /// A manifest or index could not be written.
+    #[error("`{image}`: manifest `{digest}` was not loaded")]
+    Manifest {
+        /// The canonical reference.
+        image: String,
+        /// The manifest.
+        digest: airlock_layout::Digest,
+        /// The cause.
+        #[source]
+        source: ContentError,
+    },
+    /// Its layers could not be unpacked into the snapshotter.
+    #[error("`{image}`: unpacking failed")]
+    Unpack {
+        /// The canonical reference.
+        image: String,
+        /// The cause.
+        #[source]
+        source: UnpackError,
+    },
+    /// An image record could not be looked up, created or updated.
+    #[error("`{image}`: {action} the image `{name}`")]
+    Record {
+        /// The canonical reference.
+        image: String,
+        /// "looking up", "creating", "updating".
+        action: &'static str,
+        /// The image record's name.
+        name: String,
+        /// containerd's answer.
+        #[source]
+        source: Said,
+    },
+}
+
+impl ContainerdImageError {
+    /// The canonical reference of the image concerned.
+    pub fn image(&self) -> &str {
+        match self {
+            ContainerdImageError::Plan(e) => e.image(),
+            ContainerdImageError::Blob { image, .. }
+            | ContainerdImageError::ManifestJson { image, .. }
+            | ContainerdImageError::Manifest { image, .. }
+            | ContainerdImageError::Unpack { image, .. }
+            | ContainerdImageError::Record { image, .. } => image,
+        }
+    }
+}
+
+/// Why a blob could not be put in containerd's content store. Decided once per blob and
+/// shared by the images that use it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ContentError {
+    /// A content call failed.
+    #[error(transparent)]
+    Said(#[from] Said),
+    /// The bundle's frame index has no entry for it.
+    #[error(
+        "the bundle's frame index has no entry for it\n  hint: check the bundle with `airlock \
+         verify`"
+    )]
+    NotIndexed,
+    /// Its bytes could not be read from the bundle, or did not match the signed manifest.
+    #[error("{0}")]
+    Read(Arc<std::io::Error>),
+    /// The write stream ended before containerd answered.
+    #[error("containerd closed the write without an answer")]
+    NoAnswer,
+    /// containerd did not confirm the commit.
+    #[error("containerd did not confirm the commit")]
+    NotConfirmed,
+    /// The task reading containerd's answers failed.
+    #[error("{0}")]
+    Join(Arc<tokio::task::JoinError>),
+}
+
+/// Why the layers of an image could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    /// The top manifest or index is not JSON.
+    #[error("{0}")]
+    TopJson(serde_json::Error),
+    /// A manifest has no config.
+    #[error("the manifest has no config")]
+    NoConfig,
+    /// A digest the image names is malformed.
+    #[error("`{0}` is not a digest")]
+    NotDigest(String),
+    /// A config or manifest in the bundle is bad.
+    #[error("`{digest}` in the bundle: {problem}")]
+    Small {
+        /// The blob.
+        digest: airlock_layout::Digest,
+        /// What is wrong with it.
+        problem: crate::plan::SmallBlobError,
+    },
+    /// A config or manifest is not in the signed manifest.
+    #[error("`{0}` is not in the signed manifest")]
+    Unlisted(airlock_layout::Digest),
+    /// A config is not valid.
+    #[error("config `{digest}`: {error}")]
+    ConfigJson {
+        /// The config.
+        digest: String,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+    /// A manifest is not valid.
+    #[error("manifest `{digest}`: {error}")]
+    ManifestJson {
+        /// The manifest.
+        digest: String,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+    /// The config lists another number of layers than the manifest.
+    #[error("config `{config}` lists {diff_ids} diff_ids for {layers} layers")]
+    DiffIds {
+        /// The config.
+        config: String,
+        /// diff_ids in the config.
+        diff_ids: usize,
+        /// Layers in the manifest.
+        layers: usize,
+    },
+    /// The snapshotter cannot be asked.
+    #[error("snapshotter `{snapshotter}`: {said}{hint}")]
+    Snapshotter {
+        /// The snapshotter.
+        snapshotter: String,
+        /// containerd's answer.
+        said: Said,
+        /// What to do about it, if anything is known (`\n  hint: …`).
+        hint: &'static str,
+    },
+    /// A snapshot for a layer could not be prepared.
+    #[error("preparing a snapshot for layer `{layer}` in `{snapshotter}`: {said}{hint}")]
+    Prepare {
+        /// The layer.
+        layer: String,
+        /// The snapshotter.
+        snapshotter: String,
+        /// containerd's answer.
+        said: Said,
+        /// What to do about it, if anything is known (`\n  hint: …`).
+        hint: &'static str,
+    },
+    /// A layer could not be applied.
+    #[error("applying layer `{layer}`: {said}")]
+    Apply {
+        /// The layer.
+        layer: String,
+        /// containerd's answer.
+        said: Said,
+    },
+    /// A layer unpacked to another diff ID than its config says.
+    #[error("layer `{layer}` unpacks to `{got}`, but config `{config}` says diff_id `{diff_id}`")]
+    DiffId {
+        /// The layer.
+        layer: String,
+        /// What it unpacked to.
+        got: String,
+        /// The config.
+        config: String,
+        /// What the config says.
+        diff_id: String,
+    },
+    /// A snapshot could not be committed.
+    #[error("committing the snapshot `{chain_id}`: {said}")]
+    Commit {
+        /// Its chain ID.
+        chain_id: String,
+        /// containerd's answer.
+        said: Said,
+    },
+    /// The config could not be labelled for the garbage collector.
+    #[error("labelling config `{config}`: {said}")]
+    Label {
+        /// The config.
+        config: String,
+        /// containerd's answer.
+        said: Said,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_layout::Digest;
+
+    #[test]
+    fn containerd_failures_read_as_one_line_with_the_hint_last() {
+        let digest = Digest::of_bytes(b"layer");
+        let e = ContainerdImageError::Blob {
+            image: "registry.k8s.io/pause:3.9".into(),
+            digest: digest.clone(),
+            source: ContentError::NotIndexed,
+        };
+        assert_eq!(e.image(), "registry.k8s.io/pause:3.9");
+        assert_eq!(
+            render(&e),
+            format!(
+                "`registry.k8s.io/pause:3.9`: blob `{digest}` was not loaded: the bundle's frame \
+                 index has no entry for it\n  hint: check the bundle with `airlock verify`"
+            )
+        );
+        let status = containerd_client::tonic::Status::not_found("snapshotter not loaded");
+        let e = ContainerdImageError::Unpack {
+            image: "x:1".into(),
+            source: UnpackError::Snapshotter {
+                snapshotter: "zfs".into(),
+                said: status.into(),
+                hint: "\n  hint: pass --snapshotter NAME",
+            },
+        };
+        assert_eq!(
+            render(&e),
+            "`x:1`: unpacking failed: snapshotter `zfs`: containerd says NotFound: snapshotter \
+             not loaded\n  hint: pass --snapshotter NAME"
+        );
+    }
+}

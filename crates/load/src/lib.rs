@@ -57,7 +57,10 @@ pub use airlock_registry::{ClientOptions, Credentials, HostConfig};
 pub use containerd::{
     load_to_containerd, ContainerdError, ContainerdOptions, ContainerdReport, ContainerdTarget,
 };
-pub use error::{render as render_error, BlobError, Error, ImageError};
+pub use error::{
+    render as render_error, BlobError, ContainerdImageError, ContentError, Error, ImageError, Said,
+    UnpackError,
+};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
 pub use target::{load, BadLoadTarget, LoadError, LoadJob, LoadOutcome, LoadTarget};
@@ -190,7 +193,7 @@ pub trait LoadReporter: Send + Sync {
     /// An image is complete in the target, tags included.
     fn image_loaded(&self, _report: &ImageReport) {}
     /// An image failed (the others go on): an [`ImageError`] for a registry, a
-    /// [`containerd::ContainerdImageError`] for containerd.
+    /// [`ContainerdImageError`] for containerd.
     fn image_failed(&self, _image: &str, _error: &(dyn std::error::Error + 'static)) {}
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// How a canonical name becomes a repository under the target prefix.
@@ -94,6 +95,43 @@ pub fn parse_rewrite_file(text: &str) -> Result<Vec<Rewrite>, (usize, NameError)
         out.push(line.parse().map_err(|e| (i + 1, e))?);
     }
     Ok(out)
+}
+
+/// A rewrite file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteFileError {
+    /// The file cannot be read.
+    #[error("cannot read the rewrite file `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not a rewrite.
+    #[error("{}:{line}: {error}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// What is wrong with it.
+        error: NameError,
+    },
+}
+
+/// Reads the rewrite file at `path` (see [`parse_rewrite_file`]).
+pub fn read_rewrite_file(path: &Path) -> Result<Vec<Rewrite>, RewriteFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RewriteFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_rewrite_file(&text).map_err(|(line, error)| RewriteFileError::Line {
+        path: path.to_owned(),
+        line,
+        error,
+    })
 }
 
 /// A registry to load into: `registry://HOST[:PORT][/PREFIX]`.
@@ -287,6 +325,29 @@ mod tests {
             rule,
             rewrites: rewrites.iter().map(|r| r.parse().unwrap()).collect(),
         }
+    }
+
+    #[test]
+    fn a_rewrite_file_names_its_path_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rewrites.txt");
+        std::fs::write(&path, "# mirrors\nquay.io=mirror/quay\n\nnot a rewrite\n").unwrap();
+        let e = read_rewrite_file(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:4: bad rewrite `not a rewrite`: expected FROM=TO",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "quay.io=mirror/quay # the mirror\n").unwrap();
+        assert_eq!(read_rewrite_file(&path).unwrap().len(), 1);
+        let missing = dir.path().join("none.txt");
+        let e = read_rewrite_file(&missing).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot read the rewrite file"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -148,3 +148,108 @@ pub async fn open_all(
     tokio::task::spawn_blocking(move || paths.iter().map(|p| open(p, &trust, purpose)).collect())
         .await?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_layout::{write_bundle, ArchiveOptions, BlobStore, BundleContents, SigningKey};
+    use serde_json::json;
+
+    /// A bundle file holding one image (`registry.k8s.io/pause:3.9`), signed by `signer` if
+    /// given.
+    fn bundle(dir: &Path, signer: Option<&SigningKey>) -> PathBuf {
+        let store = BlobStore::open(dir.join("cache")).unwrap();
+        let config = br#"{"architecture":"amd64","os":"linux"}"#;
+        let config_digest = Digest::of_bytes(config);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(),
+                "size": config.len(),
+            },
+            "layers": [],
+        })
+        .to_string();
+        let digest = Digest::of_bytes(manifest.as_bytes());
+        store.put_bytes(&config_digest, config).unwrap();
+        store.put_bytes(&digest, manifest.as_bytes()).unwrap();
+        let blobs = [
+            BlobRecord {
+                digest: digest.clone(),
+                size: manifest.len() as u64,
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            },
+            BlobRecord {
+                digest: config_digest,
+                size: config.len() as u64,
+                media_type: "application/vnd.oci.image.config.v1+json".into(),
+            },
+        ];
+        let doc = json!({
+            "formatVersion": 1,
+            "created": "2026-11-27T10:00:00Z",
+            "airlockVersion": "0.1.0",
+            "spec": {"name": "t", "sha256": "00"},
+            "images": [{
+                "name": "registry.k8s.io/pause",
+                "reference": "registry.k8s.io/pause:3.9",
+                "tags": ["3.9"],
+                "digest": digest.to_string(),
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "size": manifest.len(),
+                "source": "registry.k8s.io/pause",
+                "platforms": ["linux/amd64"],
+            }],
+            "blobs": blobs,
+            "totals": {"images": 1, "blobs": 2, "bytes": 0},
+        });
+        let manifest_json = serde_json::to_vec(&doc).unwrap();
+        let signature = signer.map(|k| k.sign(&manifest_json));
+        let out = dir.join("b.tar.zst");
+        let contents = BundleContents {
+            manifest_json: &manifest_json,
+            signature: signature.as_deref().map(str::as_bytes),
+            index_json: b"{}",
+            blobs: &blobs,
+            store: &store,
+            gate: None,
+        };
+        write_bundle(&out, &contents, &ArchiveOptions::default()).unwrap();
+        out
+    }
+
+    #[test]
+    fn open_applies_the_trust_then_plans_every_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = SigningKey::generate();
+        let key = Trust::Key(signer.verifying_key());
+
+        let unsigned = bundle(&dir.path().join("u"), None);
+        let e = open(&unsigned, &key, Purpose::Load).unwrap_err();
+        assert!(
+            matches!(&e, Error::Trust(airlock_layout::TrustError::Unsigned { path, .. }) if path == &unsigned),
+            "{e}"
+        );
+        // Nobody vouches for it, on purpose: opened, nothing checked.
+        let opened = open(&unsigned, &Trust::InsecureSkipSignature, Purpose::Load).unwrap();
+        assert_eq!(opened.signature, SignatureCheck::default());
+
+        let other = bundle(&dir.path().join("o"), Some(&SigningKey::generate()));
+        let e = open(&other, &key, Purpose::Serve).unwrap_err();
+        assert!(e.to_string().contains("nothing is served"), "{e}");
+
+        let signed = bundle(&dir.path().join("s"), Some(&signer));
+        let opened = open(&signed, &key, Purpose::Load).unwrap();
+        assert!(opened.signature.checked);
+        assert!(opened.small.values().all(|r| r.is_ok()));
+        let planned = plan(vec![opened], &NameMapper::default()).unwrap();
+        let image = &planned[0].images[0];
+        assert_eq!(image.repository, "registry.k8s.io/pause");
+        let plan = image.plan.as_ref().unwrap();
+        assert_eq!(plan.image, "registry.k8s.io/pause:3.9");
+        assert_eq!(plan.blobs.len(), 1);
+        assert_eq!(plan.manifests.len(), 1);
+    }
+}

@@ -74,9 +74,7 @@ fn render_containerd(r: &ContainerdReport, quiet: bool) {
             t.records_unchanged,
         );
     }
-    for f in &r.failures {
-        eprintln!("error: {}", f.error);
-    }
+    // Each failure was said as it happened (`Progress::image_failed`).
     if !r.failures.is_empty() {
         let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
         eprintln!(

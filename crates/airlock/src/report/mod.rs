@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 pub mod bundle;
 pub mod config;
+pub mod images;
 pub mod inspect;
 pub mod key;
 pub mod load;

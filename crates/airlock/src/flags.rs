@@ -13,7 +13,7 @@ use airlock_layout::check_output;
 use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
 use airlock_load::{
     ContainerdOptions, ContainerdTarget, LoadJob, LoadOptions, LoadTarget, NameRule, Purpose,
-    Rewrite, Target, Trust,
+    Rewrite, Target, TargetSetting, Trust,
 };
 use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
@@ -193,6 +193,23 @@ pub fn bundle_options(
 /// fails here.
 pub fn load_job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
     let target: LoadTarget = args.to.parse()?;
+    let given = [
+        (args.platform.is_some(), TargetSetting::Platform),
+        (
+            args.snapshotter != DEFAULT_SNAPSHOTTER,
+            TargetSetting::Snapshotter,
+        ),
+        (args.no_unpack, TargetSetting::NoUnpack),
+        (args.ca_file.is_some(), TargetSetting::CaFile),
+        (args.plain_http, TargetSetting::PlainHttp),
+        (args.username.is_some(), TargetSetting::Username),
+        (
+            args.harbor_create_projects,
+            TargetSetting::HarborCreateProjects,
+        ),
+    ];
+    let given: Vec<TargetSetting> = given.iter().filter(|g| g.0).map(|g| g.1).collect();
+    target.check_settings(&given)?;
     Ok(match target {
         LoadTarget::Registry(target) => LoadJob::Registry(registry_options(args, target)?),
         LoadTarget::Containerd(target) => LoadJob::Containerd(containerd_options(args, target)?),
@@ -219,12 +236,6 @@ fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewr
 }
 
 fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
-    if args.platform.is_some() || args.no_unpack || args.snapshotter != DEFAULT_SNAPSHOTTER {
-        bail!(
-            "--platform, --snapshotter and --no-unpack are for containerd:// targets; a \
-             registry keeps every platform and unpacks nothing"
-        );
-    }
     let (trust, rule, rewrites) = trust_and_names(args)?;
     let mut client = ClientOptions {
         docker_config: !args.no_docker_config,
@@ -264,15 +275,6 @@ fn containerd_options(
     args: &LoadArgs,
     target: ContainerdTarget,
 ) -> anyhow::Result<ContainerdOptions> {
-    if args.ca_file.is_some() || args.plain_http || args.username.is_some() {
-        bail!(
-            "--ca-file, --plain-http and --username are for registry:// targets; containerd \
-             is reached through its socket"
-        );
-    }
-    if args.harbor_create_projects {
-        bail!("--harbor-create-projects is for registry:// targets");
-    }
     let (trust, rule, rewrites) = trust_and_names(args)?;
     Ok(ContainerdOptions {
         bundle: args.bundle.clone(),

@@ -63,7 +63,10 @@ pub use error::{
 };
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
-pub use target::{load, BadLoadTarget, LoadError, LoadJob, LoadOutcome, LoadTarget};
+pub use target::{
+    load, BadLoadTarget, LoadError, LoadJob, LoadOutcome, LoadTarget, TargetSetting,
+    WrongTargetSetting,
+};
 pub use to_registry::load_to_registry;
 
 /// What a load into a registry needs.

@@ -69,6 +69,82 @@ impl fmt::Display for LoadTarget {
     }
 }
 
+/// A setting that only one kind of target takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSetting {
+    /// `--platform`: the platform containerd unpacks.
+    Platform,
+    /// `--snapshotter`, other than containerd's default.
+    Snapshotter,
+    /// `--no-unpack`.
+    NoUnpack,
+    /// `--ca-file`: the registry's CA.
+    CaFile,
+    /// `--plain-http`.
+    PlainHttp,
+    /// `--username`.
+    Username,
+    /// `--harbor-create-projects`.
+    HarborCreateProjects,
+}
+
+impl TargetSetting {
+    /// Whether a containerd target takes it (else a registry target does).
+    fn for_containerd(self) -> bool {
+        matches!(
+            self,
+            TargetSetting::Platform | TargetSetting::Snapshotter | TargetSetting::NoUnpack
+        )
+    }
+}
+
+/// A setting given for a kind of target that does not take it.
+#[derive(Debug, thiserror::Error)]
+pub enum WrongTargetSetting {
+    /// `--platform`, `--snapshotter` or `--no-unpack` with a registry.
+    #[error(
+        "--platform, --snapshotter and --no-unpack are for containerd:// targets; a registry \
+         keeps every platform and unpacks nothing"
+    )]
+    ContainerdOnly,
+    /// `--ca-file`, `--plain-http` or `--username` with containerd.
+    #[error(
+        "--ca-file, --plain-http and --username are for registry:// targets; containerd is \
+         reached through its socket"
+    )]
+    RegistryConnection,
+    /// `--harbor-create-projects` with containerd.
+    #[error("--harbor-create-projects is for registry:// targets")]
+    Harbor,
+}
+
+impl LoadTarget {
+    /// Refuses the settings `given` that this kind of target does not take.
+    pub fn check_settings(&self, given: &[TargetSetting]) -> Result<(), WrongTargetSetting> {
+        match self {
+            LoadTarget::Registry(_) => {
+                if given.iter().any(|s| s.for_containerd()) {
+                    return Err(WrongTargetSetting::ContainerdOnly);
+                }
+            }
+            LoadTarget::Containerd(_) => {
+                use TargetSetting::{CaFile, HarborCreateProjects, PlainHttp, Username};
+                // The connection flags are named first, as they always were.
+                if given
+                    .iter()
+                    .any(|s| matches!(s, CaFile | PlainHttp | Username))
+                {
+                    return Err(WrongTargetSetting::RegistryConnection);
+                }
+                if given.contains(&HarborCreateProjects) {
+                    return Err(WrongTargetSetting::Harbor);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A load, into one kind of target.
 #[derive(Debug, Clone)]
 pub enum LoadJob {
@@ -137,6 +213,22 @@ mod tests {
                 && e.to_string().contains("registry://")
                 && e.to_string().contains("containerd://"),
             "{e}"
+        );
+        use TargetSetting::*;
+        assert!(r
+            .check_settings(&[CaFile, Username, HarborCreateProjects])
+            .is_ok());
+        let e = r.check_settings(&[CaFile, Snapshotter]).unwrap_err();
+        assert!(matches!(e, WrongTargetSetting::ContainerdOnly), "{e}");
+        assert!(c.check_settings(&[Platform, NoUnpack, Snapshotter]).is_ok());
+        let e = c
+            .check_settings(&[HarborCreateProjects, PlainHttp])
+            .unwrap_err();
+        assert!(matches!(e, WrongTargetSetting::RegistryConnection), "{e}");
+        let e = c.check_settings(&[HarborCreateProjects]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--harbor-create-projects is for registry:// targets"
         );
         // Each scheme keeps its own message.
         let e = "containerd://relative".parse::<LoadTarget>().unwrap_err();

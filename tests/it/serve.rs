@@ -1083,3 +1083,34 @@ fn list_pagination_refuses_a_bad_n_and_links_the_next_page() {
         assert_eq!(whole.header("Link"), None);
     }
 }
+
+/// `-v` shows the debug lines of serve's own crate (here: a failed TLS handshake), not only
+/// those of the binary and the online side.
+#[test]
+fn verbose_shows_serves_own_debug_lines() {
+    let b = make_bundle_of(workdir(), "verbose", &|i| i == "fixtures/base", false);
+    let pki = airlock_testkit::Pki::generate(&b.work.path().join("pki")).unwrap();
+    let (cert, key) = (
+        pki.server_cert.to_string_lossy().into_owned(),
+        pki.server_key.to_string_lossy().into_owned(),
+    );
+    let served = Served::start_with(
+        b.work.path(),
+        &[&b.file],
+        &b.public,
+        &["-v", "--tls-cert", &cert, "--tls-key", &key],
+        Some(&pki.ca_cert),
+    );
+    // Plain HTTP to the TLS listener: the handshake fails, which serve logs at debug level.
+    let _ = curl(&format!("http://127.0.0.1:{}/v2/", served.port), &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served.log().contains("TLS handshake failed") {
+        assert!(
+            Instant::now() < deadline,
+            "no debug line of serve with -v:\n{}",
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(served.log().contains("DEBUG"), "{}", served.log());
+}

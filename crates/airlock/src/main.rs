@@ -22,6 +22,7 @@ macro_rules! print {
 
 mod cli;
 mod commands;
+mod flags;
 mod report;
 
 use std::process::ExitCode;
@@ -66,10 +67,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => {
-            "info,airlock=debug,airlock_bundle=debug,airlock_registry=debug,airlock_layout=debug,\
-             airlock_load=debug,airlock_serve=debug"
-        }
+        // A directive's target matches every target that starts with it (tracing-subscriber's
+        // `EnvFilter`): `airlock` is the binary and every `airlock_*` crate (bundle, registry,
+        // layout, load, serve, kube); the dependencies stay at info.
+        (false, 1) => "info,airlock=debug",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -20,7 +20,6 @@
 #![warn(missing_docs)]
 
 mod error;
-pub mod kubernetes;
 pub mod lock;
 pub mod platform;
 mod pull;
@@ -29,9 +28,12 @@ mod time;
 
 use std::path::{Path, PathBuf};
 
+/// Kubernetes release data (`spec.kubernetes`), shared with the offline side.
+pub use airlock_kube as kubernetes;
+pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
-pub use error::{render as render_error, BlobError, Error, ImageError, KubernetesError};
+pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use lock::Lock;
 pub use pull::{bundle, resolve_lock};
 pub use spec::Spec;
@@ -155,6 +157,23 @@ pub trait Reporter: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoReport;
 impl Reporter for NoReport {}
+
+/// `SPEC.lock`: where `lock` writes and `bundle --locked` reads a spec's lock by default.
+pub fn default_lock_path(spec: &Path) -> PathBuf {
+    let mut s = spec.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// The blob cache when none is given: `$XDG_CACHE_HOME/airlock` (when absolute), else
+/// `$HOME/.cache/airlock`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("airlock"))
+}
 
 /// `OUT.manifest.json` for the bundle file `OUT` (the whole file name, e.g.
 /// `k8s.tar.zst.manifest.json`): a copy of `airlock/manifest.json` beside the bundle, so a

@@ -83,11 +83,14 @@ pub mod digest;
 pub mod error;
 pub mod format;
 pub mod graph;
+pub mod keyfile;
 pub mod manifest;
 pub mod media;
+pub mod output;
 pub mod platform;
 pub mod reader;
 pub mod sign;
+pub mod sniff;
 pub mod store;
 pub mod trust;
 pub mod verify;
@@ -102,16 +105,19 @@ pub use format::{
     TAR_BLOCK,
 };
 pub use graph::{Document, Graph, GraphError, Node, Role, Walk};
+pub use keyfile::{KeyFileError, KeyPairPaths, SigningKeyFile};
 pub use manifest::{
     BaseBundle, BlobRecord, BundleManifest, ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
 };
 pub use media::{is_compressed_media_type, is_small_media_type};
+pub use output::{check_output, file_id, same_target, OutputError};
 pub use platform::{Platform, PlatformError};
 pub use reader::{
     check_entry_header, open_entry, open_entry_owned, read_entry, read_head, BundleHead,
     EntryHeaderMismatch, EntryInfo, EntryReader, FrameIndex, FrameInfo, ImageSize, TarHeaderDefect,
 };
 pub use sign::{SigningKey, VerifyingKey};
+pub use sniff::{read_inventory, Inventory, InventoryError, InventorySource};
 pub use store::{BlobStore, BlobWriter};
 pub use trust::{Purpose, SignatureCheck, Trust, TrustError};
 pub use verify::{

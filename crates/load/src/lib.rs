@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod containerd;
 mod error;
 pub mod harbor;

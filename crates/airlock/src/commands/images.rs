@@ -1,9 +1,9 @@
-//! `airlock images kubernetes VERSION [--addons …] [--json]`: a release's image list on stdout.
+//! `airlock images kubernetes VERSION [--addons …] [--json]`: a release's image list on stdout
+//! ([`airlock_kube::images`]).
 
 use std::process::ExitCode;
 
-use airlock_bundle::kubernetes::{self, Addon};
-use serde_json::json;
+use airlock_kube::Addon;
 
 use crate::cli::ImagesCommand;
 
@@ -19,16 +19,9 @@ pub fn run(command: ImagesCommand) -> anyhow::Result<ExitCode> {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
-            let images = kubernetes::images(&args.version, addons.as_deref())?;
-            let (version, _) = kubernetes::release(&args.version)?;
-            if args.json {
-                let doc = json!({"kubernetesVersion": version.to_string(), "images": images});
-                println!("{}", serde_json::to_string_pretty(&doc)?);
-            } else {
-                for i in images {
-                    println!("{i}");
-                }
-            }
+            let images = airlock_kube::images(&args.version, addons.as_deref())?;
+            let (version, _) = airlock_kube::release(&args.version)?;
+            crate::report::images::list(&version, &images, args.json)?;
             Ok(ExitCode::SUCCESS)
         }
     }

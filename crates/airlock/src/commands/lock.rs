@@ -1,23 +1,22 @@
-//! `airlock lock SPEC [-o SPEC.lock]`: every image resolved to a digest, nothing downloaded.
+//! `airlock lock SPEC [-o SPEC.lock]`: every image resolved to a digest, nothing downloaded
+//! ([`airlock_bundle::resolve_lock`]).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use airlock_bundle::{Error, LockOptions, Spec};
 
 use crate::cli::{GlobalArgs, LockArgs};
-use crate::report::ProgressReporter;
+use crate::report::bundle::{self as report, ProgressReporter};
 
 pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let spec = Spec::load(&args.spec)?;
-    let output = args.output.clone().unwrap_or_else(|| {
-        let mut s = args.spec.as_os_str().to_owned();
-        s.push(".lock");
-        PathBuf::from(s)
-    });
-    super::common::check_output("-o", &output, &[("spec", &args.spec)])?;
-    let client = super::common::source_client_options(&args.registries)?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| airlock_bundle::default_lock_path(&args.spec));
+    airlock_layout::check_output("-o", &output, &[("spec", &args.spec)])?;
+    let client = crate::flags::source_client_options(&args.registries)?;
     let opts = LockOptions {
         spec,
         output,
@@ -29,20 +28,7 @@ pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode
     let result = airlock_bundle::resolve_lock(opts, reporter.clone()).await;
     reporter.finish();
     match result {
-        Ok(outcome) => {
-            if !global.quiet {
-                eprintln!(
-                    "wrote {}: {} images locked; `airlock bundle {} --locked` checks every source against it",
-                    outcome.output.display(),
-                    outcome.lock.images.len(),
-                    args.spec.display(),
-                );
-            }
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&outcome.lock)?);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(outcome) => report::locked(&outcome, &args.spec, args.json, global.quiet),
         Err(e @ Error::LockFailed { .. }) => {
             eprintln!("error: {e}");
             Ok(ExitCode::from(1))

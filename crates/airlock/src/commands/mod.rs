@@ -1,7 +1,6 @@
 //! One file per command.
 
 mod bundle;
-mod common;
 mod completions;
 mod config;
 mod images;

@@ -19,9 +19,6 @@ use crate::format::TAR_BLOCK;
 use crate::reader::header::check_entry_header;
 use crate::reader::index::{EntryInfo, FrameIndex, FrameInfo};
 
-/// The zstd frame magic number, little-endian.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-
 /// Frame-sized buffers kept for reuse, shared by the [`FrameReader`]s of one server.
 pub struct Buffers {
     free: Mutex<Vec<Vec<u8>>>,
@@ -181,7 +178,7 @@ impl FrameReader {
 /// only that decodes to `want` bytes; `None` for anything else (decoded the usual way, which
 /// also reports what is wrong with it).
 fn raw_blocks(frame: &[u8], want: u64) -> Option<Vec<Range<usize>>> {
-    if frame.get(0..4)? != ZSTD_MAGIC {
+    if frame.get(0..4)? != crate::sniff::ZSTD_MAGIC {
         return None;
     }
     let descriptor = *frame.get(4)?;

@@ -1,7 +1,9 @@
-//! Kubernetes release image sets: the images `kubeadm init` of a release pulls.
+//! Kubernetes release data: the images `kubeadm init` of a release pulls, and the two names of
+//! Kubernetes' image registry. No network, no I/O: the online side expands `spec.kubernetes`
+//! with it, the offline side writes kubeadm's and containerd's configuration from it.
 //!
 //! ```
-//! use airlock_bundle::kubernetes::{images, Addon};
+//! use airlock_kube::{images, Addon};
 //!
 //! let all = images("v1.28.0", None).unwrap();
 //! assert_eq!(all[4], "registry.k8s.io/pause:3.9");
@@ -16,10 +18,14 @@
 //! kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy (at the Kubernetes
 //! version), then pause, etcd and coredns at the versions kubeadm of that release pins.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::KubernetesError;
+mod error;
+
+pub use error::KubernetesError;
 
 /// Where kubeadm pulls from by default since v1.25 (kubeadm's `DefaultImageRepository`).
 pub const REGISTRY: &str = "registry.k8s.io";
@@ -284,6 +290,22 @@ pub fn release(version: &str) -> Result<(Version, &'static Release), KubernetesE
 /// always listed.
 pub fn images(version: &str, addons: Option<&[Addon]>) -> Result<Vec<String>, KubernetesError> {
     let (v, r) = release(version)?;
+    // kubeadm's own repository keeps CoreDNS one level down (`GetDNSImage`).
+    let dns = format!("{REGISTRY}/coredns");
+    Ok(image_names(REGISTRY, &dns, &v, r, addons))
+}
+
+/// The images kubeadm of release `v` (pinning `r`) pulls from its `imageRepository` `repo`
+/// and `dns.imageRepository` `dns`, in `kubeadm config images list` order: every image
+/// `<repo>/<name>:<tag>`, CoreDNS `<dns>/coredns:<tag>` (kubeadm's `GetGenericImage` and
+/// `GetDNSImage`, `cmd/kubeadm/app/images/images.go`). `addons` as for [`images`].
+pub fn image_names(
+    repo: &str,
+    dns: &str,
+    v: &Version,
+    r: &Release,
+    addons: Option<&[Addon]>,
+) -> Vec<String> {
     let wanted = |a: Addon| addons.is_none_or(|list| list.contains(&a));
     let mut out: Vec<String> = [
         "kube-apiserver",
@@ -292,19 +314,18 @@ pub fn images(version: &str, addons: Option<&[Addon]>) -> Result<Vec<String>, Ku
         "kube-proxy",
     ]
     .iter()
-    .map(|c| format!("{REGISTRY}/{c}:{v}"))
+    .map(|c| format!("{repo}/{c}:{v}"))
     .collect();
     if wanted(Addon::Pause) {
-        out.push(format!("{REGISTRY}/pause:{}", r.pause));
+        out.push(format!("{repo}/pause:{}", r.pause));
     }
     if wanted(Addon::Etcd) {
-        out.push(format!("{REGISTRY}/etcd:{}", r.etcd));
+        out.push(format!("{repo}/etcd:{}", r.etcd));
     }
     if wanted(Addon::CoreDns) {
-        // kubeadm's own repository keeps CoreDNS one level down (`GetDNSImage`).
-        out.push(format!("{REGISTRY}/coredns/coredns:{}", r.coredns));
+        out.push(format!("{dns}/coredns:{}", r.coredns));
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

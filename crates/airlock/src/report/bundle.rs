@@ -1,73 +1,18 @@
-//! Rendering for people: progress bars on a terminal, plain lines elsewhere, error chains.
+//! Progress of `bundle` and `lock` (the online side's [`Reporter`]), and their summaries.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use airlock_bundle::{ImageError, Reporter};
+use airlock_bundle::{
+    beside_manifest_path, beside_signature_path, BundleOutcome, Error, ImageError, LockOutcome,
+    Reporter,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
 
-/// Set once a write to stderr failed: messages for people stop there, the run goes on.
-static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
-/// The first failed write to stdout: the run's data did not all arrive, so it exits with 2.
-static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
-
-/// One line on stderr (what `eprintln!` expands to in this crate); never panics.
-pub fn write_stderr(args: std::fmt::Arguments<'_>) {
-    if STDERR_CLOSED.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut err = std::io::stderr().lock();
-    if writeln!(err, "{args}").and_then(|()| err.flush()).is_err() {
-        STDERR_CLOSED.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Text on stdout, with a line end or without (what `println!` and `print!` expand to in this
-/// crate); never panics. After a failure nothing more is written and [`stdout_failure`] says
-/// why.
-pub fn write_stdout(args: std::fmt::Arguments<'_>, line: bool) {
-    if STDOUT_FAILED.get().is_some() {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    let end = if line { "\n" } else { "" };
-    if let Err(e) = write!(out, "{args}{end}").and_then(|()| out.flush()) {
-        let _ = STDOUT_FAILED.set(e.to_string());
-    }
-}
-
-/// Why a write to stdout failed, if one did.
-pub fn stdout_failure() -> Option<&'static str> {
-    STDOUT_FAILED.get().map(String::as_str)
-}
-
-/// Prints an error and its causes on stderr.
-pub fn print_error(e: &anyhow::Error) {
-    let root: &dyn std::error::Error = e.as_ref();
-    eprintln!("error: {}", error_chain(root));
-}
-
-/// Formats a byte count with binary units.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    airlock_bundle::render_error(e)
-}
+use super::{error_chain, human_bytes};
 
 fn layers(n: usize) -> String {
     if n == 1 {
@@ -273,4 +218,134 @@ impl Reporter for ProgressReporter {
             human_bytes(bytes)
         ));
     }
+}
+
+/// An interrupted `bundle`: whether the bundle file was replaced by then (`written`).
+pub fn interrupted(output: &Path, written: bool) {
+    if !written {
+        eprintln!("interrupted; no bundle was written");
+    } else {
+        // The signal came in the instant between the rename and the files beside it.
+        eprintln!(
+            "interrupted just after `{}` was written; the manifest beside it may be missing or old\n  hint: run the same bundle again",
+            output.display()
+        );
+    }
+}
+
+/// A `bundle` run that wrote a bundle: the summary on stderr, the `--json` document on
+/// stdout; exit code 1 when images failed (with `--keep-going`).
+pub fn finished(
+    outcome: &BundleOutcome,
+    signed_by: Option<&str>,
+    started: Instant,
+    reporter: &ProgressReporter,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    let m = &outcome.manifest;
+    if !quiet {
+        eprintln!(
+            "wrote {}: {} images, {} unique blobs, {} ({} on disk) in {:.1}s; downloaded {}{}, from cache {}",
+            outcome.output.display(),
+            m.totals.images,
+            m.totals.blobs,
+            human_bytes(m.totals.bytes),
+            human_bytes(outcome.archive.compressed_bytes),
+            started.elapsed().as_secs_f64(),
+            human_bytes(outcome.downloaded_bytes),
+            match outcome.resumed_bytes {
+                0 => String::new(),
+                n => format!(" (and {} resumed)", human_bytes(n)),
+            },
+            human_bytes(outcome.cached_bytes),
+        );
+        match signed_by {
+            Some(fp) => eprintln!(
+                "signed with key {fp}; manifest and signature also beside the bundle: {}, {}",
+                beside_manifest_path(&outcome.output).display(),
+                beside_signature_path(&outcome.output).display()
+            ),
+            None => eprintln!(
+                "not signed (pass --sign-key KEY to sign); manifest also beside the bundle: {}",
+                beside_manifest_path(&outcome.output).display()
+            ),
+        }
+    }
+    if json {
+        let doc = json!({
+            "output": outcome.output,
+            "spec": {"name": m.spec.name, "sha256": m.spec.sha256},
+            "images": m.images,
+            "totals": m.totals,
+            "archive": {
+                "entries": outcome.archive.entries,
+                "frames": outcome.archive.frames,
+                "tarBytes": outcome.archive.tar_bytes,
+                "compressedBytes": outcome.archive.compressed_bytes,
+            },
+            "downloadedBytes": outcome.downloaded_bytes,
+            "resumedBytes": outcome.resumed_bytes,
+            "cachedBytes": outcome.cached_bytes,
+            "warnings": outcome.warnings,
+            "failures": failures_json(reporter),
+            "manifest": beside_manifest_path(&outcome.output),
+            "signature": signed_by.map(|_| beside_signature_path(&outcome.output)),
+            "signedBy": signed_by,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    if outcome.failures.is_empty() {
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} images failed (named above); the bundle holds the rest",
+            outcome.failures.len()
+        );
+        Ok(std::process::ExitCode::from(1))
+    }
+}
+
+/// A `bundle` run that wrote nothing because images failed: exit code 1.
+pub fn nothing_written(
+    e: &Error,
+    reporter: &ProgressReporter,
+    json: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    if json {
+        let doc =
+            json!({ "output": null, "error": e.to_string(), "failures": failures_json(reporter) });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    eprintln!("error: {e}");
+    Ok(std::process::ExitCode::from(1))
+}
+
+fn failures_json(reporter: &ProgressReporter) -> serde_json::Value {
+    reporter
+        .failures()
+        .into_iter()
+        .map(|(image, error)| json!({"image": image, "error": error}))
+        .collect()
+}
+
+/// A lock written: the summary on stderr, the lock on stdout with `--json`.
+pub fn locked(
+    outcome: &LockOutcome,
+    spec: &Path,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    if !quiet {
+        eprintln!(
+            "wrote {}: {} images locked; `airlock bundle {} --locked` checks every source against it",
+            outcome.output.display(),
+            outcome.lock.images.len(),
+            spec.display(),
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome.lock)?);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -1,0 +1,240 @@
+//! What `airlock load` prints: progress on stderr (a bar on a terminal, a line every few
+//! seconds elsewhere), each image as it is loaded or fails, the summary, and the `--json`
+//! report on stdout.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use airlock_load::{
+    render_error, ContainerdReport, ImageReport, LoadOutcome, LoadReport, LoadReporter,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use super::human_bytes;
+
+/// The end of a load that ran: the report on stdout with `--json`, the summary on stderr,
+/// exit code 1 when an image failed.
+pub fn finished(outcome: &LoadOutcome, json: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(outcome)?);
+    }
+    match outcome {
+        LoadOutcome::Registry(r) => render(r, quiet),
+        LoadOutcome::Containerd(r) => render_containerd(r, quiet),
+    }
+    Ok(if outcome.all_loaded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn render_containerd(r: &ContainerdReport, quiet: bool) {
+    if !quiet {
+        for i in &r.images {
+            let unpacked = match &i.unpacked {
+                airlock_load::containerd::Unpacked::Skipped => "not unpacked".to_string(),
+                airlock_load::containerd::Unpacked::NoPlatform => {
+                    "no manifest for the platform, not unpacked".to_string()
+                }
+                airlock_load::containerd::Unpacked::Done {
+                    snapshots_created,
+                    snapshots_skipped,
+                    ..
+                } => format!(
+                    "{snapshots_created} snapshots unpacked, {snapshots_skipped} already there"
+                ),
+            };
+            eprintln!(
+                "loaded {} -> {} ({}; {unpacked})",
+                i.image,
+                i.names.join(", "),
+                i.digest
+            );
+        }
+        let t = &r.totals;
+        eprintln!(
+            "loaded {} images into {} (containerd {}) in {:.1}s: {} blobs written ({}), {} \
+             already there; {} snapshots unpacked, {} already there; image records: {} \
+             created, {} updated, {} unchanged",
+            t.images,
+            r.target,
+            r.containerd_version,
+            r.seconds,
+            t.blobs_written,
+            human_bytes(t.bytes_written),
+            t.blobs_skipped,
+            t.snapshots_created,
+            t.snapshots_skipped,
+            t.records_created,
+            t.records_updated,
+            t.records_unchanged,
+        );
+    }
+    // Each failure was said as it happened (`Progress::image_failed`).
+    if !r.failures.is_empty() {
+        let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
+        eprintln!(
+            "error: {} images failed, no image record of them was written: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+}
+
+/// With `--json`, a fatal error still prints one document on stdout.
+pub fn fatal(json: bool, e: anyhow::Error) -> anyhow::Error {
+    if json {
+        let doc =
+            json!({"ok": false, "error": render_error(e.as_ref()), "images": [], "failures": []});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+        );
+    }
+    e
+}
+
+fn render(r: &LoadReport, quiet: bool) {
+    if !quiet {
+        let t = &r.totals;
+        let rate = if r.seconds > 0.0 {
+            t.bytes_sent as f64 / 1e6 / r.seconds
+        } else {
+            0.0
+        };
+        eprintln!(
+            "loaded {} images into {} in {:.1}s: {} blobs sent ({}, {rate:.0} MB/s), {} already \
+             there, {} mounted",
+            t.images,
+            r.target,
+            r.seconds,
+            t.blobs_sent,
+            human_bytes(t.bytes_sent),
+            t.blobs_skipped,
+            t.blobs_mounted,
+        );
+    }
+    if !r.failures.is_empty() {
+        let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
+        eprintln!(
+            "error: {} images failed, no tag of them was pushed: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+}
+
+/// Progress on stderr: a bar on a terminal, a line every few seconds elsewhere.
+pub struct Progress {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    state: Mutex<State>,
+}
+
+struct State {
+    total: u64,
+    sent: u64,
+    last_line: Instant,
+}
+
+impl Progress {
+    /// Progress for a run; none but failures with `quiet`.
+    pub fn new(quiet: bool) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (tty && !quiet).then(|| {
+            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix("sent");
+            b
+        });
+        Progress {
+            quiet,
+            bar,
+            state: Mutex::new(State {
+                total: 0,
+                sent: 0,
+                last_line: Instant::now(),
+            }),
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl LoadReporter for Progress {
+    fn warn(&self, message: &str) {
+        self.say(&format!("warning: {message}"));
+    }
+
+    fn start(&self, images: usize, blobs: u64, bytes: u64) {
+        if !self.quiet {
+            self.say(&format!(
+                "loading {images} images: {blobs} unique blobs ({})",
+                human_bytes(bytes)
+            ));
+        }
+        self.state.lock().expect("progress lock").total = bytes;
+        if let Some(b) = &self.bar {
+            b.set_length(bytes);
+            b.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
+    fn bytes_sent(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+            return;
+        }
+        let mut st = self.state.lock().expect("progress lock");
+        st.sent += bytes;
+        if !self.quiet && st.last_line.elapsed() >= Duration::from_secs(5) {
+            st.last_line = Instant::now();
+            eprintln!(
+                "sent {} of at most {}",
+                human_bytes(st.sent),
+                human_bytes(st.total)
+            );
+        }
+    }
+
+    fn image_loaded(&self, r: &ImageReport) {
+        if !self.quiet {
+            self.say(&format!(
+                "loaded {} -> {} ({}; {} blobs sent, {} already there, {} mounted)",
+                r.image,
+                r.references.join(", "),
+                r.digest,
+                r.blobs_sent,
+                r.blobs_skipped,
+                r.blobs_mounted
+            ));
+        }
+    }
+
+    fn image_failed(&self, _image: &str, error: &(dyn std::error::Error + 'static)) {
+        // Failures are printed even with --quiet: they are the result.
+        self.say(&format!("error: {}", render_error(error)));
+    }
+}

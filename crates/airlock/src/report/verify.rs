@@ -1,0 +1,66 @@
+//! What `airlock verify` prints: the verdict on stderr, and with `--json` one document on
+//! stdout even when the pass could not start.
+
+use std::path::Path;
+
+use airlock_layout::{Purpose, Trust, VerifyReport};
+use serde_json::json;
+
+use super::human_bytes;
+
+/// With `--json`, a fatal error before the pass still prints one document on stdout.
+pub fn usage_failure(json: bool, kind: &str, e: anyhow::Error) -> anyhow::Error {
+    if json {
+        let doc = json!({
+            "ok": false,
+            "error": {"kind": kind, "message": airlock_bundle::render_error(e.as_ref())},
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+        );
+    }
+    e
+}
+
+/// The verdict for people, on stderr.
+pub fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
+    let rate = if r.seconds > 0.0 {
+        r.bytes as f64 / 1e6 / r.seconds
+    } else {
+        0.0
+    };
+    match &r.error {
+        None => {
+            if !quiet {
+                let who = match &r.signature.key {
+                    Some(k) => format!("signature valid (key {k})"),
+                    None => "signature NOT checked".to_owned(),
+                };
+                let totals = r.manifest.as_ref().map(|m| m.totals).unwrap_or_default();
+                eprintln!(
+                    "OK {}: {who}; {} images, {} blobs ({}) match the manifest; {} entries, \
+                     frame index consistent; {} read in {:.1}s ({rate:.0} MB/s of tar)",
+                    bundle.display(),
+                    totals.images,
+                    r.blobs_verified,
+                    human_bytes(totals.bytes),
+                    r.entries,
+                    human_bytes(r.compressed_bytes),
+                    r.seconds,
+                );
+            }
+            if !r.signature.checked {
+                let warning = Trust::InsecureSkipSignature.warning(Purpose::Verify);
+                eprintln!("WARNING: {}", warning.unwrap_or_default());
+            }
+        }
+        Some(e) => {
+            eprintln!(
+                "error: bundle `{}` is BAD: {}",
+                bundle.display(),
+                airlock_bundle::render_error(e)
+            );
+        }
+    }
+}

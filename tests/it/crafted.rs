@@ -29,17 +29,20 @@ fn entry(path: &str, data: &[u8]) -> Vec<u8> {
 /// manifest naming them (no index: the checks in question come before it).
 fn write_crafted(path: &Path) {
     let layers = [sha256(b"one"), sha256(b"two")];
-    let doc = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "layers": layers.iter().map(|d| serde_json::json!({"digest": d})).collect::<Vec<_>>(),
-    }))
-    .unwrap();
-    let mt = "application/vnd.oci.image.manifest.v1+json";
     let layer = |d: &str| {
         serde_json::json!({"digest": d, "size": 1u64 << 63,
             "mediaType": "application/vnd.oci.image.layer.v1.tar"})
     };
+    // A manifest the content graph reads: a config (not listed, so of no size) and the layers.
+    let doc = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"digest": sha256(b"{}"), "size": 2,
+            "mediaType": "application/vnd.oci.image.config.v1+json"},
+        "layers": layers.iter().map(|d| layer(d)).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let mt = "application/vnd.oci.image.manifest.v1+json";
     let manifest = serde_json::json!({
         "formatVersion": 1,
         "created": "2026-11-27T10:00:00Z",

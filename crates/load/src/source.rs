@@ -143,15 +143,18 @@ fn fill(reader: &mut EntryReader<'static>, buf: &mut [u8]) -> io::Result<usize> 
     Ok(n)
 }
 
-/// A one-blob bundle and a stream collector, for the tests of the readers.
-#[cfg(test)]
-pub(crate) mod testing {
+/// A one-blob bundle, a stream collector and incompressible bytes, for the tests of the
+/// readers built on [`BundleSource`] (here and in `airlock-serve`, through the `testing`
+/// feature).
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing {
     use super::*;
     use airlock_layout::{write_bundle, ArchiveOptions, BlobRecord, BlobStore, BundleContents};
     use futures_util::StreamExt as _;
 
     /// A bundle holding `blob` (as an uncompressed layer) in frames of `frame_size`.
-    pub(crate) fn one_blob_bundle(
+    pub fn one_blob_bundle(
         blob: &[u8],
         frame_size: usize,
     ) -> (tempfile::TempDir, BundleSource, BlobRecord) {
@@ -187,9 +190,7 @@ pub(crate) mod testing {
     }
 
     /// Every chunk of `s`, and the error that ended it, if one did.
-    pub(crate) async fn collect(
-        s: impl Stream<Item = io::Result<Bytes>>,
-    ) -> (Vec<u8>, Option<io::Error>) {
+    pub async fn collect(s: impl Stream<Item = io::Result<Bytes>>) -> (Vec<u8>, Option<io::Error>) {
         let mut out = Vec::new();
         let mut s = std::pin::pin!(s);
         while let Some(item) = s.next().await {
@@ -199,6 +200,19 @@ pub(crate) mod testing {
             }
         }
         (out, None)
+    }
+
+    /// Deterministic bytes zstd cannot shrink (stored as raw blocks).
+    pub fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
     }
 }
 

@@ -440,8 +440,8 @@ fn mismatch(read: u64, actual: &airlock_layout::Digest) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{collect, one_blob_bundle as bundle};
     use airlock_layout::Digest;
+    use airlock_load::source::testing::{collect, noise, one_blob_bundle as bundle};
 
     fn blob(record: BlobRecord, src: BundleSource) -> Arc<Blob> {
         let size = src.index.entry(&record.digest.blob_path()).map(|e| e.size);
@@ -535,7 +535,7 @@ mod tests {
     // header before a byte goes out, whole read or checking pass.
     #[tokio::test]
     async fn no_byte_outside_the_entry_is_sent_whatever_the_sizes_say() {
-        let data = crate::frames::noise(300_000);
+        let data = noise(300_000);
         let (_d, src, record) = bundle(&data, 1 << 20);
         let longer = BlobRecord {
             size: record.size + 1000,
@@ -580,7 +580,7 @@ mod tests {
     // holds no slot.
     #[tokio::test]
     async fn a_stream_nobody_reads_holds_no_reading_slot() {
-        let data = crate::frames::noise(3 << 20);
+        let data = noise(3 << 20);
         let (_d, src, record) = bundle(&data, 1 << 18);
         let reading = Reading::new(1, 1);
         let b = Arc::new(Blob::new(
@@ -613,7 +613,7 @@ mod tests {
         // Regression: with slots held per frame, every connection could hold its own frames,
         // so memory grew with the number of clients pulling at once.
         use futures_util::StreamExt as _;
-        let data = crate::frames::noise(3 << 20);
+        let data = noise(3 << 20);
         let (_d, src, record) = bundle(&data, 1 << 18);
         let reading = Reading::new(1, 1);
         let budget = FRAMES_HELD_PER_READER;
@@ -651,7 +651,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_byte_changed_inside_a_raw_block_is_found_by_the_check() {
-        let data = crate::frames::noise(600_000);
+        let data = noise(600_000);
         let (_d, src, record) = bundle(&data, 1 << 18);
         // Raw blocks hold the blob verbatim: change one byte of it in the file, leaving the
         // zstd frame valid in shape (only its own checksum, which the raw path skips, differs).

@@ -34,8 +34,6 @@ mod blob;
 mod frames;
 mod http;
 mod stall;
-#[cfg(test)]
-mod testing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;

@@ -40,7 +40,7 @@
 //! # let _: Option<WalkError<()>> = None;
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
@@ -496,6 +496,12 @@ impl Graph {
     pub fn children_first(&self) -> Vec<&Node> {
         // Depth first, a node after its subtree: reverse of (parent, then children reversed).
         let mut out: Vec<&Node> = Vec::with_capacity(self.nodes.len());
+        let mut children: HashMap<&Digest, Vec<usize>> = HashMap::new();
+        for (j, n) in self.nodes.iter().enumerate() {
+            if let Some(p) = &n.parent {
+                children.entry(p).or_default().push(j);
+            }
+        }
         let mut stack: Vec<(usize, bool)> = Vec::new();
         let roots = self
             .nodes
@@ -515,14 +521,7 @@ impl Graph {
             if parent.role != Role::Document {
                 continue;
             }
-            let children: Vec<usize> = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.parent.as_ref() == Some(&parent.digest))
-                .map(|(j, _)| j)
-                .collect();
-            for j in children.into_iter().rev() {
+            for &j in children.get(&parent.digest).into_iter().flatten().rev() {
                 stack.push((j, false));
             }
         }

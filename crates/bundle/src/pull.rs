@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use airlock_layout::graph::{self, GraphError, Node, Role};
 use airlock_layout::media::{self, Kind};
 use airlock_layout::{
-    write_bundle_until, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest, Digest,
-    ImageRecord, Platform, SpecInfo, Totals, FORMAT_VERSION,
+    write_bundle_until, Arrival, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest,
+    Digest, ImageRecord, Platform, SpecInfo, Totals, FORMAT_VERSION,
 };
 use airlock_registry::{Client, ClientOptions, ManifestTypes};
 use bytes::Bytes;
@@ -567,6 +567,8 @@ struct Arrivals {
 struct ArrivalState {
     pending: HashSet<Digest>,
     failed: HashSet<Digest>,
+    /// Downloaded by this run: the store hashed them before committing them.
+    fetched: HashSet<Digest>,
     closed: bool,
 }
 
@@ -579,11 +581,14 @@ impl Arrivals {
             .insert(d.clone());
     }
 
-    fn arrived(&self, d: &Digest, ok: bool) {
+    /// `d` is in the cache (`ok`), or will not come; `fetched` when this run downloaded it.
+    fn arrived(&self, d: &Digest, ok: bool, fetched: bool) {
         let mut st = self.state.lock().expect("arrivals lock");
         st.pending.remove(d);
         if !ok {
             st.failed.insert(d.clone());
+        } else if fetched {
+            st.fetched.insert(d.clone());
         }
         self.changed.notify_all();
     }
@@ -595,15 +600,20 @@ impl Arrivals {
         self.changed.notify_all();
     }
 
-    /// Blocks until `d` is in the cache (or was never awaited: cached before the run).
-    fn wait(&self, d: &Digest) -> Result<(), airlock_layout::Error> {
+    /// Blocks until `d` is in the cache (or was never awaited: cached before the run), and
+    /// says whether this run's download verified it.
+    fn wait(&self, d: &Digest) -> Result<Arrival, airlock_layout::Error> {
         let mut st = self.state.lock().expect("arrivals lock");
         loop {
             if st.failed.contains(d) || (st.closed && st.pending.contains(d)) {
                 return Err(airlock_layout::Error::NotArrived { digest: d.clone() });
             }
             if !st.pending.contains(d) {
-                return Ok(());
+                return Ok(if st.fetched.contains(d) {
+                    Arrival::Verified
+                } else {
+                    Arrival::Cached
+                });
             }
             st = self.changed.wait(st).expect("arrivals lock");
         }
@@ -629,7 +639,7 @@ fn spawn_writer(
     tokio::task::spawn_blocking(move || {
         let wait = |d: &Digest| match &arrivals {
             Some(a) => a.wait(d),
-            None => Ok(()),
+            None => Ok(Arrival::Cached),
         };
         let contents = BundleContents {
             manifest_json: &manifest_json,
@@ -1162,7 +1172,7 @@ async fn download_layers(
     // Cached layers count as done right away.
     let todo_set: HashSet<Digest> = todo.iter().map(|(rec, _, _)| rec.digest.clone()).collect();
     for digest in users.keys().filter(|d| !todo_set.contains(*d)) {
-        arrivals.arrived(digest, true);
+        arrivals.arrived(digest, true, false);
         done_blob(digest);
     }
 
@@ -1177,7 +1187,7 @@ async fn download_layers(
         })
         .buffer_unordered(jobs)
         .inspect(|(_, digest, r, _)| {
-            arrivals.arrived(digest, r.is_ok());
+            arrivals.arrived(digest, r.is_ok(), true);
             if r.is_ok() {
                 done_blob(digest);
             }

@@ -76,9 +76,21 @@ pub struct BundleContents<'a> {
     pub gate: Option<BlobGate<'a>>,
 }
 
-/// Waits for a blob to be committed in the store (see [`BundleContents::gate`]).
+/// Waits for a blob to be committed in the store (see [`BundleContents::gate`]) and says how
+/// it came there.
 #[derive(Clone, Copy)]
-pub struct BlobGate<'a>(pub &'a (dyn Fn(&Digest) -> Result<(), Error> + Sync));
+pub struct BlobGate<'a>(pub &'a (dyn Fn(&Digest) -> Result<Arrival, Error> + Sync));
+
+/// How a blob the gate let through came into the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// It was there before this run: it is hashed again on its way into the bundle
+    /// ([`Error::CachedBlobMismatch`] if it no longer matches).
+    Cached,
+    /// This run wrote it into the store, which hashed it before committing it under its
+    /// digest: it goes in without a second hash.
+    Verified,
+}
 
 impl std::fmt::Debug for BlobGate<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -513,13 +525,16 @@ fn produce(
             size: entry.size,
         });
         let header = tar_header(&entry.path, entry.size).map_err(Stop::Error)?;
+        // Without a gate, or as the gate says: whether the store hashed it in this run.
+        let mut arrival = Arrival::Cached;
         let (mut reader, source_path): (Box<dyn Read + '_>, Option<&Path>) = match &entry.source {
             Source::Bytes(b) => (Box::new(*b), None),
-            // Hashed again on the way out (by `hash_frames`): the store checked the sha256 on
-            // the way in, but a file on disk can change after that.
+            // A blob cached before this run is hashed again on the way out (by
+            // `hash_frames`): the store checked the sha256 when it was written, but a file on
+            // disk can change after that. One this run wrote was hashed just before its commit.
             Source::Blob(path, digest, gate) => {
                 if let Some(gate) = gate {
-                    (gate.0)(digest).map_err(Stop::Error)?;
+                    arrival = (gate.0)(digest).map_err(Stop::Error)?;
                     let rec = BlobRecord {
                         digest: (*digest).clone(),
                         size: entry.size,
@@ -537,7 +552,8 @@ fn produce(
         let mut data_left = entry.size;
         let mut pad_left = padding;
         let mut entry_left = TAR_BLOCK + entry.size + padding;
-        let is_blob = matches!(entry.source, Source::Blob(..));
+        // A store blob is hashed on its way in unless this run verified it already.
+        let is_blob = matches!(entry.source, Source::Blob(..)) && arrival == Arrival::Cached;
         let mut blob_ended = false;
 
         while entry_left > 0 {

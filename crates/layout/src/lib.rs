@@ -96,7 +96,8 @@ pub mod trust;
 pub mod verify;
 
 pub use archive::{
-    write_bundle, write_bundle_until, ArchiveOptions, ArchiveStats, BlobGate, BundleContents,
+    write_bundle, write_bundle_until, ArchiveOptions, ArchiveStats, Arrival, BlobGate,
+    BundleContents,
 };
 pub use digest::{Digest, Hasher};
 pub use error::{Error, IndexDefect, KeyProblem, SignatureDefect};

@@ -445,7 +445,7 @@ fn gate_lets_blobs_arrive_while_the_bundle_is_written() {
     let arrived = std::sync::Mutex::new(false);
     let cv = std::sync::Condvar::new();
     let asked = std::sync::atomic::AtomicUsize::new(0);
-    let gate = |d: &Digest| -> Result<(), Error> {
+    let gate = |d: &Digest| -> Result<Arrival, Error> {
         asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if *d == late_digest {
             let mut ok = arrived.lock().unwrap();
@@ -453,7 +453,7 @@ fn gate_lets_blobs_arrive_while_the_bundle_is_written() {
                 ok = cv.wait(ok).unwrap();
             }
         }
-        Ok(())
+        Ok(Arrival::Cached)
     };
     let out = f.out_dir.join("gated.tar.zst");
     std::thread::scope(|s| {
@@ -479,11 +479,11 @@ fn gate_lets_blobs_arrive_while_the_bundle_is_written() {
     );
 
     // A gate that says a blob will not come: no file, no temporary file.
-    let refuse = |d: &Digest| -> Result<(), Error> {
+    let refuse = |d: &Digest| -> Result<Arrival, Error> {
         if *d == late_digest {
             Err(Error::NotArrived { digest: d.clone() })
         } else {
-            Ok(())
+            Ok(Arrival::Cached)
         }
     };
     let out2 = f.out_dir.join("refused.tar.zst");
@@ -553,6 +553,31 @@ fn a_damaged_store_blob_fails_the_write_naming_it_and_leaves_no_file() {
     let out = f.out_dir.join("good.tar.zst");
     write_bundle(&out, &f.contents(), &opts(2)).unwrap();
     assert_eq!(dir_names(&f.out_dir), vec!["good.tar.zst".to_string()]);
+}
+
+// A blob downloaded and hashed by this run is not hashed a second time on its way into the
+// bundle; one the gate reports as cached before the run is.
+#[test]
+fn the_gate_says_which_blobs_are_hashed_again() {
+    let f = fixture();
+    let d = f.blobs[5].digest.clone();
+    // Changed after its commit: only a second hash would notice.
+    corrupt_in_place(&f.store, &d, 0);
+    for (arrival, hashed) in [(Arrival::Cached, true), (Arrival::Verified, false)] {
+        let gate = |_: &Digest| -> Result<Arrival, Error> { Ok(arrival) };
+        let contents = BundleContents {
+            gate: Some(BlobGate(&gate)),
+            ..f.contents()
+        };
+        let out = f.out_dir.join("gated.tar.zst");
+        let r = write_bundle(&out, &contents, &opts(2));
+        assert_eq!(
+            matches!(r, Err(Error::CachedBlobMismatch { .. })),
+            hashed,
+            "{arrival:?}: {r:?}"
+        );
+        let _ = fs::remove_file(&out);
+    }
 }
 
 // Regression: a run killed mid-write left `.NAME.tmp-*` behind for good.

@@ -92,6 +92,9 @@ pub mod reader;
 pub mod sign;
 pub mod sniff;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod trust;
 pub mod verify;
 

@@ -150,37 +150,15 @@ fn fill(reader: &mut EntryReader<'static>, buf: &mut [u8]) -> io::Result<usize> 
 #[doc(hidden)]
 pub mod testing {
     use super::*;
-    use airlock_layout::{write_bundle, ArchiveOptions, BlobRecord, BlobStore, BundleContents};
+    pub use airlock_layout::testing::noise;
+    use airlock_layout::testing::TempDir;
+    use airlock_layout::BlobRecord;
     use futures_util::StreamExt as _;
 
-    /// A bundle holding `blob` (as an uncompressed layer) in frames of `frame_size`.
-    pub fn one_blob_bundle(
-        blob: &[u8],
-        frame_size: usize,
-    ) -> (tempfile::TempDir, BundleSource, BlobRecord) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("cache")).unwrap();
-        let digest = Digest::of_bytes(blob);
-        store.put_bytes(&digest, blob).unwrap();
-        let out = dir.path().join("b.tar.zst");
-        let record = BlobRecord {
-            digest,
-            size: blob.len() as u64,
-            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-        };
-        let contents = BundleContents {
-            manifest_json: b"{}",
-            signature: None,
-            index_json: b"{}",
-            blobs: std::slice::from_ref(&record),
-            store: &store,
-            gate: None,
-        };
-        let opts = ArchiveOptions {
-            frame_size,
-            ..ArchiveOptions::default()
-        };
-        write_bundle(&out, &contents, &opts).unwrap();
+    /// A bundle holding `blob` (as an uncompressed layer) in frames of `frame_size`, as a
+    /// source.
+    pub fn one_blob_bundle(blob: &[u8], frame_size: usize) -> (TempDir, BundleSource, BlobRecord) {
+        let (dir, out, record) = airlock_layout::testing::one_blob_bundle(blob, frame_size);
         let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
         let src = BundleSource {
             path: Arc::new(out),
@@ -200,19 +178,6 @@ pub mod testing {
             }
         }
         (out, None)
-    }
-
-    /// Deterministic bytes zstd cannot shrink (stored as raw blocks).
-    pub fn noise(n: usize) -> Vec<u8> {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 }
 

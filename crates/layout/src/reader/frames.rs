@@ -381,23 +381,10 @@ pub fn read_range(
     Ok(())
 }
 
-/// Deterministic bytes zstd cannot shrink (stored as raw blocks), for tests.
-#[cfg(test)]
-fn noise(n: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::noise;
 
     fn frame(data: &[u8], level: i32, checksum: bool) -> Vec<u8> {
         let mut c = zstd::bulk::Compressor::new(level).unwrap();

@@ -475,39 +475,13 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::archive::{write_bundle, ArchiveOptions, BundleContents};
     use crate::digest::Digest;
-    use crate::manifest::BlobRecord;
     use crate::reader::entries::read_entry;
-    use crate::store::BlobStore;
 
     /// A small bundle with one blob of `blob_len` bytes, written with `frame_size`.
     fn bundle(blob_len: usize, frame_size: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("cache")).unwrap();
         let blob: Vec<u8> = (0..blob_len).map(|i| (i % 253) as u8).collect();
-        let digest = Digest::of_bytes(&blob);
-        store.put_bytes(&digest, &blob).unwrap();
-        let out = dir.path().join("b.tar.zst");
-        let blobs = [BlobRecord {
-            digest,
-            size: blob.len() as u64,
-            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-        }];
-        let contents = BundleContents {
-            manifest_json: b"{}",
-            signature: None,
-            index_json: b"{}",
-            blobs: &blobs,
-            store: &store,
-            gate: None,
-        };
-        let opts = ArchiveOptions {
-            frame_size,
-            threads: 2,
-            ..ArchiveOptions::default()
-        };
-        write_bundle(&out, &contents, &opts).unwrap();
+        let (dir, out, _) = crate::testing::one_blob_bundle(&blob, frame_size);
         (dir, out, blob)
     }
 

@@ -212,15 +212,7 @@ fn decode_frames<R: Read>(
                 break;
             }
             if filled == buf.len() {
-                let next = pool.recv().map_err(|_| None)?;
-                let full = std::mem::replace(&mut buf, next);
-                out.send(Msg::Data {
-                    buf: full,
-                    len: filled,
-                    tar_offset: chunk_tar,
-                    frame_offset,
-                })
-                .map_err(|_| None)?;
+                hand_over(&mut buf, filled, chunk_tar, frame_offset, out, pool)?;
                 filled = 0;
                 chunk_tar = tar_pos;
             } else if input.start == input.end || consumed == 0 {
@@ -248,16 +240,30 @@ fn decode_frames<R: Read>(
             decompressed_size: tar_pos - frame_tar,
         });
         if filled > 0 {
-            let next = pool.recv().map_err(|_| None)?;
-            let full = std::mem::replace(&mut buf, next);
-            out.send(Msg::Data {
-                buf: full,
-                len: filled,
-                tar_offset: chunk_tar,
-                frame_offset,
-            })
-            .map_err(|_| None)?;
+            hand_over(&mut buf, filled, chunk_tar, frame_offset, out, pool)?;
             filled = 0;
         }
     }
+}
+
+/// Sends `buf[..filled]` (decoded from the frame at `frame_offset`, starting at tar offset
+/// `tar_offset`) to the checking thread, and takes a free buffer from the pool in its place.
+/// `Err(None)`: the checking thread is gone.
+fn hand_over(
+    buf: &mut Vec<u8>,
+    filled: usize,
+    tar_offset: u64,
+    frame_offset: u64,
+    out: &mpsc::SyncSender<Msg>,
+    pool: &mpsc::Receiver<Vec<u8>>,
+) -> Result<(), Option<VerifyError>> {
+    let next = pool.recv().map_err(|_| None)?;
+    let full = std::mem::replace(buf, next);
+    out.send(Msg::Data {
+        buf: full,
+        len: filled,
+        tar_offset,
+        frame_offset,
+    })
+    .map_err(|_| None)
 }

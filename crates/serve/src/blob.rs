@@ -151,14 +151,8 @@ impl Blob {
         self: &Arc<Self>,
         on_bad: impl FnOnce(&str) + Send + 'static,
     ) -> Option<Bytes> {
-        let permit = take(&self.reading.readers).await;
         let b = self.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            b.read_checked()
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        let read = blocking_under(&self.reading.readers, move || b.read_checked()).await;
         match read {
             Ok(bytes) => Some(bytes),
             Err(e) => {
@@ -230,14 +224,8 @@ impl Blob {
             if blob.state() != BlobState::Unverified {
                 return blob.state();
             }
-            let permit = take(&blob.reading.checkers).await;
             let b = blob.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                b.hash_all()
-            })
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+            let outcome = blocking_under(&blob.reading.checkers, move || b.hash_all()).await;
             match outcome {
                 Ok(()) => {
                     let _ = blob.state.compare_exchange(
@@ -411,6 +399,20 @@ impl Blob {
 /// One permit of `limit` (these semaphores are never closed).
 async fn take(limit: &Arc<Semaphore>) -> OwnedSemaphorePermit {
     limit.clone().acquire_owned().await.expect("never closed")
+}
+
+/// Runs `work` on a blocking thread while holding a permit of `limit`.
+async fn blocking_under<T: Send + 'static>(
+    limit: &Arc<Semaphore>,
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let permit = take(limit).await;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
 }
 
 /// What is wrong when the bundle's entry for the blob does not hold exactly the number of

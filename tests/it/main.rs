@@ -11,6 +11,7 @@ mod errors;
 mod inspect;
 mod kubernetes;
 mod load;
+mod rooms;
 mod serve;
 mod sign;
 mod support;

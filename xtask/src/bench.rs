@@ -447,6 +447,7 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
         source: name.into(),
         platforms: vec!["linux/amd64".into()],
         original_digest: None,
+        artifacts: Vec::new(),
     }];
     let mut blobs = vec![manifest_rec.clone(), config_rec];
     blobs.extend(layers);

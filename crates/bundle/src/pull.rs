@@ -8,7 +8,7 @@ use airlock_layout::graph::{self, GraphError, Node, Role};
 use airlock_layout::media::{self, Kind};
 use airlock_layout::{
     write_bundle_until, Arrival, BlobGate, BlobRecord, BlobStore, BundleContents, BundleManifest,
-    Digest, ImageRecord, Platform, SpecInfo, Totals, FORMAT_VERSION,
+    Digest, ImageRecord, Platform, SpecInfo, Totals,
 };
 use airlock_registry::{Client, ClientOptions, ManifestTypes};
 use bytes::Bytes;
@@ -1389,6 +1389,7 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
             source: r.source.to_string(),
             platforms: r.platforms.clone(),
             original_digest: r.original_digest.clone(),
+            artifacts: Vec::new(),
         });
         for b in &r.blobs {
             if seen.insert(b.digest.clone()) {
@@ -1398,7 +1399,7 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
     }
     let bytes = blobs.iter().map(|b| b.size).sum();
     BundleManifest {
-        format_version: FORMAT_VERSION,
+        format_version: airlock_layout::manifest::format_version_for(&images),
         created: crate::time::rfc3339(created),
         airlock_version: env!("CARGO_PKG_VERSION").to_string(),
         spec: SpecInfo {

@@ -115,13 +115,13 @@ pub enum Error {
 
     /// `airlock/manifest.json` is of a format version this code does not read.
     #[error(
-        "`airlock/manifest.json` has format version {found}, this airlock reads version \
-         {supported}; hint: use an airlock release that reads format version {found}"
+        "`airlock/manifest.json` has format version {found}, this airlock reads versions \
+         1 to {supported}; hint: use an airlock release that reads format version {found}"
     )]
     UnsupportedFormatVersion {
         /// The version in the file.
         found: u32,
-        /// The version this crate reads and writes.
+        /// The newest version this crate reads and writes.
         supported: u32,
     },
 

@@ -11,8 +11,22 @@ use crate::error::Error;
 // Their old home; they live in `media` with the other media-type rules.
 pub use crate::media::{is_compressed_media_type, is_small_media_type};
 
-/// The bundle format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest bundle format version this crate writes and reads: 2 adds the artifacts of an
+/// image (signatures, attestations, SBOMs, referrers).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this crate reads. A bundle without artifacts is written as
+/// version 1, so older readers keep reading it.
+pub const MIN_FORMAT_VERSION: u32 = 1;
+
+/// The format version a manifest of these images needs: 1 unless an image carries artifacts.
+pub fn format_version_for(images: &[ImageRecord]) -> u32 {
+    if images.iter().any(|i| !i.artifacts.is_empty()) {
+        FORMAT_VERSION
+    } else {
+        MIN_FORMAT_VERSION
+    }
+}
 
 /// The contents of `airlock/manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +84,102 @@ pub struct ImageRecord {
     /// The upstream index digest, when platforms were filtered out and a new index was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_digest: Option<Digest>,
+    /// The signatures, attestations, SBOMs and other referrers carried with the image (format
+    /// 2), each under its subject: the image's digest, one of its platform manifests, or
+    /// another artifact (a signature on an SBOM). Subjects come before what refers to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+/// One artifact carried with an image: a manifest that refers to another one, found upstream
+/// through cosign's tag scheme or as an OCI 1.1 referrer. Its manifest and blobs are in the
+/// bundle's blob list like an image's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArtifactRecord {
+    /// What it refers to: the image's digest, a platform manifest's, or another artifact's.
+    pub subject: Digest,
+    /// What it is.
+    pub kind: ArtifactKind,
+    /// Digest of the artifact's manifest.
+    pub digest: Digest,
+    /// Media type of that manifest.
+    pub media_type: String,
+    /// Size of that manifest.
+    pub size: u64,
+    /// Its `artifactType` (or its config's media type when that is not an image config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The cosign tag it was found under and is restored as (`sha256-<hex>.sig`); none for an
+    /// OCI 1.1 referrer, which is restored by its `subject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// For a keyless signature: the identity and issuer its certificate names (read, not
+    /// verified; `verified` says whether it was checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateIdentity>,
+    /// How the signature was verified at bundle time, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<UpstreamVerification>,
+}
+
+/// What an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    /// A cosign signature (`.sig`, or a referrer of the cosign signature artifact type).
+    Signature,
+    /// An attestation (`.att`, an in-toto statement in a DSSE envelope).
+    Attestation,
+    /// A software bill of materials (`.sbom`, SPDX or CycloneDX).
+    Sbom,
+    /// Any other OCI 1.1 referrer.
+    Referrer,
+}
+
+impl ArtifactKind {
+    /// The lowercase name (`signature`, `attestation`, `sbom`, `referrer`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Signature => "signature",
+            ArtifactKind::Attestation => "attestation",
+            ArtifactKind::Sbom => "sbom",
+            ArtifactKind::Referrer => "referrer",
+        }
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity and issuer a Fulcio certificate names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateIdentity {
+    /// The subject alternative name: an e-mail address or a URI (a CI workflow).
+    pub identity: String,
+    /// The OIDC issuer (Fulcio's issuer extension).
+    pub issuer: String,
+}
+
+/// How an upstream signature was verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "method", deny_unknown_fields)]
+pub enum UpstreamVerification {
+    /// With a public key: the SHA-256 of its DER `SubjectPublicKeyInfo`, hex.
+    Key {
+        /// The key's fingerprint.
+        key_sha256: String,
+    },
+    /// Keyless: the certificate chains to the trusted root, the Rekor entry is signed by its
+    /// log, and the identity and issuer are the ones the spec asks for.
+    Keyless {
+        /// sha256 (hex) of the `trusted_root.json` used.
+        trusted_root_sha256: String,
+    },
 }
 
 /// One blob in a bundle.
@@ -144,7 +254,7 @@ impl BundleManifest {
             format_version: Some(found),
         }) = serde_json::from_slice::<Probe>(b)
         {
-            if found != FORMAT_VERSION {
+            if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
                 return Err(Error::UnsupportedFormatVersion {
                     found,
                     supported: FORMAT_VERSION,
@@ -183,9 +293,10 @@ mod tests {
             source: "127.0.0.1:5000/mirror/pause".into(),
             platforms: vec!["linux/amd64".into(), "linux/arm64/v8".into()],
             original_digest: Some(Digest::of_bytes(b"upstream")),
+            artifacts: Vec::new(),
         }];
         BundleManifest {
-            format_version: FORMAT_VERSION,
+            format_version: MIN_FORMAT_VERSION,
             created: "2026-11-27T10:00:00Z".into(),
             airlock_version: "0.1.0".into(),
             spec: SpecInfo {
@@ -250,15 +361,15 @@ mod tests {
     #[test]
     fn other_format_version_is_named() {
         let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json_bytes()).unwrap();
-        v["formatVersion"] = serde_json::json!(2);
+        v["formatVersion"] = serde_json::json!(3);
         v["newField"] = serde_json::json!(true);
         let err = BundleManifest::from_json_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(
             matches!(
                 err,
                 Error::UnsupportedFormatVersion {
-                    found: 2,
-                    supported: 1
+                    found: 3,
+                    supported: 2
                 }
             ),
             "{err:?}"

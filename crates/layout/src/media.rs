@@ -44,6 +44,40 @@ pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v
 /// images.
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
+/// cosign's simple-signing payload: the layer of a `.sig` manifest.
+pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The `artifactType` cosign gives a signature stored as an OCI 1.1 referrer.
+pub const COSIGN_SIGNATURE_ARTIFACT: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+/// A DSSE envelope: the layer of a cosign `.att` attestation.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// An in-toto statement (the payload of a DSSE envelope, or an attestation's `artifactType`).
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// An SPDX SBOM, JSON.
+pub const SPDX_JSON: &str = "application/spdx+json";
+/// A CycloneDX SBOM, JSON.
+pub const CYCLONEDX_JSON: &str = "application/vnd.cyclonedx+json";
+/// The annotation of a cosign signature layer holding the base64 signature.
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The annotation holding a keyless signature's Fulcio certificate (PEM).
+pub const COSIGN_CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// The annotation holding the certificate's chain (PEM).
+pub const COSIGN_CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// The annotation holding the Rekor bundle (the signed entry timestamp) of a signature.
+pub const COSIGN_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// The suffixes of cosign's tag scheme: `sha256-<hex>.sig`, `.att`, `.sbom`.
+pub const COSIGN_TAG_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+
+/// The cosign tag of `digest` with `suffix` (`sig`, `att`, `sbom`): `sha256-<hex>.sig`.
+pub fn cosign_tag(digest: &crate::Digest, suffix: &str) -> String {
+    format!("{}.{suffix}", referrers_tag(digest))
+}
+
+/// The OCI 1.1 referrers tag schema's tag of `digest`: `sha256-<hex>`, which holds an index
+/// of the manifests whose `subject` is `digest` on a registry without the referrers API.
+pub fn referrers_tag(digest: &crate::Digest) -> String {
+    format!("sha256-{}", digest.hex())
+}
+
 /// The manifest media types a registry is asked for, in order of preference (the `Accept`
 /// header of a manifest request).
 pub const MANIFEST_ACCEPT: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];

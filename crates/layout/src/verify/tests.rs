@@ -61,6 +61,7 @@ pub(crate) fn bundle_of(
         source: "r.test/a".into(),
         platforms: vec!["linux/amd64".into()],
         original_digest: None,
+        artifacts: Vec::new(),
     }];
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,

@@ -41,6 +41,7 @@ fn image() -> impl Strategy<Value = ImageRecord> {
                     source,
                     platforms,
                     original_digest,
+                    artifacts: Vec::new(),
                 }
             },
         )

@@ -99,6 +99,7 @@ pub fn manifest_of(blobs: &[BlobRecord]) -> BundleManifest {
         source: "r.test/a".into(),
         platforms: vec!["linux/amd64".into()],
         original_digest: None,
+        artifacts: Vec::new(),
     }];
     BundleManifest {
         format_version: FORMAT_VERSION,

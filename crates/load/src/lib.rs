@@ -49,6 +49,7 @@ pub mod plan;
 pub mod source;
 mod target;
 mod to_registry;
+pub mod upstream;
 
 use std::path::PathBuf;
 

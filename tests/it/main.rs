@@ -15,4 +15,5 @@ mod rooms;
 mod serve;
 mod sign;
 mod support;
+mod upstream;
 mod verify;

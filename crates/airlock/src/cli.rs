@@ -139,6 +139,20 @@ pub struct VerifyArgs {
     /// Check every digest but not who made the bundle (no key): authenticity is NOT checked
     #[arg(long, conflicts_with = "key")]
     pub insecure_skip_signature: bool,
+    /// Also check the carried upstream (cosign) signatures: each image must be signed with
+    /// this public key (cosign or PEM); repeatable, any one key will do
+    #[arg(long = "upstream-key", value_name = "FILE")]
+    pub upstream_keys: Vec<PathBuf>,
+    /// Keyless upstream signatures: the certificate identity (e-mail or URI) they must name
+    #[arg(long, value_name = "IDENTITY", conflicts_with = "upstream_keys",
+          requires_all = ["upstream_issuer", "trusted_root"])]
+    pub upstream_identity: Option<String>,
+    /// Keyless upstream signatures: the OIDC issuer their certificates must name
+    #[arg(long, value_name = "URL", requires = "upstream_identity")]
+    pub upstream_issuer: Option<String>,
+    /// Keyless upstream signatures: the sigstore trusted_root.json (Fulcio CAs, Rekor keys)
+    #[arg(long, value_name = "FILE", requires = "upstream_identity")]
+    pub trusted_root: Option<PathBuf>,
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,

@@ -1,13 +1,14 @@
-//! `airlock verify BUNDLE --key K.pub [--insecure-skip-signature] [--json]`:
-//! [`airlock_layout::verify_bundle`].
+//! `airlock verify BUNDLE --key K.pub [--insecure-skip-signature] [--upstream-key U.pub…]
+//! [--json]`: [`airlock_layout::verify_bundle`], then [`airlock_load::upstream::check_bundle`].
 
 use std::process::ExitCode;
 
 use airlock_layout::{verify_bundle, Purpose, Trust};
+use airlock_load::upstream::{check_bundle, policy_from_flags};
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
-use crate::report::verify::{render, usage_failure};
+use crate::report::verify::{json, render, render_upstream, usage_failure};
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let trust = match Trust::from_flags(
@@ -18,6 +19,13 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         Ok(trust) => trust,
         Err(e) => return Err(usage_failure(args.json, "usage", e.into())),
     };
+    let policy = policy_from_flags(
+        &args.upstream_keys,
+        args.upstream_identity.as_deref(),
+        args.upstream_issuer.as_deref(),
+        args.trusted_root.as_deref(),
+    );
+    let policy = policy.map_err(|e| usage_failure(args.json, "usage", e.into()))?;
     if let Some(warning) = trust.warning(Purpose::Verify) {
         eprintln!("WARNING: {warning}");
     }
@@ -31,16 +39,37 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             return Err(usage_failure(args.json, "read", e));
         }
     };
-    // Decoding and hashing are CPU work: off the async threads.
-    let report = tokio::task::spawn_blocking(move || verify_bundle(file, trust.key()))
-        .await
-        .context("the verification thread failed")?;
+    // Decoding and hashing are CPU work: off the async threads. Upstream signatures are
+    // checked from the small blobs once every blob is known good.
+    let path = args.bundle.clone();
+    let (report, upstream) = tokio::task::spawn_blocking(move || {
+        let report = verify_bundle(file, trust.key());
+        let upstream = match &policy {
+            Some(policy) if report.ok => Some(
+                airlock_load::offline::open(&path, &trust, Purpose::Verify)
+                    .map(|bundle| check_bundle(&bundle, policy)),
+            ),
+            _ => None,
+        };
+        (report, upstream)
+    })
+    .await
+    .context("the verification thread failed")?;
+    let upstream = upstream
+        .transpose()
+        .map_err(|e| usage_failure(args.json, "read", e.into()))?;
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&report, upstream.as_ref()))?
+        );
     }
     render(&args.bundle, &report, global.quiet);
-    Ok(if report.ok {
+    if let Some(upstream) = &upstream {
+        render_upstream(upstream, global.quiet);
+    }
+    Ok(if report.ok && upstream.as_ref().is_none_or(|u| u.ok()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

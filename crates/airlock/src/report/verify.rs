@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use airlock_layout::{Purpose, Trust, VerifyReport};
+use airlock_load::upstream::UpstreamReport;
 use serde_json::json;
 
 use super::human_bytes;
@@ -62,5 +63,43 @@ pub fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
                 airlock_bundle::render_error(e)
             );
         }
+    }
+}
+
+/// The `--json` document: the verification report, with `upstream` when upstream signatures
+/// were checked (and `ok` false when they fail).
+pub fn json(report: &VerifyReport, upstream: Option<&UpstreamReport>) -> serde_json::Value {
+    let mut doc = serde_json::to_value(report).expect("the report serialises");
+    if let Some(upstream) = upstream {
+        doc["ok"] = (report.ok && upstream.ok()).into();
+        doc["upstream"] = serde_json::to_value(upstream).expect("the report serialises");
+    }
+    doc
+}
+
+/// The upstream signatures, for people, on stderr: one line per image, then what failed.
+pub fn render_upstream(r: &UpstreamReport, quiet: bool) {
+    if !quiet {
+        eprintln!("upstream signatures ({}):", r.policy);
+        eprintln!("  {:<50} {:>5} {:>7}  STATUS", "IMAGE", "VALID", "INVALID");
+        for image in &r.images {
+            let status = if image.failures.is_empty() {
+                "ok"
+            } else {
+                "FAILED"
+            };
+            eprintln!(
+                "  {:<50} {:>5} {:>7}  {status}",
+                image.image,
+                image.valid.len(),
+                image.invalid.len()
+            );
+            for note in &image.notes {
+                eprintln!("    note: {note}");
+            }
+        }
+    }
+    for failure in r.images.iter().flat_map(|i| &i.failures) {
+        eprintln!("error: upstream signature: {failure}");
     }
 }

@@ -666,3 +666,116 @@ mod tests {
         assert!(matches!(Policy::keys(&[]), Err(CosignError::NoKeys)));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use std::sync::{Arc, OnceLock};
+
+    use airlock_layout::media::{COSIGN_BUNDLE_ANNOTATION, COSIGN_CERTIFICATE_ANNOTATION};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::{simple_signing_payload, TestSigstore};
+
+    const IDENTITY: &str = "https://ci.example.test/release.yml@refs/heads/main";
+    const ISSUER: &str = "https://issuer.example.test";
+
+    struct Signed {
+        image: Digest,
+        payload: Vec<u8>,
+        annotations: BTreeMap<String, String>,
+        policy: Policy,
+    }
+
+    /// One keyless signature, made once (certificates are slow to make).
+    fn signed() -> &'static Signed {
+        static SIGNED: OnceLock<Signed> = OnceLock::new();
+        SIGNED.get_or_init(|| {
+            let sigstore = TestSigstore::new();
+            let image = Digest::of_bytes(b"an image");
+            let payload = simple_signing_payload("registry.example.test/app", &image);
+            let annotations = sigstore.sign_keyless(&payload, IDENTITY, ISSUER);
+            let root = TrustedRoot::from_json(
+                &sigstore.trusted_root_json(),
+                std::path::Path::new("trusted_root.json"),
+            )
+            .unwrap();
+            let policy = Policy::Keyless(KeylessPolicy {
+                root: Arc::new(root),
+                identity: IDENTITY.into(),
+                issuer: ISSUER.into(),
+            });
+            Signed {
+                image,
+                payload,
+                annotations,
+                policy,
+            }
+        })
+    }
+
+    fn verify(s: &Signed, payload: &[u8], annotations: &BTreeMap<String, String>) -> bool {
+        let digest = Digest::of_bytes(payload);
+        let layer = SignatureLayer {
+            digest: &digest,
+            payload,
+            annotations,
+        };
+        verify_image(&s.image, &[layer], &s.policy).is_ok()
+    }
+
+    /// `text` with the byte at `at` (modulo its length) replaced by another printable one.
+    fn mutate(text: &[u8], at: usize, by: u8) -> Vec<u8> {
+        let mut out = text.to_vec();
+        let i = at % out.len();
+        let mut c = b' ' + (by % 95);
+        if c == out[i] {
+            c = if c == b'~' { b' ' } else { c + 1 };
+        }
+        out[i] = c;
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any one changed byte of the payload, the signature, the certificate or the Rekor
+        /// bundle is refused (the untrusted chain annotation is not part of the check).
+        #[test]
+        fn prop_any_changed_byte_is_refused(which in 0usize..4, at in any::<usize>(), by in any::<u8>()) {
+            let s = signed();
+            prop_assert!(verify(s, &s.payload, &s.annotations));
+            let key = match which {
+                0 => None,
+                1 => Some(COSIGN_SIGNATURE_ANNOTATION),
+                2 => Some(COSIGN_CERTIFICATE_ANNOTATION),
+                _ => Some(COSIGN_BUNDLE_ANNOTATION),
+            };
+            match key {
+                None => {
+                    let payload = mutate(&s.payload, at, by);
+                    prop_assert!(!verify(s, &payload, &s.annotations));
+                }
+                Some(key) => {
+                    let mut annotations = s.annotations.clone();
+                    let value = mutate(s.annotations[key].as_bytes(), at, by);
+                    annotations.insert(key.into(), String::from_utf8(value).unwrap());
+                    prop_assert!(!verify(s, &s.payload, &annotations), "{key} accepted");
+                }
+            }
+        }
+
+        /// Arbitrary certificate and bundle text never panics, and is refused.
+        #[test]
+        fn prop_arbitrary_annotations_are_refused(cert in ".{0,300}", bundle in ".{0,300}", sig in "[A-Za-z0-9+/=]{0,100}") {
+            let s = signed();
+            let annotations = BTreeMap::from([
+                (COSIGN_SIGNATURE_ANNOTATION.to_string(), sig),
+                (COSIGN_CERTIFICATE_ANNOTATION.to_string(), cert),
+                (COSIGN_BUNDLE_ANNOTATION.to_string(), bundle),
+            ]);
+            prop_assert!(!verify(s, &s.payload, &annotations));
+            let _ = certificate_identity(&annotations);
+        }
+    }
+}

@@ -326,3 +326,130 @@ fn check_entry(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("`openssl` is not installed: run `cargo xtask install`");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn cert(dir: &Path, name: &str) -> Certificate {
+        Certificate::from_pem(std::fs::read(dir.join(name)).unwrap()).unwrap()
+    }
+
+    /// Certificates made by openssl, as Fulcio's are: a P-384 CA signing with SHA-384, a
+    /// P-256 leaf with a critical URI SAN and both issuer extensions.
+    #[test]
+    fn openssl_made_p384_chain_and_fulcio_extensions_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for ca in ["ca", "other"] {
+            openssl(
+                d,
+                &[
+                    "ecparam",
+                    "-name",
+                    "secp384r1",
+                    "-genkey",
+                    "-noout",
+                    "-out",
+                    &format!("{ca}.key"),
+                ],
+            );
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-key",
+                    &format!("{ca}.key"),
+                    "-sha384",
+                    "-subj",
+                    "/O=sigstore.dev/CN=sigstore-intermediate",
+                    "-days",
+                    "30",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-out",
+                    &format!("{ca}.pem"),
+                ],
+            );
+        }
+        openssl(
+            d,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "leaf.key",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req", "-new", "-key", "leaf.key", "-subj", "/", "-out", "leaf.csr",
+            ],
+        );
+        let issuer = "https://issuer.example.test";
+        std::fs::write(
+            d.join("ext.cnf"),
+            format!(
+                "subjectAltName=critical,URI:https://ci.example.test/release.yml@refs/heads/main\n\
+                 extendedKeyUsage=codeSigning\n\
+                 1.3.6.1.4.1.57264.1.1=DER:{}\n",
+                hex::encode(issuer)
+            ),
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-sha384",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "leaf.pem",
+            ],
+        );
+        let (ca, other, leaf) = (cert(d, "ca.pem"), cert(d, "other.pem"), cert(d, "leaf.pem"));
+        assert!(signed_by(&leaf, &ca));
+        assert!(!signed_by(&leaf, &other), "same name, another key");
+        assert!(signed_by(&ca, &ca));
+        assert_eq!(
+            identity_of(&leaf),
+            Some(CertificateIdentity {
+                identity: "https://ci.example.test/release.yml@refs/heads/main".into(),
+                issuer: issuer.into(),
+            })
+        );
+    }
+}

@@ -110,7 +110,7 @@ pub enum SignatureProblem {
         detail: String,
     },
     /// No layer verified: what each one was.
-    #[error("{0}")]
+    #[error("{}", if .0.found.is_empty() { "its manifest has no layer".to_string() } else { .0.found.join("; ") })]
     Refused(Refusal),
 }
 
@@ -558,7 +558,7 @@ mod tests {
         assert_eq!(said.len(), 1);
         assert!(
             said[0].starts_with(&format!(
-                "registry.example.test/app-b:1: no valid signature of {bb}: signature {}: no valid signature of {bb}: layer sha256:",
+                "registry.example.test/app-b:1: no valid signature of {bb}: signature {}: layer sha256:",
                 sig_b.digest
             )),
             "{}",
@@ -691,6 +691,83 @@ mod tests {
             "its manifest {} is not among the bundle's blobs",
             sig.digest
         )));
+    }
+
+    /// A real bundle file (written, signed, opened as every offline command opens one): the
+    /// signature manifests and payloads are among its small blobs, read and hashed on open.
+    #[test]
+    fn a_bundle_file_carries_what_the_check_needs_among_its_small_blobs() {
+        use airlock_layout::archive::{write_bundle, ArchiveOptions, BundleContents};
+        use airlock_layout::{BlobRecord, BlobStore, Purpose, Trust};
+
+        let upstream = SigningKey::generate();
+        let signer = SigningKey::generate();
+        let mut b = Bundle::default();
+        let image = b.put(
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": Digest::of_bytes(b"{}").to_string(), "size": 2},
+                "layers": [],
+            }))
+            .unwrap(),
+        );
+        let sig = b.signature(&image, &|p| sign_with_key(&upstream, p));
+        b.image("registry.example.test/app", image.clone(), vec![sig]);
+        b.images[0].size = b.blobs[&image].len() as u64;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("cache")).unwrap();
+        let mut blobs = Vec::new();
+        for (digest, bytes) in &b.blobs {
+            store.put_bytes(digest, bytes).unwrap();
+            let manifest: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+            let media_type = match manifest.as_ref().and_then(|m| m.get("schemaVersion")) {
+                Some(_) => OCI_MANIFEST,
+                None if bytes.as_ref() == b"{}" => OCI_CONFIG,
+                None => COSIGN_SIMPLE_SIGNING,
+            };
+            blobs.push(BlobRecord {
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                media_type: media_type.into(),
+            });
+        }
+        blobs.sort_by(|a, b| a.digest.to_string().cmp(&b.digest.to_string()));
+        let manifest = BundleManifest {
+            format_version: airlock_layout::format_version_for(&b.images),
+            created: "2026-12-01T00:00:00Z".into(),
+            airlock_version: "0".into(),
+            spec: SpecInfo {
+                name: "test".into(),
+                sha256: "0".repeat(64),
+            },
+            totals: Totals::of(&b.images, &blobs),
+            images: b.images.clone(),
+            blobs: blobs.clone(),
+            base: None,
+        };
+        let manifest_json = manifest.to_json_bytes();
+        let signature = signer.sign(&manifest_json);
+        let out = dir.path().join("b.tar.zst");
+        let contents = BundleContents {
+            manifest_json: &manifest_json,
+            signature: Some(signature.as_bytes()),
+            index_json: b"{}",
+            blobs: &blobs,
+            store: &store,
+            gate: None,
+        };
+        write_bundle(&out, &contents, &ArchiveOptions::default()).unwrap();
+
+        let trust = Trust::Key(signer.verifying_key());
+        let bundle = crate::offline::open(&out, &trust, Purpose::Verify).unwrap();
+        assert_eq!(bundle.manifest.format_version, 2);
+        let report = check_bundle(&bundle, &policy(&upstream));
+        assert!(report.ok(), "{:?}", report.images[0].failures);
+        assert_eq!(report.images[0].valid.len(), 1);
+        let report = check_bundle(&bundle, &policy(&SigningKey::generate()));
+        assert!(!report.ok());
     }
 
     #[test]

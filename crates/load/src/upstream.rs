@@ -733,7 +733,7 @@ mod tests {
                 media_type: media_type.into(),
             });
         }
-        blobs.sort_by(|a, b| a.digest.to_string().cmp(&b.digest.to_string()));
+        blobs.sort_by_key(|b| b.digest.to_string());
         let manifest = BundleManifest {
             format_version: airlock_layout::format_version_for(&b.images),
             created: "2026-12-01T00:00:00Z".into(),

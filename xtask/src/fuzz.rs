@@ -19,6 +19,7 @@ use crate::install::cargo;
 const PACKAGES: &[&str] = &[
     "airlock-layout",
     "airlock-bundle",
+    "airlock-cosign",
     "airlock-registry",
     "airlock-serve",
 ];

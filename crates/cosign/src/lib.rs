@@ -737,7 +737,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::default())]
 
         /// Any one changed byte of the payload, the signature, the certificate or the Rekor
         /// bundle is refused (the untrusted chain annotation is not part of the check).

@@ -28,7 +28,9 @@ use serde_json::{json, Value};
 use sha2::Digest as _;
 
 use crate::fixtures::push::{Authorization, Pusher};
-use crate::fixtures::{FixtureSet, PushOptions, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::fixtures::{
+    FixtureSet, PushOptions, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+};
 use crate::{off_runtime, require_tool, run, Registry, RegistryOptions};
 
 /// `application/vnd.dev.cosign.simplesigning.v1+json`
@@ -593,7 +595,8 @@ pub fn openssl_verify_cosign(
             ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
             Ok(resp.bytes()?.to_vec())
         };
-        let manifest = get(&format!("/v2/{repository}/manifests/{tag}"), OCI_MANIFEST)?;
+        let accept = format!("{OCI_MANIFEST}, {DOCKER_MANIFEST}");
+        let manifest = get(&format!("/v2/{repository}/manifests/{tag}"), &accept)?;
         let manifest: Value = serde_json::from_slice(&manifest)
             .with_context(|| format!("`{repository}:{tag}` is not JSON"))?;
         let mut out = Vec::new();

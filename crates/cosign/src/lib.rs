@@ -8,6 +8,30 @@
 //! valid signature of an image digest under a [`Policy`]; [`certificate_identity`] reads what a
 //! keyless certificate names, for the inventory.
 //!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//!
+//! use airlock_cosign::{verify_image, Policy, SignatureLayer};
+//! use airlock_layout::Digest;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = Policy::keys(&["k8s.pub".into()])?;
+//! // The image, and one layer of its `sha256-<hex>.sig` manifest: the payload's bytes and
+//! // the layer descriptor's annotations.
+//! let image = Digest::parse(&format!("sha256:{}", "ab".repeat(32)))?;
+//! let payload = std::fs::read("payload.json")?;
+//! let annotations: BTreeMap<String, String> =
+//!     serde_json::from_slice(&std::fs::read("annotations.json")?)?;
+//! let digest = Digest::of_bytes(&payload);
+//! let layer = SignatureLayer { digest: &digest, payload: &payload, annotations: &annotations };
+//! match verify_image(&image, &[layer], &policy) {
+//!     Ok(verified) => println!("signed: {:?}", verified.how),
+//!     Err(refusal) => eprintln!("{refusal}"), // says what each layer was
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Nothing here does I/O but reading the files a policy names: the caller fetches the
 //! signature manifest and its layers (from a registry at bundle time, from the bundle
 //! offline) and hands their bytes in.

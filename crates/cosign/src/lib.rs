@@ -60,8 +60,9 @@
 //! # Why not sigstore-rs
 //! The `sigstore` crate (0.14) verifies cosign signatures through its `cosign` feature,
 //! which pulls in an OCI registry client (`oci-client`), `aws-lc-rs` through `rustls-webpki`
-//! and an async runtime, and fetches the signature manifests itself; airlock reads them from
-//! its bundle, offline, and keeps network code in its registry crate. The newer
+//! and an async runtime, and is built around fetching the signature manifests through that
+//! client; airlock reads them from its bundle, offline, and keeps network code in its
+//! registry crate. The newer
 //! `sigstore-verify` crates verify Sigstore bundles (the protobuf-JSON bundle format) and
 //! require a certificate's SCT, not the annotations a cosign `.sig` layer carries (a Rekor
 //! bundle with a signed entry timestamp). So this crate checks those annotations itself with

@@ -33,7 +33,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Offline side: check a bundle's signature and every blob in it, in one pass
+    /// Offline side: check a bundle's signature and every blob in it, in one pass (and the
+    /// upstream signatures it carries, with --upstream-key or the keyless flags)
     Verify(VerifyArgs),
     /// Show a bundle's inventory (images, sources, digests, sizes) from its head only
     Inspect(InspectArgs),

@@ -123,6 +123,52 @@ pub enum ImageError {
         #[source]
         source: Box<airlock_registry::Error>,
     },
+    /// An artifact of the image (a signature, attestation, SBOM or referrer) could not be
+    /// pushed; the image itself and its tags are in the target.
+    #[error("`{image}`: {artifact} was not loaded")]
+    Artifact {
+        /// The canonical reference.
+        image: String,
+        /// Its kind, digest and tag or subject (`signature `sha256:…` (tag `sha256-….sig`)`).
+        artifact: String,
+        /// The cause.
+        #[source]
+        source: ArtifactError,
+    },
+}
+
+/// Why an artifact could not be pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// One of its blobs.
+    #[error("blob `{digest}`")]
+    Blob {
+        /// The blob.
+        digest: String,
+        /// The cause.
+        #[source]
+        source: Arc<BlobError>,
+    },
+    /// Its manifest, or the referrers index of its subject.
+    #[error("pushing manifest `{reference}` failed")]
+    Manifest {
+        /// `HOST/REPO:TAG` or `HOST/REPO@DIGEST`.
+        reference: String,
+        /// The cause.
+        #[source]
+        source: Box<airlock_registry::Error>,
+    },
+    /// The referrers index already under the subject's tag cannot be read.
+    #[error(
+        "the referrers index `{reference}` is not an OCI index: {source}\n  hint: it is left \
+         as it is; delete the tag if nothing needs it, then load again"
+    )]
+    ReferrersIndex {
+        /// `HOST/REPO:sha256-<hex>`.
+        reference: String,
+        /// Why it cannot be read.
+        source: serde_json::Error,
+    },
 }
 
 impl ImageError {
@@ -131,7 +177,8 @@ impl ImageError {
         match self {
             ImageError::BadBundleBlob { image, .. }
             | ImageError::Blob { image, .. }
-            | ImageError::Manifest { image, .. } => image,
+            | ImageError::Manifest { image, .. }
+            | ImageError::Artifact { image, .. } => image,
         }
     }
 }

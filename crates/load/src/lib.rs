@@ -58,8 +58,8 @@ pub use containerd::{
     load_to_containerd, ContainerdError, ContainerdOptions, ContainerdReport, ContainerdTarget,
 };
 pub use error::{
-    render as render_error, BlobError, ContainerdImageError, ContentError, Error, ImageError, Said,
-    UnpackError,
+    render as render_error, ArtifactError, BlobError, ContainerdImageError, ContentError, Error,
+    ImageError, Said, UnpackError,
 };
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
@@ -155,6 +155,37 @@ pub struct ImageReport {
     pub bytes_sent: u64,
     /// Manifests and indexes pushed.
     pub manifests: u64,
+    /// Its artifacts pushed (after the image): signatures, attestations, SBOMs, referrers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactReport>,
+}
+
+/// One artifact pushed with its image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactReport {
+    /// `signature`, `attestation`, `sbom` or `referrer`.
+    pub kind: airlock_layout::ArtifactKind,
+    /// Digest of its manifest.
+    pub digest: String,
+    /// What it refers to.
+    pub subject: String,
+    /// `HOST/REPO:sha256-<hex>.sig` for a cosign tag, `HOST/REPO@DIGEST` for a referrer.
+    pub reference: String,
+    /// For a referrer: how the target lists it, `api` (the registry indexed its `subject`)
+    /// or `tag-schema` (the index under `sha256-<subject hex>` was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_by: Option<ListedBy>,
+}
+
+/// How a target lists the referrers of a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListedBy {
+    /// The registry's referrers API (it answered `OCI-Subject`).
+    Api,
+    /// The referrers tag schema: an index under the tag `sha256-<subject hex>`.
+    TagSchema,
 }
 
 /// One image that failed.

@@ -86,5 +86,5 @@ pub use envelope::{ErrorCode, ErrorEnvelope};
 pub use error::{
     render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
 };
-pub use push::PushOutcome;
+pub use push::{PushOutcome, PushedManifest};
 pub use reference::Reference;

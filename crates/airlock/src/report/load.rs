@@ -230,6 +230,19 @@ impl LoadReporter for Progress {
                 r.blobs_skipped,
                 r.blobs_mounted
             ));
+            for a in &r.artifacts {
+                let listed = match a.listed_by {
+                    Some(airlock_load::ListedBy::Api) => ", listed by the referrers API",
+                    Some(airlock_load::ListedBy::TagSchema) => {
+                        ", listed in the referrers tag index"
+                    }
+                    None => "",
+                };
+                self.say(&format!(
+                    "  {} {} of {}{listed}",
+                    a.kind, a.reference, a.subject
+                ));
+            }
         }
     }
 

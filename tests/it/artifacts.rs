@@ -1,0 +1,237 @@
+//! Signatures, attestations, SBOMs and referrers carried by a bundle, restored by `airlock
+//! load` into Debian's registry (distribution 2.8: no referrers API, so the referrers tag
+//! schema), checked with skopeo, curl and openssl; then `airlock check` on the target.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use airlock_layout::testing::artifacts::{artifact_bundle, ArtifactBundle, Carried, NAME, TAG};
+use airlock_layout::{media, ArtifactKind, SigningKey};
+use airlock_testkit::{Registry, RegistryOptions};
+use serde_json::Value;
+
+use crate::support::*;
+
+const PREFIX: &str = "mirror";
+/// Where `--names drop-host` puts [`NAME`] under [`PREFIX`].
+const REPO: &str = "mirror/signed/app";
+
+/// A work directory, the bundle signer's public key file, and bundles made with it.
+pub(crate) struct Signed {
+    pub(crate) work: tempfile::TempDir,
+    pub(crate) public: PathBuf,
+    signer: SigningKey,
+}
+
+impl Signed {
+    pub(crate) fn new() -> Signed {
+        let work = workdir();
+        let signer = SigningKey::generate();
+        let public = work.path().join("signer.pub");
+        std::fs::write(&public, signer.verifying_key().to_pem()).unwrap();
+        Signed {
+            work,
+            public,
+            signer,
+        }
+    }
+
+    pub(crate) fn bundle(&self, carried: Carried) -> ArtifactBundle {
+        let dir = self.work.path().join(format!("{carried:?}"));
+        artifact_bundle(&dir, &self.signer, carried)
+    }
+
+    /// `airlock ARGS… BUNDLE --key PUB --json …`: the output and the JSON on stdout.
+    pub(crate) fn airlock(&self, command: &str, bundle: &Path, args: &[&str]) -> (Output, Value) {
+        let mut cmd = airlock(&self.work.path().join("cache"));
+        cmd.arg(command).arg(bundle).arg("--key").arg(&self.public);
+        cmd.args(["--json"]).args(args);
+        let o = run(cmd, None);
+        let text = String::from_utf8_lossy(&o.stdout);
+        let doc = serde_json::from_str(&text).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{text}\nstderr:\n{}", stderr(&o))
+        });
+        (o, doc)
+    }
+}
+
+fn load(s: &Signed, b: &ArtifactBundle, host: &str) -> (Output, Value) {
+    let to = format!("registry://{host}/{PREFIX}");
+    let args = ["--to", &to, "--names", "drop-host", "--plain-http"];
+    s.airlock("load", &b.path, &args)
+}
+
+pub(crate) fn check(s: &Signed, b: &ArtifactBundle, host: &str) -> (Output, Value) {
+    let against = format!("registry://{host}/{PREFIX}");
+    let args = [
+        "--against",
+        &against,
+        "--names",
+        "drop-host",
+        "--plain-http",
+    ];
+    s.airlock("check", &b.path, &args)
+}
+
+/// `curl` of `url`: the body (panics on an HTTP error).
+pub(crate) fn curl(url: &str, accept: Option<&str>) -> Vec<u8> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sSf", url]).stdin(Stdio::null());
+    if let Some(a) = accept {
+        cmd.args(["-H", &format!("Accept: {a}")]);
+    }
+    let o = cmd.output().expect("run curl");
+    assert!(
+        o.status.success(),
+        "{url}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// sha256 of what `skopeo inspect --raw` reads at `reference` of `host`.
+pub(crate) fn skopeo_raw(host: &str, reference: &str) -> String {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/{reference}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run skopeo (install it: `cargo xtask install`)");
+    assert!(
+        o.status.success(),
+        "{reference}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&o.stdout)))
+}
+
+/// The cosign key-based check, done with openssl: the `.sig` manifest and its payload
+/// fetched from `base` (`http://HOST/v2/REPO`), the signature annotation verified over the
+/// payload with `public`, the payload's digest compared with `image`.
+pub(crate) fn openssl_cosign_check(base: &str, tag: &str, public: &str, image: &str, dir: &Path) {
+    use base64::Engine as _;
+    let manifest: Value = serde_json::from_slice(&curl(
+        &format!("{base}/manifests/{tag}"),
+        Some(media::OCI_MANIFEST),
+    ))
+    .unwrap();
+    let layer = &manifest["layers"][0];
+    assert_eq!(layer["mediaType"], media::COSIGN_SIMPLE_SIGNING);
+    let payload = curl(
+        &format!("{base}/blobs/{}", layer["digest"].as_str().unwrap()),
+        None,
+    );
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(
+            layer["annotations"][media::COSIGN_SIGNATURE_ANNOTATION]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let (p, sig, key) = (dir.join("payload"), dir.join("sig.der"), dir.join("k.pub"));
+    std::fs::write(&p, &payload).unwrap();
+    std::fs::write(&sig, signature).unwrap();
+    std::fs::write(&key, public).unwrap();
+    let o = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&key)
+        .arg("-signature")
+        .arg(&sig)
+        .arg(&p)
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let payload: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        payload["critical"]["image"]["docker-manifest-digest"],
+        image
+    );
+}
+
+/// The referrers tag index of `subject` in `base`: the digests it lists.
+pub(crate) fn tag_index(base: &str, subject: &str) -> Vec<(String, Value)> {
+    let tag = subject.replace(':', "-");
+    let index: Value = serde_json::from_slice(&curl(
+        &format!("{base}/manifests/{tag}"),
+        Some(media::OCI_INDEX),
+    ))
+    .unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["digest"].as_str().unwrap().to_string(), d.clone()))
+        .collect()
+}
+
+/// Round trip into an empty registry without the referrers API: every cosign tag and the
+/// referrer with identical digests, the signature checked with openssl, the referrer found
+/// through the tag-schema index; a second referrer of the same subject keeps both.
+#[test]
+fn load_restores_cosign_tags_and_the_referrers_tag_index() {
+    let s = Signed::new();
+    let all = s.bundle(Carried::All);
+    let reg = Registry::start(RegistryOptions::default()).unwrap();
+    let (o, doc) = load(&s, &all, &reg.host);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let image = &doc["images"][0];
+    assert_eq!(image["artifacts"].as_array().unwrap().len(), 3, "{doc:#}");
+    assert!(
+        stderr(&o).contains("listed in the referrers tag index"),
+        "{}",
+        stderr(&o)
+    );
+
+    assert_eq!(
+        skopeo_raw(&reg.host, &format!("{REPO}:{TAG}")),
+        all.index.to_string()
+    );
+    for a in all.artifacts() {
+        let at = match &a.tag {
+            Some(t) => format!("{REPO}:{t}"),
+            None => format!("{REPO}@{}", a.digest),
+        };
+        assert_eq!(skopeo_raw(&reg.host, &at), a.digest.to_string(), "{at}");
+    }
+    let base = format!("http://{}/v2/{REPO}", reg.host);
+    let sig = all.artifact(ArtifactKind::Signature);
+    openssl_cosign_check(
+        &base,
+        sig.tag.as_deref().unwrap(),
+        &all.cosign_key.verifying_key().to_pem(),
+        &all.index.to_string(),
+        &s.work.path().join("openssl"),
+    );
+
+    let referrer = all.artifact(ArtifactKind::Attestation);
+    let subject = all.platforms[0].to_string();
+    assert_eq!(referrer.subject.to_string(), subject);
+    let listed = tag_index(&base, &subject);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].0, referrer.digest.to_string());
+    assert_eq!(listed[0].1["artifactType"], media::IN_TOTO);
+    assert!(listed[0].1["annotations"].is_object(), "{listed:?}");
+
+    // A second referrer of the same subject, from another bundle: both listed.
+    let second = s.bundle(Carried::SecondReferrer);
+    let (o, _) = load(&s, &second, &reg.host);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed: Vec<String> = tag_index(&base, &subject)
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
+    let other = second.artifact(ArtifactKind::Sbom).digest.to_string();
+    assert_eq!(listed, vec![referrer.digest.to_string(), other]);
+    // Loading the first bundle again changes nothing.
+    let (o, _) = load(&s, &all, &reg.host);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(tag_index(&base, &subject).len(), 2);
+    let _ = NAME;
+}

@@ -233,5 +233,79 @@ fn load_restores_cosign_tags_and_the_referrers_tag_index() {
     let (o, _) = load(&s, &all, &reg.host);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(tag_index(&base, &subject).len(), 2);
-    let _ = NAME;
+
+    // The proof on the far side: everything there.
+    let (o, doc) = check(&s, &all, &reg.host);
+    assert!(o.status.success(), "{}\n{doc:#}", stderr(&o));
+    assert_eq!(doc["totals"]["missing"], 0, "{doc:#}");
+    // tags, manifests, blobs of the image; manifests, blobs and tags of three artifacts.
+    assert!(doc["totals"]["checked"].as_u64().unwrap() >= 14, "{doc:#}");
+
+    // One layer's data gone, one referrer's manifest gone and dropped from the tag index.
+    let layer = all
+        .manifest
+        .blobs
+        .iter()
+        .find(|b| b.media_type == media::OCI_LAYER)
+        .unwrap()
+        .digest
+        .clone();
+    let blobs = reg.storage.join("docker/registry/v2/blobs/sha256");
+    std::fs::remove_dir_all(blobs.join(&layer.hex()[..2]).join(layer.hex())).unwrap();
+    let revisions = reg
+        .storage
+        .join("docker/registry/v2/repositories")
+        .join(REPO)
+        .join("_manifests/revisions/sha256");
+    std::fs::remove_dir_all(revisions.join(referrer.digest.hex())).unwrap();
+    let kept: Vec<Value> = tag_index(&base, &subject)
+        .into_iter()
+        .filter(|(d, _)| *d != referrer.digest.to_string())
+        .map(|(_, e)| e)
+        .collect();
+    let index =
+        serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": kept});
+    let o = Command::new("curl")
+        .args(["-sSf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {}", media::OCI_INDEX))
+        .args(["--data-binary", &index.to_string()])
+        .arg(format!("{base}/manifests/{}", subject.replace(':', "-")))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (o, doc) = check(&s, &all, &reg.host);
+    assert_eq!(o.status.code(), Some(1), "{}\n{doc:#}", stderr(&o));
+    let problems: Vec<(String, String, String)> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["what"].as_str().unwrap().to_string(),
+                p["reference"].as_str().unwrap().to_string(),
+                p["found"]["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let at = |d: &dyn std::fmt::Display| format!("{}/{REPO}@{d}", reg.host);
+    let tag = format!("{}/{REPO}:{}", reg.host, subject.replace(':', "-"));
+    assert_eq!(
+        problems,
+        vec![
+            ("blob".into(), at(&layer), "missing".into()),
+            (
+                "artifact-manifest".into(),
+                at(&referrer.digest),
+                "missing".into()
+            ),
+            ("referrer".into(), tag, "missing".into()),
+        ],
+        "{doc:#}"
+    );
+    let text = stderr(&o);
+    assert!(text.contains(&format!("blob `{}`", at(&layer))), "{text}");
+    assert!(text.contains(&referrer.digest.to_string()), "{text}");
+    assert!(text.contains("incomplete: 1 images"), "{text}");
+    assert_eq!(all.image().name, NAME);
 }

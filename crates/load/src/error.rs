@@ -76,6 +76,15 @@ pub enum Error {
         #[source]
         source: Box<airlock_registry::Error>,
     },
+    /// The target of `airlock check` does not answer `/v2/` with the given credentials.
+    #[error("the target `{target}` does not answer `/v2/`; nothing was checked")]
+    CheckTarget {
+        /// The target as given.
+        target: String,
+        /// The cause (with its hint: address, CA, credentials).
+        #[source]
+        source: Box<airlock_registry::Error>,
+    },
     /// Harbor projects are missing or could not be created.
     #[error(transparent)]
     Harbor(#[from] crate::harbor::HarborError),

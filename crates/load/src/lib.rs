@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod config;
 pub mod containerd;
 mod error;
@@ -54,6 +55,7 @@ use std::path::PathBuf;
 
 pub use airlock_layout::{Purpose, SignatureCheck, Trust, TrustError, VerifyingKey};
 pub use airlock_registry::{ClientOptions, Credentials, HostConfig};
+pub use check::{check, CheckReport};
 pub use containerd::{
     load_to_containerd, ContainerdError, ContainerdOptions, ContainerdReport, ContainerdTarget,
 };

@@ -309,3 +309,89 @@ fn load_restores_cosign_tags_and_the_referrers_tag_index() {
     assert!(text.contains("incomplete: 1 images"), "{text}");
     assert_eq!(all.image().name, NAME);
 }
+
+/// `airlock serve` of a bundle with artifacts: the referrers API for a subject (all, and
+/// filtered by `artifactType` with `OCI-Filters-Applied`), an empty index for a subject
+/// without referrers, 404 for an unknown name; the cosign tags listed and `skopeo copy` of
+/// the `.sig` gives the same digest.
+#[test]
+fn serve_answers_the_referrers_api_and_the_cosign_tags() {
+    use crate::serve::{skopeo_pull, Served};
+    let s = Signed::new();
+    let all = s.bundle(Carried::All);
+    let served = Served::start(s.work.path(), &[&all.path], &s.public, &[]);
+    let referrer = all.artifact(ArtifactKind::Attestation);
+    let subject = &all.platforms[0];
+
+    let r = served.get(&format!("/v2/{NAME}/referrers/{subject}"), &[]);
+    assert_eq!(r.status, 200, "{}", served.log());
+    assert_eq!(r.header("content-type"), Some(media::OCI_INDEX));
+    assert_eq!(r.header("oci-filters-applied"), None);
+    let index: Value = serde_json::from_slice(&r.body).unwrap();
+    let listed = index["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{index:#}");
+    assert_eq!(listed[0]["digest"], referrer.digest.to_string());
+    assert_eq!(listed[0]["artifactType"], media::IN_TOTO);
+    assert_eq!(listed[0]["size"], referrer.size);
+    assert!(listed[0]["annotations"].is_object(), "{index:#}");
+
+    let filtered = |t: &str| {
+        let path = format!(
+            "/v2/{NAME}/referrers/{subject}?artifactType={}",
+            t.replace('+', "%2B")
+        );
+        let r = served.get(&path, &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("oci-filters-applied"), Some("artifactType"));
+        let index: Value = serde_json::from_slice(&r.body).unwrap();
+        index["manifests"].as_array().unwrap().len()
+    };
+    assert_eq!(filtered(media::IN_TOTO), 1);
+    assert_eq!(filtered(media::SPDX_JSON), 0);
+
+    let none = served.get(&format!("/v2/{NAME}/referrers/{}", all.platforms[1]), &[]);
+    assert_eq!(none.status, 200);
+    let index: Value = serde_json::from_slice(&none.body).unwrap();
+    assert_eq!(index["manifests"], serde_json::json!([]));
+    let unknown = served.get(&format!("/v2/nowhere/referrers/{subject}"), &[]);
+    assert_eq!(unknown.status, 404);
+
+    let tags: Value =
+        serde_json::from_slice(&served.get(&format!("/v2/{NAME}/tags/list"), &[]).body).unwrap();
+    let sig = all.artifact(ArtifactKind::Signature);
+    let sbom = all.artifact(ArtifactKind::Sbom);
+    for t in [
+        TAG,
+        sig.tag.as_deref().unwrap(),
+        sbom.tag.as_deref().unwrap(),
+    ] {
+        assert!(
+            tags["tags"].as_array().unwrap().iter().any(|x| x == t),
+            "{t}: {tags}"
+        );
+    }
+    let head = served.get(
+        &format!("/v2/{NAME}/manifests/{}", sig.tag.as_deref().unwrap()),
+        &["-I", "-H", &format!("Accept: {}", media::OCI_MANIFEST)],
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("docker-content-digest"),
+        Some(&*sig.digest.to_string())
+    );
+
+    let out = s.work.path().join("sig");
+    let pulled = skopeo_pull(
+        &format!("{}/{NAME}:{}", served.host(), sig.tag.as_deref().unwrap()),
+        &out,
+    )
+    .unwrap();
+    assert_eq!(pulled, sig.digest.to_string());
+    openssl_cosign_check(
+        &served.url(&format!("/v2/{NAME}")),
+        sig.tag.as_deref().unwrap(),
+        &all.cosign_key.verifying_key().to_pem(),
+        &all.index.to_string(),
+        &s.work.path().join("openssl"),
+    );
+}

@@ -4,8 +4,8 @@
 //! Per image, with the same trust and name rules as a load: every tag (`HEAD`, the same
 //! digest), the top manifest or index and every child manifest by digest, every blob
 //! (`HEAD`, the signed size); every artifact's manifest by digest and its blobs, each cosign
-//! tag (the same digest), and each referrer listed for its subject in the referrers tag
-//! index (`sha256-<subject hex>`). What is not there is *missing*, what is there with another
+//! tag (the same digest), and each referrer listed for its subject, by the referrers API
+//! where the registry has one, else in the referrers tag index (`sha256-<subject hex>`). What is not there is *missing*, what is there with another
 //! digest or size is *different*, and a question the registry did not answer is
 //! *unreachable*: the three are told apart.
 
@@ -359,6 +359,15 @@ async fn ask(client: &Client, host: &str, probe: &Probe) -> Option<Found> {
         }
         Item::Referrer => {
             let subject = probe.subject.as_ref().expect("a referrer has its subject");
+            // The referrers API where the registry has one, else the tag schema.
+            match client
+                .referrers(host, repo, &subject.to_string(), None)
+                .await
+            {
+                Ok(Some(found)) => return listed(&found.bytes, &probe.digest),
+                Ok(None) => {}
+                Err(e) => return Some(unreachable(e)),
+            }
             let tag = media::referrers_tag(subject);
             match client.get_manifest(host, repo, &tag).await {
                 Ok(found) => listed(&found.bytes, &probe.digest),

@@ -93,7 +93,7 @@ impl Builder {
         (d, Digest::of_bytes(&bytes))
     }
 
-    /// An artifact manifest (config `{}`), its record.
+    /// An artifact manifest, its record.
     fn artifact(
         &mut self,
         kind: ArtifactKind,
@@ -102,7 +102,19 @@ impl Builder {
         layers: Vec<Value>,
         tag: Option<String>,
     ) -> ArtifactRecord {
-        let config = self.blob(media::OCI_EMPTY, b"{}");
+        // Under a cosign tag, an image config as cosign writes it (its layers as diff IDs);
+        // a referrer has the empty config and an `artifactType`.
+        let config = if tag.is_some() {
+            let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+            let config = json!({
+                "architecture": "", "config": {}, "created": "0001-01-01T00:00:00Z",
+                "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            });
+            self.json(media::OCI_CONFIG, &config).0
+        } else {
+            self.blob(media::OCI_EMPTY, b"{}")
+        };
         let mut doc = json!({
             "schemaVersion": 2,
             "mediaType": media::OCI_MANIFEST,

@@ -395,3 +395,67 @@ fn serve_answers_the_referrers_api_and_the_cosign_tags() {
         &s.work.path().join("openssl"),
     );
 }
+
+/// A target with the referrers API (an in-process stand-in: no packaged registry here has
+/// one): the referrer is pushed by digest with its `subject`, the registry answers
+/// `OCI-Subject` and lists it, no referrers tag index is written, and `airlock check` finds
+/// it through the API.
+#[test]
+fn a_registry_with_the_referrers_api_indexes_the_referrers_itself() {
+    let s = Signed::new();
+    let all = s.bundle(Carried::All);
+    let reg = airlock_testkit::ReferrersRegistry::start().unwrap();
+    let (o, doc) = load(&s, &all, &reg.host);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let referrer = all.artifact(ArtifactKind::Attestation);
+    let subject = all.platforms[0].to_string();
+    let reported: Vec<&Value> = doc["images"][0]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    let r = reported
+        .iter()
+        .find(|a| a["digest"] == referrer.digest.to_string())
+        .unwrap();
+    assert_eq!(r["listedBy"], "api", "{doc:#}");
+
+    let requests = reg.requests();
+    let put = format!("/v2/{REPO}/manifests/{}", referrer.digest);
+    assert!(
+        requests
+            .iter()
+            .any(|l| l.method == "PUT" && l.target == put && l.status == 201),
+        "{requests:#?}"
+    );
+    let tag_index = format!("/v2/{REPO}/manifests/{}", subject.replace(':', "-"));
+    assert!(
+        !requests
+            .iter()
+            .any(|l| l.method == "PUT" && l.target == tag_index),
+        "{requests:#?}"
+    );
+    let listed = reg.referrers(REPO, &subject);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["digest"], referrer.digest.to_string());
+    assert_eq!(listed[0]["artifactType"], media::IN_TOTO);
+    // The API, as a client asks it, filter included.
+    let api = format!("http://{}/v2/{REPO}/referrers/{subject}", reg.host);
+    let index: Value = serde_json::from_slice(&curl(&api, None)).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], referrer.digest.to_string());
+    let sig = all.artifact(ArtifactKind::Signature);
+    assert_eq!(
+        reg.tag(REPO, sig.tag.as_deref().unwrap()),
+        Some(sig.digest.to_string())
+    );
+
+    let (o, doc) = check(&s, &all, &reg.host);
+    assert!(o.status.success(), "{}\n{doc:#}", stderr(&o));
+    let asked = format!("/v2/{REPO}/referrers/{subject}");
+    assert!(
+        reg.requests()
+            .iter()
+            .any(|l| l.method == "GET" && l.target == asked),
+        "the check did not ask the referrers API"
+    );
+}

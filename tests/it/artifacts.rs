@@ -459,3 +459,34 @@ fn a_registry_with_the_referrers_api_indexes_the_referrers_itself() {
         "the check did not ask the referrers API"
     );
 }
+
+/// containerd has no referrers store: the image is loaded and unpacked, its artifacts are
+/// left out, said once for the image with how many and where they can go instead, and no
+/// image record names a cosign tag.
+#[test]
+fn containerd_gets_the_image_and_a_line_saying_its_artifacts_were_left_out() {
+    let s = Signed::new();
+    let all = s.bundle(Carried::All);
+    let ctrd = airlock_testkit::Containerd::start()
+        .expect("start containerd (needs root; is it installed? run `cargo xtask install`)");
+    let to = format!("containerd://{}?namespace=k8s.io", ctrd.socket.display());
+    let (o, doc) = s.airlock("load", &all.path, &["--to", &to]);
+    assert!(o.status.success(), "{}\n{doc:#}", stderr(&o));
+    let image = &doc["images"][0];
+    assert_eq!(image["artifactsNotLoaded"], 3, "{doc:#}");
+    let text = stderr(&o);
+    let line: Vec<&str> = text.lines().filter(|l| l.contains("not loaded")).collect();
+    assert_eq!(line.len(), 1, "{text}");
+    assert!(
+        line[0].contains(&format!("`{NAME}:{TAG}`: 3 artifacts")),
+        "{text}"
+    );
+    assert!(line[0].contains("registry://"), "{text}");
+    let o = ctrd
+        .ctr()
+        .args(["-n", "k8s.io", "images", "ls", "-q"])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(names.trim(), format!("{NAME}:{TAG}"), "{names}");
+}

@@ -2,7 +2,6 @@
 //! four variants, containerd, skopeo as the independent reader). Every test starts its own
 //! servers on free loopback ports through `airlock-testkit`.
 
-mod artifacts;
 mod bundle;
 mod bundle_safety;
 mod completions;
@@ -12,6 +11,7 @@ mod errors;
 mod inspect;
 mod kubernetes;
 mod load;
+mod restore;
 mod rooms;
 mod serve;
 mod sign;

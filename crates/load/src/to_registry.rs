@@ -54,7 +54,14 @@ struct Engine {
     uploads: Semaphore,
     jobs: usize,
     progress: Progress,
+    /// One lock per referrers tag index (repository, subject) this run writes: images of one
+    /// repository load at once, and two of them may share a subject (a platform manifest);
+    /// each read-modify-write of an index runs alone, so no entry is lost.
+    referrer_indexes: std::sync::Mutex<HashMap<(String, Digest), IndexLock>>,
 }
+
+/// Held while one referrers tag index is read, changed and written back.
+type IndexLock = Arc<tokio::sync::Mutex<()>>;
 
 /// What happened to one blob of one image.
 enum Outcome {
@@ -198,6 +205,7 @@ pub async fn load_to_registry(
         uploads: Semaphore::new(jobs),
         jobs,
         progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
+        referrer_indexes: std::sync::Mutex::default(),
     });
     let results: Vec<Result<ImageReport, ImageError>> = stream::iter(plans)
         .map(|plan| {
@@ -420,6 +428,14 @@ impl Engine {
             source,
         };
         let entry = serde_json::to_value(&artifact.descriptor).expect("a descriptor serialises");
+        let lock = self
+            .referrer_indexes
+            .lock()
+            .expect("referrer index locks")
+            .entry((repo.to_string(), subject.clone()))
+            .or_default()
+            .clone();
+        let _alone = lock.lock().await;
         let mut index = match self.client.get_manifest(&self.host, repo, &tag).await {
             Ok(found) => {
                 // Read as JSON rather than as an `ImageIndex`: fields this version does not

@@ -31,6 +31,7 @@ mod pki;
 mod process;
 mod referrers;
 mod registry;
+pub mod supply;
 mod token;
 
 use std::net::TcpListener;

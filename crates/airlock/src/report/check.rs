@@ -23,14 +23,25 @@ pub fn finished(r: &CheckReport, json: bool, quiet: bool) -> anyhow::Result<Exit
         let artifact = p
             .artifact
             .as_deref()
-            .map(|a| format!(", {a}"))
+            .map(|a| format!("for {a}"))
             .unwrap_or_default();
+        // A reference by digest says the digest already: only the size is left to say.
+        let expected = match p.expected.split_once(' ') {
+            Some((digest, size)) if p.reference.ends_with(digest) => size.to_string(),
+            None if p.reference.ends_with(&p.expected) => String::new(),
+            _ => format!("(expected {})", p.expected),
+        };
+        let what = [expected, artifact]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         eprintln!(
-            "{}: {} `{}` (expected {}{artifact}): {found}",
+            "{}: {} `{}`{}{what}: {found}",
             p.image,
             p.what.as_str(),
             p.reference,
-            p.expected
+            if what.is_empty() { "" } else { " " },
         );
     }
     for u in &r.unreadable {

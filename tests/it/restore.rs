@@ -182,7 +182,7 @@ fn load_restores_cosign_tags_and_the_referrers_tag_index() {
     let (o, doc) = load(&s, &all, &reg.host);
     assert!(o.status.success(), "{}", stderr(&o));
     let image = &doc["images"][0];
-    assert_eq!(image["artifacts"].as_array().unwrap().len(), 3, "{doc:#}");
+    assert_eq!(image["artifacts"].as_array().unwrap().len(), 4, "{doc:#}");
     assert!(
         stderr(&o).contains("listed in the referrers tag index"),
         "{}",
@@ -210,7 +210,7 @@ fn load_restores_cosign_tags_and_the_referrers_tag_index() {
         &s.work.path().join("openssl"),
     );
 
-    let referrer = all.artifact(ArtifactKind::Attestation);
+    let referrer = all.referrer();
     let subject = all.platforms[0].to_string();
     assert_eq!(referrer.subject.to_string(), subject);
     let listed = tag_index(&base, &subject);
@@ -227,7 +227,7 @@ fn load_restores_cosign_tags_and_the_referrers_tag_index() {
         .into_iter()
         .map(|l| l.0)
         .collect();
-    let other = second.artifact(ArtifactKind::Sbom).digest.to_string();
+    let other = second.referrer().digest.to_string();
     assert_eq!(listed, vec![referrer.digest.to_string(), other]);
     // Loading the first bundle again changes nothing.
     let (o, _) = load(&s, &all, &reg.host);
@@ -320,7 +320,7 @@ fn serve_answers_the_referrers_api_and_the_cosign_tags() {
     let s = Signed::new();
     let all = s.bundle(Carried::All);
     let served = Served::start(s.work.path(), &[&all.path], &s.public, &[]);
-    let referrer = all.artifact(ArtifactKind::Attestation);
+    let referrer = all.referrer();
     let subject = &all.platforms[0];
 
     let r = served.get(&format!("/v2/{NAME}/referrers/{subject}"), &[]);
@@ -360,11 +360,9 @@ fn serve_answers_the_referrers_api_and_the_cosign_tags() {
         serde_json::from_slice(&served.get(&format!("/v2/{NAME}/tags/list"), &[]).body).unwrap();
     let sig = all.artifact(ArtifactKind::Signature);
     let sbom = all.artifact(ArtifactKind::Sbom);
-    for t in [
-        TAG,
-        sig.tag.as_deref().unwrap(),
-        sbom.tag.as_deref().unwrap(),
-    ] {
+    let att = all.artifact(ArtifactKind::Attestation);
+    let cosign_tags = [sig, sbom, att].map(|a| a.tag.as_deref().unwrap());
+    for t in std::iter::once(TAG).chain(cosign_tags) {
         assert!(
             tags["tags"].as_array().unwrap().iter().any(|x| x == t),
             "{t}: {tags}"
@@ -407,7 +405,7 @@ fn a_registry_with_the_referrers_api_indexes_the_referrers_itself() {
     let reg = airlock_testkit::ReferrersRegistry::start().unwrap();
     let (o, doc) = load(&s, &all, &reg.host);
     assert!(o.status.success(), "{}", stderr(&o));
-    let referrer = all.artifact(ArtifactKind::Attestation);
+    let referrer = all.referrer();
     let subject = all.platforms[0].to_string();
     let reported: Vec<&Value> = doc["images"][0]["artifacts"]
         .as_array()
@@ -473,12 +471,12 @@ fn containerd_gets_the_image_and_a_line_saying_its_artifacts_were_left_out() {
     let (o, doc) = s.airlock("load", &all.path, &["--to", &to]);
     assert!(o.status.success(), "{}\n{doc:#}", stderr(&o));
     let image = &doc["images"][0];
-    assert_eq!(image["artifactsNotLoaded"], 3, "{doc:#}");
+    assert_eq!(image["artifactsNotLoaded"], 4, "{doc:#}");
     let text = stderr(&o);
     let line: Vec<&str> = text.lines().filter(|l| l.contains("not loaded")).collect();
     assert_eq!(line.len(), 1, "{text}");
     assert!(
-        line[0].contains(&format!("`{NAME}:{TAG}`: 3 artifacts")),
+        line[0].contains(&format!("`{NAME}:{TAG}`: 4 artifacts")),
         "{text}"
     );
     assert!(line[0].contains("registry://"), "{text}");

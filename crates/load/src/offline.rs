@@ -273,6 +273,7 @@ mod tests {
             [
                 ArtifactKind::Signature,
                 ArtifactKind::Sbom,
+                ArtifactKind::Attestation,
                 ArtifactKind::Attestation
             ]
         );
@@ -283,7 +284,7 @@ mod tests {
             assert_eq!(a.manifests.len(), 1);
             assert_eq!(a.manifests[0].0, a.record.digest);
         }
-        let referrer = &plan.artifacts[2];
+        let referrer = &plan.artifacts[3];
         assert_eq!(referrer.record.subject, b.platforms[0]);
         let d = &referrer.descriptor;
         assert_eq!(d.digest().to_string(), referrer.record.digest.to_string());

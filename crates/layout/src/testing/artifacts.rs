@@ -1,7 +1,8 @@
 //! A signed bundle whose image carries artifacts (format 2), built from synthetic content:
 //! an index of two platforms (`linux/amd64`, `linux/arm64`), a cosign `.sig` over the index
-//! (a real ECDSA signature over cosign's simple-signing payload), an `.sbom` (SPDX), and OCI
-//! 1.1 referrers (manifests with `subject`) on the amd64 manifest.
+//! (a real ECDSA signature over cosign's simple-signing payload), an `.sbom` (SPDX), an
+//! `.att` (a DSSE envelope), and OCI 1.1 referrers (manifests with `subject`) on the amd64
+//! manifest.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,8 @@ pub const TAG: &str = "1.0";
 /// Which artifacts the bundle carries with the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carried {
-    /// The `.sig` and `.sbom` of the index, and an attestation referrer on the amd64 manifest.
+    /// The `.sig`, `.sbom` and `.att` of the index, and an attestation referrer on the amd64
+    /// manifest.
     All,
     /// Only a second referrer (an SPDX SBOM) on the amd64 manifest: loaded after [`All`]
     /// (the same image), the subject then has two referrers.
@@ -59,12 +61,20 @@ impl ArtifactBundle {
         &self.image().artifacts
     }
 
-    /// The artifact of `kind`, the first one.
+    /// The artifact of `kind` under a cosign tag.
     pub fn artifact(&self, kind: ArtifactKind) -> &ArtifactRecord {
         self.artifacts()
             .iter()
-            .find(|a| a.kind == kind)
+            .find(|a| a.kind == kind && a.tag.is_some())
             .expect("the bundle carries it")
+    }
+
+    /// The first OCI 1.1 referrer (no cosign tag).
+    pub fn referrer(&self) -> &ArtifactRecord {
+        self.artifacts()
+            .iter()
+            .find(|a| a.tag.is_none())
+            .expect("the bundle carries one")
     }
 }
 
@@ -217,6 +227,14 @@ pub fn artifact_bundle(dir: &Path, signer: &SigningKey, carried: Carried) -> Art
             )
             .unwrap();
             let layer = b.blob(media::DSSE_ENVELOPE, &envelope);
+            let tag = media::cosign_tag(&index_digest, "att");
+            artifacts.push(b.artifact(
+                ArtifactKind::Attestation,
+                top,
+                None,
+                vec![layer.clone()],
+                Some(tag),
+            ));
             artifacts.push(b.artifact(
                 ArtifactKind::Attestation,
                 amd64,

@@ -488,3 +488,53 @@ fn containerd_gets_the_image_and_a_line_saying_its_artifacts_were_left_out() {
     let names = String::from_utf8_lossy(&o.stdout);
     assert_eq!(names.trim(), format!("{NAME}:{TAG}"), "{names}");
 }
+
+/// A cosign tag moved to another manifest in the target is *different*, not missing: the
+/// check names the tag, the digest the bundle has and the one found.
+#[test]
+fn check_tells_a_moved_cosign_tag_from_a_missing_one() {
+    let s = Signed::new();
+    let all = s.bundle(Carried::All);
+    let reg = Registry::start(RegistryOptions::default()).unwrap();
+    let (o, _) = load(&s, &all, &reg.host);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let base = format!("http://{}/v2/{REPO}", reg.host);
+    let (sig, sbom) = (
+        all.artifact(ArtifactKind::Signature),
+        all.artifact(ArtifactKind::Sbom),
+    );
+    let sig_bytes = curl(
+        &format!("{base}/manifests/{}", sig.digest),
+        Some(media::OCI_MANIFEST),
+    );
+    let sig_file = s.work.path().join("sig.json");
+    std::fs::write(&sig_file, sig_bytes).unwrap();
+    let sbom_tag = sbom.tag.as_deref().unwrap();
+    let o = Command::new("curl")
+        .args(["-sSf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {}", media::OCI_MANIFEST))
+        .arg("--data-binary")
+        .arg(format!("@{}", sig_file.display()))
+        .arg(format!("{base}/manifests/{sbom_tag}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (o, doc) = check(&s, &all, &reg.host);
+    assert_eq!(o.status.code(), Some(1), "{}\n{doc:#}", stderr(&o));
+    let problems = doc["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{doc:#}");
+    let p = &problems[0];
+    assert_eq!(p["what"], "cosign-tag");
+    assert_eq!(p["reference"], format!("{}/{REPO}:{sbom_tag}", reg.host));
+    assert_eq!(p["expected"], sbom.digest.to_string());
+    assert_eq!(p["found"]["state"], "different");
+    assert_eq!(p["found"]["actual"], sig.digest.to_string());
+    assert_eq!(doc["totals"]["different"], 1);
+    assert_eq!(doc["totals"]["missing"], 0);
+    let text = stderr(&o);
+    assert!(
+        text.contains(&format!("different (found {})", sig.digest)),
+        "{text}"
+    );
+}

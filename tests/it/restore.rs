@@ -538,3 +538,61 @@ fn check_tells_a_moved_cosign_tag_from_a_missing_one() {
         "{text}"
     );
 }
+
+/// A referrers tag that holds something else than an index is left as it is: the referrer
+/// fails its image, named with its kind, digest and subject, while the image, its tags and
+/// the artifacts before it are in the target.
+#[test]
+fn a_referrers_tag_that_is_not_an_index_fails_the_image_naming_the_artifact() {
+    let s = Signed::new();
+    let (all, second) = (s.bundle(Carried::All), s.bundle(Carried::SecondReferrer));
+    let reg = Registry::start(RegistryOptions::default()).unwrap();
+    let (o, _) = load(&s, &second, &reg.host);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The referrers tag of the amd64 manifest made to hold that manifest itself.
+    let base = format!("http://{}/v2/{REPO}", reg.host);
+    let subject = all.platforms[0].to_string();
+    let bytes = curl(
+        &format!("{base}/manifests/{subject}"),
+        Some(media::OCI_MANIFEST),
+    );
+    let file = s.work.path().join("m.json");
+    std::fs::write(&file, bytes).unwrap();
+    let tag = subject.replace(':', "-");
+    let o = Command::new("curl")
+        .args(["-sSf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {}", media::OCI_MANIFEST))
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(format!("{base}/manifests/{tag}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let (o, doc) = load(&s, &all, &reg.host);
+    assert_eq!(o.status.code(), Some(1), "{}\n{doc:#}", stderr(&o));
+    let failure = &doc["failures"][0];
+    let referrer = all.referrer();
+    let artifact = failure["artifact"].as_str().unwrap();
+    assert!(artifact.starts_with("attestation `"), "{doc:#}");
+    assert!(artifact.contains(&referrer.digest.to_string()), "{doc:#}");
+    assert!(artifact.contains(&subject), "{doc:#}");
+    let error = failure["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("{}/{REPO}:{tag}", reg.host)),
+        "{error}"
+    );
+    assert!(error.contains("is not an OCI index"), "{error}");
+    assert_eq!(error.matches("missing field").count(), 1, "{error}");
+    let text = stderr(&o);
+    assert!(text.contains("without all their artifacts"), "{text}");
+    // The image and the artifacts pushed before the referrer are there; the tag is untouched.
+    assert_eq!(
+        skopeo_raw(&reg.host, &format!("{REPO}:{TAG}")),
+        all.index.to_string()
+    );
+    let sig = all.artifact(ArtifactKind::Signature);
+    let at = format!("{REPO}:{}", sig.tag.as_deref().unwrap());
+    assert_eq!(skopeo_raw(&reg.host, &at), sig.digest.to_string());
+    assert_eq!(skopeo_raw(&reg.host, &format!("{REPO}:{tag}")), subject);
+}

@@ -216,6 +216,7 @@ pub async fn check(opts: LoadOptions) -> Result<CheckReport, Error> {
             Err(e) => unreadable.push(FailedImage {
                 image: e.image().to_string(),
                 error: crate::error::render(&e),
+                artifact: None,
             }),
         }
     }

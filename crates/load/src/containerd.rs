@@ -453,6 +453,7 @@ pub async fn load_to_containerd(
                 failures.push(FailedImage {
                     image: e.image().to_string(),
                     error: crate::error::render(&e),
+                    artifact: None,
                 });
             }
         }
@@ -553,6 +554,7 @@ pub async fn load_to_containerd(
                         FailedImage {
                             image: e.image().to_string(),
                             error: crate::error::render(&e),
+                            artifact: None,
                         }
                     })
             }

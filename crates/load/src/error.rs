@@ -169,14 +169,14 @@ pub enum ArtifactError {
     },
     /// The referrers index already under the subject's tag cannot be read.
     #[error(
-        "the referrers index `{reference}` is not an OCI index: {source}\n  hint: it is left \
+        "the referrers index `{reference}` is not an OCI index: {problem}\n  hint: it is left \
          as it is; delete the tag if nothing needs it, then load again"
     )]
     ReferrersIndex {
         /// `HOST/REPO:sha256-<hex>`.
         reference: String,
         /// Why it cannot be read.
-        source: serde_json::Error,
+        problem: serde_json::Error,
     },
 }
 

@@ -121,7 +121,8 @@ pub struct LoadReport {
     pub signature: SignatureCheck,
     /// Every image loaded (all its blobs, manifests and tags are in the target).
     pub images: Vec<ImageReport>,
-    /// Every image that failed (none of its tags was pushed).
+    /// Every image that failed: none of its tags was pushed, or, when `artifact` says which,
+    /// an artifact of it could not be pushed after it.
     pub failures: Vec<FailedImage>,
     /// Sums over `images`.
     pub totals: LoadTotals,
@@ -198,6 +199,9 @@ pub struct FailedImage {
     pub image: String,
     /// What went wrong, with causes and hints.
     pub error: String,
+    /// When only an artifact failed: which one (the image and its tags are in the target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
 }
 
 /// Sums over the images of a [`LoadReport`].

@@ -238,6 +238,10 @@ pub async fn load_to_registry(
         .map(|e| FailedImage {
             image: e.image().to_string(),
             error: crate::error::render(e),
+            artifact: match e {
+                ImageError::Artifact { artifact, .. } => Some(artifact.clone()),
+                _ => None,
+            },
         })
         .collect();
     let totals = LoadTotals {
@@ -423,9 +427,9 @@ impl Engine {
             reference: reference.clone(),
             source: Box::new(source),
         };
-        let index_error = |source| ArtifactError::ReferrersIndex {
+        let index_error = |problem| ArtifactError::ReferrersIndex {
             reference: reference.clone(),
-            source,
+            problem,
         };
         let entry = serde_json::to_value(&artifact.descriptor).expect("a descriptor serialises");
         let lock = self

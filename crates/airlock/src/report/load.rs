@@ -118,10 +118,20 @@ fn render(r: &LoadReport, quiet: bool) {
             t.blobs_mounted,
         );
     }
-    if !r.failures.is_empty() {
-        let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
+    let (artifacts, images): (Vec<_>, Vec<_>) =
+        r.failures.iter().partition(|f| f.artifact.is_some());
+    if !images.is_empty() {
+        let names: Vec<&str> = images.iter().map(|f| f.image.as_str()).collect();
         eprintln!(
             "error: {} images failed, no tag of them was pushed: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    if !artifacts.is_empty() {
+        let names: Vec<&str> = artifacts.iter().map(|f| f.image.as_str()).collect();
+        eprintln!(
+            "error: {} images are in the target without all their artifacts (see above): {}",
             names.len(),
             names.join(", ")
         );

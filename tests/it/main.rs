@@ -11,6 +11,7 @@ mod errors;
 mod inspect;
 mod kubernetes;
 mod load;
+mod restore;
 mod rooms;
 mod serve;
 mod sign;

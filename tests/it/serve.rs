@@ -281,7 +281,7 @@ fn sha256(data: &[u8]) -> String {
 }
 
 /// `skopeo copy --all docker://REF dir:OUT`: the digest of the top manifest, or the error.
-fn skopeo_pull(reference: &str, out: &Path) -> Result<String, String> {
+pub(crate) fn skopeo_pull(reference: &str, out: &Path) -> Result<String, String> {
     let o = Command::new("skopeo")
         .args(["copy", "--all", "--quiet", "--src-tls-verify=false"])
         .arg(format!("docker://{reference}"))

@@ -42,6 +42,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Offline side: serve bundles as a read-only registry, straight from the compressed files
     Serve(ServeArgs),
+    /// Offline side: check that a registry holds everything of a bundle (HEAD only, no layer read)
+    Check(CheckArgs),
     /// Online side: resolve a spec's images to digests and write the lock, fetching nothing else
     Lock(LockArgs),
     /// List image sets, such as the images kubeadm of a Kubernetes release pulls
@@ -218,6 +220,54 @@ pub struct LoadArgs {
     /// Create missing Harbor projects (first path element) through Harbor's API, private
     #[arg(long)]
     pub harbor_create_projects: bool,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The bundle file (NAME.tar.zst)
+    pub bundle: PathBuf,
+    /// The registry the bundle was loaded into: registry://HOST[:PORT][/PREFIX]
+    #[arg(long, value_name = "registry://HOST[:PORT][/PREFIX]")]
+    pub against: String,
+    /// The signer's public key (PEM), e.g. from `airlock key generate`
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Check without checking who made the bundle (its small blobs are still checked against its manifest)
+    #[arg(long, conflicts_with = "key")]
+    pub insecure_skip_signature: bool,
+    /// How names landed under the prefix: keep-host, drop-host, or flat (as given to `airlock load`)
+    #[arg(long, default_value = "keep-host", value_name = "RULE")]
+    pub names: String,
+    /// Prefix rewrite FROM=TO applied before --names (repeatable; as given to `airlock load`)
+    #[arg(long, value_name = "FROM=TO")]
+    pub rewrite: Vec<String>,
+    /// A file of FROM=TO rewrites, one a line, `#` comments
+    #[arg(long, value_name = "FILE")]
+    pub rewrite_file: Option<PathBuf>,
+    /// Trust this CA file (PEM) for the target
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Talk plain HTTP to the target
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Username for the target (docker/podman auth files are used otherwise)
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password for --username from standard input
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Do not read docker/podman auth files and credential helpers
+    #[arg(long)]
+    pub no_docker_config: bool,
+    /// Requests at once
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,

@@ -18,7 +18,7 @@ use airlock_load::{
 use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
-use crate::cli::{BundleArgs, LoadArgs, ServeArgs, SourceRegistryArgs};
+use crate::cli::{BundleArgs, CheckArgs, LoadArgs, ServeArgs, SourceRegistryArgs};
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
 pub const PASSPHRASE_ENV: &str = "AIRLOCK_KEY_PASSPHRASE";
@@ -214,6 +214,45 @@ pub fn load_job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
         LoadTarget::Registry(target) => LoadJob::Registry(registry_options(args, target)?),
         LoadTarget::Containerd(target) => LoadJob::Containerd(containerd_options(args, target)?),
     })
+}
+
+/// `airlock check`: the options of a load into the same registry, with the same trust and
+/// name flags (a check reads the bundle as a load does).
+pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
+    let load = LoadArgs {
+        bundle: args.bundle.clone(),
+        to: args.against.clone(),
+        platform: None,
+        snapshotter: DEFAULT_SNAPSHOTTER.into(),
+        no_unpack: false,
+        key: args.key.clone(),
+        insecure_skip_signature: args.insecure_skip_signature,
+        names: args.names.clone(),
+        rewrite: args.rewrite.clone(),
+        rewrite_file: args.rewrite_file.clone(),
+        ca_file: args.ca_file.clone(),
+        plain_http: args.plain_http,
+        username: args.username.clone(),
+        password_stdin: args.password_stdin,
+        no_docker_config: args.no_docker_config,
+        jobs: args.jobs,
+        retries: args.retries,
+        harbor_create_projects: false,
+        json: args.json,
+    };
+    match load_job(&load)? {
+        LoadJob::Registry(mut opts) => {
+            opts.trust = Trust::from_flags(
+                args.key.as_deref(),
+                args.insecure_skip_signature,
+                Purpose::Verify,
+            )?;
+            Ok(opts)
+        }
+        LoadJob::Containerd(_) => bail!(
+            "`airlock check` checks a registry: give --against registry://HOST[:PORT][/PREFIX]"
+        ),
+    }
 }
 
 /// Flags into library options: everything that can be wrong with them fails here.

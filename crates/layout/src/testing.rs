@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod artifacts;
+
 pub use tempfile::TempDir;
 
 use crate::archive::{write_bundle, ArchiveOptions, BundleContents};

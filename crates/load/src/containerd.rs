@@ -224,6 +224,29 @@ pub struct ContainerdImage {
     pub records_unchanged: u64,
     /// The manifest unpacked, or why none was.
     pub unpacked: Unpacked,
+    /// Its signatures, attestations, SBOMs and referrers, which containerd cannot hold:
+    /// left out (a load into a registry restores them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub artifacts_not_loaded: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The line said for an image whose artifacts are left out of containerd.
+fn not_loaded(p: &ImagePlan) -> String {
+    let mut kinds: Vec<&str> = p.artifacts.iter().map(|a| a.record.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    format!(
+        "`{}`: {} artifacts ({}) not loaded: containerd has no referrers store; load the \
+         bundle into a registry (`--to registry://HOST/PREFIX`) to keep signatures, \
+         attestations, SBOMs and referrers",
+        p.image,
+        p.artifacts.len(),
+        kinds.join(", ")
+    )
 }
 
 /// What unpacking did for one image.
@@ -415,13 +438,22 @@ pub async fn load_to_containerd(
     let mut failures: Vec<FailedImage> = Vec::new();
     for image in planned {
         match image.plan {
-            Ok(p) => plans.push(p),
+            Ok(p) => {
+                // containerd has no referrers store: an artifact imported as content would be
+                // reachable from no image record (and collected), and one given a record
+                // would be listed as an image. They are left out, said once per image.
+                if !p.artifacts.is_empty() {
+                    reporter.warn(&not_loaded(&p));
+                }
+                plans.push(p)
+            }
             Err(e) => {
                 let e = ContainerdImageError::Plan(e);
                 reporter.image_failed(e.image(), &e);
                 failures.push(FailedImage {
                     image: e.image().to_string(),
                     error: crate::error::render(&e),
+                    artifact: None,
                 });
             }
         }
@@ -522,6 +554,7 @@ pub async fn load_to_containerd(
                         FailedImage {
                             image: e.image().to_string(),
                             error: crate::error::render(&e),
+                            artifact: None,
                         }
                     })
             }
@@ -966,6 +999,7 @@ impl Engine {
             records_updated: 0,
             records_unchanged: 0,
             unpacked,
+            artifacts_not_loaded: plan.artifacts.len() as u64,
         };
         let record = |action, name: &String, s: Status| ContainerdImageError::Record {
             image: image(),

@@ -76,6 +76,15 @@ pub enum Error {
         #[source]
         source: Box<airlock_registry::Error>,
     },
+    /// The target of `airlock check` does not answer `/v2/` with the given credentials.
+    #[error("the target `{target}` does not answer `/v2/`; nothing was checked")]
+    CheckTarget {
+        /// The target as given.
+        target: String,
+        /// The cause (with its hint: address, CA, credentials).
+        #[source]
+        source: Box<airlock_registry::Error>,
+    },
     /// Harbor projects are missing or could not be created.
     #[error(transparent)]
     Harbor(#[from] crate::harbor::HarborError),
@@ -123,6 +132,52 @@ pub enum ImageError {
         #[source]
         source: Box<airlock_registry::Error>,
     },
+    /// An artifact of the image (a signature, attestation, SBOM or referrer) could not be
+    /// pushed; the image itself and its tags are in the target.
+    #[error("`{image}`: {artifact} was not loaded")]
+    Artifact {
+        /// The canonical reference.
+        image: String,
+        /// Its kind, digest and tag or subject (`signature `sha256:…` (tag `sha256-….sig`)`).
+        artifact: String,
+        /// The cause.
+        #[source]
+        source: ArtifactError,
+    },
+}
+
+/// Why an artifact could not be pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// One of its blobs.
+    #[error("blob `{digest}`")]
+    Blob {
+        /// The blob.
+        digest: String,
+        /// The cause.
+        #[source]
+        source: Arc<BlobError>,
+    },
+    /// Its manifest, or the referrers index of its subject.
+    #[error("pushing manifest `{reference}` failed")]
+    Manifest {
+        /// `HOST/REPO:TAG` or `HOST/REPO@DIGEST`.
+        reference: String,
+        /// The cause.
+        #[source]
+        source: Box<airlock_registry::Error>,
+    },
+    /// The referrers index already under the subject's tag cannot be read.
+    #[error(
+        "the referrers index `{reference}` is not an OCI index: {problem}\n  hint: it is left \
+         as it is; delete the tag if nothing needs it, then load again"
+    )]
+    ReferrersIndex {
+        /// `HOST/REPO:sha256-<hex>`.
+        reference: String,
+        /// Why it cannot be read.
+        problem: serde_json::Error,
+    },
 }
 
 impl ImageError {
@@ -131,7 +186,8 @@ impl ImageError {
         match self {
             ImageError::BadBundleBlob { image, .. }
             | ImageError::Blob { image, .. }
-            | ImageError::Manifest { image, .. } => image,
+            | ImageError::Manifest { image, .. }
+            | ImageError::Artifact { image, .. } => image,
         }
     }
 }

@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod config;
 pub mod containerd;
 mod error;
@@ -55,12 +56,13 @@ use std::path::PathBuf;
 
 pub use airlock_layout::{Purpose, SignatureCheck, Trust, TrustError, VerifyingKey};
 pub use airlock_registry::{ClientOptions, Credentials, HostConfig};
+pub use check::{check, CheckReport};
 pub use containerd::{
     load_to_containerd, ContainerdError, ContainerdOptions, ContainerdReport, ContainerdTarget,
 };
 pub use error::{
-    render as render_error, BlobError, ContainerdImageError, ContentError, Error, ImageError, Said,
-    UnpackError,
+    render as render_error, ArtifactError, BlobError, ContainerdImageError, ContentError, Error,
+    ImageError, Said, UnpackError,
 };
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
@@ -120,7 +122,8 @@ pub struct LoadReport {
     pub signature: SignatureCheck,
     /// Every image loaded (all its blobs, manifests and tags are in the target).
     pub images: Vec<ImageReport>,
-    /// Every image that failed (none of its tags was pushed).
+    /// Every image that failed: none of its tags was pushed, or, when `artifact` says which,
+    /// an artifact of it could not be pushed after it.
     pub failures: Vec<FailedImage>,
     /// Sums over `images`.
     pub totals: LoadTotals,
@@ -156,6 +159,37 @@ pub struct ImageReport {
     pub bytes_sent: u64,
     /// Manifests and indexes pushed.
     pub manifests: u64,
+    /// Its artifacts pushed (after the image): signatures, attestations, SBOMs, referrers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactReport>,
+}
+
+/// One artifact pushed with its image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactReport {
+    /// `signature`, `attestation`, `sbom` or `referrer`.
+    pub kind: airlock_layout::ArtifactKind,
+    /// Digest of its manifest.
+    pub digest: String,
+    /// What it refers to.
+    pub subject: String,
+    /// `HOST/REPO:sha256-<hex>.sig` for a cosign tag, `HOST/REPO@DIGEST` for a referrer.
+    pub reference: String,
+    /// For a referrer: how the target lists it, `api` (the registry indexed its `subject`)
+    /// or `tag-schema` (the index under `sha256-<subject hex>` was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_by: Option<ListedBy>,
+}
+
+/// How a target lists the referrers of a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListedBy {
+    /// The registry's referrers API (it answered `OCI-Subject`).
+    Api,
+    /// The referrers tag schema: an index under the tag `sha256-<subject hex>`.
+    TagSchema,
 }
 
 /// One image that failed.
@@ -166,6 +200,9 @@ pub struct FailedImage {
     pub image: String,
     /// What went wrong, with causes and hints.
     pub error: String,
+    /// When only an artifact failed: which one (the image and its tags are in the target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
 }
 
 /// Sums over the images of a [`LoadReport`].

@@ -251,5 +251,66 @@ mod tests {
         assert_eq!(plan.image, "registry.k8s.io/pause:3.9");
         assert_eq!(plan.blobs.len(), 1);
         assert_eq!(plan.manifests.len(), 1);
+        assert!(plan.artifacts.is_empty());
+    }
+
+    #[test]
+    fn each_artifact_is_planned_with_its_blobs_and_its_referrers_index_entry() {
+        use airlock_layout::testing::artifacts::{artifact_bundle, Carried};
+        use airlock_layout::{media, ArtifactKind};
+        let dir = tempfile::tempdir().unwrap();
+        let signer = SigningKey::generate();
+        let b = artifact_bundle(dir.path(), &signer, Carried::All);
+        let opened = open(&b.path, &Trust::Key(signer.verifying_key()), Purpose::Load).unwrap();
+        let planned = plan(vec![opened], &NameMapper::default()).unwrap();
+        let plan = planned[0].images[0].plan.as_ref().unwrap();
+        // The index, two platform manifests; a config and a layer each.
+        assert_eq!(plan.manifests.len(), 3);
+        assert_eq!(plan.blobs.len(), 4);
+        let kinds: Vec<ArtifactKind> = plan.artifacts.iter().map(|a| a.record.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ArtifactKind::Signature,
+                ArtifactKind::Sbom,
+                ArtifactKind::Attestation,
+                ArtifactKind::Attestation
+            ]
+        );
+        for a in &plan.artifacts {
+            // Its config and one layer, none of the image's.
+            assert_eq!(a.blobs.len(), 2, "{a:?}");
+            assert!(a.blobs.iter().all(|x| !plan.blobs.contains(x)));
+            assert_eq!(a.manifests.len(), 1);
+            assert_eq!(a.manifests[0].0, a.record.digest);
+        }
+        let referrer = &plan.artifacts[3];
+        assert_eq!(referrer.record.subject, b.platforms[0]);
+        let d = &referrer.descriptor;
+        assert_eq!(d.digest().to_string(), referrer.record.digest.to_string());
+        assert_eq!(d.size(), referrer.record.size);
+        assert_eq!(
+            d.artifact_type().as_ref().map(|t| t.to_string()).as_deref(),
+            Some(media::IN_TOTO)
+        );
+        assert!(d.annotations().as_ref().is_some_and(|a| !a.is_empty()));
+        assert!(plan.artifacts[0].describe().contains("(tag `sha256-"));
+        assert!(referrer.describe().contains("(referrer of `"));
+    }
+
+    #[test]
+    fn an_artifact_blob_missing_from_the_manifest_fails_its_image() {
+        use airlock_layout::testing::artifacts::{artifact_bundle, Carried};
+        let dir = tempfile::tempdir().unwrap();
+        let signer = SigningKey::generate();
+        let b = artifact_bundle(dir.path(), &signer, Carried::All);
+        let mut opened = open(&b.path, &Trust::Key(signer.verifying_key()), Purpose::Load).unwrap();
+        let sig = b.artifacts()[0].digest.clone();
+        opened.small.remove(&sig);
+        let planned = plan(vec![opened], &NameMapper::default()).unwrap();
+        let e = planned[0].images[0].plan.as_ref().unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains(&sig.to_string()), "{text}");
+        assert!(text.contains("not listed in the signed manifest"), "{text}");
     }
 }

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use airlock_layout::graph::{self, Problem, WalkError};
 use airlock_layout::{
-    is_small_media_type, read_entry, BlobRecord, BundleManifest, Digest, FrameIndex, ImageRecord,
+    is_small_media_type, read_entry, ArtifactRecord, BlobRecord, BundleManifest, Digest,
+    FrameIndex, ImageRecord,
 };
 use airlock_registry::{ClientOptions, ManifestTypes};
 use bytes::Bytes;
+use oci_spec::image::Descriptor;
 
 use crate::error::ImageError;
 
@@ -27,6 +29,38 @@ pub struct ImagePlan {
     pub blobs: Vec<BlobRecord>,
     /// Child manifests (by digest) then the top manifest or index: digest, media type, bytes.
     pub manifests: Vec<(Digest, String, Bytes)>,
+    /// Its artifacts, in the manifest's order (subjects before what refers to them).
+    pub artifacts: Vec<ArtifactPlan>,
+}
+
+/// One artifact of an image to push after the image: its blobs, then its manifest under its
+/// cosign tag, or by digest as a referrer of its subject.
+#[derive(Debug, Clone)]
+pub struct ArtifactPlan {
+    /// As in the bundle.
+    pub record: ArtifactRecord,
+    /// Its blobs (config and layers), each once.
+    pub blobs: Vec<BlobRecord>,
+    /// Child manifests (an artifact that is an index) then its own: digest, media type, bytes.
+    pub manifests: Vec<(Digest, String, Bytes)>,
+    /// Its entry in a referrers index: media type, digest, size, `artifactType` and
+    /// annotations.
+    pub descriptor: Descriptor,
+}
+
+impl ArtifactPlan {
+    /// `signature `sha256:…` (tag `sha256-….sig`)`, for messages.
+    pub fn describe(&self) -> String {
+        describe_artifact(&self.record)
+    }
+}
+
+/// `signature `sha256:…` (tag `sha256-….sig`)`, or `referrer `sha256:…` of `sha256:…``.
+pub fn describe_artifact(a: &ArtifactRecord) -> String {
+    match &a.tag {
+        Some(tag) => format!("{} `{}` (tag `{tag}`)", a.kind, a.digest),
+        None => format!("{} `{}` (referrer of `{}`)", a.kind, a.digest, a.subject),
+    }
 }
 
 /// Why a small blob of the bundle cannot be used.
@@ -117,8 +151,60 @@ pub fn plan_image(
         problem,
     };
     let top = graph::descriptor(&record.media_type, &record.digest, record.size);
+    let (manifests, out, _) = walk_content(
+        (&top, &record.media_type),
+        &record.digest,
+        blobs,
+        small,
+        &bad,
+    )?;
+    let mut artifacts = Vec::new();
+    for a in &record.artifacts {
+        let top = graph::descriptor(&a.media_type, &a.digest, a.size);
+        let (manifests, blobs, doc) =
+            walk_content((&top, &a.media_type), &a.digest, blobs, small, &bad)?;
+        let mut descriptor = top;
+        descriptor.set_artifact_type(
+            a.artifact_type
+                .clone()
+                .or_else(|| doc.artifact_type())
+                .map(|t| t.as_str().into()),
+        );
+        descriptor.set_annotations(doc.manifest().and_then(|m| m.annotations().clone()));
+        artifacts.push(ArtifactPlan {
+            record: a.clone(),
+            blobs,
+            manifests,
+            descriptor,
+        });
+    }
+    Ok(ImagePlan {
+        record: record.clone(),
+        image,
+        repository,
+        blobs: out,
+        manifests,
+        artifacts,
+    })
+}
+
+type Walked = (
+    Vec<(Digest, String, Bytes)>,
+    Vec<BlobRecord>,
+    graph::Document,
+);
+
+/// The documents (children first) and blobs of the content `top` names, from the bundle's
+/// checked small blobs, and the top document.
+fn walk_content(
+    (top, top_media_type): (&Descriptor, &str),
+    top_digest: &Digest,
+    blobs: &HashMap<&Digest, &BlobRecord>,
+    small: &SmallBlobs,
+    bad: &dyn Fn(&'static str, &str, String) -> ImageError,
+) -> Result<Walked, ImageError> {
     let mut bytes: HashMap<Digest, Bytes> = HashMap::new();
-    let walked = graph::walk(&top, |node| {
+    let walked = graph::walk(top, |node| {
         let d = &node.digest;
         let b = match small.get(d) {
             Some(Ok(b)) => b.clone(),
@@ -147,12 +233,12 @@ pub fn plan_image(
         }
     };
     // Child manifests, then the top (the walk's children-first order).
-    let manifests = graph
+    let manifests: Vec<(Digest, String, Bytes)> = graph
         .documents()
         .into_iter()
         .map(|n| {
             let media_type = if n.depth == 0 {
-                record.media_type.clone()
+                top_media_type.to_string()
             } else {
                 n.media_type.clone()
             };
@@ -162,7 +248,7 @@ pub fn plan_image(
     let mut out = Vec::new();
     for node in graph.blobs() {
         let rec = blobs.get(&node.digest).ok_or_else(|| {
-            let parent = node.parent.as_ref().unwrap_or(&record.digest);
+            let parent = node.parent.as_ref().unwrap_or(top_digest);
             bad(
                 "manifest",
                 &parent.to_string(),
@@ -174,13 +260,9 @@ pub fn plan_image(
         })?;
         out.push((*rec).clone());
     }
-    Ok(ImagePlan {
-        record: record.clone(),
-        image,
-        repository,
-        blobs: out,
-        manifests,
-    })
+    let doc = graph::Document::parse(top, &bytes[top_digest])
+        .map_err(|e| bad("manifest", &e.digest, e.problem.to_string()))?;
+    Ok((manifests, out, doc))
 }
 
 /// `client` with the manifest media types of the content model, unless it was given others:

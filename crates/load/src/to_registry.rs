@@ -8,7 +8,12 @@
 //! 4. the target answers `/v2/` with the credentials; on Harbor, its projects exist;
 //! 5. per image (up to `jobs` at once): every blob present in its repository (already there,
 //!    mounted from a repository this run pushed it to, or uploaded from the bundle, hashed as
-//!    it is read); then the child manifests by digest; then the top manifest under every tag.
+//!    it is read); then the child manifests by digest; then the top manifest under every tag;
+//! 6. then its artifacts, subjects first, each with its blobs before its manifest: a cosign
+//!    signature, attestation or SBOM under its tag (`sha256-<hex>.sig`); an OCI 1.1 referrer
+//!    by digest, and, unless the registry answers `OCI-Subject` (it indexed the `subject` for
+//!    its referrers API), added to the index under the subject's referrers tag
+//!    (`sha256-<hex>`), which is read first so that no entry already there is dropped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,13 +25,16 @@ use futures_util::{stream, StreamExt as _};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::{debug, info_span, warn, Instrument as _};
 
-use crate::error::{BlobError, Error, ImageError};
+use crate::error::{ArtifactError, BlobError, Error, ImageError};
 use crate::harbor::{self, HarborApi};
 use crate::names::NameMapper;
 use crate::offline::{open_all, plan, PlannedBundle};
-use crate::plan::ImagePlan;
+use crate::plan::{ArtifactPlan, ImagePlan};
 use crate::source::{BundleSource, Progress};
-use crate::{FailedImage, ImageReport, LoadOptions, LoadReport, LoadReporter, LoadTotals, Purpose};
+use crate::{
+    ArtifactReport, FailedImage, ImageReport, ListedBy, LoadOptions, LoadReport, LoadReporter,
+    LoadTotals, Purpose,
+};
 
 /// One unique blob of the run, shared by the images that reference it.
 struct Slot {
@@ -46,7 +54,14 @@ struct Engine {
     uploads: Semaphore,
     jobs: usize,
     progress: Progress,
+    /// One lock per referrers tag index (repository, subject) this run writes: images of one
+    /// repository load at once, and two of them may share a subject (a platform manifest);
+    /// each read-modify-write of an index runs alone, so no entry is lost.
+    referrer_indexes: std::sync::Mutex<HashMap<(String, Digest), IndexLock>>,
 }
+
+/// Held while one referrers tag index is read, changed and written back.
+type IndexLock = Arc<tokio::sync::Mutex<()>>;
 
 /// What happened to one blob of one image.
 enum Outcome {
@@ -166,7 +181,8 @@ pub async fn load_to_registry(
     // 5. Blobs, then manifests, then tags; images in parallel.
     let mut slots: HashMap<Digest, Slot> = HashMap::new();
     for p in &plans {
-        for b in &p.blobs {
+        let artifact_blobs = p.artifacts.iter().flat_map(|a| &a.blobs);
+        for b in p.blobs.iter().chain(artifact_blobs) {
             slots
                 .entry(b.digest.clone())
                 .or_insert_with(|| Slot {
@@ -189,6 +205,7 @@ pub async fn load_to_registry(
         uploads: Semaphore::new(jobs),
         jobs,
         progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
+        referrer_indexes: std::sync::Mutex::default(),
     });
     let results: Vec<Result<ImageReport, ImageError>> = stream::iter(plans)
         .map(|plan| {
@@ -221,6 +238,10 @@ pub async fn load_to_registry(
         .map(|e| FailedImage {
             image: e.image().to_string(),
             error: crate::error::render(e),
+            artifact: match e {
+                ImageError::Artifact { artifact, .. } => Some(artifact.clone()),
+                _ => None,
+            },
         })
         .collect();
     let totals = LoadTotals {
@@ -263,6 +284,7 @@ impl Engine {
             blobs_mounted: 0,
             bytes_sent: 0,
             manifests: plan.manifests.len() as u64,
+            artifacts: Vec::new(),
         };
         // Every blob must be there before any manifest, or a tag could point at nothing.
         let mut first_error = None;
@@ -304,7 +326,150 @@ impl Engine {
             .references
             .push(display(&self.host, repo, &digest.to_string()));
         report.references.dedup();
+        for artifact in &plan.artifacts {
+            self.load_artifact(plan, artifact, &mut report)
+                .await
+                .map_err(|source| ImageError::Artifact {
+                    image: plan.image.clone(),
+                    artifact: artifact.describe(),
+                    source,
+                })?;
+        }
         Ok(report)
+    }
+
+    /// Pushes one artifact of `plan` (whose image is in the target): its blobs, its manifest
+    /// under its cosign tag or by digest, then, for a referrer the registry did not index
+    /// itself, its entry in the subject's referrers tag index.
+    async fn load_artifact(
+        &self,
+        plan: &ImagePlan,
+        artifact: &ArtifactPlan,
+        report: &mut ImageReport,
+    ) -> Result<(), ArtifactError> {
+        let repo = plan.repository.as_str();
+        let outcomes: Vec<(Digest, Result<Outcome, Arc<BlobError>>)> =
+            stream::iter(&artifact.blobs)
+                .map(|b| async move { (b.digest.clone(), self.ensure_blob(repo, b).await) })
+                .buffer_unordered(self.jobs)
+                .collect()
+                .await;
+        for (digest, outcome) in outcomes {
+            report.blobs += 1;
+            match outcome {
+                Ok(Outcome::Skipped) => report.blobs_skipped += 1,
+                Ok(Outcome::Mounted) => report.blobs_mounted += 1,
+                Ok(Outcome::Sent(n)) => {
+                    report.blobs_sent += 1;
+                    report.bytes_sent += n;
+                }
+                Err(source) => {
+                    return Err(ArtifactError::Blob {
+                        digest: digest.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        let record = &artifact.record;
+        let mut listed_by = None;
+        let mut reference = record.digest.to_string();
+        for (digest, media_type, bytes) in &artifact.manifests {
+            report.manifests += 1;
+            let top = *digest == record.digest;
+            let at = match (&record.tag, top) {
+                (Some(tag), true) => tag.clone(),
+                _ => digest.to_string(),
+            };
+            let pushed = self
+                .client
+                .push_manifest(&self.host, repo, &at, media_type, bytes.clone())
+                .await
+                .map_err(|source| ArtifactError::Manifest {
+                    reference: display(&self.host, repo, &at),
+                    source: Box::new(source),
+                })?;
+            if top {
+                reference = at;
+                if record.tag.is_none() {
+                    listed_by = Some(if pushed.subject.is_some() {
+                        ListedBy::Api
+                    } else {
+                        self.add_referrer(repo, &record.subject, artifact).await?;
+                        ListedBy::TagSchema
+                    });
+                }
+            }
+        }
+        report.artifacts.push(ArtifactReport {
+            kind: record.kind,
+            digest: record.digest.to_string(),
+            subject: record.subject.to_string(),
+            reference: display(&self.host, repo, &reference),
+            listed_by,
+        });
+        Ok(())
+    }
+
+    /// Adds `artifact` to the referrers tag index of `subject` in `repo` (OCI distribution
+    /// 1.1, "Referrers tag schema"): the index there is read and written back with the
+    /// descriptor added if absent, every entry and field already there kept as it was.
+    async fn add_referrer(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact: &ArtifactPlan,
+    ) -> Result<(), ArtifactError> {
+        use airlock_layout::media;
+        let tag = media::referrers_tag(subject);
+        let reference = display(&self.host, repo, &tag);
+        let manifest_error = |source| ArtifactError::Manifest {
+            reference: reference.clone(),
+            source: Box::new(source),
+        };
+        let index_error = |problem| ArtifactError::ReferrersIndex {
+            reference: reference.clone(),
+            problem,
+        };
+        let entry = serde_json::to_value(&artifact.descriptor).expect("a descriptor serialises");
+        let lock = self
+            .referrer_indexes
+            .lock()
+            .expect("referrer index locks")
+            .entry((repo.to_string(), subject.clone()))
+            .or_default()
+            .clone();
+        let _alone = lock.lock().await;
+        let mut index = match self.client.get_manifest(&self.host, repo, &tag).await {
+            Ok(found) => {
+                // Read as JSON rather than as an `ImageIndex`: fields this version does not
+                // know, in the index or its entries, are written back untouched.
+                let index: serde_json::Value =
+                    serde_json::from_slice(&found.bytes).map_err(index_error)?;
+                serde_json::from_value::<oci_spec::image::ImageIndex>(index.clone())
+                    .map_err(index_error)?;
+                index
+            }
+            Err(e) if e.is_not_found() => serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": media::OCI_INDEX,
+                "manifests": [],
+            }),
+            Err(e) => return Err(manifest_error(e)),
+        };
+        let manifests = index["manifests"]
+            .as_array_mut()
+            .expect("an OCI index has `manifests`");
+        if manifests.iter().any(|d| d["digest"] == entry["digest"]) {
+            return Ok(());
+        }
+        manifests.push(entry);
+        let bytes = serde_json::to_vec(&index).expect("JSON serialises");
+        self.client
+            .put_manifest(&self.host, repo, &tag, media::OCI_INDEX, bytes.into())
+            .await
+            .map_err(manifest_error)?;
+        Ok(())
     }
 
     async fn put_manifest(

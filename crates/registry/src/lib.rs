@@ -79,12 +79,12 @@ mod token_cache;
 pub use auth::Scope;
 pub use client::{
     BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestTypes,
-    MANIFEST_MAX_SIZE,
+    Referrers, MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};
 pub use error::{
     render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
 };
-pub use push::PushOutcome;
+pub use push::{PushOutcome, PushedManifest};
 pub use reference::Reference;

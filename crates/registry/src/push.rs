@@ -41,6 +41,17 @@ pub struct PushOutcome {
     pub restarts: u32,
 }
 
+/// What a registry answered to [`Client::push_manifest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedManifest {
+    /// `sha256:<hex>` of the bytes pushed, checked against `Docker-Content-Digest`.
+    pub digest: String,
+    /// The `OCI-Subject` header: the registry indexed the manifest's `subject` for its
+    /// referrers API (OCI distribution 1.1). `None` when the registry does not say so, and the
+    /// pusher keeps the referrers tag schema up to date itself.
+    pub subject: Option<String>,
+}
+
 /// The push settings of a client, and what it learnt about registries while pushing.
 pub(crate) struct PushSettings {
     monolithic_max: u64,
@@ -714,6 +725,21 @@ impl Client {
         media_type: &str,
         bytes: Bytes,
     ) -> Result<String, Error> {
+        self.push_manifest(registry, repository, reference, media_type, bytes)
+            .await
+            .map(|pushed| pushed.digest)
+    }
+
+    /// [`Client::put_manifest`], with what else the registry answered: whether it indexed
+    /// the manifest's `subject` (`OCI-Subject`).
+    pub async fn push_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<PushedManifest, Error> {
         let registry = normalize_registry(registry);
         validate(registry, repository, Some(reference))?;
         let digest = sha256_digest(&bytes);
@@ -758,7 +784,10 @@ impl Client {
                     expected: digest.clone(),
                     actual: announced,
                 }),
-                _ => Ok(digest.clone()),
+                _ => Ok(PushedManifest {
+                    digest: digest.clone(),
+                    subject: header(resp.headers(), "oci-subject"),
+                }),
             }
         })
         .await

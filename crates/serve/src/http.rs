@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use airlock_layout::media;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -159,6 +160,7 @@ enum Route<'a> {
     Tags(&'a str),
     Manifest(&'a str, &'a str),
     Blob(&'a str, &'a str),
+    Referrers(&'a str, &'a str),
     Upload,
     Other,
 }
@@ -187,6 +189,7 @@ fn route(path: &str) -> Route<'_> {
         "manifests" if !name.is_empty() => Route::Manifest(name, last),
         "blobs" if !name.is_empty() && last == "uploads" => Route::Upload,
         "blobs" if !name.is_empty() => Route::Blob(name, last),
+        "referrers" if !name.is_empty() => Route::Referrers(name, last),
         // `NAME/blobs/uploads/` and `NAME/blobs/uploads/ID`.
         "uploads" if name.ends_with("/blobs") && name.len() > "/blobs".len() => Route::Upload,
         _ => Route::Other,
@@ -376,6 +379,24 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<BoxBody> {
                 Some(b) => blob_response(state, b, &req, head).await,
             }
         }
+        Route::Referrers(name, digest) => {
+            let Some(repo) = cat.repo(name, ns) else {
+                return name_unknown(name, head);
+            };
+            let Ok(subject) = digest.parse::<airlock_layout::Digest>() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "DIGEST_INVALID",
+                    &format!("`{digest}` is not a digest"),
+                    head,
+                );
+            };
+            referrers(
+                repo.referrers.get(&subject),
+                query(&req, "artifactType"),
+                head,
+            )
+        }
         Route::Upload => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",
@@ -389,6 +410,39 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<BoxBody> {
             head,
         ),
     }
+}
+
+/// The referrers API's answer (OCI distribution 1.1, "Listing Referrers"): an index of the
+/// manifests whose `subject` is the digest asked for, empty when there are none, only those
+/// of `artifact_type` when asked, saying so in `OCI-Filters-Applied`.
+fn referrers(
+    listed: Option<&Vec<serde_json::Value>>,
+    artifact_type: Option<String>,
+    head: bool,
+) -> Response<BoxBody> {
+    let manifests: Vec<&serde_json::Value> = listed
+        .into_iter()
+        .flatten()
+        .filter(|d| {
+            artifact_type
+                .as_deref()
+                .is_none_or(|t| d["artifactType"].as_str() == Some(t))
+        })
+        .collect();
+    let doc = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let bytes = serde_json::to_vec(&doc).expect("a JSON value serialises");
+    let mut resp = base(StatusCode::OK)
+        .header(header::CONTENT_TYPE, media::OCI_INDEX)
+        .header(header::CONTENT_LENGTH, bytes.len());
+    if artifact_type.is_some() {
+        resp = resp.header("OCI-Filters-Applied", "artifactType");
+    }
+    resp.body(if head { empty() } else { full(bytes) })
+        .expect("valid response")
 }
 
 fn name_unknown(name: &str, head: bool) -> Response<BoxBody> {
@@ -704,6 +758,10 @@ mod tests {
             Route::Blob("a/b", "sha256:00")
         );
         assert_eq!(route("/v2/a/blobs/uploads/"), Route::Upload);
+        assert_eq!(
+            route("/v2/a/b/referrers/sha256:00"),
+            Route::Referrers("a/b", "sha256:00")
+        );
         assert_eq!(route("/other"), Route::Other);
         // Regression (found by `prop_routes_find_the_name_and_reference`): a repository name
         // with a `manifests` or `blobs` component was split at it (`0/manifests`'s blob

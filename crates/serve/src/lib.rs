@@ -201,6 +201,9 @@ struct Repo {
     tags: BTreeMap<String, Digest>,
     manifests: HashMap<Digest, Arc<Manifest>>,
     blobs: BTreeSet<Digest>,
+    /// The referrers of each subject (manifests with `subject`), as referrers-index entries,
+    /// in the bundles' order.
+    referrers: HashMap<Digest, Vec<serde_json::Value>>,
 }
 
 /// Everything served, built once at start-up.
@@ -296,7 +299,33 @@ fn catalog(
                     &record.digest.to_string(),
                 );
             }
-            for b in &plan.blobs {
+            for a in &plan.artifacts {
+                for (digest, media_type, bytes) in &a.manifests {
+                    repo.manifests.insert(
+                        digest.clone(),
+                        Arc::new(Manifest {
+                            media_type: media_type.clone(),
+                            bytes: bytes.clone(),
+                        }),
+                    );
+                }
+                match &a.record.tag {
+                    // A cosign tag is a tag like the image's.
+                    Some(tag) => {
+                        repo.tags.insert(tag.clone(), a.record.digest.clone());
+                    }
+                    None => {
+                        let entry =
+                            serde_json::to_value(&a.descriptor).expect("a descriptor serialises");
+                        let listed = repo.referrers.entry(a.record.subject.clone()).or_default();
+                        if !listed.iter().any(|d| d["digest"] == entry["digest"]) {
+                            listed.push(entry);
+                        }
+                    }
+                }
+            }
+            let artifact_blobs = plan.artifacts.iter().flat_map(|a| &a.blobs);
+            for b in plan.blobs.iter().chain(artifact_blobs) {
                 repo.blobs.insert(b.digest.clone());
                 let small = o
                     .small
@@ -374,7 +403,8 @@ fn servable(
     sizes: &HashMap<&str, u64>,
     small: &SmallBlobs,
 ) -> Result<(), NotServed> {
-    for b in &plan.blobs {
+    let artifact_blobs = plan.artifacts.iter().flat_map(|a| &a.blobs);
+    for b in plan.blobs.iter().chain(artifact_blobs) {
         let what = if airlock_layout::is_small_media_type(&b.media_type) {
             "config"
         } else {

@@ -29,6 +29,7 @@ pub mod fixtures;
 mod nginx;
 mod pki;
 mod process;
+mod referrers;
 mod registry;
 pub mod supply;
 mod token;
@@ -41,6 +42,7 @@ use anyhow::{bail, Context as _};
 pub use containerd::Containerd;
 pub use nginx::Nginx;
 pub use pki::Pki;
+pub use referrers::{Logged, ReferrersRegistry};
 pub use registry::{Auth, Registry, RegistryOptions};
 pub use token::TokenIssuer;
 

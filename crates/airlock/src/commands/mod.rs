@@ -1,6 +1,7 @@
 //! One file per command.
 
 mod bundle;
+mod check;
 mod completions;
 mod config;
 mod images;
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(args) => load::run(args, &cli.global).await,
         Command::Lock(args) => lock::run(args, &cli.global).await,
         Command::Serve(args) => serve::run(args, &cli.global).await,
+        Command::Check(args) => check::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
         Command::Config { command } => config::run(command, &cli.global),
         Command::Completions { shell } => completions::completions(shell),

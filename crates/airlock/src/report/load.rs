@@ -118,10 +118,20 @@ fn render(r: &LoadReport, quiet: bool) {
             t.blobs_mounted,
         );
     }
-    if !r.failures.is_empty() {
-        let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
+    let (artifacts, images): (Vec<_>, Vec<_>) =
+        r.failures.iter().partition(|f| f.artifact.is_some());
+    if !images.is_empty() {
+        let names: Vec<&str> = images.iter().map(|f| f.image.as_str()).collect();
         eprintln!(
             "error: {} images failed, no tag of them was pushed: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    if !artifacts.is_empty() {
+        let names: Vec<&str> = artifacts.iter().map(|f| f.image.as_str()).collect();
+        eprintln!(
+            "error: {} images are in the target without all their artifacts (see above): {}",
             names.len(),
             names.join(", ")
         );
@@ -230,6 +240,19 @@ impl LoadReporter for Progress {
                 r.blobs_skipped,
                 r.blobs_mounted
             ));
+            for a in &r.artifacts {
+                let listed = match a.listed_by {
+                    Some(airlock_load::ListedBy::Api) => ", listed by the referrers API",
+                    Some(airlock_load::ListedBy::TagSchema) => {
+                        ", listed in the referrers tag index"
+                    }
+                    None => "",
+                };
+                self.say(&format!(
+                    "  {} {} of {}{listed}",
+                    a.kind, a.reference, a.subject
+                ));
+            }
         }
     }
 

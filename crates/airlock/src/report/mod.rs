@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 pub mod bundle;
+pub mod check;
 pub mod config;
 pub mod images;
 pub mod inspect;

@@ -575,3 +575,55 @@ async fn a_stream_that_ends_early_is_a_source_error() {
     }
     assert!(chain.contains("10 bytes before the blob's end"), "{chain}");
 }
+
+/// `push_manifest` says whether the registry indexed the manifest's `subject` (`OCI-Subject`,
+/// distribution spec 1.1): the in-memory referrers registry does; distribution 2.8 accepts
+/// the manifest and says nothing, so the pusher writes the referrers tag index itself.
+#[tokio::test]
+async fn push_manifest_reports_the_oci_subject_answer() {
+    let subject = sha256(b"the subject");
+    let referrer = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.example+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{subject}","size":7}}}}"#,
+        empty = sha256(b"{}"),
+    );
+    let bytes = Bytes::from(referrer);
+    let digest = sha256(&bytes);
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
+
+    let fake = airlock_testkit::ReferrersRegistry::start().unwrap();
+    let c = client(&fake.host, None, None);
+    let pushed = c
+        .push_manifest(&fake.host, "r/a", &digest, media_type, bytes.clone())
+        .await
+        .unwrap();
+    assert_eq!(pushed.digest, digest);
+    assert_eq!(pushed.subject.as_deref(), Some(subject.as_str()));
+    let listed = c
+        .referrers(&fake.host, "r/a", &subject, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&listed.bytes).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+
+    let reg = registry(false, Auth::None);
+    let c = registry_client(&reg);
+    // distribution checks the config blob of a manifest it accepts.
+    let empty = Bytes::from_static(b"{}");
+    c.push_blob(&reg.host, "r/a", &sha256(&empty), 2, |_| {
+        futures_util::stream::iter([Ok::<_, std::io::Error>(empty.clone())])
+    })
+    .await
+    .unwrap();
+    let pushed = c
+        .push_manifest(&reg.host, "r/a", &digest, media_type, bytes)
+        .await
+        .unwrap();
+    assert_eq!(pushed.digest, digest);
+    assert_eq!(pushed.subject, None);
+    assert!(c
+        .referrers(&reg.host, "r/a", &subject, None)
+        .await
+        .unwrap()
+        .is_none());
+}

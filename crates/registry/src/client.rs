@@ -125,6 +125,20 @@ pub struct Manifest {
     pub digest: String,
 }
 
+/// The referrers of a manifest, as the referrers API answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrers {
+    /// The OCI image index listing them (pages joined into one), as sent when there was
+    /// one page.
+    pub bytes: Bytes,
+    /// The registry applied the `artifactType` filter asked for (its `OCI-Filters-Applied`
+    /// header names it); when false the index may list other artifact types too.
+    pub filters_applied: bool,
+}
+
+/// The most pages a paginated listing is followed for.
+const PAGES_MAX: usize = 10_000;
+
 /// A stream of body chunks; a failure mid-way is an `Err` item.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
@@ -387,6 +401,175 @@ impl Client {
             })
         })
         .await
+    }
+
+    /// The tags of `repository`, in the order the registry lists them, following `Link`
+    /// pagination (`rel="next"`) to the end.
+    ///
+    /// A repository the registry does not know is [`Error::NotFound`]; a registry that does
+    /// not list tags answers with an error too (often 404 or 401): callers that can do
+    /// without the list ask for each tag directly instead.
+    pub async fn list_tags(&self, registry: &str, repository: &str) -> Result<Vec<String>, Error> {
+        let registry = normalize_registry(registry);
+        validate(registry, repository, None)?;
+        let mut url = self.repo_url(registry, repository, "tags", "list")?;
+        let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if !seen.insert(url.clone()) || seen.len() > PAGES_MAX {
+                return Err(Error::Protocol {
+                    url: url.to_string(),
+                    message: format!(
+                        "the tag list of `{registry}/{repository}` does not end \
+                         (a page repeats, or more than {PAGES_MAX} pages)"
+                    ),
+                });
+            }
+            let call = Call {
+                method: Method::GET,
+                registry,
+                repository,
+                scopes: vec![Scope::pull(repository)],
+                url: url.clone(),
+                headers: HeaderMap::new(),
+                body: None,
+            };
+            let (page, next) = self
+                .retrying(&call.url, || async {
+                    let resp = self.send(&call).await?;
+                    let resp = self.check(resp, &call, "repository", "").await?;
+                    let next = next_link(resp.headers(), &call.url);
+                    let what = format!("tag list of `{registry}/{repository}`");
+                    let body = read_capped(resp, MANIFEST_MAX_SIZE, &what, &call.url).await?;
+                    #[derive(serde::Deserialize)]
+                    struct TagList {
+                        #[serde(default)]
+                        tags: Option<Vec<String>>,
+                    }
+                    let list: TagList =
+                        serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                            url: call.url.to_string(),
+                            message: format!("the tag list is not JSON: {e}"),
+                        })?;
+                    Ok((list.tags.unwrap_or_default(), next))
+                })
+                .await?;
+            tags.extend(page);
+            match next {
+                Some(next) => url = next,
+                None => return Ok(tags),
+            }
+        }
+    }
+
+    /// The referrers of the manifest `digest` through the OCI 1.1 referrers API
+    /// (`GET /v2/<repository>/referrers/<digest>`), asking the registry to keep only
+    /// `artifact_type` when given. Pages (`Link`, `rel="next"`) are joined into one index.
+    ///
+    /// `Ok(None)` when the registry has no referrers API (it answers 404): the caller then
+    /// looks for the referrers tag schema (`sha256-<hex>`). The index is asked for with the
+    /// index media type of [`ManifestTypes::index`].
+    pub async fn referrers(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Referrers>, Error> {
+        let registry = normalize_registry(registry);
+        validate(registry, repository, Some(digest))?;
+        if !digest.contains(':') {
+            return Err(ReferenceError {
+                reference: display_reference(registry, repository, digest),
+                reason: ReferenceProblem::NoAlgorithm(digest.to_owned()),
+            }
+            .into());
+        }
+        let mut url = self.repo_url(registry, repository, "referrers", digest)?;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(accept) = self
+            .inner
+            .manifest_types
+            .index
+            .as_deref()
+            .and_then(|i| HeaderValue::from_str(i).ok())
+        {
+            headers.insert(ACCEPT, accept);
+        }
+        let what = format!(
+            "referrers of `{}`",
+            display_reference(registry, repository, digest)
+        );
+        let mut pages: Vec<Bytes> = Vec::new();
+        let mut filters_applied = true;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if !seen.insert(url.clone()) || seen.len() > PAGES_MAX {
+                return Err(Error::Protocol {
+                    url: url.to_string(),
+                    message: format!(
+                        "the {what} do not end (a page repeats, or more than {PAGES_MAX} pages)"
+                    ),
+                });
+            }
+            let call = Call {
+                method: Method::GET,
+                registry,
+                repository,
+                scopes: vec![Scope::pull(repository)],
+                url: url.clone(),
+                headers: headers.clone(),
+                body: None,
+            };
+            let page = self
+                .retrying(&call.url, || async {
+                    let resp = self.send(&call).await?;
+                    if resp.status() == StatusCode::NOT_FOUND {
+                        return Ok(None);
+                    }
+                    let resp = self.check(resp, &call, "manifest", digest).await?;
+                    let applied = resp
+                        .headers()
+                        .get_all("oci-filters-applied")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .flat_map(|v| v.split(','))
+                        .any(|f| f.trim() == "artifactType");
+                    let next = next_link(resp.headers(), &call.url);
+                    let body = read_capped(resp, MANIFEST_MAX_SIZE, &what, &call.url).await?;
+                    Ok(Some((body, applied, next)))
+                })
+                .await?;
+            let Some((body, applied, next)) = page else {
+                if pages.is_empty() {
+                    return Ok(None);
+                }
+                // A later page that is gone: the registry changed under the listing.
+                return Err(Error::NotFound {
+                    what: "manifest",
+                    registry: registry.to_owned(),
+                    repository: repository.to_owned(),
+                    reference: digest.to_owned(),
+                });
+            };
+            filters_applied &= applied;
+            pages.push(body);
+            match next {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        let bytes = join_index_pages(pages).map_err(|message| Error::Protocol {
+            url: url.to_string(),
+            message,
+        })?;
+        Ok(Some(Referrers {
+            bytes,
+            filters_applied: filters_applied && artifact_type.is_some(),
+        }))
     }
 
     /// Starts downloading a blob at `offset` (0 for all of it); follows redirects to
@@ -1057,6 +1240,54 @@ fn media_type(types: &ManifestTypes, content_type: Option<&str>, bytes: &[u8]) -
         None if probe.config.is_some() => types.manifest.clone(),
         None => None,
     }
+}
+
+/// The target of a `Link: <url>; rel="next"` header, resolved against `base`.
+fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            let next = params.split(';').any(|p| {
+                p.trim()
+                    .strip_prefix("rel=")
+                    .is_some_and(|r| r.trim_matches('"').split(' ').any(|r| r == "next"))
+            });
+            next.then(|| base.join(target).ok()).flatten()
+        })
+        .filter(|u| u.host_str() == base.host_str() && u.port() == base.port())
+}
+
+/// One index of the pages of a listing: the first page with the `manifests` of the others
+/// appended (the bytes of a single page unchanged).
+fn join_index_pages(mut pages: Vec<Bytes>) -> Result<Bytes, String> {
+    let parse = |page: &Bytes| -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        serde_json::from_slice(page).map_err(|e| format!("the referrers index is not JSON: {e}"))
+    };
+    let manifests =
+        |index: &mut serde_json::Map<String, serde_json::Value>| match index.remove("manifests") {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::Array(list)) => Ok(list),
+            Some(_) => Err("the referrers index's `manifests` is not a list".to_owned()),
+        };
+    if pages.len() == 1 {
+        let mut index = parse(&pages[0])?;
+        manifests(&mut index)?;
+        return Ok(pages.remove(0));
+    }
+    let mut first = parse(&pages[0])?;
+    let mut all = manifests(&mut first)?;
+    for page in &pages[1..] {
+        all.extend(manifests(&mut parse(page)?)?);
+    }
+    first.insert("manifests".into(), serde_json::Value::Array(all));
+    Ok(Bytes::from(
+        serde_json::to_vec(&first).expect("JSON values serialise"),
+    ))
 }
 
 /// `Content-Range: bytes <start>-<end>/<total>` or `bytes */<total>`, as

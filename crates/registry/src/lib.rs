@@ -79,7 +79,7 @@ mod token_cache;
 pub use auth::Scope;
 pub use client::{
     BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestTypes,
-    MANIFEST_MAX_SIZE,
+    Referrers, MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};

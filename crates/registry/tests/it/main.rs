@@ -736,3 +736,135 @@ async fn mount_refused_with_401_is_false() {
         )
     );
 }
+
+#[tokio::test]
+async fn tag_lists_follow_link_pagination() {
+    let server = FakeServer::start(|req, _| match req.path.as_str() {
+        "/v2/a/b/tags/list" => Resp::new(200)
+            .header("Link", r#"</v2/a/b/tags/list?last=v2&n=2>; rel="next""#)
+            .body(r#"{"name":"a/b","tags":["v1","v2"]}"#),
+        "/v2/a/b/tags/list?last=v2&n=2" => {
+            Resp::new(200).body(r#"{"name":"a/b","tags":["sha256-00.sig"]}"#)
+        }
+        "/v2/empty/tags/list" => Resp::new(200).body(r#"{"name":"empty","tags":null}"#),
+        _ => Resp::new(404)
+            .body(r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known"}]}"#),
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let tags = client.list_tags(&server.addr, "a/b").await.unwrap();
+    assert_eq!(tags, ["v1", "v2", "sha256-00.sig"]);
+    assert!(client
+        .list_tags(&server.addr, "empty")
+        .await
+        .unwrap()
+        .is_empty());
+    let err = client.list_tags(&server.addr, "nope").await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_tag_list_whose_pages_loop_is_an_error() {
+    let server = FakeServer::start(|_, _| {
+        Resp::new(200)
+            .header("Link", r#"</v2/a/tags/list>; rel="next""#)
+            .body(r#"{"tags":["v1"]}"#)
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let err = client.list_tags(&server.addr, "a").await.unwrap_err();
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the page that links to itself is not asked again"
+    );
+}
+
+#[tokio::test]
+async fn referrers_api_absent_filtered_and_paginated() {
+    let subject = sha256(b"subject");
+    let other = sha256(b"other");
+    let sbom = "application/spdx+json";
+    let page1 = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"artifactType":"{sbom}"}}]}}"#,
+        sha256(b"r1")
+    );
+    let page2 = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"artifactType":"{sbom}"}}]}}"#,
+        sha256(b"r2")
+    );
+    let (p1, p2, s) = (page1.clone(), page2.clone(), subject.clone());
+    let server = FakeServer::start(move |req, _| {
+        let base = format!("/v2/a/referrers/{s}");
+        if req.path.starts_with("/v2/old/") {
+            Resp::new(404).body("404 page not found")
+        } else if req.path == format!("{base}?artifactType=application%2Fspdx%2Bjson") {
+            Resp::new(200)
+                .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+                .header("OCI-Filters-Applied", "artifactType")
+                .body(p1.clone())
+        } else if req.path == base {
+            Resp::new(200)
+                .header("Link", &format!(r#"<{base}?page=2>; rel="next""#))
+                .body(p1.clone())
+        } else if req.path == format!("{base}?page=2") {
+            Resp::new(200).body(p2.clone())
+        } else {
+            Resp::new(200).body(r#"{"schemaVersion":2,"manifests":[]}"#)
+        }
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+
+    assert_eq!(
+        client
+            .referrers(&server.addr, "old", &subject, None)
+            .await
+            .unwrap(),
+        None,
+        "no referrers API"
+    );
+
+    let filtered = client
+        .referrers(&server.addr, "a", &subject, Some(sbom))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(filtered.filters_applied);
+    assert_eq!(filtered.bytes, page1.as_bytes());
+    let req = server.requests().pop().unwrap();
+    assert_eq!(
+        req.header("accept"),
+        Some("application/vnd.oci.image.index.v1+json")
+    );
+
+    let all = client
+        .referrers(&server.addr, "a", &subject, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!all.filters_applied, "no filter was asked for");
+    let index: serde_json::Value = serde_json::from_slice(&all.bytes).unwrap();
+    let digests: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(digests, [sha256(b"r1"), sha256(b"r2")]);
+
+    // A registry that ignores the filter says nothing: the caller filters.
+    let unfiltered = client
+        .referrers(&server.addr, "a", &other, Some(sbom))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!unfiltered.filters_applied);
+
+    let err = client
+        .referrers(&server.addr, "a", "v1", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidReference(_)), "{err:?}");
+}

@@ -39,6 +39,26 @@ pub enum ManifestDefect {
         /// The blob's size.
         blob_size: u64,
     },
+    /// An artifact's digest is not among the blobs.
+    #[error("artifact `{digest}` of image `{reference}` is not in the blob list")]
+    ArtifactNotListed {
+        /// The image it is carried with.
+        reference: String,
+        /// The artifact's digest.
+        digest: Digest,
+    },
+    /// An artifact's size differs from its blob's.
+    #[error("artifact `{digest}` of image `{reference}` has size {size}, its blob {blob_size}")]
+    ArtifactSize {
+        /// The image it is carried with.
+        reference: String,
+        /// The artifact's digest.
+        digest: Digest,
+        /// The artifact's size.
+        size: u64,
+        /// The blob's size.
+        blob_size: u64,
+    },
     /// The blob sizes overflow.
     #[error("the blob sizes add up to more than 2^64 bytes")]
     SizesOverflow,
@@ -171,6 +191,25 @@ pub(crate) fn check_manifest(
             }
             Some(_) => {}
         }
+        for a in &i.artifacts {
+            match blobs.get(&a.digest) {
+                None => {
+                    return Err(ManifestDefect::ArtifactNotListed {
+                        reference: i.reference.clone(),
+                        digest: a.digest.clone(),
+                    })
+                }
+                Some(b) if b.size != a.size => {
+                    return Err(ManifestDefect::ArtifactSize {
+                        reference: i.reference.clone(),
+                        digest: a.digest.clone(),
+                        size: a.size,
+                        blob_size: b.size,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
     }
     if m.blobs
         .iter()
@@ -206,8 +245,8 @@ pub(crate) fn check_oci_layout(bytes: &[u8]) -> Result<(), OciLayoutDefect> {
 
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// Every descriptor is one of the manifest's images (same digest, size and media type), and
-/// every image tag (or digest pin) is named.
+/// Every descriptor is one of the manifest's images or tagged artifacts (same digest, size and
+/// media type), and every image tag (or digest pin) and artifact tag is named.
 pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), IndexJsonDefect> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -232,20 +271,32 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
     }
     let mut names: HashMap<&str, &Digest> = HashMap::new();
     for (i, d) in index.manifests.iter().enumerate() {
-        let Some(image) = m.images.iter().find(|img| img.digest == d.digest) else {
+        let found = m
+            .images
+            .iter()
+            .find(|img| img.digest == d.digest)
+            .map(|img| (img.size, &img.media_type))
+            .or_else(|| {
+                m.images
+                    .iter()
+                    .flat_map(|img| &img.artifacts)
+                    .find(|a| a.tag.is_some() && a.digest == d.digest)
+                    .map(|a| (a.size, &a.media_type))
+            });
+        let Some((size, media_type)) = found else {
             return Err(IndexJsonDefect::NotAnImage {
                 index: i,
                 digest: d.digest.clone(),
             });
         };
-        if image.size != d.size || image.media_type != d.media_type {
+        if size != d.size || *media_type != d.media_type {
             return Err(IndexJsonDefect::Descriptor {
                 index: i,
                 digest: d.digest.clone(),
                 size: d.size,
                 media_type: d.media_type.clone(),
-                image_size: image.size,
-                image_media_type: image.media_type.clone(),
+                image_size: size,
+                image_media_type: media_type.clone(),
             });
         }
         if let Some(name) = d.annotations.get(REF_NAME) {
@@ -261,14 +312,21 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
         if wanted.is_empty() {
             wanted.push(format!("{}@{}", image.name, image.digest));
         }
-        for name in wanted {
+        let mut wanted: Vec<(String, &Digest)> =
+            wanted.into_iter().map(|n| (n, &image.digest)).collect();
+        for a in &image.artifacts {
+            if let Some(t) = &a.tag {
+                wanted.push((format!("{}:{t}", image.name), &a.digest));
+            }
+        }
+        for (name, expected) in wanted {
             match names.get(name.as_str()) {
-                Some(&d) if *d == image.digest => {}
+                Some(&d) if d == expected => {}
                 Some(&d) => {
                     return Err(IndexJsonDefect::NamePointsElsewhere {
                         name,
                         found: d.clone(),
-                        expected: image.digest.clone(),
+                        expected: expected.clone(),
                     })
                 }
                 None => return Err(IndexJsonDefect::Unnamed { name }),

@@ -14,6 +14,7 @@ use anyhow::{bail, Context as _};
 
 use crate::install::cargo;
 
+mod artifacts;
 mod serve;
 
 #[derive(clap::Args)]
@@ -38,6 +39,9 @@ pub struct Args {
 pub enum What {
     /// `airlock bundle` vs `skopeo copy --all` + tar + zstd
     Bundle,
+    /// `airlock bundle` of the many-images corpus with artifact discovery on and off, beside
+    /// skopeo
+    Artifacts,
     /// `airlock verify` of a ~1 GB signed bundle vs `zstd -d` of the same file
     Verify,
     /// `airlock load` into a fresh registry vs `zstd -d | tar -x` + `skopeo copy` per image,
@@ -68,6 +72,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     match args.what {
         What::Bundle => bench_bundle(args.runs.max(1), args.baseline.as_deref()),
+        What::Artifacts => artifacts::bench_artifacts(args.runs.max(1)),
         What::Verify => bench_verify(args.runs.max(1)),
         What::Load => bench_load(args.runs.max(1)),
         What::Serve => serve::bench_serve(args.runs.max(1)),

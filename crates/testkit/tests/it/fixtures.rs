@@ -210,3 +210,28 @@ fn skopeo_copies_every_image_out_of_the_layout() {
         assert_eq!(sha256(&manifest), image.digest, "{}", image.repository);
     }
 }
+
+#[test]
+fn the_many_images_corpus_shares_one_base_layer() {
+    let set = fixtures::many_images(5).unwrap();
+    assert_eq!(set.images.len(), 5);
+    let base = &set.images[0].manifests[0].layers[0];
+    let mut own = std::collections::BTreeSet::new();
+    for (i, image) in set.images.iter().enumerate() {
+        assert_eq!(image.repository, format!("many/img-{i:04}"));
+        assert_eq!(image.tags, ["1"]);
+        let layers = &image.manifests[0].layers;
+        assert_eq!(layers.len(), 2, "{}", image.repository);
+        assert_eq!(&layers[0], base, "{}", image.repository);
+        assert!(
+            own.insert(layers[1].0.clone()),
+            "{} has its own layer",
+            image.repository
+        );
+        for (digest, size) in &image.blobs {
+            let bytes = std::fs::read(set.blob_path(digest)).unwrap();
+            assert_eq!(bytes.len() as u64, *size);
+            assert_eq!(sha256(&bytes), *digest);
+        }
+    }
+}

@@ -30,6 +30,7 @@ mod nginx;
 mod pki;
 mod process;
 mod registry;
+pub mod supply;
 mod token;
 
 use std::net::TcpListener;

@@ -5,6 +5,7 @@ mod containerd;
 mod fixtures;
 mod nginx;
 mod registry;
+mod supply;
 
 use std::process::{Command, Output};
 

@@ -363,3 +363,57 @@ fn verify_key_refuses_another_key_and_unsigned_images_naming_them() {
         .unwrap();
     assert_eq!(sig["verified"]["method"], "key", "{sig:#}");
 }
+
+#[test]
+fn keyless_signatures_record_their_certificate_and_a_wrong_identity_is_refused() {
+    let work = workdir();
+    let (reg, supply) = signed_registry(work.path());
+    let keyless = supply
+        .keyless
+        .clone()
+        .expect("the supply chain has a keyless signature");
+    let repo = keyless.repository.as_str();
+    let digest = find(&fixture_set(), repo).digest.clone();
+    let verify = |identity: &str| {
+        format!(
+            "      verify: {{identity: \"{identity}\", issuer: \"{}\", trustedRoot: {}}}\n",
+            keyless.issuer,
+            keyless.trusted_root.display()
+        )
+    };
+    let with = |name: &str, identity: &str| {
+        let p = spec(work.path(), name, &reg, &[repo], "", "");
+        // The image as a map, with its own `verify:`.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let reference = find(&fixture_set(), repo).reference(&reg.host);
+        let text = text.replace(
+            &format!("    - {reference}\n"),
+            &format!("    - name: {reference}\n{}", verify(identity)),
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+
+    let good = with("keyless", &keyless.identity);
+    let (o, out) = bundle(work.path(), &good, &[]);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    let carried = artifacts(image(&manifest_of(&out), repo));
+    let sig = carried
+        .iter()
+        .find(|a| a["kind"] == "signature" && a["subject"] == digest.as_str())
+        .unwrap_or_else(|| panic!("{carried:#?}"));
+    assert_eq!(sig["certificate"]["identity"], keyless.identity.as_str());
+    assert_eq!(sig["certificate"]["issuer"], keyless.issuer.as_str());
+    assert_eq!(sig["verified"]["method"], "keyless", "{sig:#}");
+
+    let wrong = with("wrong", "https://example.com/someone-else");
+    let (o, out) = bundle(work.path(), &wrong, &[]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(!out.exists());
+    assert!(
+        err.lines()
+            .any(|l| l.contains("refused") && l.contains(&format!("/{repo}:"))),
+        "{err}"
+    );
+}

@@ -3,8 +3,11 @@
 //! referrer pushed beside the fixtures of a writable Debian registry (no referrers API: the
 //! tag schema), bundled by the `airlock` binary.
 
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::{Arc, Mutex};
 
 use airlock_testkit::supply::{PushedArtifact, SupplyChain, SCAN_ARTIFACT_TYPE};
 use airlock_testkit::Registry;
@@ -415,5 +418,239 @@ fn keyless_signatures_record_their_certificate_and_a_wrong_identity_is_refused()
         err.lines()
             .any(|l| l.contains("refused") && l.contains(&format!("/{repo}:"))),
         "{err}"
+    );
+}
+
+/// What the referrers-API front saw.
+#[derive(Default)]
+struct FrontLog {
+    /// The path and query of every referrers request.
+    referrers: Vec<String>,
+}
+
+/// An in-process stand-in for a registry with the OCI 1.1 referrers API (no packaged
+/// registry here has one): a proxy in front of `upstream` that answers
+/// `GET /v2/<name>/referrers/<digest>` from the registry's referrers tag-schema index, applying
+/// the `artifactType` filter (and saying so in `OCI-Filters-Applied`) when `filters`, and hides
+/// the tag schema itself, so that only the API can find referrers. Everything else is passed
+/// through.
+fn referrers_front(upstream: String, filters: bool) -> (String, Arc<Mutex<FrontLog>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let log: Arc<Mutex<FrontLog>> = Arc::default();
+    let seen = log.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let (upstream, seen) = (upstream.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let _ = front_one(conn, &upstream, filters, &seen);
+            });
+        }
+    });
+    (addr, log)
+}
+
+fn front_one(
+    mut conn: TcpStream,
+    upstream: &str,
+    filters: bool,
+    log: &Mutex<FrontLog>,
+) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let target = text.split(' ').nth(1).unwrap_or_default().to_owned();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let tag_schema = path
+        .rsplit_once("/manifests/sha256-")
+        .is_some_and(|(_, hex)| hex.len() == 64);
+    if tag_schema {
+        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+        let reply = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return conn.write_all(reply.as_bytes());
+    }
+    if let Some((name, digest)) = path
+        .strip_prefix("/v2/")
+        .and_then(|p| p.split_once("/referrers/"))
+    {
+        log.lock().unwrap().referrers.push(target.clone());
+        let tag = digest.replace(':', "-");
+        let (status, body) = upstream_get(
+            upstream,
+            &format!("/v2/{name}/manifests/{tag}"),
+            "application/vnd.oci.image.index.v1+json",
+        )?;
+        let mut index: Value = if status == 200 {
+            serde_json::from_slice(&body).unwrap()
+        } else {
+            serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [],
+            })
+        };
+        let wanted = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("artifactType="))
+            .map(|t| t.replace("%2F", "/").replace("%2B", "+"));
+        let mut extra = String::new();
+        if let (true, Some(t)) = (filters, &wanted) {
+            index["manifests"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["artifactType"] == t.as_str());
+            extra.push_str("OCI-Filters-Applied: artifactType\r\n");
+        }
+        let body = serde_json::to_vec(&index).unwrap();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(reply.as_bytes())?;
+        return conn.write_all(&body);
+    }
+    // Anything else: passed through, one request per connection.
+    let mut up = TcpStream::connect(upstream)?;
+    let mut request = String::new();
+    for (i, line) in text.split("\r\n").enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        if i > 0 && (lower.starts_with("connection:") || lower.starts_with("host:")) {
+            continue;
+        }
+        request.push_str(line);
+        request.push_str("\r\n");
+        if i == 0 {
+            request.push_str(&format!("Host: {upstream}\r\nConnection: close\r\n"));
+        }
+    }
+    request.push_str("\r\n");
+    up.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    conn.write_all(&answer)
+}
+
+/// One plain HTTP/1.0 GET to `upstream`: the status and the body.
+fn upstream_get(upstream: &str, path: &str, accept: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {upstream}\r\nAccept: {accept}\r\n\r\n").as_bytes(),
+    )?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |i| i + 4);
+    let status = String::from_utf8_lossy(&answer[..end])
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, answer[end..].to_vec()))
+}
+
+/// A spec of `images` on the front `host` (plain HTTP), with `extra` lines under `spec:`.
+fn front_spec(dir: &Path, name: &str, host: &str, images: &[&str], extra: &str) -> PathBuf {
+    let set = fixture_set();
+    let mut s = format!(
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: {name}}}\nspec:\n{extra}  images:\n"
+    );
+    for repo in images {
+        s.push_str(&format!("    - {}\n", find(&set, repo).reference(host)));
+    }
+    s.push_str(&format!("  registries:\n    {host}: {{plainHttp: true}}\n"));
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+#[test]
+fn referrers_are_found_through_the_referrers_api_where_there_is_one() {
+    let work = workdir();
+    let (reg, supply) = signed_registry(work.path());
+    let set = fixture_set();
+    let multi = find(&set, "fixtures/multi");
+    let referrer = supply
+        .in_repository("fixtures/multi")
+        .find(|a| a.kind == "referrer")
+        .expect("the fixtures have a referrer")
+        .clone();
+
+    // Every referrer, through the API only (the tag schema is hidden).
+    let (front, log) = referrers_front(reg.host.clone(), true);
+    let all = front_spec(work.path(), "api", &front, &["fixtures/multi"], "");
+    let (o, out) = bundle(work.path(), &all, &[]);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    let carried = artifacts(image(&manifest_of(&out), "fixtures/multi"));
+    let found = carried
+        .iter()
+        .find(|a| a["digest"] == referrer.digest.as_str())
+        .unwrap_or_else(|| panic!("the referrer was not found through the API: {carried:#?}"));
+    assert_eq!(found["subject"], referrer.subject.as_str());
+    assert_eq!(found["kind"], "referrer");
+    assert_eq!(found["artifactType"], SCAN_ARTIFACT_TYPE);
+    assert!(found.get("tag").is_none());
+    let asked = log.lock().unwrap().referrers.clone();
+    assert!(
+        asked
+            .iter()
+            .any(|p| p.ends_with(&format!("/referrers/{}", referrer.subject))),
+        "{asked:?}"
+    );
+    assert!(
+        asked.len() > multi.manifests.len(),
+        "every subject is asked: {asked:?}"
+    );
+
+    // One type named: the registry is asked to filter, and says it did.
+    let one = front_spec(
+        work.path(),
+        "api-one",
+        &front,
+        &["fixtures/multi"],
+        &format!("  artifacts: {{referrers: [{SCAN_ARTIFACT_TYPE}]}}\n"),
+    );
+    let (o, out) = bundle(work.path(), &one, &[]);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    let carried = artifacts(image(&manifest_of(&out), "fixtures/multi"));
+    assert!(carried
+        .iter()
+        .any(|a| a["digest"] == referrer.digest.as_str()));
+    assert!(log
+        .lock()
+        .unwrap()
+        .referrers
+        .iter()
+        .any(|p| p.contains("artifactType=")));
+
+    // A registry that ignores the filter: airlock filters itself.
+    let (lax, _) = referrers_front(reg.host.clone(), false);
+    let other = front_spec(
+        work.path(),
+        "api-lax",
+        &lax,
+        &["fixtures/multi"],
+        "  artifacts: {referrers: [application/vnd.example.other+json]}\n",
+    );
+    let (o, out) = bundle(work.path(), &other, &[]);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    let carried = artifacts(image(&manifest_of(&out), "fixtures/multi"));
+    assert!(
+        carried.iter().all(|a| a["kind"] != "referrer"),
+        "{carried:#?}"
     );
 }

@@ -335,3 +335,139 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{ArtifactKind, ArtifactRecord, BlobRecord, ImageRecord, SpecInfo};
+    use crate::media;
+
+    /// An image with one tag and a `.sig` artifact, both listed as blobs.
+    fn signed() -> BundleManifest {
+        let image = Digest::of_bytes(b"image");
+        let sig = Digest::of_bytes(b"signature");
+        let images = vec![ImageRecord {
+            name: "r.lan/app".into(),
+            reference: "r.lan/app:1".into(),
+            tags: vec!["1".into()],
+            digest: image.clone(),
+            media_type: media::OCI_MANIFEST.into(),
+            size: 5,
+            source: "r.lan/app".into(),
+            platforms: Vec::new(),
+            original_digest: None,
+            artifacts: vec![ArtifactRecord {
+                subject: image.clone(),
+                kind: ArtifactKind::Signature,
+                digest: sig.clone(),
+                media_type: media::OCI_MANIFEST.into(),
+                size: 9,
+                artifact_type: None,
+                tag: Some(media::cosign_tag(&image, "sig")),
+                certificate: None,
+                verified: None,
+            }],
+        }];
+        let blobs = vec![
+            BlobRecord {
+                digest: image,
+                size: 5,
+                media_type: media::OCI_MANIFEST.into(),
+            },
+            BlobRecord {
+                digest: sig,
+                size: 9,
+                media_type: media::OCI_MANIFEST.into(),
+            },
+        ];
+        BundleManifest {
+            format_version: 2,
+            created: "2026-12-01T00:00:00Z".into(),
+            airlock_version: "0".into(),
+            spec: SpecInfo {
+                name: "s".into(),
+                sha256: "0".repeat(64),
+            },
+            totals: Totals::of(&images, &blobs),
+            images,
+            blobs,
+            base: None,
+        }
+    }
+
+    fn index_of(entries: &[(&str, &Digest, u64)]) -> Vec<u8> {
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(name, digest, size)| {
+                serde_json::json!({
+                    "mediaType": media::OCI_MANIFEST,
+                    "digest": digest.to_string(),
+                    "size": size,
+                    "annotations": {REF_NAME: name},
+                })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": manifests}))
+            .unwrap()
+    }
+
+    #[test]
+    fn artifacts_must_be_listed_with_their_size() {
+        let m = signed();
+        assert!(check_manifest(&m).is_ok());
+        let sig = m.images[0].artifacts[0].digest.clone();
+        let mut unlisted = m.clone();
+        unlisted.blobs.retain(|b| b.digest != sig);
+        unlisted.totals = Totals::of(&unlisted.images, &unlisted.blobs);
+        assert_eq!(
+            check_manifest(&unlisted).err(),
+            Some(ManifestDefect::ArtifactNotListed {
+                reference: "r.lan/app:1".into(),
+                digest: sig.clone(),
+            })
+        );
+        let mut resized = m;
+        resized.images[0].artifacts[0].size = 10;
+        let e = check_manifest(&resized).err().unwrap();
+        assert!(matches!(e, ManifestDefect::ArtifactSize { .. }), "{e}");
+        assert!(e.to_string().contains(&sig.to_string()), "{e}");
+    }
+
+    #[test]
+    fn index_json_names_image_tags_and_artifact_tags_exactly() {
+        let m = signed();
+        let image = m.images[0].digest.clone();
+        let sig = m.images[0].artifacts[0].digest.clone();
+        let tag = format!(
+            "r.lan/app:{}",
+            m.images[0].artifacts[0].tag.as_ref().unwrap()
+        );
+        let good = index_of(&[("r.lan/app:1", &image, 5), (&tag, &sig, 9)]);
+        check_index_json(&good, &m).unwrap();
+
+        let missing = index_of(&[("r.lan/app:1", &image, 5)]);
+        let e = check_index_json(&missing, &m).unwrap_err();
+        assert!(
+            matches!(e, IndexJsonDefect::Unnamed { ref name } if *name == tag),
+            "{e}"
+        );
+
+        let elsewhere = index_of(&[("r.lan/app:1", &image, 5), (&tag, &image, 5)]);
+        let e = check_index_json(&elsewhere, &m).unwrap_err();
+        assert!(
+            matches!(e, IndexJsonDefect::NamePointsElsewhere { ref expected, .. } if *expected == sig),
+            "{e}"
+        );
+
+        let wrong_size = index_of(&[("r.lan/app:1", &image, 5), (&tag, &sig, 8)]);
+        let e = check_index_json(&wrong_size, &m).unwrap_err();
+        assert!(matches!(e, IndexJsonDefect::Descriptor { .. }), "{e}");
+
+        // An untagged artifact (an OCI 1.1 referrer) is no entry of index.json.
+        let mut referrer = m.clone();
+        referrer.images[0].artifacts[0].tag = None;
+        let e = check_index_json(&good, &referrer).unwrap_err();
+        assert!(matches!(e, IndexJsonDefect::NotAnImage { .. }), "{e}");
+        check_index_json(&missing, &referrer).unwrap();
+    }
+}

@@ -559,7 +559,7 @@ struct RawVerify {
 
 impl RawVerify {
     /// The checked form, paths resolved against `base`.
-    fn check(self, base: &Path) -> Result<VerifySpec, String> {
+    fn check(self, base: &Path) -> Result<VerifySpec, &'static str> {
         let resolve = |f: PathBuf| if f.is_relative() { base.join(f) } else { f };
         match self {
             RawVerify {
@@ -568,10 +568,9 @@ impl RawVerify {
                 issuer: None,
                 trusted_root: None,
             } => Ok(VerifySpec::Key(resolve(key))),
-            RawVerify { key: Some(_), .. } => Err(
-                "`verify` takes either `key` or `identity` with `issuer` (keyless), not both"
-                    .into(),
-            ),
+            RawVerify { key: Some(_), .. } => {
+                Err("`verify` takes either `key` or `identity` with `issuer` (keyless), not both")
+            }
             RawVerify {
                 key: None,
                 identity: Some(identity),
@@ -583,8 +582,7 @@ impl RawVerify {
                 trusted_root: trusted_root.map(resolve),
             }),
             _ => Err("`verify` needs `key: FILE`, or `identity` and `issuer` \
-                      (with `trustedRoot: FILE` or `--trusted-root`) for keyless signatures"
-                .into()),
+                      (with `trustedRoot: FILE` or `--trusted-root`) for keyless signatures"),
         }
     }
 }

@@ -562,10 +562,7 @@ impl Client {
                 None => break,
             }
         }
-        let bytes = join_index_pages(pages).map_err(|message| Error::Protocol {
-            url: url.to_string(),
-            message,
-        })?;
+        let bytes = join_index_pages(pages, &url)?;
         Ok(Some(Referrers {
             bytes,
             filters_applied: filters_applied && artifact_type.is_some(),
@@ -1264,15 +1261,22 @@ fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
 
 /// One index of the pages of a listing: the first page with the `manifests` of the others
 /// appended (the bytes of a single page unchanged).
-fn join_index_pages(mut pages: Vec<Bytes>) -> Result<Bytes, String> {
-    let parse = |page: &Bytes| -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        serde_json::from_slice(page).map_err(|e| format!("the referrers index is not JSON: {e}"))
+fn join_index_pages(mut pages: Vec<Bytes>, url: &Url) -> Result<Bytes, Error> {
+    let protocol = |message: String| Error::Protocol {
+        url: url.to_string(),
+        message,
+    };
+    let parse = |page: &Bytes| -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        serde_json::from_slice(page)
+            .map_err(|e| protocol(format!("the referrers index is not JSON: {e}")))
     };
     let manifests =
         |index: &mut serde_json::Map<String, serde_json::Value>| match index.remove("manifests") {
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
             Some(serde_json::Value::Array(list)) => Ok(list),
-            Some(_) => Err("the referrers index's `manifests` is not a list".to_owned()),
+            Some(_) => Err(protocol(
+                "the referrers index's `manifests` is not a list".to_owned(),
+            )),
         };
     if pages.len() == 1 {
         let mut index = parse(&pages[0])?;

@@ -285,16 +285,28 @@ async fn referrers(
         ctx.client
             .referrers(&source.host, &source.repository, &digest_s, filter)
     };
-    // The first image to ask a registry learns whether it has the API; the others wait.
+    // The first image to ask a registry learns whether it has the API; the others wait. A
+    // registry that answers the first question with an error is taken to have none.
     let mut first = None;
     let has_api = *cell
-        .get_or_try_init(|| async {
-            let r = ask().await?;
-            let has = r.is_some();
-            first = Some(r);
-            Ok::<_, airlock_registry::Error>(has)
+        .get_or_init(|| async {
+            match ask().await {
+                Ok(r) => {
+                    let has = r.is_some();
+                    first = Some(r);
+                    has
+                }
+                Err(e) => {
+                    ctx.warn(format!(
+                        "`{}`: the referrers API answered with an error ({}); referrers are looked for through the tag schema",
+                        source.host,
+                        crate::error::render(&e).lines().next().unwrap_or_default()
+                    ));
+                    false
+                }
+            }
         })
-        .await?;
+        .await;
     let index = if has_api {
         let r = match first {
             Some(r) => r,

@@ -426,6 +426,8 @@ fn keyless_signatures_record_their_certificate_and_a_wrong_identity_is_refused()
 struct FrontLog {
     /// The path and query of every referrers request.
     referrers: Vec<String>,
+    /// The path and query of every request.
+    all: Vec<String>,
 }
 
 /// An in-process stand-in for a registry with the OCI 1.1 referrers API (no packaged
@@ -468,6 +470,7 @@ fn front_one(
     let text = String::from_utf8_lossy(&head).into_owned();
     let target = text.split(' ').nth(1).unwrap_or_default().to_owned();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    log.lock().unwrap().all.push(target.clone());
     let tag_schema = path
         .rsplit_once("/manifests/sha256-")
         .is_some_and(|(_, hex)| hex.len() == 64);

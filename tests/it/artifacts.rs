@@ -409,6 +409,24 @@ fn keyless_signatures_record_their_certificate_and_a_wrong_identity_is_refused()
     assert_eq!(sig["certificate"]["issuer"], keyless.issuer.as_str());
     assert_eq!(sig["verified"]["method"], "keyless", "{sig:#}");
 
+    // The trusted root from the command line, for an entry that names none.
+    let p = with("flag", &keyless.identity);
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        &format!(", trustedRoot: {}", keyless.trusted_root.display()),
+        "",
+    );
+    std::fs::write(&p, text).unwrap();
+    let (o, _) = bundle(work.path(), &p, &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("needs a sigstore trusted root"),
+        "{}",
+        stderr(&o)
+    );
+    let root = keyless.trusted_root.display().to_string();
+    let (o, _) = bundle(work.path(), &p, &["--trusted-root", &root]);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+
     let wrong = with("wrong", "https://example.com/someone-else");
     let (o, out) = bundle(work.path(), &wrong, &[]);
     let err = stderr(&o);

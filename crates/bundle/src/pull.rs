@@ -1103,8 +1103,17 @@ fn filtered_index_warning(
             signed.join(", ")
         )
     };
+    let what = if over_index
+        .iter()
+        .any(|a| a.record.kind == airlock_layout::ArtifactKind::Signature)
+    {
+        "is signed"
+    } else {
+        "has artifacts"
+    };
     ctx.warn(format!(
-        "`{image}`: upstream index {upstream} is signed, but platform filtering made a new index          {new}, which its signatures do not cover: {} not carried; {valid}",
+        "`{image}`: upstream index {upstream} {what}, but platform filtering made a new index \
+         {new}, which they do not cover: {} not carried; {valid}",
         kinds.join(", ")
     ));
 }

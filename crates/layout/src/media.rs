@@ -64,6 +64,10 @@ pub const COSIGN_CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate
 pub const COSIGN_CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// The annotation holding the Rekor bundle (the signed entry timestamp) of a signature.
 pub const COSIGN_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// A sigstore `trusted_root.json` (Fulcio CAs and Rekor keys).
+pub const SIGSTORE_TRUSTED_ROOT: &str = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+/// The payload type of cosign's simple-signing payload: its `critical.type`.
+pub const COSIGN_SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
 /// The suffixes of cosign's tag scheme: `sha256-<hex>.sig`, `.att`, `.sbom`.
 pub const COSIGN_TAG_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
 

@@ -6,7 +6,7 @@
 //! | `fixtures/app-a` | `.sig` (main key), `.att` (DSSE in-toto statement, main key), `.sbom` (SPDX 2.3), and a `.sig` on the SBOM manifest |
 //! | `fixtures/multi` | `.sig` over the index and over each platform manifest (main key); a referrer of `artifactType` [`SCAN_ARTIFACT_TYPE`] with `subject` = the linux/amd64 manifest, and the referrers tag-schema index `sha256-<amd64 hex>` listing it |
 //! | `fixtures/app-b` | `.sig` made with the other key |
-//! | `fixtures/many-layers` | a keyless `.sig` (when [`SupplyChain::keyless`] is set) |
+//! | `fixtures/many-layers` | a keyless `.sig`: Fulcio-style certificate from a test CA naming [`KEYLESS_IDENTITY`] and [`KEYLESS_ISSUER`], and a Rekor bundle signed by a test log ([`SupplyChain::keyless`] names the `trusted_root.json`) |
 //! | `fixtures/base` | nothing: unsigned |
 //!
 //! Signatures are cosign's format, made without cosign: the simple-signing payload as a layer
@@ -48,6 +48,10 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The docker reference the simple-signing payloads name (`<this>/<repository>`): the
 /// registry the images were signed in, as for an upstream image.
 pub const SIGNED_REGISTRY: &str = "registry.example.test";
+/// The identity (SAN) of the keyless signature's certificate.
+pub const KEYLESS_IDENTITY: &str = "https://ci.example.test/release.yml@refs/heads/main";
+/// The OIDC issuer of the keyless signature's certificate.
+pub const KEYLESS_ISSUER: &str = "https://issuer.example.test";
 /// The in-toto predicate type of the attestation.
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 
@@ -375,7 +379,8 @@ fn key_annotations(key: &SigningKey, payload: &[u8]) -> BTreeMap<String, String>
 /// Pushes the supply-chain content of the table above into the registry at `registry_url`
 /// (plain HTTP, or HTTPS without verifying; anonymous, or the registry's own auth challenge
 /// answered without credentials), beside the fixture images of `set`, which it should
-/// already hold. Keys are written into `dir`: `cosign.key`, `cosign.pub`, `other.pub`.
+/// already hold. Keys are written into `dir`: `cosign.key`, `cosign.pub`, `other.pub`, and
+/// the keyless signature's `trusted_root.json` (a test Fulcio CA and Rekor key).
 pub fn push_supply_chain(
     registry_url: &str,
     set: &FixtureSet,
@@ -397,6 +402,10 @@ pub fn push_supply_chain(
     let app_a = image("fixtures/app-a")?.clone();
     let app_b = image("fixtures/app-b")?.clone();
     let multi = image("fixtures/multi")?.clone();
+    let many = image("fixtures/many-layers")?.clone();
+    let sigstore = airlock_cosign::testing::TestSigstore::new();
+    let trusted_root = dir.join("trusted_root.json");
+    std::fs::write(&trusted_root, sigstore.trusted_root_json())?;
 
     let (artifacts, referrers_indexes) = off_runtime(|| -> anyhow::Result<_> {
         let mut w = Writer {
@@ -529,13 +538,27 @@ pub fn push_supply_chain(
             (&app_b.digest, &app_b.media_type, app_b.size),
             &other_signed,
         )?;
+
+        // fixtures/many-layers: keyless.
+        let keyless =
+            |payload: &[u8]| sigstore.sign_keyless(payload, KEYLESS_IDENTITY, KEYLESS_ISSUER);
+        w.signature(
+            &many.repository,
+            (&many.digest, &many.media_type, many.size),
+            &keyless,
+        )?;
         Ok((w.pushed, w.indexes))
     })?;
     Ok(SupplyChain {
         key: key_file,
         public_key,
         other_public_key,
-        keyless: None,
+        keyless: Some(KeylessFixture {
+            trusted_root,
+            identity: KEYLESS_IDENTITY.to_string(),
+            issuer: KEYLESS_ISSUER.to_string(),
+            repository: many.repository.clone(),
+        }),
         artifacts,
         referrers_indexes,
     })

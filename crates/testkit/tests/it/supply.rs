@@ -1,10 +1,13 @@
 //! The signed fixtures are real: skopeo reads every pushed artifact with its digest, openssl
 //! verifies the cosign signatures, and the other key's signature is refused.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
+use airlock_cosign::{verify_image, Policy, SignatureLayer};
+use airlock_layout::Digest;
 use airlock_testkit::fixtures;
-use airlock_testkit::supply::{openssl_verify_cosign, SCAN_ARTIFACT_TYPE};
+use airlock_testkit::supply::{openssl_verify_cosign, KEYLESS_IDENTITY, SCAN_ARTIFACT_TYPE};
 use airlock_testkit::Registry;
 
 use crate::{sha256, succeed, tool};
@@ -45,6 +48,7 @@ fn supply_chain_is_pushed_and_verifies_with_openssl_only_for_the_right_key() {
             "signature",
             "signature",
             "referrer",
+            "signature",
             "signature",
         ]
     );
@@ -100,4 +104,79 @@ fn supply_chain_is_pushed_and_verifies_with_openssl_only_for_the_right_key() {
     assert_eq!(manifest["subject"]["digest"], amd64.digest.as_str());
     assert_eq!(supply.referrers_indexes.len(), 1);
     assert_eq!(supply.referrers_indexes[0].tag, tag);
+}
+
+#[test]
+fn the_keyless_signature_chains_to_its_test_ca_for_openssl_and_verifies_offline() {
+    let set = fixtures::fixture_set().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (registry, supply) = Registry::with_supply_chain(&set, dir.path()).unwrap();
+    let keyless = supply.keyless.clone().unwrap();
+    let many = set.image(&keyless.repository).unwrap();
+    let sig = supply.find(&many.digest, "signature").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw(
+        &registry,
+        &keyless.repository,
+        sig.tag.as_deref().unwrap(),
+    ))
+    .unwrap();
+    let layer = &manifest["layers"][0];
+    let annotations: BTreeMap<String, String> =
+        serde_json::from_value(layer["annotations"].clone()).unwrap();
+
+    // openssl: the leaf chains to the CA of the chain annotation.
+    let leaf = dir.path().join("leaf.pem");
+    let chain = dir.path().join("chain.pem");
+    std::fs::write(&leaf, &annotations["dev.sigstore.cosign/certificate"]).unwrap();
+    std::fs::write(&chain, &annotations["dev.sigstore.cosign/chain"]).unwrap();
+    let out = succeed(
+        Command::new(tool("openssl"))
+            .args(["verify", "-CAfile"])
+            .arg(&chain)
+            .arg(&leaf),
+    );
+    assert!(String::from_utf8_lossy(&out).contains(": OK"));
+    let text = String::from_utf8(succeed(
+        Command::new(tool("openssl"))
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&leaf),
+    ))
+    .unwrap();
+    assert!(
+        text.contains(&format!("URI:{}", keyless.identity)),
+        "{text}"
+    );
+
+    // The same bytes verify offline against the trusted root, with the identity asked.
+    let payload_digest = layer["digest"].as_str().unwrap();
+    let payload = std::fs::read(
+        registry
+            .storage
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&payload_digest[7..9])
+            .join(&payload_digest[7..])
+            .join("data"),
+    )
+    .unwrap();
+    let digest = Digest::parse(payload_digest).unwrap();
+    let layer = SignatureLayer {
+        digest: &digest,
+        payload: &payload,
+        annotations: &annotations,
+    };
+    let image = Digest::parse(&many.digest).unwrap();
+    let policy =
+        Policy::keyless(&keyless.trusted_root, &keyless.identity, &keyless.issuer).unwrap();
+    let verified = verify_image(&image, &[layer], &policy).unwrap();
+    assert_eq!(
+        verified.certificate.unwrap().identity,
+        KEYLESS_IDENTITY.to_string()
+    );
+    let wrong = Policy::keyless(
+        &keyless.trusted_root,
+        "someone@example.test",
+        &keyless.issuer,
+    )
+    .unwrap();
+    assert!(verify_image(&image, &[layer], &wrong).is_err());
 }

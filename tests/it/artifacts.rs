@@ -13,7 +13,9 @@ use airlock_testkit::supply::{PushedArtifact, SupplyChain, SCAN_ARTIFACT_TYPE};
 use airlock_testkit::Registry;
 use serde_json::Value;
 
-use crate::support::{airlock, find, fixture_set, run, stderr, workdir};
+use crate::support::{
+    airlock, decompress, find, fixture_set, run, skopeo_digest_from_archive, stderr, workdir,
+};
 
 /// The fixtures with their supply chain, in a registry of their own.
 fn signed_registry(dir: &Path) -> (Registry, SupplyChain) {
@@ -159,6 +161,20 @@ fn every_pushed_artifact_is_carried_under_its_subject_with_identical_digests() {
     cmd.args(["verify", "--insecure-skip-signature"]).arg(&out);
     let v = run(cmd, None);
     assert!(v.status.success(), "verify failed: {}", stderr(&v));
+
+    // OCI layout tools see the tagged artifacts: skopeo copies `.sig` out of the archive by
+    // its name in index.json, checking every digest.
+    let tar = decompress(&out);
+    let app_a = find(&fixture_set(), "fixtures/app-a").clone();
+    let sig = supply.find(&app_a.digest, "signature").unwrap();
+    let name = format!(
+        "{}/fixtures/app-a:{}",
+        reg.host,
+        sig.tag.as_deref().unwrap()
+    );
+    let copied = skopeo_digest_from_archive(&tar, &name, &work.path().join("sig-out"))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(copied, sig.digest);
 
     // inspect shows them, in the table and in --json.
     let mut cmd = airlock(&work.path().join("cache-inspect"));

@@ -2,6 +2,7 @@
 //! four variants, containerd, skopeo as the independent reader). Every test starts its own
 //! servers on free loopback ports through `airlock-testkit`.
 
+mod artifacts;
 mod bundle;
 mod bundle_safety;
 mod completions;

@@ -127,6 +127,12 @@ pub struct BundleArgs {
     /// Read the passphrase of --sign-key from standard input [default: AIRLOCK_KEY_PASSPHRASE]
     #[arg(long, requires = "sign_key")]
     pub passphrase_stdin: bool,
+    /// Refuse every image without a `verify:` of its own unless its upstream cosign signature verifies with this public key (cosign or PEM)
+    #[arg(long, value_name = "FILE")]
+    pub verify_upstream_key: Option<PathBuf>,
+    /// The sigstore trusted_root.json for keyless `verify:` entries that name no `trustedRoot`
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,

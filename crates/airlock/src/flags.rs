@@ -184,6 +184,8 @@ pub fn bundle_options(
             ..ArchiveOptions::default()
         },
         sign,
+        verify_upstream_key: args.verify_upstream_key.clone(),
+        trusted_root: args.trusted_root.clone(),
     })
 }
 

@@ -85,6 +85,22 @@ pub enum Error {
         /// Its cache file.
         path: PathBuf,
     },
+    /// A `verify:` key or trusted root (or `--verify-upstream-key`, `--trusted-root`) cannot
+    /// be used.
+    #[error("cannot use the upstream signature policy `{what}`\n  hint: check the file, or change `verify:` in the spec")]
+    Policy {
+        /// The key or trusted root file, or the keyless identity.
+        what: String,
+        /// The cause.
+        #[source]
+        source: airlock_cosign::CosignError,
+    },
+    /// A keyless `verify:` names no trusted root, and none was given.
+    #[error("`{image}`: keyless `verify:` needs a sigstore trusted root\n  hint: add `trustedRoot: FILE` to it, or pass --trusted-root FILE")]
+    NoTrustedRoot {
+        /// The first image concerned.
+        image: String,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed")]
     Join(#[from] tokio::task::JoinError),
@@ -161,6 +177,18 @@ pub enum ImageError {
         /// The platforms the index offers.
         available: String,
     },
+    /// The image has no upstream signature valid under its `verify:` policy.
+    #[error("`{image}`: refused: no valid upstream signature of {digest} ({policy}): {}\n  hint: check that the image is signed with the key or identity in `verify:`, or remove `verify:` for it", found_text(found))]
+    UpstreamSignature {
+        /// The canonical reference.
+        image: String,
+        /// The digest whose signature was looked for (upstream, as served).
+        digest: String,
+        /// The policy, for people (`key FILE`, `identity … from …`).
+        policy: String,
+        /// What was found instead, one entry per signature layer (none: unsigned).
+        found: Vec<String>,
+    },
     /// A blob could not be downloaded and verified.
     #[error("`{image}`: blob {digest} from `{source_name}`")]
     Blob {
@@ -208,6 +236,14 @@ pub enum BlobError {
 impl From<airlock_registry::Error> for BlobError {
     fn from(e: airlock_registry::Error) -> Self {
         BlobError::Registry(Box::new(e))
+    }
+}
+
+fn found_text(found: &[String]) -> String {
+    if found.is_empty() {
+        "no signature found".to_string()
+    } else {
+        found.join("; ")
     }
 }
 

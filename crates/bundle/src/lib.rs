@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod artifacts;
 mod error;
 pub mod lock;
 pub mod platform;
@@ -64,6 +65,12 @@ pub struct BundleOptions {
     pub archive: ArchiveOptions,
     /// Sign `airlock/manifest.json` with this key (stored as `airlock/manifest.json.sig`).
     pub sign: Option<airlock_layout::SigningKey>,
+    /// Verify the upstream signature of every image without a `verify:` of its own (or of its
+    /// registry) with this public key (`--verify-upstream-key`).
+    pub verify_upstream_key: Option<PathBuf>,
+    /// The sigstore `trusted_root.json` for keyless `verify:` entries that name none
+    /// (`--trusted-root`).
+    pub trusted_root: Option<PathBuf>,
 }
 
 impl BundleOptions {
@@ -81,6 +88,8 @@ impl BundleOptions {
             created: None,
             archive: ArchiveOptions::default(),
             sign: None,
+            verify_upstream_key: None,
+            trusted_root: None,
         }
     }
 }

@@ -31,9 +31,9 @@ const REWRITES: usize = 3;
 
 /// Where an image is pulled from: a repository on a registry host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Source {
-    host: String,
-    repository: String,
+pub(crate) struct Source {
+    pub(crate) host: String,
+    pub(crate) repository: String,
 }
 
 impl std::fmt::Display for Source {
@@ -61,11 +61,23 @@ struct Resolved {
     blobs: Vec<BlobRecord>,
     /// The blobs that still have to be downloaded (layers), a subset of `blobs`.
     layers: Vec<BlobRecord>,
+    /// The artifacts carried with it, subjects first.
+    artifacts: Vec<airlock_layout::ArtifactRecord>,
 }
 
-struct Ctx {
-    client: Client,
-    store: Arc<BlobStore>,
+/// The upstream signature policy of an image, and how to name it.
+struct ImagePolicy {
+    policy: Arc<airlock_cosign::Policy>,
+    text: String,
+}
+
+pub(crate) struct Ctx {
+    pub(crate) client: Client,
+    pub(crate) store: Arc<BlobStore>,
+    /// What the run learnt about its sources' tags and referrers APIs.
+    pub(crate) discovery: crate::artifacts::Discovery,
+    /// The upstream signature policy of each spec image that has one, by spec index.
+    policies: HashMap<usize, ImagePolicy>,
     spec: Spec,
     lock: Option<(std::path::PathBuf, Lock)>,
     reporter: Arc<dyn Reporter>,
@@ -78,7 +90,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn warn(&self, message: String) {
+    pub(crate) fn warn(&self, message: String) {
         self.reporter.warn(&message);
         self.warnings.lock().expect("warnings lock").push(message);
     }
@@ -105,8 +117,15 @@ pub async fn bundle(
         created,
         archive,
         sign,
+        verify_upstream_key,
+        trusted_root,
     } = opts;
     let jobs = jobs.max(1);
+    let policies = policies(
+        &spec,
+        verify_upstream_key.as_deref(),
+        trusted_root.as_deref(),
+    )?;
 
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.is_dir() {
@@ -129,6 +148,8 @@ pub async fn bundle(
     let ctx = Arc::new(Ctx {
         client: Client::new(client)?,
         store,
+        discovery: crate::artifacts::Discovery::default(),
+        policies,
         spec,
         lock,
         reporter,
@@ -281,6 +302,71 @@ pub async fn bundle(
         cached_bytes,
         archive,
     })
+}
+
+/// The upstream signature policy of every image that has one (its `verify:`, its registry's,
+/// or `--verify-upstream-key`), each policy built once; files are read now.
+fn policies(
+    spec: &Spec,
+    cli_key: Option<&std::path::Path>,
+    cli_root: Option<&std::path::Path>,
+) -> Result<HashMap<usize, ImagePolicy>, Error> {
+    use crate::spec::VerifySpec;
+    let cli = cli_key.map(|k| VerifySpec::Key(k.to_path_buf()));
+    let mut built: HashMap<VerifySpec, Arc<airlock_cosign::Policy>> = HashMap::new();
+    let mut out = HashMap::new();
+    for (i, img) in spec.images.iter().enumerate() {
+        let Some(v) = spec.verify_for(img).or(cli.as_ref()) else {
+            continue;
+        };
+        let text = match v {
+            VerifySpec::Key(path) => format!("key `{}`", path.display()),
+            VerifySpec::Keyless {
+                identity, issuer, ..
+            } => format!("identity `{identity}` from `{issuer}`"),
+        };
+        let policy = match built.get(v) {
+            Some(p) => p.clone(),
+            None => {
+                let policy = match v {
+                    VerifySpec::Key(path) => airlock_cosign::Policy::keys(std::slice::from_ref(
+                        path,
+                    ))
+                    .map_err(|source| Error::Policy {
+                        what: path.display().to_string(),
+                        source,
+                    })?,
+                    VerifySpec::Keyless {
+                        identity,
+                        issuer,
+                        trusted_root,
+                    } => {
+                        let root = trusted_root.as_deref().or(cli_root).ok_or_else(|| {
+                            Error::NoTrustedRoot {
+                                image: img.reference.to_string(),
+                            }
+                        })?;
+                        let root = airlock_cosign::TrustedRoot::load(root).map_err(|source| {
+                            Error::Policy {
+                                what: root.display().to_string(),
+                                source,
+                            }
+                        })?;
+                        airlock_cosign::Policy::Keyless(airlock_cosign::KeylessPolicy {
+                            root: Arc::new(root),
+                            identity: identity.clone(),
+                            issuer: issuer.clone(),
+                        })
+                    }
+                };
+                let policy = Arc::new(policy);
+                built.insert(v.clone(), policy.clone());
+                policy
+            }
+        };
+        out.insert(i, ImagePolicy { policy, text });
+    }
+    Ok(out)
 }
 
 /// Sets the cancel flag and closes the arrivals when a run ends, however it ends.
@@ -661,6 +747,7 @@ fn image_of(e: &ImageError) -> &str {
         | ImageError::NotLocked { image, .. }
         | ImageError::BadManifest { image, .. }
         | ImageError::NoPlatform { image, .. }
+        | ImageError::UpstreamSignature { image, .. }
         | ImageError::Blob { image, .. } => image,
     }
 }
@@ -829,6 +916,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         seen: HashSet::new(),
         layers: Vec::new(),
         platforms: Vec::new(),
+        children: Vec::new(),
     };
     let upstream_digest = top.digest.clone();
     let media_type = graph::document_media_type(Some(&top.media_type), &top.bytes);
@@ -848,6 +936,15 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         }
         ctx.warn(msg);
     }
+    let artifacts = carry_artifacts(
+        ctx,
+        spec_index,
+        img,
+        &source,
+        &mut walk,
+        (&digest, original_digest.as_ref()),
+    )
+    .await?;
     let ImageWalk {
         blobs,
         layers,
@@ -868,7 +965,157 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         original_digest,
         blobs,
         layers,
+        artifacts,
     })
+}
+
+/// Finds the artifacts of the image (its top as stored, each platform manifest kept, and for
+/// a filtered index the upstream index), verifies its upstream signature when a policy applies,
+/// and adds what is carried to the walk's blobs. A filtered index's own artifacts are not
+/// carried: a warning says which signatures stay valid.
+async fn carry_artifacts(
+    ctx: &Ctx,
+    spec_index: usize,
+    img: &ImageSpec,
+    source: &Source,
+    walk: &mut ImageWalk<'_>,
+    (digest, original): (&Digest, Option<&Digest>),
+) -> Result<Vec<airlock_layout::ArtifactRecord>, ImageError> {
+    use crate::artifacts::{self, Subject};
+    let policy = ctx.policies.get(&spec_index);
+    if img.artifacts.is_none() && policy.is_none() {
+        return Ok(Vec::new());
+    }
+    let image = walk.image.to_string();
+    let upstream = original.unwrap_or(digest).clone();
+    let mut subjects = vec![Subject {
+        digest: upstream.clone(),
+        platform: None,
+        carried: original.is_none(),
+    }];
+    for (d, platform) in &walk.children {
+        subjects.push(Subject {
+            digest: d.clone(),
+            platform: platform.clone(),
+            carried: true,
+        });
+    }
+    let found = artifacts::discover(
+        ctx,
+        &image,
+        source,
+        &img.artifacts,
+        &subjects,
+        policy.is_some(),
+    )
+    .await?;
+    let mut all: Vec<artifacts::Artifact> = found.into_iter().flat_map(|(_, a)| a).collect();
+    if let Some(p) = policy {
+        artifacts::verify(&image, &upstream, &mut all, &p.policy, &p.text)?;
+        if original.is_some() {
+            for (d, _) in &walk.children {
+                let signed = all.iter().any(|a| {
+                    a.record.subject == *d
+                        && a.record.kind == airlock_layout::ArtifactKind::Signature
+                });
+                if signed {
+                    artifacts::verify(&image, d, &mut all, &p.policy, &p.text)?;
+                }
+            }
+        }
+    }
+    if let Some(orig) = original {
+        filtered_index_warning(ctx, &image, orig, digest, &walk.children, &all);
+    }
+    // Carried: what the selection wants, under a subject the bundle holds.
+    let mut held: HashSet<Digest> = walk.children.iter().map(|(d, _)| d.clone()).collect();
+    if original.is_none() {
+        held.insert(upstream.clone());
+    }
+    let wanted = |k: airlock_layout::ArtifactKind| match k {
+        airlock_layout::ArtifactKind::Signature => img.artifacts.signatures,
+        airlock_layout::ArtifactKind::Attestation => img.artifacts.attestations,
+        airlock_layout::ArtifactKind::Sbom => img.artifacts.sboms,
+        airlock_layout::ArtifactKind::Referrer => true,
+    };
+    let mut records = Vec::new();
+    for a in all {
+        if !held.contains(&a.record.subject) || !wanted(a.record.kind) {
+            continue;
+        }
+        held.insert(a.record.digest.clone());
+        let layers: HashSet<&Digest> = a.layers.iter().map(|l| &l.digest).collect();
+        for b in &a.blobs {
+            if walk.seen.insert(b.digest.clone()) {
+                walk.blobs.push(b.clone());
+                if layers.contains(&b.digest) {
+                    walk.layers.push(b.clone());
+                }
+            }
+        }
+        records.push(a.record);
+    }
+    Ok(records)
+}
+
+/// Says plainly that the artifacts of an upstream index do not cover the rewritten one, and
+/// which signatures stay valid.
+fn filtered_index_warning(
+    ctx: &Ctx,
+    image: &str,
+    upstream: &Digest,
+    new: &Digest,
+    children: &[(Digest, Option<String>)],
+    all: &[crate::artifacts::Artifact],
+) {
+    let over_index: Vec<&crate::artifacts::Artifact> = all
+        .iter()
+        .filter(|a| a.record.subject == *upstream)
+        .collect();
+    if over_index.is_empty() {
+        return;
+    }
+    let signed: Vec<String> = children
+        .iter()
+        .filter(|(d, _)| {
+            all.iter().any(|a| {
+                a.record.subject == *d && a.record.kind == airlock_layout::ArtifactKind::Signature
+            })
+        })
+        .map(|(d, p)| match p {
+            Some(p) => format!("{p} ({d})"),
+            None => d.to_string(),
+        })
+        .collect();
+    let kinds: Vec<String> = over_index
+        .iter()
+        .map(|a| match &a.record.tag {
+            Some(t) => format!("{} `{t}`", a.record.kind),
+            None => format!("{} {}", a.record.kind, a.record.digest),
+        })
+        .collect();
+    let valid = if signed.is_empty() {
+        "no signature stays valid (no platform manifest kept has a signature of its own)"
+            .to_string()
+    } else {
+        format!(
+            "the per-platform signatures stay valid and are carried: {}",
+            signed.join(", ")
+        )
+    };
+    let what = if over_index
+        .iter()
+        .any(|a| a.record.kind == airlock_layout::ArtifactKind::Signature)
+    {
+        "is signed"
+    } else {
+        "has artifacts"
+    };
+    ctx.warn(format!(
+        "`{image}`: upstream index {upstream} {what}, but platform filtering made a new index \
+         {new}, which they do not cover: {} not carried; {valid}",
+        kinds.join(", ")
+    ));
 }
 
 fn error_text(e: &dyn std::error::Error) -> String {
@@ -885,6 +1132,8 @@ struct ImageWalk<'a> {
     seen: HashSet<Digest>,
     layers: Vec<BlobRecord>,
     platforms: Vec<String>,
+    /// The platform manifests kept under the top index, with their platforms.
+    children: Vec<(Digest, Option<String>)>,
 }
 
 impl ImageWalk<'_> {
@@ -961,6 +1210,12 @@ impl ImageWalk<'_> {
                     };
                     let doc = walk.feed(&data).map_err(|e| self.graph_error(e))?;
                     self.store_bytes(&node.digest, &node.media_type, &data)?;
+                    if node.depth == 1 {
+                        self.children.push((
+                            node.digest.clone(),
+                            node.platform.as_ref().map(|p| p.to_string()),
+                        ));
+                    }
                     if node.depth > 0 || doc.kind() != Kind::Index {
                         continue;
                     }
@@ -1389,7 +1644,7 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
             source: r.source.to_string(),
             platforms: r.platforms.clone(),
             original_digest: r.original_digest.clone(),
-            artifacts: Vec::new(),
+            artifacts: r.artifacts.clone(),
         });
         for b in &r.blobs {
             if seen.insert(b.digest.clone()) {
@@ -1420,23 +1675,34 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
 /// The OCI `index.json`: one entry per image tag (or per digest pin), named with the fully
 /// qualified reference in both the OCI and the containerd annotation, sorted by name.
 fn build_index_json(manifest: &BundleManifest) -> Vec<u8> {
-    let mut entries: Vec<(String, &ImageRecord)> = Vec::new();
+    // (name, media type, digest, size)
+    let mut entries: Vec<(String, &str, &Digest, u64)> = Vec::new();
     for img in &manifest.images {
+        let entry = |name| (name, img.media_type.as_str(), &img.digest, img.size);
         if img.tags.is_empty() {
-            entries.push((format!("{}@{}", img.name, img.digest), img));
+            entries.push(entry(format!("{}@{}", img.name, img.digest)));
         }
         for t in &img.tags {
-            entries.push((format!("{}:{t}", img.name), img));
+            entries.push(entry(format!("{}:{t}", img.name)));
+        }
+        // Tagged artifacts (cosign's scheme) by their tag, so OCI layout tools see them.
+        for a in &img.artifacts {
+            if let Some(t) = &a.tag {
+                let name = format!("{}:{t}", img.name);
+                if !entries.iter().any(|e| e.0 == name) {
+                    entries.push((name, a.media_type.as_str(), &a.digest, a.size));
+                }
+            }
         }
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let manifests: Vec<serde_json::Value> = entries
         .iter()
-        .map(|(name, img)| {
+        .map(|(name, media_type, digest, size)| {
             serde_json::json!({
-                "mediaType": img.media_type,
-                "digest": img.digest.to_string(),
-                "size": img.size,
+                "mediaType": media_type,
+                "digest": digest.to_string(),
+                "size": size,
                 "annotations": {
                     "io.containerd.image.name": name,
                     "org.opencontainers.image.ref.name": name,

@@ -53,6 +53,17 @@ pub struct Spec {
     pub kubernetes: Option<KubernetesSpec>,
 }
 
+impl Spec {
+    /// The verification that applies to `img`: its own `verify:`, else its registry's.
+    pub fn verify_for<'a>(&'a self, img: &'a ImageSpec) -> Option<&'a VerifySpec> {
+        img.verify.as_ref().or_else(|| {
+            self.registries
+                .get(&img.reference.registry)
+                .and_then(|r| r.verify.as_ref())
+        })
+    }
+}
+
 /// `spec.kubernetes`: a Kubernetes release whose kubeadm images the spec includes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubernetesSpec {
@@ -104,6 +115,120 @@ pub struct ImageSpec {
     pub line: usize,
     /// 1-based column.
     pub column: usize,
+    /// Which signatures, attestations, SBOMs and referrers are carried with it.
+    pub artifacts: ArtifactSelection,
+    /// How its upstream signature is verified at bundle time (`verify:` of the image; the
+    /// registry's and `--verify-upstream-key` apply when it has none).
+    pub verify: Option<VerifySpec>,
+}
+
+/// `artifacts:`: which artifacts that refer to an image are carried with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactSelection {
+    /// cosign signatures (`.sig`, or referrers of the cosign signature type).
+    pub signatures: bool,
+    /// Attestations (`.att`, in-toto in DSSE).
+    pub attestations: bool,
+    /// SBOMs (`.sbom`, SPDX, CycloneDX).
+    pub sboms: bool,
+    /// Which OCI 1.1 referrers (found through the referrers API or its tag schema).
+    pub referrers: ReferrerFilter,
+}
+
+/// `artifacts.referrers`: `all`, `none`, or a list of `artifactType`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferrerFilter {
+    /// Every referrer.
+    All,
+    /// None.
+    None,
+    /// Only those of these artifact types.
+    Types(Vec<String>),
+}
+
+impl ReferrerFilter {
+    /// Whether a referrer of `artifact_type` is carried.
+    pub fn keeps(&self, artifact_type: Option<&str>) -> bool {
+        match self {
+            ReferrerFilter::All => true,
+            ReferrerFilter::None => false,
+            ReferrerFilter::Types(types) => {
+                artifact_type.is_some_and(|t| types.iter().any(|w| w == t))
+            }
+        }
+    }
+}
+
+impl Default for ArtifactSelection {
+    /// Everything: artifacts are carried unless the spec says otherwise.
+    fn default() -> Self {
+        ArtifactSelection::all()
+    }
+}
+
+impl ArtifactSelection {
+    /// Every kind of artifact (`artifacts: all`, the default).
+    pub fn all() -> ArtifactSelection {
+        ArtifactSelection {
+            signatures: true,
+            attestations: true,
+            sboms: true,
+            referrers: ReferrerFilter::All,
+        }
+    }
+
+    /// No artifact (`artifacts: none`).
+    pub fn none() -> ArtifactSelection {
+        ArtifactSelection {
+            signatures: false,
+            attestations: false,
+            sboms: false,
+            referrers: ReferrerFilter::None,
+        }
+    }
+
+    /// Whether nothing is carried (discovery is skipped).
+    pub fn is_none(&self) -> bool {
+        *self == ArtifactSelection::none()
+    }
+
+    /// This selection with the fields `over` sets replaced.
+    fn overridden(&self, over: &RawArtifacts) -> ArtifactSelection {
+        match over {
+            RawArtifacts::All => ArtifactSelection::all(),
+            RawArtifacts::None => ArtifactSelection::none(),
+            RawArtifacts::Fields {
+                signatures,
+                attestations,
+                sboms,
+                referrers,
+            } => ArtifactSelection {
+                signatures: signatures.unwrap_or(self.signatures),
+                attestations: attestations.unwrap_or(self.attestations),
+                sboms: sboms.unwrap_or(self.sboms),
+                referrers: referrers.clone().unwrap_or_else(|| self.referrers.clone()),
+            },
+        }
+    }
+}
+
+/// `verify:`: what an upstream signature of an image must be.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VerifySpec {
+    /// `{key: FILE}`: made with this public key (cosign or PEM), resolved against the spec's
+    /// directory.
+    Key(PathBuf),
+    /// `{identity, issuer, trustedRoot}`: keyless, a Fulcio certificate naming exactly this
+    /// identity and issuer, checked against a sigstore `trusted_root.json` (none given:
+    /// `--trusted-root`).
+    Keyless {
+        /// The certificate identity (e-mail or URI).
+        identity: String,
+        /// The OIDC issuer.
+        issuer: String,
+        /// The trusted root file.
+        trusted_root: Option<PathBuf>,
+    },
 }
 
 /// Settings for one registry host.
@@ -115,6 +240,8 @@ pub struct RegistrySettings {
     pub ca_file: Option<PathBuf>,
     /// Mirrors tried in order before the origin: `host[:port][/path/prefix]`.
     pub mirrors: Vec<String>,
+    /// How signatures of its images are verified (`verify:`), unless an image says.
+    pub verify: Option<VerifySpec>,
 }
 
 impl Spec {
@@ -198,6 +325,8 @@ fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             platforms: PlatformFilter::All,
             line,
             column,
+            artifacts: ArtifactSelection::all(),
+            verify: None,
         });
     }
     if images.is_empty() {
@@ -276,6 +405,8 @@ struct RawBody {
     registries: HashMap<Spanned<String>, RawRegistry>,
     #[serde(default)]
     kubernetes: Option<Spanned<RawKubernetes>>,
+    #[serde(default)]
+    artifacts: Option<RawArtifacts>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +426,165 @@ struct RawRegistry {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     mirrors: Vec<Spanned<String>>,
+    #[serde(default)]
+    verify: Option<Spanned<RawVerify>>,
+}
+
+/// `artifacts:` as written: `all`, `none`, or a map of the fields it sets.
+#[derive(Debug, Clone)]
+enum RawArtifacts {
+    All,
+    None,
+    Fields {
+        signatures: Option<bool>,
+        attestations: Option<bool>,
+        sboms: Option<bool>,
+        referrers: Option<ReferrerFilter>,
+    },
+}
+
+const ARTIFACT_FIELDS: &[&str] = &["signatures", "attestations", "sboms", "referrers"];
+
+impl<'de> Deserialize<'de> for RawArtifacts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawArtifacts;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "`all`, `none`, or a map of `signatures`, `attestations`, `sboms` \
+                     (true or false) and `referrers` (`all`, `none` or a list of artifact types)",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawArtifacts, E> {
+                match v {
+                    "all" => Ok(RawArtifacts::All),
+                    "none" => Ok(RawArtifacts::None),
+                    other => Err(E::custom(format!(
+                        "`artifacts: {other}` is not `all`, `none` or a map of {}",
+                        ARTIFACT_FIELDS.join(", ")
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawArtifacts, A::Error> {
+                let (mut signatures, mut attestations, mut sboms, mut referrers) =
+                    (None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    let dup = match key.as_str() {
+                        "signatures" => signatures.replace(map.next_value()?).is_some(),
+                        "attestations" => attestations.replace(map.next_value()?).is_some(),
+                        "sboms" => sboms.replace(map.next_value()?).is_some(),
+                        "referrers" => referrers
+                            .replace(map.next_value::<RawReferrers>()?.0)
+                            .is_some(),
+                        other => return Err(de::Error::unknown_field(other, ARTIFACT_FIELDS)),
+                    };
+                    if dup {
+                        return Err(de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                }
+                Ok(RawArtifacts::Fields {
+                    signatures,
+                    attestations,
+                    sboms,
+                    referrers,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `artifacts.referrers` as written.
+struct RawReferrers(ReferrerFilter);
+
+impl<'de> Deserialize<'de> for RawReferrers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawReferrers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`all`, `none`, or a list of artifact types")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawReferrers, E> {
+                match v {
+                    "all" => Ok(RawReferrers(ReferrerFilter::All)),
+                    "none" => Ok(RawReferrers(ReferrerFilter::None)),
+                    other => Err(E::custom(format!(
+                        "`referrers: {other}` is not `all`, `none` or a list of artifact types \
+                         (write `[{other}]` for one type)"
+                    ))),
+                }
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawReferrers, A::Error> {
+                let mut types = Vec::new();
+                while let Some(t) = seq.next_element::<String>()? {
+                    if t.is_empty() || !t.contains('/') || t.contains(char::is_whitespace) {
+                        return Err(de::Error::custom(format!(
+                            "`{t}` is not an artifact type (a media type such as \
+                             `application/spdx+json`)"
+                        )));
+                    }
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
+                Ok(RawReferrers(if types.is_empty() {
+                    ReferrerFilter::None
+                } else {
+                    ReferrerFilter::Types(types)
+                }))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `verify:` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawVerify {
+    #[serde(default)]
+    key: Option<PathBuf>,
+    #[serde(default)]
+    identity: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    trusted_root: Option<PathBuf>,
+}
+
+impl RawVerify {
+    /// The checked form, paths resolved against `base`.
+    fn check(self, base: &Path) -> Result<VerifySpec, &'static str> {
+        let resolve = |f: PathBuf| if f.is_relative() { base.join(f) } else { f };
+        match self {
+            RawVerify {
+                key: Some(key),
+                identity: None,
+                issuer: None,
+                trusted_root: None,
+            } => Ok(VerifySpec::Key(resolve(key))),
+            RawVerify { key: Some(_), .. } => {
+                Err("`verify` takes either `key` or `identity` with `issuer` (keyless), not both")
+            }
+            RawVerify {
+                key: None,
+                identity: Some(identity),
+                issuer: Some(issuer),
+                trusted_root,
+            } if !identity.is_empty() && !issuer.is_empty() => Ok(VerifySpec::Keyless {
+                identity,
+                issuer,
+                trusted_root: trusted_root.map(resolve),
+            }),
+            _ => Err("`verify` needs `key: FILE`, or `identity` and `issuer` \
+                      (with `trustedRoot: FILE` or `--trusted-root`) for keyless signatures"),
+        }
+    }
 }
 
 /// An entry of `spec.images`: a reference, or a map with `name` and `platforms`.
@@ -303,7 +593,11 @@ struct RawImage {
     /// Where `name` is, for the map form (the entry's own position otherwise).
     name_at: Option<Location>,
     platforms: Option<Vec<String>>,
+    artifacts: Option<RawArtifacts>,
+    verify: Option<Spanned<RawVerify>>,
 }
+
+const IMAGE_FIELDS: &[&str] = &["name", "platforms", "artifacts", "verify"];
 
 impl<'de> Deserialize<'de> for RawImage {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -318,20 +612,33 @@ impl<'de> Deserialize<'de> for RawImage {
                     name: v.to_string(),
                     name_at: None,
                     platforms: None,
+                    artifacts: None,
+                    verify: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawImage, A::Error> {
                 let mut name: Option<Spanned<String>> = None;
                 let mut platforms = None;
+                let mut artifacts = None;
+                let mut verify = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "name" if name.is_none() => name = Some(map.next_value()?),
                         "platforms" if platforms.is_none() => {
                             platforms = Some(map.next_value::<Vec<String>>()?)
                         }
-                        "name" | "platforms" => return Err(de::Error::duplicate_field("name")),
+                        "artifacts" if artifacts.is_none() => {
+                            artifacts = Some(map.next_value::<RawArtifacts>()?)
+                        }
+                        "verify" if verify.is_none() => {
+                            verify = Some(map.next_value::<Spanned<RawVerify>>()?)
+                        }
+                        "name" => return Err(de::Error::duplicate_field("name")),
+                        "platforms" => return Err(de::Error::duplicate_field("platforms")),
+                        "artifacts" => return Err(de::Error::duplicate_field("artifacts")),
+                        "verify" => return Err(de::Error::duplicate_field("verify")),
                         other => {
-                            return Err(de::Error::unknown_field(other, &["name", "platforms"]));
+                            return Err(de::Error::unknown_field(other, IMAGE_FIELDS));
                         }
                     }
                 }
@@ -340,6 +647,8 @@ impl<'de> Deserialize<'de> for RawImage {
                     name: name.value,
                     name_at: Some(name.referenced),
                     platforms,
+                    artifacts,
+                    verify,
                 })
             }
         }
@@ -422,6 +731,10 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         }
     };
 
+    let artifacts = match &body.artifacts {
+        None => ArtifactSelection::all(),
+        Some(a) => ArtifactSelection::all().overridden(a),
+    };
     let raw_images = body.images.map(|i| (at(i.referenced), i.value));
     let mut images = Vec::with_capacity(raw_images.as_ref().map_or(0, |(_, list)| list.len()) + 7);
     let mut seen = HashMap::new();
@@ -430,7 +743,7 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         Some(k) => Some(expand_kubernetes(
             path,
             &k.value,
-            &platforms,
+            (&platforms, &artifacts),
             &mut images,
             &mut seen,
         )?),
@@ -449,12 +762,28 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             Some(list) => PlatformFilter::parse_list(list)
                 .map_err(|m| spec_error(path, line, column, m.to_string()))?,
         };
+        let verify = match img.verify {
+            None => None,
+            Some(v) => {
+                let (line, column) = at(v.referenced);
+                Some(
+                    v.value
+                        .check(base)
+                        .map_err(|m| spec_error(path, line, column, m))?,
+                )
+            }
+        };
         images.push(ImageSpec {
             reference,
             original: img.name,
             platforms: image_platforms,
             line,
             column,
+            artifacts: match &img.artifacts {
+                None => artifacts.clone(),
+                Some(a) => artifacts.overridden(a),
+            },
+            verify,
         });
     }
     if images.is_empty() {
@@ -499,12 +828,24 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         let ca_file = r
             .ca_file
             .map(|f| if f.is_relative() { base.join(f) } else { f });
+        let verify = match r.verify {
+            None => None,
+            Some(v) => {
+                let (line, column) = at(v.referenced);
+                Some(
+                    v.value
+                        .check(base)
+                        .map_err(|m| spec_error(path, line, column, m))?,
+                )
+            }
+        };
         registries.insert(
             host,
             RegistrySettings {
                 plain_http: r.plain_http,
                 ca_file,
                 mirrors: r.mirrors.into_iter().map(|m| m.value).collect(),
+                verify,
             },
         );
     }
@@ -524,7 +865,7 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
 fn expand_kubernetes(
     path: &Path,
     k: &RawKubernetes,
-    platforms: &PlatformFilter,
+    (platforms, artifacts): (&PlatformFilter, &ArtifactSelection),
     images: &mut Vec<ImageSpec>,
     seen: &mut HashMap<String, String>,
 ) -> Result<KubernetesSpec, Error> {
@@ -562,6 +903,8 @@ fn expand_kubernetes(
             platforms: platforms.clone(),
             line,
             column,
+            artifacts: artifacts.clone(),
+            verify: None,
         });
     }
     Ok(KubernetesSpec {
@@ -925,6 +1268,122 @@ mod tests {
             n += 1;
         }
         assert!(n >= 7, "only {n} specs in {}", dir.display());
+    }
+
+    const HEAD_A: &str = "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: a}\nspec:\n";
+
+    #[test]
+    fn artifacts_default_on_and_override_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "a.yaml",
+            &format!(
+                "{HEAD_A}  artifacts: {{sboms: false, referrers: [application/spdx+json]}}\n  images:\n    - a\n    - name: b\n      artifacts: {{sboms: true}}\n    - name: c\n      artifacts: none\n    - name: d\n      artifacts: all\n"
+            ),
+        );
+        let s = Spec::load(&p).unwrap();
+        let a = &s.images[0].artifacts;
+        assert!(a.signatures && a.attestations && !a.sboms);
+        assert_eq!(
+            a.referrers,
+            ReferrerFilter::Types(vec!["application/spdx+json".into()])
+        );
+        let b = &s.images[1].artifacts;
+        assert!(b.sboms && b.signatures);
+        assert_eq!(b.referrers, a.referrers, "fields not given are the spec's");
+        assert!(s.images[2].artifacts.is_none());
+        assert_eq!(s.images[3].artifacts, ArtifactSelection::all());
+
+        let p = write(dir.path(), "d.yaml", &format!("{HEAD_A}  images: [a]\n"));
+        assert_eq!(
+            Spec::load(&p).unwrap().images[0].artifacts,
+            ArtifactSelection::all()
+        );
+        let p = write(dir.path(), "t.txt", "a\n");
+        assert_eq!(
+            Spec::load(&p).unwrap().images[0].artifacts,
+            ArtifactSelection::all()
+        );
+        assert!(ReferrerFilter::All.keeps(None));
+        assert!(!ReferrerFilter::None.keeps(Some("x/y")));
+        assert!(!a.referrers.keeps(None));
+    }
+
+    #[test]
+    fn bad_artifacts_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        for (body, at, needle) in [
+            ("  artifacts: some\n  images: [a]\n", "b.yaml:5:", "some"),
+            (
+                "  images:\n    - name: a\n      artifacts: {signature: true}\n",
+                "b.yaml:7:",
+                "signature",
+            ),
+            (
+                "  images:\n    - name: a\n      artifacts: {referrers: [spdx]}\n",
+                "b.yaml:7:",
+                "spdx",
+            ),
+            (
+                "  artifacts: {sboms: maybe}\n  images: [a]\n",
+                "b.yaml:5:",
+                "",
+            ),
+        ] {
+            let p = write(dir.path(), "b.yaml", &format!("{HEAD_A}{body}"));
+            let e = Spec::load(&p).unwrap_err().to_string();
+            assert!(e.contains(at) && e.contains(needle), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn verify_per_registry_and_image_with_paths_beside_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "v.yaml",
+            &format!(
+                "{HEAD_A}  images:\n    - r.lan/a\n    - name: r.lan/b\n      verify: {{identity: me@example.com, issuer: https://issuer.example, trustedRoot: root.json}}\n    - other.lan/c\n  registries:\n    r.lan: {{verify: {{key: keys/k.pub}}}}\n"
+            ),
+        );
+        let s = Spec::load(&p).unwrap();
+        assert_eq!(
+            s.verify_for(&s.images[0]),
+            Some(&VerifySpec::Key(dir.path().join("keys/k.pub")))
+        );
+        assert_eq!(
+            s.verify_for(&s.images[1]),
+            Some(&VerifySpec::Keyless {
+                identity: "me@example.com".into(),
+                issuer: "https://issuer.example".into(),
+                trusted_root: Some(dir.path().join("root.json")),
+            })
+        );
+        assert_eq!(s.verify_for(&s.images[2]), None);
+
+        for (body, at) in [
+            (
+                "  images:\n    - name: a\n      verify: {key: k.pub, identity: x}\n",
+                "v.yaml:7:",
+            ),
+            (
+                "  images:\n    - name: a\n      verify: {identity: x}\n",
+                "v.yaml:7:",
+            ),
+            (
+                "  images: [a]\n  registries:\n    r.lan: {verify: {keys: k}}\n",
+                "v.yaml:7:",
+            ),
+        ] {
+            let p = write(dir.path(), "v.yaml", &format!("{HEAD_A}{body}"));
+            let e = Spec::load(&p).unwrap_err().to_string();
+            assert!(
+                e.contains(at) && e.contains("verify") || e.contains("keys"),
+                "{body}: {e}"
+            );
+            assert!(e.contains(at), "{body}: {e}");
+        }
     }
 }
 

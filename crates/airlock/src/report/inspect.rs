@@ -19,7 +19,7 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
         .iter()
         .map(|i| {
             let size = inv.sizes.get(&i.digest);
-            json!({
+            let mut image = json!({
                 "reference": i.reference,
                 "name": i.name,
                 "tags": i.tags,
@@ -30,7 +30,29 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
                 "originalDigest": i.original_digest,
                 "blobs": size.map(|s| s.blobs),
                 "size": size.map(|s| s.bytes),
-            })
+            });
+            // Present only when the image carries some (format 2), so the document of a
+            // bundle without artifacts is unchanged.
+            if !i.artifacts.is_empty() {
+                image["artifacts"] = i
+                    .artifacts
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "kind": a.kind,
+                            "subject": a.subject,
+                            "digest": a.digest,
+                            "mediaType": a.media_type,
+                            "size": a.size,
+                            "artifactType": a.artifact_type,
+                            "tag": a.tag,
+                            "certificate": a.certificate,
+                            "verified": a.verified,
+                        })
+                    })
+                    .collect();
+            }
+            image
         })
         .collect();
     json!({
@@ -50,6 +72,45 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
 
 fn short(d: &Digest) -> String {
     format!("sha256:{}", &d.hex()[..12])
+}
+
+/// How an artifact's subject is shown: `image` for the image itself, else a short digest (a
+/// platform manifest, another artifact).
+fn subject_text(image: &airlock_layout::ImageRecord, subject: &Digest) -> String {
+    if *subject == image.digest {
+        "image".to_owned()
+    } else {
+        short(subject)
+    }
+}
+
+/// The artifact rows under an image: kind, tag or "referrer", subject, artifact type,
+/// certificate, verified.
+fn artifact_lines(image: &airlock_layout::ImageRecord) -> Vec<String> {
+    image
+        .artifacts
+        .iter()
+        .map(|a| {
+            let mut line = format!(
+                "  {} {} on {}",
+                a.kind,
+                a.tag.as_deref().unwrap_or("referrer"),
+                subject_text(image, &a.subject)
+            );
+            if let Some(t) = &a.artifact_type {
+                line.push_str(&format!(" type {t}"));
+            }
+            if let Some(c) = &a.certificate {
+                line.push_str(&format!(" cert {} ({})", c.identity, c.issuer));
+            }
+            line.push_str(match &a.verified {
+                Some(airlock_layout::UpstreamVerification::Key { .. }) => " verified (key)",
+                Some(airlock_layout::UpstreamVerification::Keyless { .. }) => " verified (keyless)",
+                None => " not verified",
+            });
+            line
+        })
+        .collect()
 }
 
 /// The inventory for people: one row per image, then the totals.
@@ -87,7 +148,7 @@ pub fn table(inv: &Inventory) -> String {
         }
     }
     let mut out = String::new();
-    for r in &rows {
+    for (n, r) in rows.iter().enumerate() {
         let mut line = String::new();
         for (k, (w, c)) in widths.iter().zip(r).enumerate() {
             if k + 1 == r.len() {
@@ -98,6 +159,12 @@ pub fn table(inv: &Inventory) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+        if n > 0 {
+            for a in artifact_lines(&m.images[n - 1]) {
+                out.push_str(&a);
+                out.push('\n');
+            }
+        }
     }
     out.push('\n');
     out.push_str(&format!(

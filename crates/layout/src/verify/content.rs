@@ -39,6 +39,26 @@ pub enum ManifestDefect {
         /// The blob's size.
         blob_size: u64,
     },
+    /// An artifact's digest is not among the blobs.
+    #[error("artifact `{digest}` of image `{reference}` is not in the blob list")]
+    ArtifactNotListed {
+        /// The image it is carried with.
+        reference: String,
+        /// The artifact's digest.
+        digest: Digest,
+    },
+    /// An artifact's size differs from its blob's.
+    #[error("artifact `{digest}` of image `{reference}` has size {size}, its blob {blob_size}")]
+    ArtifactSize {
+        /// The image it is carried with.
+        reference: String,
+        /// The artifact's digest.
+        digest: Digest,
+        /// The artifact's size.
+        size: u64,
+        /// The blob's size.
+        blob_size: u64,
+    },
     /// The blob sizes overflow.
     #[error("the blob sizes add up to more than 2^64 bytes")]
     SizesOverflow,
@@ -171,6 +191,25 @@ pub(crate) fn check_manifest(
             }
             Some(_) => {}
         }
+        for a in &i.artifacts {
+            match blobs.get(&a.digest) {
+                None => {
+                    return Err(ManifestDefect::ArtifactNotListed {
+                        reference: i.reference.clone(),
+                        digest: a.digest.clone(),
+                    })
+                }
+                Some(b) if b.size != a.size => {
+                    return Err(ManifestDefect::ArtifactSize {
+                        reference: i.reference.clone(),
+                        digest: a.digest.clone(),
+                        size: a.size,
+                        blob_size: b.size,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
     }
     if m.blobs
         .iter()
@@ -206,8 +245,8 @@ pub(crate) fn check_oci_layout(bytes: &[u8]) -> Result<(), OciLayoutDefect> {
 
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// Every descriptor is one of the manifest's images (same digest, size and media type), and
-/// every image tag (or digest pin) is named.
+/// Every descriptor is one of the manifest's images or tagged artifacts (same digest, size and
+/// media type), and every image tag (or digest pin) and artifact tag is named.
 pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), IndexJsonDefect> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -232,20 +271,32 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
     }
     let mut names: HashMap<&str, &Digest> = HashMap::new();
     for (i, d) in index.manifests.iter().enumerate() {
-        let Some(image) = m.images.iter().find(|img| img.digest == d.digest) else {
+        let found = m
+            .images
+            .iter()
+            .find(|img| img.digest == d.digest)
+            .map(|img| (img.size, &img.media_type))
+            .or_else(|| {
+                m.images
+                    .iter()
+                    .flat_map(|img| &img.artifacts)
+                    .find(|a| a.tag.is_some() && a.digest == d.digest)
+                    .map(|a| (a.size, &a.media_type))
+            });
+        let Some((size, media_type)) = found else {
             return Err(IndexJsonDefect::NotAnImage {
                 index: i,
                 digest: d.digest.clone(),
             });
         };
-        if image.size != d.size || image.media_type != d.media_type {
+        if size != d.size || *media_type != d.media_type {
             return Err(IndexJsonDefect::Descriptor {
                 index: i,
                 digest: d.digest.clone(),
                 size: d.size,
                 media_type: d.media_type.clone(),
-                image_size: image.size,
-                image_media_type: image.media_type.clone(),
+                image_size: size,
+                image_media_type: media_type.clone(),
             });
         }
         if let Some(name) = d.annotations.get(REF_NAME) {
@@ -261,14 +312,21 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
         if wanted.is_empty() {
             wanted.push(format!("{}@{}", image.name, image.digest));
         }
-        for name in wanted {
+        let mut wanted: Vec<(String, &Digest)> =
+            wanted.into_iter().map(|n| (n, &image.digest)).collect();
+        for a in &image.artifacts {
+            if let Some(t) = &a.tag {
+                wanted.push((format!("{}:{t}", image.name), &a.digest));
+            }
+        }
+        for (name, expected) in wanted {
             match names.get(name.as_str()) {
-                Some(&d) if *d == image.digest => {}
+                Some(&d) if d == expected => {}
                 Some(&d) => {
                     return Err(IndexJsonDefect::NamePointsElsewhere {
                         name,
                         found: d.clone(),
-                        expected: image.digest.clone(),
+                        expected: expected.clone(),
                     })
                 }
                 None => return Err(IndexJsonDefect::Unnamed { name }),
@@ -276,4 +334,140 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{ArtifactKind, ArtifactRecord, BlobRecord, ImageRecord, SpecInfo};
+    use crate::media;
+
+    /// An image with one tag and a `.sig` artifact, both listed as blobs.
+    fn signed() -> BundleManifest {
+        let image = Digest::of_bytes(b"image");
+        let sig = Digest::of_bytes(b"signature");
+        let images = vec![ImageRecord {
+            name: "r.lan/app".into(),
+            reference: "r.lan/app:1".into(),
+            tags: vec!["1".into()],
+            digest: image.clone(),
+            media_type: media::OCI_MANIFEST.into(),
+            size: 5,
+            source: "r.lan/app".into(),
+            platforms: Vec::new(),
+            original_digest: None,
+            artifacts: vec![ArtifactRecord {
+                subject: image.clone(),
+                kind: ArtifactKind::Signature,
+                digest: sig.clone(),
+                media_type: media::OCI_MANIFEST.into(),
+                size: 9,
+                artifact_type: None,
+                tag: Some(media::cosign_tag(&image, "sig")),
+                certificate: None,
+                verified: None,
+            }],
+        }];
+        let blobs = vec![
+            BlobRecord {
+                digest: image,
+                size: 5,
+                media_type: media::OCI_MANIFEST.into(),
+            },
+            BlobRecord {
+                digest: sig,
+                size: 9,
+                media_type: media::OCI_MANIFEST.into(),
+            },
+        ];
+        BundleManifest {
+            format_version: 2,
+            created: "2026-12-01T00:00:00Z".into(),
+            airlock_version: "0".into(),
+            spec: SpecInfo {
+                name: "s".into(),
+                sha256: "0".repeat(64),
+            },
+            totals: Totals::of(&images, &blobs),
+            images,
+            blobs,
+            base: None,
+        }
+    }
+
+    fn index_of(entries: &[(&str, &Digest, u64)]) -> Vec<u8> {
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(name, digest, size)| {
+                serde_json::json!({
+                    "mediaType": media::OCI_MANIFEST,
+                    "digest": digest.to_string(),
+                    "size": size,
+                    "annotations": {REF_NAME: name},
+                })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": manifests}))
+            .unwrap()
+    }
+
+    #[test]
+    fn artifacts_must_be_listed_with_their_size() {
+        let m = signed();
+        assert!(check_manifest(&m).is_ok());
+        let sig = m.images[0].artifacts[0].digest.clone();
+        let mut unlisted = m.clone();
+        unlisted.blobs.retain(|b| b.digest != sig);
+        unlisted.totals = Totals::of(&unlisted.images, &unlisted.blobs);
+        assert_eq!(
+            check_manifest(&unlisted).err(),
+            Some(ManifestDefect::ArtifactNotListed {
+                reference: "r.lan/app:1".into(),
+                digest: sig.clone(),
+            })
+        );
+        let mut resized = m;
+        resized.images[0].artifacts[0].size = 10;
+        let e = check_manifest(&resized).err().unwrap();
+        assert!(matches!(e, ManifestDefect::ArtifactSize { .. }), "{e}");
+        assert!(e.to_string().contains(&sig.to_string()), "{e}");
+    }
+
+    #[test]
+    fn index_json_names_image_tags_and_artifact_tags_exactly() {
+        let m = signed();
+        let image = m.images[0].digest.clone();
+        let sig = m.images[0].artifacts[0].digest.clone();
+        let tag = format!(
+            "r.lan/app:{}",
+            m.images[0].artifacts[0].tag.as_ref().unwrap()
+        );
+        let good = index_of(&[("r.lan/app:1", &image, 5), (&tag, &sig, 9)]);
+        check_index_json(&good, &m).unwrap();
+
+        let missing = index_of(&[("r.lan/app:1", &image, 5)]);
+        let e = check_index_json(&missing, &m).unwrap_err();
+        assert!(
+            matches!(e, IndexJsonDefect::Unnamed { ref name } if *name == tag),
+            "{e}"
+        );
+
+        let elsewhere = index_of(&[("r.lan/app:1", &image, 5), (&tag, &image, 5)]);
+        let e = check_index_json(&elsewhere, &m).unwrap_err();
+        assert!(
+            matches!(e, IndexJsonDefect::NamePointsElsewhere { ref expected, .. } if *expected == sig),
+            "{e}"
+        );
+
+        let wrong_size = index_of(&[("r.lan/app:1", &image, 5), (&tag, &sig, 8)]);
+        let e = check_index_json(&wrong_size, &m).unwrap_err();
+        assert!(matches!(e, IndexJsonDefect::Descriptor { .. }), "{e}");
+
+        // An untagged artifact (an OCI 1.1 referrer) is no entry of index.json.
+        let mut referrer = m.clone();
+        referrer.images[0].artifacts[0].tag = None;
+        let e = check_index_json(&good, &referrer).unwrap_err();
+        assert!(matches!(e, IndexJsonDefect::NotAnImage { .. }), "{e}");
+        check_index_json(&missing, &referrer).unwrap();
+    }
 }

@@ -195,17 +195,7 @@ fn bundle_with_signatures(
     };
     let manifest_json = manifest.to_json_bytes();
     let signature = signer.sign(&manifest_json);
-    let descriptors: Vec<Value> = manifest
-        .images
-        .iter()
-        .map(|i| {
-            serde_json::json!({"mediaType": i.media_type, "digest": i.digest.to_string(), "size": i.size,
-                "annotations": {"org.opencontainers.image.ref.name": format!("{}:1", i.name)}})
-        })
-        .collect();
-    let index_json =
-        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": descriptors}))
-            .unwrap();
+    let index_json = manifest.index_json();
     let out = dir.join("signed.tar.zst");
     let contents = BundleContents {
         manifest_json: &manifest_json,

@@ -473,19 +473,7 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
     let key = SigningKey::generate();
     let signature = key.sign(&manifest_json);
     std::fs::write(public, key.verifying_key().to_pem())?;
-    let index_json = serde_json::to_vec_pretty(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": airlock_layout::media::OCI_INDEX,
-        "manifests": [{
-            "mediaType": manifest_rec.media_type,
-            "digest": manifest_rec.digest.to_string(),
-            "size": manifest_rec.size,
-            "annotations": {
-                "io.containerd.image.name": format!("{name}:1"),
-                "org.opencontainers.image.ref.name": format!("{name}:1"),
-            },
-        }],
-    }))?;
+    let index_json = manifest.index_json();
     let stats = write_bundle(
         out,
         &BundleContents {

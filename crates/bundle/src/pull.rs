@@ -718,7 +718,7 @@ fn spawn_writer(
     let out = output.to_path_buf();
     let manifest_json = manifest.to_json_bytes();
     let signature = ctx.sign.as_ref().map(|key| key.sign(&manifest_json));
-    let index_json = build_index_json(manifest);
+    let index_json = manifest.index_json();
     let blobs = manifest.blobs.clone();
     let archive = archive.clone();
     let cancel = ctx.cancel.clone();
@@ -1672,50 +1672,3 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
     }
 }
 
-/// The OCI `index.json`: one entry per image tag (or per digest pin), named with the fully
-/// qualified reference in both the OCI and the containerd annotation, sorted by name.
-fn build_index_json(manifest: &BundleManifest) -> Vec<u8> {
-    // (name, media type, digest, size)
-    let mut entries: Vec<(String, &str, &Digest, u64)> = Vec::new();
-    for img in &manifest.images {
-        let entry = |name| (name, img.media_type.as_str(), &img.digest, img.size);
-        if img.tags.is_empty() {
-            entries.push(entry(format!("{}@{}", img.name, img.digest)));
-        }
-        for t in &img.tags {
-            entries.push(entry(format!("{}:{t}", img.name)));
-        }
-        // Tagged artifacts (cosign's scheme) by their tag, so OCI layout tools see them.
-        for a in &img.artifacts {
-            if let Some(t) = &a.tag {
-                let name = format!("{}:{t}", img.name);
-                if !entries.iter().any(|e| e.0 == name) {
-                    entries.push((name, a.media_type.as_str(), &a.digest, a.size));
-                }
-            }
-        }
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let manifests: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|(name, media_type, digest, size)| {
-            serde_json::json!({
-                "mediaType": media_type,
-                "digest": digest.to_string(),
-                "size": size,
-                "annotations": {
-                    "io.containerd.image.name": name,
-                    "org.opencontainers.image.ref.name": name,
-                },
-            })
-        })
-        .collect();
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_INDEX,
-        "manifests": manifests,
-    });
-    let mut out = serde_json::to_vec_pretty(&index).expect("index serialises");
-    out.push(b'\n');
-    out
-}

@@ -240,6 +240,55 @@ impl BundleManifest {
         out
     }
 
+    /// The OCI `index.json` of a bundle with this manifest: one entry per image tag (or per
+    /// digest pin) and per tagged artifact (`NAME:sha256-<hex>.sig`, so OCI layout tools see
+    /// them), named with the fully qualified reference in both the OCI and the containerd
+    /// annotation, sorted by name. `verify` accepts exactly this set of names.
+    pub fn index_json(&self) -> Vec<u8> {
+        // (name, media type, digest, size)
+        let mut entries: Vec<(String, &str, &Digest, u64)> = Vec::new();
+        for img in &self.images {
+            let entry = |name| (name, img.media_type.as_str(), &img.digest, img.size);
+            if img.tags.is_empty() {
+                entries.push(entry(format!("{}@{}", img.name, img.digest)));
+            }
+            for t in &img.tags {
+                entries.push(entry(format!("{}:{t}", img.name)));
+            }
+            for a in &img.artifacts {
+                if let Some(t) = &a.tag {
+                    let name = format!("{}:{t}", img.name);
+                    if !entries.iter().any(|e| e.0 == name) {
+                        entries.push((name, a.media_type.as_str(), &a.digest, a.size));
+                    }
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(name, media_type, digest, size)| {
+                serde_json::json!({
+                    "mediaType": media_type,
+                    "digest": digest.to_string(),
+                    "size": size,
+                    "annotations": {
+                        "io.containerd.image.name": name,
+                        "org.opencontainers.image.ref.name": name,
+                    },
+                })
+            })
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": crate::media::OCI_INDEX,
+            "manifests": manifests,
+        });
+        let mut out = serde_json::to_vec_pretty(&index).expect("index serialises");
+        out.push(b'\n');
+        out
+    }
+
     /// Parses the bytes of `airlock/manifest.json`.
     ///
     /// A manifest of another format version is reported as such, before its fields are

@@ -281,30 +281,7 @@ pub fn artifact_bundle(dir: &Path, signer: &SigningKey, carried: Carried) -> Art
         blobs: b.blobs.clone(),
         base: None,
     };
-    // index.json: the image's tag, and each tagged artifact under its cosign tag.
-    let mut entries = vec![(format!("{NAME}:{TAG}"), index_d.clone())];
-    for a in &manifest.images[0].artifacts {
-        if let Some(tag) = &a.tag {
-            let d =
-                json!({"mediaType": a.media_type, "digest": a.digest.to_string(), "size": a.size});
-            entries.push((format!("{NAME}:{tag}"), d));
-        }
-    }
-    entries.sort_by(|x, y| x.0.cmp(&y.0));
-    let manifests: Vec<Value> = entries
-        .into_iter()
-        .map(|(name, mut d)| {
-            d["annotations"] = json!({
-                "io.containerd.image.name": name,
-                "org.opencontainers.image.ref.name": name,
-            });
-            d
-        })
-        .collect();
-    let index_json = serde_json::to_vec_pretty(
-        &json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests}),
-    )
-    .unwrap();
+    let index_json = manifest.index_json();
     let manifest_json = manifest.to_json_bytes();
     let signature = signer.sign(&manifest_json);
     let path = dir.join("signed.tar.zst");

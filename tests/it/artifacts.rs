@@ -18,14 +18,14 @@ use crate::support::{
 };
 
 /// The fixtures with their supply chain, in a registry of their own.
-fn signed_registry(dir: &Path) -> (Registry, SupplyChain) {
+pub(crate) fn signed_registry(dir: &Path) -> (Registry, SupplyChain) {
     Registry::with_supply_chain(&fixture_set(), &dir.join("keys"))
         .expect("start a registry with signed fixtures (is docker-registry installed?)")
 }
 
 /// A spec of `repositories` (first tag each) on `reg`, with `extra` lines under `spec:` and
 /// `registry` settings added to the registry's.
-fn spec(
+pub(crate) fn spec(
     dir: &Path,
     name: &str,
     reg: &Registry,
@@ -53,7 +53,7 @@ fn spec(
 }
 
 /// Runs `airlock bundle SPEC -o NAME.tar.zst` with a fresh cache.
-fn bundle(dir: &Path, spec: &Path, extra: &[&str]) -> (Output, PathBuf) {
+pub(crate) fn bundle(dir: &Path, spec: &Path, extra: &[&str]) -> (Output, PathBuf) {
     let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
     let out = dir.join(format!("{name}.tar.zst"));
     let mut cmd = airlock(&dir.join(format!("cache-{name}")));
@@ -63,7 +63,7 @@ fn bundle(dir: &Path, spec: &Path, extra: &[&str]) -> (Output, PathBuf) {
 }
 
 /// The manifest written beside a bundle.
-fn manifest_of(bundle: &Path) -> Value {
+pub(crate) fn manifest_of(bundle: &Path) -> Value {
     let mut p = bundle.as_os_str().to_owned();
     p.push(".manifest.json");
     serde_json::from_slice(&std::fs::read(PathBuf::from(p)).unwrap()).unwrap()

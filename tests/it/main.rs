@@ -16,6 +16,7 @@ mod restore;
 mod rooms;
 mod serve;
 mod sign;
+mod supply_chain;
 mod support;
 mod upstream;
 mod verify;

@@ -1671,4 +1671,3 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
         base: None,
     }
 }
-

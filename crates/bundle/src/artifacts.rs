@@ -237,7 +237,8 @@ async fn artifacts_of(
 }
 
 /// The tags of `source`, asked for once per run; `None` when the registry does not list them.
-async fn tag_list(ctx: &Ctx, source: &Source) -> Option<Arc<HashSet<String>>> {
+/// Called early (while the image's own documents are fetched) so discovery starts with it.
+pub(crate) async fn tag_list(ctx: &Ctx, source: &Source) -> Option<Arc<HashSet<String>>> {
     let cell = ctx
         .discovery
         .tags

@@ -920,9 +920,18 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
     };
     let upstream_digest = top.digest.clone();
     let media_type = graph::document_media_type(Some(&top.media_type), &top.bytes);
-    let (digest, size, original_digest) = walk
-        .top(&top.bytes, &media_type, &upstream_digest, &img.platforms)
-        .await?;
+    // The repository's tag list, which discovery starts from, is asked for while the image's
+    // own documents are fetched.
+    let wants_artifacts = !img.artifacts.is_none() || ctx.policies.contains_key(&spec_index);
+    let (walked, _) = tokio::join!(
+        walk.top(&top.bytes, &media_type, &upstream_digest, &img.platforms),
+        async {
+            if wants_artifacts {
+                crate::artifacts::tag_list(ctx, &source).await;
+            }
+        }
+    );
+    let (digest, size, original_digest) = walked?;
     if let Some(orig) = &original_digest {
         let mut msg = format!(
             "`{image}`: index {orig} filtered to {} -> {digest}",

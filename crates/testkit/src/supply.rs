@@ -667,3 +667,26 @@ pub fn openssl_verify_cosign(
         failures.join("; ")
     )
 }
+
+/// Pushes a cosign `.sig`, signed with `key`, for each of `images` (already in the registry at
+/// `registry_url`): a signed share of a corpus, for the benches.
+pub fn sign_images(
+    registry_url: &str,
+    images: &[&crate::fixtures::FixtureImage],
+    key: &SigningKey,
+) -> anyhow::Result<Vec<PushedArtifact>> {
+    off_runtime(|| {
+        let mut w = Writer {
+            pusher: Pusher::new(registry_url, &PushOptions::default())?,
+            pushed: Vec::new(),
+            indexes: Vec::new(),
+        };
+        let signed = |payload: &[u8]| key_annotations(key, payload);
+        for image in images {
+            let subject = (image.digest.as_str(), image.media_type.as_str(), image.size);
+            w.signature(&image.repository, subject, &signed)
+                .with_context(|| format!("signing `{}`", image.repository))?;
+        }
+        Ok(w.pushed)
+    })
+}

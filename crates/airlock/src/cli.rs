@@ -193,6 +193,28 @@ pub struct LoadArgs {
     /// Load without checking who made the bundle (blobs are still checked against its manifest)
     #[arg(long, conflicts_with = "key")]
     pub insecure_skip_signature: bool,
+    #[command(flatten)]
+    pub naming: NameArgs,
+    #[command(flatten)]
+    pub access: TargetAccessArgs,
+    /// Images and uploads at once
+    #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// Create missing Harbor projects (first path element) through Harbor's API, private
+    #[arg(long)]
+    pub harbor_create_projects: bool,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where names land under the target's prefix: the same flags for `load`, `check` and
+/// `rewrite`, read by the same code.
+#[derive(Debug, Clone, Args)]
+pub struct NameArgs {
     /// How names land under the prefix: keep-host, drop-host, or flat (last path element)
     #[arg(long, default_value = "keep-host", value_name = "RULE")]
     pub names: String,
@@ -202,6 +224,11 @@ pub struct LoadArgs {
     /// A file of FROM=TO rewrites, one a line, `#` comments
     #[arg(long, value_name = "FILE")]
     pub rewrite_file: Option<PathBuf>,
+}
+
+/// How to reach a target registry (`load`, `check`).
+#[derive(Debug, Clone, Args)]
+pub struct TargetAccessArgs {
     /// Trust this CA file (PEM) for the target
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -217,18 +244,6 @@ pub struct LoadArgs {
     /// Do not read docker/podman auth files and credential helpers
     #[arg(long)]
     pub no_docker_config: bool,
-    /// Images and uploads at once
-    #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub jobs: u16,
-    /// Retries of a failed request (connection errors, 5xx, 429)
-    #[arg(long, default_value_t = 4)]
-    pub retries: u32,
-    /// Create missing Harbor projects (first path element) through Harbor's API, private
-    #[arg(long)]
-    pub harbor_create_projects: bool,
-    /// Print the report as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -244,30 +259,10 @@ pub struct CheckArgs {
     /// Check without checking who made the bundle (its small blobs are still checked against its manifest)
     #[arg(long, conflicts_with = "key")]
     pub insecure_skip_signature: bool,
-    /// How names landed under the prefix: keep-host, drop-host, or flat (as given to `airlock load`)
-    #[arg(long, default_value = "keep-host", value_name = "RULE")]
-    pub names: String,
-    /// Prefix rewrite FROM=TO applied before --names (repeatable; as given to `airlock load`)
-    #[arg(long, value_name = "FROM=TO")]
-    pub rewrite: Vec<String>,
-    /// A file of FROM=TO rewrites, one a line, `#` comments
-    #[arg(long, value_name = "FILE")]
-    pub rewrite_file: Option<PathBuf>,
-    /// Trust this CA file (PEM) for the target
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Talk plain HTTP to the target
-    #[arg(long)]
-    pub plain_http: bool,
-    /// Username for the target (docker/podman auth files are used otherwise)
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password for --username from standard input
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-    /// Do not read docker/podman auth files and credential helpers
-    #[arg(long)]
-    pub no_docker_config: bool,
+    #[command(flatten)]
+    pub naming: NameArgs,
+    #[command(flatten)]
+    pub access: TargetAccessArgs,
     /// Requests at once
     #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,

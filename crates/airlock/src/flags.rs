@@ -18,7 +18,7 @@ use airlock_load::{
 use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
-use crate::cli::{BundleArgs, CheckArgs, LoadArgs, ServeArgs, SourceRegistryArgs};
+use crate::cli::{BundleArgs, CheckArgs, LoadArgs, NameArgs, ServeArgs, SourceRegistryArgs};
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
 pub const PASSPHRASE_ENV: &str = "AIRLOCK_KEY_PASSPHRASE";
@@ -202,9 +202,9 @@ pub fn load_job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
             TargetSetting::Snapshotter,
         ),
         (args.no_unpack, TargetSetting::NoUnpack),
-        (args.ca_file.is_some(), TargetSetting::CaFile),
-        (args.plain_http, TargetSetting::PlainHttp),
-        (args.username.is_some(), TargetSetting::Username),
+        (args.access.ca_file.is_some(), TargetSetting::CaFile),
+        (args.access.plain_http, TargetSetting::PlainHttp),
+        (args.access.username.is_some(), TargetSetting::Username),
         (
             args.harbor_create_projects,
             TargetSetting::HarborCreateProjects,
@@ -229,14 +229,8 @@ pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
         no_unpack: false,
         key: args.key.clone(),
         insecure_skip_signature: args.insecure_skip_signature,
-        names: args.names.clone(),
-        rewrite: args.rewrite.clone(),
-        rewrite_file: args.rewrite_file.clone(),
-        ca_file: args.ca_file.clone(),
-        plain_http: args.plain_http,
-        username: args.username.clone(),
-        password_stdin: args.password_stdin,
-        no_docker_config: args.no_docker_config,
+        naming: args.naming.clone(),
+        access: args.access.clone(),
         jobs: args.jobs,
         retries: args.retries,
         harbor_create_projects: false,
@@ -260,14 +254,7 @@ pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
 /// Flags into library options: everything that can be wrong with them fails here.
 /// The key (or none, on purpose) and the name mapping: the same for every target.
 fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewrite>)> {
-    let rule: NameRule = args.names.parse()?;
-    let mut rewrites = Vec::new();
-    if let Some(path) = &args.rewrite_file {
-        rewrites = airlock_load::names::read_rewrite_file(path)?;
-    }
-    for r in &args.rewrite {
-        rewrites.push(r.parse::<Rewrite>()?);
-    }
+    let (rule, rewrites) = names(&args.naming)?;
     let trust = Trust::from_flags(
         args.key.as_deref(),
         args.insecure_skip_signature,
@@ -276,24 +263,38 @@ fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewr
     Ok((trust, rule, rewrites))
 }
 
+/// `--names`, `--rewrite` and `--rewrite-file`: the rule and the rewrites, the file's first.
+pub fn names(args: &NameArgs) -> anyhow::Result<(NameRule, Vec<Rewrite>)> {
+    let rule: NameRule = args.names.parse()?;
+    let mut rewrites = Vec::new();
+    if let Some(path) = &args.rewrite_file {
+        rewrites = airlock_load::names::read_rewrite_file(path)?;
+    }
+    for r in &args.rewrite {
+        rewrites.push(r.parse::<Rewrite>()?);
+    }
+    Ok((rule, rewrites))
+}
+
 fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
     let (trust, rule, rewrites) = trust_and_names(args)?;
+    let access = &args.access;
     let mut client = ClientOptions {
-        docker_config: !args.no_docker_config,
+        docker_config: !access.no_docker_config,
         retries: args.retries,
         user_agent: user_agent(),
         ..ClientOptions::default()
     };
     let host = client.hosts.entry(target.host.clone()).or_default();
-    host.plain_http = args.plain_http;
-    host.ca_file = args.ca_file.clone();
-    if let Some(username) = &args.username {
+    host.plain_http = access.plain_http;
+    host.ca_file = access.ca_file.clone();
+    if let Some(username) = &access.username {
         host.credentials = Some(Credentials {
             username: username.clone(),
             password: read_secret_stdin("--password-stdin")?,
         });
     }
-    if let Some(ca) = &args.ca_file {
+    if let Some(ca) = &access.ca_file {
         if !ca.is_file() {
             bail!("cannot read the CA file `{}`", ca.display());
         }

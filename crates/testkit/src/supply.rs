@@ -176,18 +176,8 @@ pub fn simple_signing_payload(repository: &str, digest: &str) -> Vec<u8> {
     serde_json::to_vec(&payload).expect("JSON values serialize")
 }
 
-/// DSSE's pre-authentication encoding of a payload.
-pub fn dsse_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
+/// DSSE's pre-authentication encoding of a payload (what a DSSE signature is made over).
+pub use airlock_cosign::testing::dsse_pae;
 
 /// `cosign_tag("sha256:ab…", "sig")` = `sha256-ab….sig`.
 pub fn cosign_tag(digest: &str, suffix: &str) -> String {

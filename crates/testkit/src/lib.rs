@@ -26,6 +26,7 @@
 
 mod containerd;
 pub mod fixtures;
+mod http;
 mod nginx;
 mod pki;
 mod process;

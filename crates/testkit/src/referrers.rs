@@ -10,14 +10,16 @@
 //! when filtered); `tags/list`. Every request is logged for assertions.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
+
+use crate::http::{accept_loop, read_request, Request};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -91,7 +93,9 @@ impl ReferrersRegistry {
             let state = Arc::clone(&state);
             std::thread::Builder::new()
                 .name("referrers-registry".into())
-                .spawn(move || accept_loop(listener, state))?
+                .spawn(move || {
+                    accept_loop(listener, state, |s| &s.stop, "referrers-conn", handle)
+                })?
         };
         Ok(ReferrersRegistry {
             host,
@@ -133,97 +137,11 @@ impl Drop for ReferrersRegistry {
     }
 }
 
-fn accept_loop(listener: TcpListener, state: Arc<State>) {
-    for stream in listener.incoming() {
-        if state.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        let state = Arc::clone(&state);
-        let _ = std::thread::Builder::new()
-            .name("referrers-conn".into())
-            .spawn(move || {
-                let _ = handle(stream, &state);
-            });
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    content_type: Option<String>,
-    body: Vec<u8>,
-}
-
-fn read_request(stream: &TcpStream) -> anyhow::Result<Request> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target, String::new()),
-    };
-    let (mut length, mut chunked, mut content_type) = (0usize, false, None);
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            break;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().context("bad content-length")?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.eq_ignore_ascii_case("chunked");
-            } else if name.eq_ignore_ascii_case("content-type") {
-                content_type = Some(value.to_string());
-            }
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                .context("bad chunk size")?;
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        if length > 256 << 20 {
-            bail!("request body too large");
-        }
-        body = vec![0; length];
-        reader.read_exact(&mut body)?;
-    }
-    Ok(Request {
-        method,
-        path,
-        query,
-        content_type,
-        body,
-    })
-}
-
 /// An answer: status, headers, body.
 type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
 
 fn handle(mut stream: TcpStream, state: &State) -> anyhow::Result<()> {
-    let request = read_request(&stream)?;
+    let request = read_request(&stream, Duration::from_secs(30), 256 << 20)?;
     let (status, headers, body) = respond(&request, state);
     let target = if request.query.is_empty() {
         request.path.clone()
@@ -454,7 +372,7 @@ fn manifest(r: &Request, state: &State, name: &str, reference: &str) -> Answer {
             if reference.contains(':') && reference != digest {
                 return oci_error(400, "DIGEST_INVALID", reference);
             }
-            let media_type = r.content_type.clone().unwrap_or_default();
+            let media_type = r.header("content-type").unwrap_or_default().to_string();
             let repo = store.repos.entry(name.to_string()).or_default();
             repo.manifests
                 .insert(digest.clone(), (media_type.clone(), r.body.clone()));

@@ -4,7 +4,7 @@
 //! It answers `GET /token?service=S&scope=A&scope=B` with basic credentials, and the OAuth2
 //! `POST /token` form (`grant_type=password`) that containerd tries first.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
+
+use crate::http::{accept_loop, read_request, Request};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
@@ -94,7 +96,7 @@ impl TokenIssuer {
             let state = Arc::clone(&state);
             std::thread::Builder::new()
                 .name("token-issuer".into())
-                .spawn(move || accept_loop(listener, state))?
+                .spawn(move || accept_loop(listener, state, |s| &s.stop, "token-conn", handle))?
         };
         Ok(TokenIssuer {
             realm: format!("http://{addr}/token"),
@@ -210,77 +212,8 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-fn accept_loop(listener: TcpListener, state: Arc<State>) {
-    for stream in listener.incoming() {
-        if state.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        let state = Arc::clone(&state);
-        let _ = std::thread::Builder::new()
-            .name("token-conn".into())
-            .spawn(move || {
-                let _ = handle(stream, &state);
-            });
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    authorization: Option<String>,
-    body: Vec<u8>,
-}
-
-fn read_request(stream: &TcpStream) -> anyhow::Result<Request> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path.to_string(), query.to_string()),
-        None => (target, String::new()),
-    };
-    let mut authorization = None;
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            break;
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("authorization") {
-                authorization = Some(value.to_string());
-            } else if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().context("bad content-length")?;
-            }
-        }
-    }
-    if length > 1 << 20 {
-        bail!("request body too large");
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(Request {
-        method,
-        path,
-        query,
-        authorization,
-        body,
-    })
-}
-
 fn handle(mut stream: TcpStream, state: &State) -> anyhow::Result<()> {
-    let request = read_request(&stream)?;
+    let request = read_request(&stream, Duration::from_secs(10), 1 << 20)?;
     if state.stop.load(Ordering::SeqCst) {
         return Ok(());
     }
@@ -324,7 +257,7 @@ fn respond(request: &Request, state: &State) -> (u16, String) {
     let (params, username, password) = match request.method.as_str() {
         "GET" => {
             let params = form(request.query.as_bytes());
-            let (user, pass) = match request.authorization.as_deref().and_then(basic_credentials) {
+            let (user, pass) = match request.header("authorization").and_then(basic_credentials) {
                 Some((user, pass)) => (Some(user), Some(pass)),
                 None => (None, None),
             };

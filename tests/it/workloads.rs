@@ -216,7 +216,13 @@ fn images_from_stdin_reads_a_rendered_stream() {
         Some(&text),
     );
     let doc: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let l = &doc["images"][0]["locations"][0];
+    let shop = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["reference"] == "docker.io/example/shop-frontend:3.1.4")
+        .unwrap_or_else(|| panic!("{doc:#}"));
+    let l = &shop["locations"][0];
     assert_eq!(
         (l["file"].as_str(), l["line"].as_u64()),
         (Some("-"), Some(35))

@@ -18,7 +18,7 @@ use airlock_load::{
 use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
-use crate::cli::{BundleArgs, CheckArgs, LoadArgs, ServeArgs, SourceRegistryArgs};
+use crate::cli::{BundleArgs, CheckArgs, LoadArgs, RewriteArgs, ServeArgs, SourceRegistryArgs};
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
 pub const PASSPHRASE_ENV: &str = "AIRLOCK_KEY_PASSPHRASE";
@@ -261,19 +261,39 @@ pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
 /// The key (or none, on purpose) and the name mapping: the same for every target.
 fn trust_and_names(args: &LoadArgs) -> anyhow::Result<(Trust, NameRule, Vec<Rewrite>)> {
     let rule: NameRule = args.names.parse()?;
-    let mut rewrites = Vec::new();
-    if let Some(path) = &args.rewrite_file {
-        rewrites = airlock_load::names::read_rewrite_file(path)?;
-    }
-    for r in &args.rewrite {
-        rewrites.push(r.parse::<Rewrite>()?);
-    }
+    let rewrites = name_rewrites(args.rewrite_file.as_deref(), &args.rewrite)?;
     let trust = Trust::from_flags(
         args.key.as_deref(),
         args.insecure_skip_signature,
         Purpose::Load,
     )?;
     Ok((trust, rule, rewrites))
+}
+
+/// `--rewrite-file` then each `--rewrite`, as `load` reads them.
+fn name_rewrites(file: Option<&Path>, given: &[String]) -> anyhow::Result<Vec<Rewrite>> {
+    let mut rewrites = Vec::new();
+    if let Some(path) = file {
+        rewrites = airlock_load::names::read_rewrite_file(path)?;
+    }
+    for r in given {
+        rewrites.push(r.parse::<Rewrite>()?);
+    }
+    Ok(rewrites)
+}
+
+/// `rewrite`'s flags: the target, names and rewrites exactly as `load` reads them, and `--pin`.
+pub fn rewrite_options(args: &RewriteArgs) -> anyhow::Result<airlock_workloads::RewriteOptions> {
+    let pins = match &args.pin {
+        Some(path) => Some(airlock_workloads::Pins::read(path)?),
+        None => None,
+    };
+    Ok(airlock_workloads::RewriteOptions {
+        target: args.to.parse()?,
+        rule: args.names.parse()?,
+        rewrites: name_rewrites(args.rewrite_file.as_deref(), &args.rewrite)?,
+        pins,
+    })
 }
 
 fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {

@@ -481,6 +481,11 @@ impl<'d, 'a, 'o> Walker<'d, 'a, 'o> {
                 return;
             }
         }
+        // A ConfigMap's or Secret's data are the application's settings: an `image` key there
+        // is not an image field (and neither kind holds a pod spec).
+        if matches!(kind.as_deref(), Some("ConfigMap" | "Secret")) {
+            return;
+        }
         let name = doc.get(id, "metadata").and_then(|m| doc.get_str(m, "name"));
         // Paths of `image:` fields start at the object, also for a `List`'s items.
         let outer = std::mem::take(&mut self.path);

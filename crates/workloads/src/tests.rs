@@ -165,6 +165,12 @@ fn every_kind_of_container_and_custom_image_fields() {
 }
 
 #[test]
+fn configmap_and_secret_data_are_not_image_fields() {
+    let text = "kind: ConfigMap\nmetadata: {name: c}\ndata:\n  image: not/an-image:here\n---\nkind: Secret\nstringData:\n  image: x\n";
+    assert_eq!(scan("c", text).unwrap(), crate::Scan::default());
+}
+
+#[test]
 fn an_alias_does_not_duplicate_a_location() {
     let found = scan("a", SHAPES[4]).unwrap();
     let r: Vec<_> = found

@@ -338,6 +338,8 @@ impl<'a> Reader<'a, '_> {
         let (start_line, first) = (self.line, (stop + 1).min(self.end));
         let mut p = first;
         let mut last = first;
+        // The full parser puts a block scalar on its first line of content.
+        let (mut lines, mut content_line) = (1, None);
         while p < self.end {
             let eol = self.text[p..self.end]
                 .find('\n')
@@ -351,11 +353,18 @@ impl<'a> Reader<'a, '_> {
             p = (eol + 1).min(self.end);
             if !blank {
                 last = p;
+                content_line.get_or_insert(start_line + lines);
             }
+            lines += 1;
         }
         let value = self.text[first..last].trim();
-        self.doc
-            .scalar(Cow::Borrowed(value), style, 0, at..last.max(at), start_line);
+        self.doc.scalar(
+            Cow::Borrowed(value),
+            style,
+            0,
+            at..last.max(at),
+            content_line.unwrap_or(start_line + 1),
+        );
         self.advance(first);
         self.advance(p);
         // The line loop goes on at `p` (it does not advance past this line again).

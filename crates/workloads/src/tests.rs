@@ -28,6 +28,30 @@ const SHAPES: &[&str] = &[
     "- kind: Pod\r\n  metadata:\r\n    name: crlf\r\n  spec:\r\n    containers:\r\n    - name: a\r\n      image: nginx:1.25 # c\r\n",
 ];
 
+/// Corners of the subset the fast reader takes, each compared with the full parser.
+const CORNERS: &[&str] = &[
+    "kind: Pod\nmetadata: {name: c, labels: {}}\nspec:\n  volumes: []\n  containers:\n  - name: a#b\n    image: nginx:1#c\n  - name: \"q\" # c\n    \"image\": \"busybox:1\" # c\n",
+    "kind: Pod\nspec:\n  containers:\n  - - a\n    - b\n  - name: x\n    args: [-x, --y=1, \"z\"]\n    image:    redis:7   \n",
+    "kind: Pod\nspec:\n  a b: c\n  script: |+\n    echo\n\n  containers:\n  - image: >-\n      nginx:1\n  - image: 'it''s'\n...\n# after\n",
+    "{\"kind\": \"Pod\", # a comment in YAML flow\n \"spec\": {\"containers\": [\r\n {\"image\": \"a/b:1\",\r\n \"name\": \"x\"}]}}\n",
+    "kind: Pod\nspec:\n  containers:\n    - name: a\n      image: nginx\n    -\n      image: redis\n  initContainers:\n  - image: alpine\n    name: i\n",
+    "kind: Pod\nspec:\n  containers:\n  - image: \"a\\u0062c:1\"\n  - image: \"x/y:\\t\"\n",
+    "kind: Pod\nmetadata:\n  name:\n    nested: true\nspec:\n  containers:\n  - image: x:1\n    name:\n",
+];
+
+#[test]
+fn the_fast_reader_agrees_with_the_full_parser_in_corners() {
+    for (i, text) in CORNERS.iter().enumerate() {
+        let fast = scan("c.yaml", text);
+        let full = scan_full("c.yaml", text);
+        match (fast, full) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "corner {i}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "corner {i}"),
+            (a, b) => panic!("corner {i}: {a:?} against {b:?}"),
+        }
+    }
+}
+
 #[test]
 fn the_fast_reader_agrees_with_the_full_parser() {
     for (i, text) in SHAPES.iter().enumerate() {

@@ -42,9 +42,12 @@ pub struct Findings {
 pub fn find_images(paths: &[PathBuf]) -> Result<Findings, Error> {
     let mut images: BTreeMap<String, Vec<Location>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for source in sources(paths)? {
+    let scans = crate::par::map(&sources(paths)?, |source| {
         let input = source.read()?;
-        let found = scan(&input.source.file, &input.text)?;
+        scan(&input.source.file, &input.text)
+    });
+    for found in scans {
+        let found = found?;
         for field in found.fields {
             images
                 .entry(field.reference.to_string())

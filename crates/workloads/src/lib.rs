@@ -35,6 +35,7 @@ mod error;
 mod fast;
 mod find;
 mod input;
+mod par;
 mod pin;
 mod rewrite;
 mod scan;

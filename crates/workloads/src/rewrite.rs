@@ -84,19 +84,19 @@ impl Rewritten {
 /// Reads every input of `paths` and rewrites its image fields in memory; nothing is written.
 /// Two images landing on one repository are refused as `load` refuses them.
 pub fn rewrite(paths: &[PathBuf], opts: &RewriteOptions) -> Result<Rewritten, Error> {
-    let inputs = sources(paths)?
-        .iter()
-        .map(Source::read)
+    let inputs = crate::par::map(&sources(paths)?, Source::read)
+        .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     rewrite_inputs(inputs, opts)
 }
 
 /// [`rewrite`] of inputs already read.
 pub fn rewrite_inputs(inputs: Vec<Input>, opts: &RewriteOptions) -> Result<Rewritten, Error> {
+    let scans = crate::par::map(&inputs, |input| scan(&input.source.file, &input.text));
     let mut scanned = Vec::new();
     let mut problems = Vec::new();
-    for input in inputs {
-        let mut found = scan(&input.source.file, &input.text)?;
+    for (input, found) in inputs.into_iter().zip(scans) {
+        let mut found = found?;
         problems.append(&mut found.problems);
         scanned.push((input, found.fields));
     }
@@ -261,18 +261,21 @@ fn plain_safe(value: &str) -> bool {
 /// (same permissions), then all renamed over the originals. Unchanged files are not touched.
 /// Stdin cannot be rewritten in place. Returns the number of files written.
 pub fn write_in_place(rewritten: &Rewritten) -> Result<usize, Error> {
-    let mut staged = Vec::new();
-    for file in rewritten.changed() {
-        let Some(path) = &file.source.path else {
-            return Err(Error::Usage("--in-place cannot rewrite stdin"));
-        };
+    let changed: Vec<&RewrittenFile> = rewritten.changed().collect();
+    if changed.iter().any(|f| f.source.path.is_none()) {
+        return Err(Error::Usage("--in-place cannot rewrite stdin"));
+    }
+    let staged = crate::par::map(&changed, |file| {
+        let path = file.source.path.as_deref().unwrap_or(Path::new("-"));
         // A symlink stays one: its target is rewritten.
         let real = std::fs::canonicalize(path).map_err(|source| Error::Write {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         })?;
-        staged.push((stage(&real, &file.text)?, real));
-    }
+        Ok((stage(&real, &file.text)?, real))
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>, Error>>()?;
     let count = staged.len();
     for (temp, real) in staged {
         temp.persist(&real).map_err(|e| Error::Write {

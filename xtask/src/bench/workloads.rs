@@ -204,7 +204,10 @@ fn image(rng: &mut Rng) -> (String, String) {
             format!("example/app{n}:v{t}"),
             format!("docker.io/example/app{n}:v{t}"),
         ),
-        2 => (format!("tool{n}"), format!("docker.io/library/tool{n}")),
+        2 => (
+            format!("tool{n}"),
+            format!("docker.io/library/tool{n}:latest"),
+        ),
         3 => {
             let w = format!("quay.io/ops/agent{n}:2.{t}.0");
             (w.clone(), w)

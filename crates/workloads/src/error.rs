@@ -121,9 +121,6 @@ pub enum Error {
     /// Two images would land on one repository of the target.
     #[error(transparent)]
     Names(#[from] airlock_load::NameError),
-    /// The `--pin` file cannot be used.
-    #[error(transparent)]
-    Pin(#[from] PinError),
     /// A rewritten file cannot be written.
     #[error("cannot write `{}`", path.display())]
     Write {
@@ -154,7 +151,7 @@ pub enum PinError {
         path: PathBuf,
         /// The cause.
         #[source]
-        source: airlock_layout::InventoryError,
+        source: Box<airlock_layout::InventoryError>,
     },
     /// A lock file that cannot be read.
     #[error("cannot read the lock `{}`", path.display())]
@@ -163,6 +160,6 @@ pub enum PinError {
         path: PathBuf,
         /// The cause.
         #[source]
-        source: airlock_bundle::Error,
+        source: Box<airlock_bundle::Error>,
     },
 }

@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod fast;
 mod find;
 mod input;
 mod pin;
@@ -48,3 +49,6 @@ pub use rewrite::{
     Unpinned,
 };
 pub use scan::{has_tag, scan, Field, Location, Quoting, Scan, CONTAINER_KEYS};
+
+#[cfg(test)]
+mod tests;

@@ -32,7 +32,7 @@ impl Pins {
         if !zstd && is_lock(path).map_err(read_err)? {
             let lock = airlock_bundle::Lock::read(path).map_err(|source| PinError::Lock {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
             return Ok(Pins::from_pairs(
                 lock.images.into_iter().map(|(r, i)| (r, i.digest)),
@@ -41,7 +41,7 @@ impl Pins {
         let inventory =
             airlock_layout::read_inventory(path).map_err(|source| PinError::Inventory {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let mut pins = Pins::default();
         for image in inventory.manifest.images {

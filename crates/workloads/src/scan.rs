@@ -84,24 +84,88 @@ pub struct Scan {
 /// scan goes on with the next document); text that is not YAML, or a document that is a plain
 /// string, is an [`Error`].
 pub fn scan(file: &str, text: &str) -> Result<Scan, Error> {
+    let mut out = Scan::default();
+    let mut doc = Doc::default();
+    // Directives and a byte-order mark are left to the full parser, for the whole stream.
+    if text.starts_with(['%', '\u{feff}']) || text.contains("\n%") {
+        parse(file, text, 0..text.len(), 0, &mut doc, &mut out)?;
+        return Ok(out);
+    }
+    for (range, line) in documents(text) {
+        doc.clear();
+        if crate::fast::build(text, range.clone(), line, &mut doc).is_some() {
+            Walker::new(&doc, file, text, &mut out).document()?;
+        } else {
+            doc.clear();
+            parse(file, text, range, line - 1, &mut doc, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// [`scan`] through the full parser only (the reference the fast reader is tested against).
+#[cfg(test)]
+pub(crate) fn scan_full(file: &str, text: &str) -> Result<Scan, Error> {
+    let mut out = Scan::default();
+    parse(file, text, 0..text.len(), 0, &mut Doc::default(), &mut out)?;
+    Ok(out)
+}
+
+/// The documents of a stream: each from its `---` line (or the start) to the next one, with
+/// the line it starts at. A `---` at the start of a line is always a document marker in YAML,
+/// inside block or quoted scalars too.
+fn documents(text: &str) -> Vec<(Range<usize>, u32)> {
+    let mut out = Vec::new();
+    let (mut start, mut start_line) = (0, 1u32);
+    let (mut at, mut line) = (0, 1u32);
+    let bytes = text.as_bytes();
+    while at < bytes.len() {
+        let next = text[at..].find('\n').map_or(bytes.len(), |i| at + i + 1);
+        let l = &bytes[at..next];
+        if at > start && l.starts_with(b"---") && l.get(3).is_none_or(|c| c.is_ascii_whitespace()) {
+            out.push((start..at, start_line));
+            (start, start_line) = (at, line);
+        }
+        at = next;
+        line += 1;
+    }
+    out.push((start..bytes.len(), start_line));
+    out
+}
+
+/// The part `range` of `input` (after line `base_line`) through granit-parser's events, each
+/// document walked when it ends.
+fn parse<'a>(
+    file: &str,
+    input: &'a str,
+    range: Range<usize>,
+    base_line: u32,
+    doc: &mut Doc<'a>,
+    out: &mut Scan,
+) -> Result<(), Error> {
     let mut options = Options::default();
     // Comments (Helm's `# Source:` among them) say nothing about images.
     options.emit_comments = false;
+    let (base, text) = (range.start, &input[range]);
     let mut parser = Parser::new_from_str_with_options(text, options);
-    let mut doc = Doc::default();
-    let mut out = Scan::default();
+    let full = |r: Range<usize>| r.start + base..r.end + base;
     let mut doc_line = 1;
+    let at = |span: &Span| {
+        let r = span.start.byte_offset().unwrap_or(0)..span.end.byte_offset().unwrap_or(0);
+        let line = u32::try_from(span.start.line()).unwrap_or(u32::MAX) + base_line;
+        (full(r), line)
+    };
     while let Some(next) = parser.next_event() {
         let (event, span) = match next {
             Ok(ok) => ok,
             Err(e) => {
-                let Some((line, template)) = template_before(text, doc_line, e.marker().line())
-                else {
-                    return Err(syntax(file, &e));
+                let stop = e.marker().line();
+                let Some((line, template)) = template_before(text, doc_line, stop) else {
+                    return Err(syntax(file, &e, base_line));
                 };
                 out.problems.push(Problem {
                     file: file.to_string(),
-                    line,
+                    line: line + base_line as usize,
                     value: template.clone(),
                     kind: ProblemKind::Template { text: template },
                 });
@@ -109,46 +173,48 @@ pub fn scan(file: &str, text: &str) -> Result<Scan, Error> {
                 match parser.proceed_next_document() {
                     Ok(true) => continue,
                     Ok(false) => break,
-                    Err(e) => return Err(syntax(file, &e)),
+                    Err(e) => return Err(syntax(file, &e, base_line)),
                 }
             }
         };
+        let (range, line) = at(&span);
         match event {
             Event::DocumentStart(..) => {
                 doc.clear();
                 doc_line = span.start.line();
             }
             Event::DocumentEnd => {
-                Walker::new(&doc, file, text, &mut out).document()?;
+                Walker::new(doc, file, input, out).document()?;
                 doc.clear();
             }
-            Event::Scalar(value, style, anchor, _) => doc.scalar(value, style, anchor, &span),
-            Event::SequenceStart(_, anchor, _) => doc.open(false, anchor, &span),
-            Event::MappingStart(_, anchor, _) => doc.open(true, anchor, &span),
-            Event::SequenceEnd | Event::MappingEnd => doc.close(&span),
+            Event::Scalar(value, style, anchor, _) => doc.scalar(value, style, anchor, range, line),
+            Event::SequenceStart(_, anchor, _) => doc.open(false, anchor, range, line),
+            Event::MappingStart(_, anchor, _) => doc.open(true, anchor, range, line),
+            Event::SequenceEnd | Event::MappingEnd => doc.close(range.end),
             Event::Alias(id) => doc.alias(id),
             _ => {}
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-fn syntax(file: &str, e: &ScanError) -> Error {
+fn syntax(file: &str, e: &ScanError, base_line: u32) -> Error {
     Error::Syntax {
         file: file.to_string(),
-        line: e.marker().line().max(1),
+        line: e.marker().line().max(1) + base_line as usize,
         message: e.info(),
     }
 }
 
-/// The first line holding `{{` from the document's start to the line the parser stopped at
-/// (a template breaks YAML at or after itself), with that line's text.
+/// The last line holding `{{` from the document's start to the line the parser stopped at
+/// (a template breaks YAML at or before that line), with that line's text.
 fn template_before(text: &str, from: usize, to: usize) -> Option<(usize, String)> {
     text.lines()
         .enumerate()
         .skip(from.saturating_sub(1))
         .take((to + 1).saturating_sub(from))
-        .find(|(_, l)| l.contains("{{"))
+        .filter(|(_, l)| l.contains("{{"))
+        .last()
         .map(|(i, l)| (i + 1, l.trim().to_string()))
 }
 
@@ -182,7 +248,7 @@ enum Node<'a> {
 
 /// One document as a flat tree.
 #[derive(Debug, Default)]
-struct Doc<'a> {
+pub(crate) struct Doc<'a> {
     nodes: Vec<Node<'a>>,
     /// Children of every collection, each collection's in one run (a mapping's as key, value).
     children: Vec<Id>,
@@ -193,16 +259,8 @@ struct Doc<'a> {
     anchors: HashMap<usize, Id>,
 }
 
-fn range(span: &Span) -> Range<usize> {
-    span.start.byte_offset().unwrap_or(0)..span.end.byte_offset().unwrap_or(0)
-}
-
-fn line_of(span: &Span) -> u32 {
-    u32::try_from(span.start.line()).unwrap_or(u32::MAX)
-}
-
 impl<'a> Doc<'a> {
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.nodes.clear();
         self.children.clear();
         self.pending.clear();
@@ -222,29 +280,36 @@ impl<'a> Doc<'a> {
         id
     }
 
-    fn scalar(&mut self, value: Cow<'a, str>, style: ScalarStyle, anchor: usize, span: &Span) {
+    pub(crate) fn scalar(
+        &mut self,
+        value: Cow<'a, str>,
+        style: ScalarStyle,
+        anchor: usize,
+        span: Range<usize>,
+        line: u32,
+    ) {
         let node = Node::Scalar {
             value,
             style,
-            span: range(span),
-            line: line_of(span),
+            span,
+            line,
         };
         self.push(node, anchor);
     }
 
-    fn open(&mut self, map: bool, anchor: usize, span: &Span) {
+    pub(crate) fn open(&mut self, map: bool, anchor: usize, span: Range<usize>, line: u32) {
         let node = Node::Collection {
             map,
             first: 0,
             len: 0,
-            span: range(span),
-            line: line_of(span),
+            span,
+            line,
         };
         let id = self.push(node, anchor);
         self.open.push((id, self.pending.len()));
     }
 
-    fn close(&mut self, span: &Span) {
+    pub(crate) fn close(&mut self, end: usize) {
         let Some((id, from)) = self.open.pop() else {
             return;
         };
@@ -259,7 +324,7 @@ impl<'a> Doc<'a> {
         }) = self.nodes.get_mut(id as usize)
         {
             (*f, *l) = (first, len);
-            s.end = span.end.byte_offset().unwrap_or(s.end).max(s.start);
+            s.end = end.max(s.start);
         }
     }
 
@@ -289,6 +354,10 @@ impl<'a> Doc<'a> {
 
     fn is_map(&self, id: Id) -> bool {
         matches!(self.nodes[id as usize], Node::Collection { map: true, .. })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
     }
 
     fn is_seq(&self, id: Id) -> bool {
@@ -411,6 +480,11 @@ impl<'d, 'a, 'o> Walker<'d, 'a, 'o> {
                 self.path.pop();
                 return;
             }
+        }
+        // A ConfigMap's or Secret's data are the application's settings: an `image` key there
+        // is not an image field (and neither kind holds a pod spec).
+        if matches!(kind.as_deref(), Some("ConfigMap" | "Secret")) {
+            return;
         }
         let name = doc.get(id, "metadata").and_then(|m| doc.get_str(m, "name"));
         // Paths of `image:` fields start at the object, also for a `List`'s items.
@@ -551,7 +625,7 @@ impl<'d, 'a, 'o> Walker<'d, 'a, 'o> {
         };
         if is_null(value, style) || value.is_empty() {
             if strict {
-                self.problem(line, value.to_string(), ProblemKind::Empty);
+                self.problem(line, String::new(), ProblemKind::Empty);
             }
             return;
         }

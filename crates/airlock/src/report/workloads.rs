@@ -2,6 +2,7 @@
 //! `kind: Bundle` spec or JSON), problems as `FILE:LINE: error: …` and changes as
 //! `FILE:LINE: OLD -> NEW` on stderr.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use airlock_workloads::{Error, Findings, Location, Problem, Rewritten};
@@ -54,18 +55,20 @@ pub fn images(found: &Findings, args: &ImagesFromArgs) -> anyhow::Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if args.spec {
         // JSON strings are YAML double-quoted scalars: any name and reference reads back as is.
-        println!("apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata:");
-        println!(
-            "  name: {}\nspec:\n  images:",
+        let mut out = format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata:\n  name: {}\nspec:\n  images:\n",
             serde_json::to_string(&args.name)?
         );
         for i in &found.images {
-            println!("    - {}", serde_json::to_string(&i.reference)?);
+            writeln!(out, "    - {}", serde_json::to_string(&i.reference)?)?;
         }
+        print!("{out}");
     } else {
+        let mut out = String::new();
         for i in &found.images {
-            println!("{}", i.reference);
+            writeln!(out, "{}", i.reference)?;
         }
+        print!("{out}");
     }
     problems(&found.problems);
     Ok(ExitCode::from(u8::from(!found.problems.is_empty())))
@@ -91,13 +94,19 @@ pub fn rewritten(done: &Rewritten, check: bool, quiet: bool) -> bool {
     if quiet {
         return true;
     }
+    // One write for all the lines: a large tree has a change a line per image.
+    let mut lines = String::new();
     for file in done.changed() {
         for c in &file.changes {
-            eprintln!("{}:{}: {} -> {}", file.source.file, c.line, c.old, c.new);
+            let _ = writeln!(
+                lines,
+                "{}:{}: {} -> {}",
+                file.source.file, c.line, c.old, c.new
+            );
         }
     }
     let (n, m) = (done.change_count(), done.changed().count());
     let verb = if check { "would rewrite" } else { "rewrote" };
-    eprintln!("{verb} {n} references in {m} files");
+    eprintln!("{lines}{verb} {n} references in {m} files");
     true
 }

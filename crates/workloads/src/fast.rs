@@ -119,9 +119,10 @@ impl<'a> Reader<'a, '_> {
             if self.deepest.take().is_some_and(|d| indent > d) {
                 return None;
             }
-            let at = self.pos + indent;
-            self.content_line(indent, at, stop)?;
-            if self.pos <= at {
+            let line_start = self.pos;
+            self.content_line(indent, line_start + indent, stop)?;
+            // A flow collection or a block scalar over several lines moved on already.
+            if self.pos == line_start {
                 self.advance(next);
             }
         }
@@ -278,6 +279,7 @@ impl<'a> Reader<'a, '_> {
                 self.doc.scalar(v, style, 0, at..at + len, self.line);
             }
             b'{' | b'[' => {
+                let line_start = self.pos;
                 self.pos = at;
                 let start_line = self.line;
                 self.flow(0)?;
@@ -290,7 +292,7 @@ impl<'a> Reader<'a, '_> {
                 }
                 if self.line == start_line {
                     // Rewind: the line loop advances past this line itself.
-                    self.pos = at;
+                    self.pos = line_start;
                 } else {
                     let next = (eol + 1).min(self.end);
                     self.advance(next);
@@ -356,7 +358,7 @@ impl<'a> Reader<'a, '_> {
             .scalar(Cow::Borrowed(value), style, 0, at..last.max(at), start_line);
         self.advance(first);
         self.advance(p);
-        // The line loop goes on at `p`; its own advance is skipped (pos > at).
+        // The line loop goes on at `p` (it does not advance past this line again).
         Some(())
     }
 

@@ -114,7 +114,7 @@ pub(crate) fn scan_full(file: &str, text: &str) -> Result<Scan, Error> {
 /// The documents of a stream: each from its `---` line (or the start) to the next one, with
 /// the line it starts at. A `---` at the start of a line is always a document marker in YAML,
 /// inside block or quoted scalars too.
-fn documents(text: &str) -> Vec<(Range<usize>, u32)> {
+pub(crate) fn documents(text: &str) -> Vec<(Range<usize>, u32)> {
     let mut out = Vec::new();
     let (mut start, mut start_line) = (0, 1u32);
     let (mut at, mut line) = (0, 1u32);

@@ -466,3 +466,20 @@ fn in_place_writes_changed_files_only_and_nothing_on_a_problem() {
         ProblemKind::Template { .. }
     ));
 }
+
+/// Speed: the common shapes never go to the full parser (a regression here halves the speed
+/// silently, the results being the same).
+#[test]
+fn the_fast_reader_takes_the_common_shapes() {
+    for i in [0, 1, 2, 3, 7] {
+        for (range, line) in crate::scan::documents(SHAPES[i]) {
+            let mut doc = crate::scan::Doc::default();
+            let taken = crate::fast::build(SHAPES[i], range.clone(), line, &mut doc);
+            assert!(taken.is_some(), "shape {i}: {}", &SHAPES[i][range]);
+        }
+    }
+    for i in [4, 6] {
+        let taken = crate::fast::build(SHAPES[i], 0..SHAPES[i].len(), 1, &mut Default::default());
+        assert!(taken.is_none(), "shape {i}");
+    }
+}

@@ -922,3 +922,96 @@ fn configmap_data_is_not_an_image_field() {
         "ConfigMap data rewritten"
     );
 }
+
+/// The other name rules: `load` and `rewrite` with a `--rewrite` rule, and with `--names flat`,
+/// agree on every name (both use load's `NameMapper`). keep-host cannot carry the fixture
+/// registry's `HOST:PORT` as a path element, so it is not one of them.
+#[test]
+fn rewrite_follows_load_for_rewrite_rules_and_flat() {
+    let set = fixture_set();
+    let source = registry(false, Auth::None);
+    let work = workdir();
+    let w = work.path();
+    let cache = w.join("cache");
+    let digest_of = |repo: &str| find(&set, repo).digest.clone();
+    let values = write_manifests(
+        &w.join("manifests"),
+        &source.host,
+        &digest_of("fixtures/base"),
+    );
+    let o = airlock_in(w, &cache, &["images", "from", "manifests"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::write(w.join("images.txt"), stdout(&o)).unwrap();
+    let o = airlock_in(
+        w,
+        &cache,
+        &[
+            "bundle",
+            "images.txt",
+            "-o",
+            "b.tar.zst",
+            "--plain-http",
+            &source.host,
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "bundle: {}", stderr(&o));
+    let rule = format!("--rewrite={}/fixtures/app-a=apps/a", source.host);
+    for (label, options) in [
+        ("rule", vec!["--names", "drop-host", rule.as_str()]),
+        ("flat", vec!["--names", "flat"]),
+    ] {
+        let target = Registry::start(RegistryOptions::default()).expect("start the registry");
+        let to = format!("registry://{}/{PREFIX}", target.host);
+        let mut args = vec![
+            "load",
+            "b.tar.zst",
+            "--to",
+            &to,
+            "--plain-http",
+            "--insecure-skip-signature",
+        ];
+        args.extend(&options);
+        let o = airlock_in(w, &cache, &args, None);
+        assert_eq!(o.status.code(), Some(0), "{label}: load: {}", stderr(&o));
+        let tree_dir = format!("rewritten-{label}");
+        copy_tree(&w.join("manifests"), &w.join(&tree_dir));
+        let mut args = vec!["rewrite", "--to", &to, "--in-place"];
+        args.extend(&options);
+        args.push(&tree_dir);
+        let o = airlock_in(w, &cache, &args, None);
+        assert_eq!(o.status.code(), Some(0), "{label}: rewrite: {}", stderr(&o));
+        let o = airlock_in(w, &cache, &["images", "from", &tree_dir], None);
+        let now: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+        assert_eq!(now.len(), values.len(), "{label}: {now:?}");
+        for r in &now {
+            assert!(
+                r.starts_with(&format!("{}/{PREFIX}/", target.host)),
+                "{label}: {r}"
+            );
+            let repo = ["fixtures/base", "fixtures/app-a", "fixtures/multi"]
+                .into_iter()
+                .find(|repo| {
+                    let last = repo.rsplit('/').next().unwrap();
+                    r.contains(&format!("/{last}:"))
+                        || r.contains(&format!("/{last}@"))
+                        || (*repo == "fixtures/app-a" && r.contains("/apps/a:"))
+                })
+                .unwrap_or_else(|| panic!("{label}: `{r}` names no fixture"));
+            let got = skopeo_digest(r)
+                .unwrap_or_else(|e| panic!("{label}: `{r}` is not in the target: {e}"));
+            assert_eq!(got, digest_of(repo), "{label}: {r}");
+        }
+        if label == "rule" {
+            let a = format!("{}/{PREFIX}/apps/a:1", target.host);
+            let b = format!("{}/{PREFIX}/fixtures/base:1", target.host);
+            assert!(now.contains(&a) && now.contains(&b), "{label}: {now:?}");
+        } else {
+            assert!(
+                now.contains(&format!("{}/{PREFIX}/multi:1", target.host)),
+                "{label}: {now:?}"
+            );
+        }
+    }
+}

@@ -84,6 +84,19 @@ pub fn bench_workloads(runs: usize) -> anyhow::Result<()> {
             out.display()
         )))?);
     }
+    // And that the rewrite is: the tree rewritten in place names each image at harbor.lan.
+    measure(to_file(&listed, &airlock, &["images", "from"], &copy))?;
+    let moved: BTreeSet<String> = images
+        .iter()
+        .map(|i| format!("harbor.lan/mirror/{}", i.split_once('/').expect("a host").1))
+        .collect();
+    let got: BTreeSet<String> = std::fs::read_to_string(&listed)?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if got != moved {
+        bail!("the rewritten tree does not name every image at harbor.lan/mirror");
+    }
     println!();
     println!(
         "| {:.0} MB of manifests, median of {runs} | wall time | MB/s | peak RSS |",
@@ -204,7 +217,10 @@ fn image(rng: &mut Rng) -> (String, String) {
             format!("example/app{n}:v{t}"),
             format!("docker.io/example/app{n}:v{t}"),
         ),
-        2 => (format!("tool{n}"), format!("docker.io/library/tool{n}")),
+        2 => (
+            format!("tool{n}"),
+            format!("docker.io/library/tool{n}:latest"),
+        ),
         3 => {
             let w = format!("quay.io/ops/agent{n}:2.{t}.0");
             (w.clone(), w)

@@ -8,8 +8,18 @@ use std::sync::Mutex;
 pub(crate) fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(8)
-        .min(items.len());
+        .min(8);
+    map_on(threads, items, f)
+}
+
+/// [`map`] on `threads` threads: more than the cores for work that waits on the disk (each
+/// `fsync` of `--in-place` waits for its journal commit; several at once share commits).
+pub(crate) fn map_on<T: Sync, R: Send>(
+    threads: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }

@@ -265,7 +265,7 @@ pub fn write_in_place(rewritten: &Rewritten) -> Result<usize, Error> {
     if changed.iter().any(|f| f.source.path.is_none()) {
         return Err(Error::Usage("--in-place cannot rewrite stdin"));
     }
-    let staged = crate::par::map(&changed, |file| {
+    let staged = crate::par::map_on(16, &changed, |file| {
         let path = file.source.path.as_deref().unwrap_or(Path::new("-"));
         // A symlink stays one: its target is rewritten.
         let real = std::fs::canonicalize(path).map_err(|source| Error::Write {

@@ -91,16 +91,47 @@ pub fn scan(file: &str, text: &str) -> Result<Scan, Error> {
         parse(file, text, 0..text.len(), 0, &mut doc, &mut out)?;
         return Ok(out);
     }
-    for (range, line) in documents(text) {
-        doc.clear();
-        if crate::fast::build(text, range.clone(), line, &mut doc).is_some() {
-            Walker::new(&doc, file, text, &mut out).document()?;
-        } else {
-            doc.clear();
-            parse(file, text, range, line - 1, &mut doc, &mut out)?;
-        }
+    let docs = documents(text);
+    if text.len() < PARALLEL_FROM {
+        scan_documents(file, text, &docs, &mut doc, &mut out)?;
+        return Ok(out);
+    }
+    // A large stream (`helm template` of a whole platform): its documents are independent
+    // (anchors too are per document), so runs of them are scanned on every core.
+    let chunk = docs.len().div_ceil(8).max(1);
+    let runs: Vec<&[(Range<usize>, u32)]> = docs.chunks(chunk).collect();
+    let scans = crate::par::map(&runs, |run| {
+        let mut out = Scan::default();
+        scan_documents(file, text, run, &mut Doc::default(), &mut out).map(|()| out)
+    });
+    for scanned in scans {
+        let mut scanned = scanned?;
+        out.fields.append(&mut scanned.fields);
+        out.problems.append(&mut scanned.problems);
     }
     Ok(out)
+}
+
+/// Streams at least this large are scanned on every core.
+const PARALLEL_FROM: usize = 4 << 20;
+
+fn scan_documents<'a>(
+    file: &str,
+    text: &'a str,
+    docs: &[(Range<usize>, u32)],
+    doc: &mut Doc<'a>,
+    out: &mut Scan,
+) -> Result<(), Error> {
+    for (range, line) in docs {
+        doc.clear();
+        if crate::fast::build(text, range.clone(), *line, doc).is_some() {
+            Walker::new(doc, file, text, out).document()?;
+        } else {
+            doc.clear();
+            parse(file, text, range.clone(), line - 1, doc, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// [`scan`] through the full parser only (the reference the fast reader is tested against).

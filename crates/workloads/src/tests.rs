@@ -491,6 +491,22 @@ fn in_place_writes_changed_files_only_and_nothing_on_a_problem() {
     ));
 }
 
+#[test]
+fn a_large_stream_scanned_on_every_core_is_the_stream_scanned_in_order() {
+    let mut stream = String::new();
+    let mut i = 0;
+    while stream.len() < (5 << 20) {
+        stream.push_str(SHAPES[i % 3]);
+        stream.push_str("\n---\n");
+        i += 1;
+    }
+    let fast = scan("big.yaml", &stream).unwrap();
+    assert_eq!(fast, scan_full("big.yaml", &stream).unwrap());
+    assert!(fast.fields.len() > 10_000);
+    let lines: Vec<usize> = fast.fields.iter().map(|f| f.location.line).collect();
+    assert!(lines.windows(2).all(|w| w[0] < w[1]));
+}
+
 /// Speed: the common shapes never go to the full parser (a regression here halves the speed
 /// silently, the results being the same).
 #[test]

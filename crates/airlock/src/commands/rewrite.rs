@@ -11,6 +11,9 @@ use crate::report::workloads::{fatal, rewritten};
 
 pub fn run(args: RewriteArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let opts = crate::flags::rewrite_options(&args)?;
+    if args.in_place && args.paths.iter().any(|p| p.as_os_str() == "-") {
+        bail!("--in-place rewrites files: stdin (-) has none\n  hint: without --in-place the result of - goes to stdout");
+    }
     if !args.in_place && !args.check {
         let sources = match airlock_workloads::sources(&args.paths) {
             Ok(s) => s,

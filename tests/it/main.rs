@@ -20,3 +20,4 @@ mod supply_chain;
 mod support;
 mod upstream;
 mod verify;
+mod workloads;

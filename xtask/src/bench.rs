@@ -16,6 +16,7 @@ use crate::install::cargo;
 
 mod artifacts;
 mod serve;
+mod workloads;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,6 +54,9 @@ pub enum What {
     /// `airlock load --to containerd://` into a fresh containerd vs `zstd -d | ctr images
     /// import`, each with and without unpacking
     Containerd,
+    /// `airlock images from` and `airlock rewrite` over a generated ~50 MB manifest corpus vs
+    /// `grep -rhoE 'image: …' | sort -u` and `sed -E`
+    Workloads,
 }
 
 struct Sample {
@@ -77,6 +81,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Load => bench_load(args.runs.max(1)),
         What::Serve => serve::bench_serve(args.runs.max(1)),
         What::Containerd => bench_containerd(args.runs.max(1)),
+        What::Workloads => workloads::bench_workloads(args.runs.max(1)),
     }
 }
 

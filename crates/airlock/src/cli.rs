@@ -51,6 +51,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+    /// Offline side: point the image fields of Kubernetes manifests at where `airlock load` put the images
+    Rewrite(RewriteArgs),
     /// Offline side: configuration for kubeadm, containerd and docker to use the internal registry
     Config {
         #[command(subcommand)]
@@ -364,6 +366,51 @@ pub struct LockArgs {
 pub enum ImagesCommand {
     /// The images kubeadm of a release pulls, one a line (as `kubeadm config images list`)
     Kubernetes(ImagesKubernetesArgs),
+    /// Every image Kubernetes manifests name (containers, init and ephemeral containers, `image:` fields), one a line
+    From(ImagesFromArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesFromArgs {
+    /// Manifests: files, directories (their *.yaml, *.yml and *.json at any depth), or - for stdin
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print {"images": [{"reference", "locations"}], "problems"} as JSON
+    #[arg(long, conflicts_with = "spec")]
+    pub json: bool,
+    /// Print a `kind: Bundle` spec with the images, for `airlock bundle`
+    #[arg(long)]
+    pub spec: bool,
+    /// The spec's metadata.name (with --spec)
+    #[arg(
+        long,
+        requires = "spec",
+        default_value = "workloads",
+        value_name = "NAME"
+    )]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RewriteArgs {
+    /// Manifests: one file or - (the result on stdout), or with --in-place files and directories
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The registry and prefix the images were loaded to, as given to `airlock load --to`
+    #[arg(long, value_name = "registry://HOST[:PORT][/PREFIX]")]
+    pub to: String,
+    /// The same --names, --rewrite and --rewrite-file as given to `airlock load`
+    #[command(flatten)]
+    pub naming: NameArgs,
+    /// Add the digest of each tagged image this bundle (.tar.zst or its .manifest.json) or lock knows
+    #[arg(long, value_name = "BUNDLE|LOCK")]
+    pub pin: Option<PathBuf>,
+    /// Write each changed file in place (a temporary file beside it, then renamed)
+    #[arg(long, conflicts_with = "check")]
+    pub in_place: bool,
+    /// Write nothing; exit 1 when something would change
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

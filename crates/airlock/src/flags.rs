@@ -18,7 +18,9 @@ use airlock_load::{
 use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
-use crate::cli::{BundleArgs, CheckArgs, LoadArgs, NameArgs, ServeArgs, SourceRegistryArgs};
+use crate::cli::{
+    BundleArgs, CheckArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs,
+};
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
 pub const PASSPHRASE_ENV: &str = "AIRLOCK_KEY_PASSPHRASE";
@@ -274,6 +276,21 @@ pub fn names(args: &NameArgs) -> anyhow::Result<(NameRule, Vec<Rewrite>)> {
         rewrites.push(r.parse::<Rewrite>()?);
     }
     Ok((rule, rewrites))
+}
+
+/// `rewrite`'s flags: the target, names and rewrites exactly as `load` reads them, and `--pin`.
+pub fn rewrite_options(args: &RewriteArgs) -> anyhow::Result<airlock_workloads::RewriteOptions> {
+    let pins = match &args.pin {
+        Some(path) => Some(airlock_workloads::Pins::read(path)?),
+        None => None,
+    };
+    let (rule, rewrites) = names(&args.naming)?;
+    Ok(airlock_workloads::RewriteOptions {
+        target: args.to.parse()?,
+        rule,
+        rewrites,
+        pins,
+    })
 }
 
 fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {

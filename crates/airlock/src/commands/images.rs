@@ -1,5 +1,6 @@
 //! `airlock images kubernetes VERSION [--addons …] [--json]`: a release's image list on stdout
-//! ([`airlock_kube::images`]).
+//! ([`airlock_kube::images`]); `airlock images from PATH…`: the images manifests name
+//! ([`airlock_workloads::find_images`]).
 
 use std::process::ExitCode;
 
@@ -24,5 +25,9 @@ pub fn run(command: ImagesCommand) -> anyhow::Result<ExitCode> {
             crate::report::images::list(&version, &images, args.json)?;
             Ok(ExitCode::SUCCESS)
         }
+        ImagesCommand::From(args) => match airlock_workloads::find_images(&args.paths) {
+            Ok(found) => crate::report::workloads::images(&found, &args),
+            Err(e) => Ok(crate::report::workloads::fatal(e)),
+        },
     }
 }

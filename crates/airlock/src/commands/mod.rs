@@ -9,6 +9,7 @@ mod inspect;
 mod key;
 mod load;
 mod lock;
+mod rewrite;
 mod serve;
 mod verify;
 
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &cli.global).await,
         Command::Check(args) => check::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
+        Command::Rewrite(args) => rewrite::run(args, &cli.global),
         Command::Config { command } => config::run(command, &cli.global),
         Command::Completions { shell } => completions::completions(shell),
         Command::GenerateMan { out_dir } => completions::man(out_dir.as_deref()),

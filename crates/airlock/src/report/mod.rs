@@ -15,6 +15,7 @@ pub mod key;
 pub mod load;
 pub mod serve;
 pub mod verify;
+pub mod workloads;
 
 /// Set once a write to stderr failed: messages for people stop there, the run goes on.
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);

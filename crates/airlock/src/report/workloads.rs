@@ -107,6 +107,12 @@ pub fn rewritten(done: &Rewritten, check: bool, quiet: bool) -> bool {
     }
     let (n, m) = (done.change_count(), done.changed().count());
     let verb = if check { "would rewrite" } else { "rewrote" };
-    eprintln!("{lines}{verb} {n} references in {m} files");
+    let plural =
+        |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+    eprintln!(
+        "{lines}{verb} {} in {}",
+        plural(n, "reference", "references"),
+        plural(m, "file", "files")
+    );
     true
 }

@@ -419,7 +419,7 @@ async fn fetch_artifact(
                         artifact_type = doc.artifact_type();
                     }
                 }
-                store(ctx, image, source, &node.digest, &node.media_type, &data)?;
+                store(ctx, image, source, &node.digest, &data)?;
                 blobs.push(BlobRecord {
                     digest: node.digest.clone(),
                     size: data.len() as u64,
@@ -511,7 +511,6 @@ fn store(
     image: &str,
     source: &Source,
     digest: &Digest,
-    _media_type: &str,
     bytes: &[u8],
 ) -> Result<(), ImageError> {
     ctx.store
@@ -551,7 +550,7 @@ async fn small_blob(
             source_name: source.to_string(),
             source: Box::new(BlobError::from(e)),
         })?;
-    store(ctx, image, source, digest, "", &data)?;
+    store(ctx, image, source, digest, &data)?;
     Ok(data)
 }
 

@@ -290,12 +290,7 @@ impl Engine {
         let mut first_error = None;
         for (digest, outcome) in outcomes {
             match outcome {
-                Ok(Outcome::Skipped) => report.blobs_skipped += 1,
-                Ok(Outcome::Mounted) => report.blobs_mounted += 1,
-                Ok(Outcome::Sent(n)) => {
-                    report.blobs_sent += 1;
-                    report.bytes_sent += n;
-                }
+                Ok(outcome) => count_blob(&mut report, outcome),
                 Err(source) => {
                     first_error.get_or_insert(ImageError::Blob {
                         image: plan.image.clone(),
@@ -357,12 +352,7 @@ impl Engine {
         for (digest, outcome) in outcomes {
             report.blobs += 1;
             match outcome {
-                Ok(Outcome::Skipped) => report.blobs_skipped += 1,
-                Ok(Outcome::Mounted) => report.blobs_mounted += 1,
-                Ok(Outcome::Sent(n)) => {
-                    report.blobs_sent += 1;
-                    report.bytes_sent += n;
-                }
+                Ok(outcome) => count_blob(report, outcome),
                 Err(source) => {
                     return Err(ArtifactError::Blob {
                         digest: digest.to_string(),
@@ -582,5 +572,17 @@ fn display(host: &str, repo: &str, reference: &str) -> String {
         format!("{host}/{repo}@{reference}")
     } else {
         format!("{host}/{repo}:{reference}")
+    }
+}
+
+/// Counts one blob that is in the target in `report`: skipped (already there), mounted or sent.
+fn count_blob(report: &mut ImageReport, outcome: Outcome) {
+    match outcome {
+        Outcome::Skipped => report.blobs_skipped += 1,
+        Outcome::Mounted => report.blobs_mounted += 1,
+        Outcome::Sent(n) => {
+            report.blobs_sent += 1;
+            report.bytes_sent += n;
+        }
     }
 }

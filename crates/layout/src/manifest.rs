@@ -219,6 +219,19 @@ impl Totals {
     }
 }
 
+/// One entry of a bundle's `index.json` ([`BundleManifest::index_entries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry<'a> {
+    /// The fully qualified name: `NAME:TAG`, `NAME@DIGEST`, or `NAME:sha256-<hex>.sig`.
+    pub name: String,
+    /// The media type of the document it names.
+    pub media_type: &'a str,
+    /// Its digest.
+    pub digest: &'a Digest,
+    /// Its size.
+    pub size: u64,
+}
+
 /// The base of a delta bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -240,15 +253,19 @@ impl BundleManifest {
         out
     }
 
-    /// The OCI `index.json` of a bundle with this manifest: one entry per image tag (or per
-    /// digest pin) and per tagged artifact (`NAME:sha256-<hex>.sig`, so OCI layout tools see
-    /// them), named with the fully qualified reference in both the OCI and the containerd
-    /// annotation, sorted by name. `verify` accepts exactly this set of names.
-    pub fn index_json(&self) -> Vec<u8> {
-        // (name, media type, digest, size)
-        let mut entries: Vec<(String, &str, &Digest, u64)> = Vec::new();
+    /// The entries of the bundle's OCI `index.json`, sorted by name: one per image tag (or
+    /// per digest pin) and per tagged artifact (`NAME:sha256-<hex>.sig`, so OCI layout tools
+    /// see them). [`BundleManifest::index_json`] writes them and `verify` requires exactly
+    /// these names.
+    pub fn index_entries(&self) -> Vec<IndexEntry<'_>> {
+        let mut entries: Vec<IndexEntry<'_>> = Vec::new();
         for img in &self.images {
-            let entry = |name| (name, img.media_type.as_str(), &img.digest, img.size);
+            let entry = |name| IndexEntry {
+                name,
+                media_type: &img.media_type,
+                digest: &img.digest,
+                size: img.size,
+            };
             if img.tags.is_empty() {
                 entries.push(entry(format!("{}@{}", img.name, img.digest)));
             }
@@ -258,23 +275,36 @@ impl BundleManifest {
             for a in &img.artifacts {
                 if let Some(t) = &a.tag {
                     let name = format!("{}:{t}", img.name);
-                    if !entries.iter().any(|e| e.0 == name) {
-                        entries.push((name, a.media_type.as_str(), &a.digest, a.size));
+                    if !entries.iter().any(|e| e.name == name) {
+                        entries.push(IndexEntry {
+                            name,
+                            media_type: &a.media_type,
+                            digest: &a.digest,
+                            size: a.size,
+                        });
                     }
                 }
             }
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let manifests: Vec<serde_json::Value> = entries
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries
+    }
+
+    /// The OCI `index.json` of a bundle with this manifest: [`BundleManifest::index_entries`],
+    /// each named with the fully qualified reference in both the OCI and the containerd
+    /// annotation.
+    pub fn index_json(&self) -> Vec<u8> {
+        let manifests: Vec<serde_json::Value> = self
+            .index_entries()
             .iter()
-            .map(|(name, media_type, digest, size)| {
+            .map(|e| {
                 serde_json::json!({
-                    "mediaType": media_type,
-                    "digest": digest.to_string(),
-                    "size": size,
+                    "mediaType": e.media_type,
+                    "digest": e.digest.to_string(),
+                    "size": e.size,
                     "annotations": {
-                        "io.containerd.image.name": name,
-                        "org.opencontainers.image.ref.name": name,
+                        "io.containerd.image.name": e.name,
+                        "org.opencontainers.image.ref.name": e.name,
                     },
                 })
             })

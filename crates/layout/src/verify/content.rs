@@ -303,34 +303,17 @@ pub(crate) fn check_index_json(bytes: &[u8], m: &BundleManifest) -> Result<(), I
             names.insert(name, &d.digest);
         }
     }
-    for image in &m.images {
-        let mut wanted: Vec<String> = image
-            .tags
-            .iter()
-            .map(|t| format!("{}:{t}", image.name))
-            .collect();
-        if wanted.is_empty() {
-            wanted.push(format!("{}@{}", image.name, image.digest));
-        }
-        let mut wanted: Vec<(String, &Digest)> =
-            wanted.into_iter().map(|n| (n, &image.digest)).collect();
-        for a in &image.artifacts {
-            if let Some(t) = &a.tag {
-                wanted.push((format!("{}:{t}", image.name), &a.digest));
+    for e in m.index_entries() {
+        match names.get(e.name.as_str()) {
+            Some(&d) if d == e.digest => {}
+            Some(&d) => {
+                return Err(IndexJsonDefect::NamePointsElsewhere {
+                    name: e.name,
+                    found: d.clone(),
+                    expected: e.digest.clone(),
+                })
             }
-        }
-        for (name, expected) in wanted {
-            match names.get(name.as_str()) {
-                Some(&d) if d == expected => {}
-                Some(&d) => {
-                    return Err(IndexJsonDefect::NamePointsElsewhere {
-                        name,
-                        found: d.clone(),
-                        expected: expected.clone(),
-                    })
-                }
-                None => return Err(IndexJsonDefect::Unnamed { name }),
-            }
+            None => return Err(IndexJsonDefect::Unnamed { name: e.name }),
         }
     }
     Ok(())

@@ -177,6 +177,7 @@ fn bundle_with_signatures(
             platforms: vec!["linux/amd64".into()],
             original_digest: None,
             artifacts,
+            content: None,
         });
     }
     let blobs: Vec<BlobRecord> = blobs.into_values().collect();

@@ -458,6 +458,7 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
         platforms: vec!["linux/amd64".into()],
         original_digest: None,
         artifacts: Vec::new(),
+        content: None,
     }];
     let mut blobs = vec![manifest_rec.clone(), config_rec];
     blobs.extend(layers);

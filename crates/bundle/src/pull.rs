@@ -63,6 +63,8 @@ struct Resolved {
     layers: Vec<BlobRecord>,
     /// The artifacts carried with it, subjects first.
     artifacts: Vec<airlock_layout::ArtifactRecord>,
+    /// What it is when not a container image: a chart or a file.
+    content: Option<airlock_layout::Content>,
 }
 
 /// The upstream signature policy of an image, and how to name it.
@@ -975,6 +977,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         blobs,
         layers,
         artifacts,
+        content: None,
     })
 }
 
@@ -1654,6 +1657,7 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
             platforms: r.platforms.clone(),
             original_digest: r.original_digest.clone(),
             artifacts: r.artifacts.clone(),
+            content: r.content.clone(),
         });
         for b in &r.blobs {
             if seen.insert(b.digest.clone()) {

@@ -49,8 +49,90 @@ pub struct Spec {
     pub images: Vec<ImageSpec>,
     /// Per-registry settings, keyed by `host[:port]`.
     pub registries: BTreeMap<String, RegistrySettings>,
-    /// `spec.kubernetes`, when given (its images are already in `images`).
+    /// `spec.kubernetes`, when given (its images are already in `images`, its node binaries
+    /// in `files`).
     pub kubernetes: Option<KubernetesSpec>,
+    /// The files (`spec.files`, then the node binaries of `spec.kubernetes`), in the order of
+    /// the file.
+    pub files: Vec<FileSpec>,
+    /// The Helm charts (`spec.charts`), in the order of the file.
+    pub charts: Vec<ChartSpec>,
+}
+
+/// One file of the spec: an entry of `spec.files`, or a node binary of `spec.kubernetes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// Its name in the bundle (`airlock_layout::FileInfo::name`): a relative path, unique in
+    /// the spec; by default the last component of its URL or path.
+    pub name: String,
+    /// Where it comes from.
+    pub source: FileSource,
+    /// How its sha256 is known.
+    pub checksum: ChecksumSpec,
+    /// Its canonical name, `HOST/REPOSITORY` (HOST is the URL's host, `local` for a local
+    /// file; REPOSITORY is `files/<name>` lowercased unless given): where `load` pushes it,
+    /// by the same name rules as images.
+    pub repository: String,
+    /// Its tag there (`latest` unless given).
+    pub tag: String,
+    /// The permission bits `load --files-to` writes it with (`0o644`; `0o755` for node
+    /// binaries, or as given).
+    pub mode: u32,
+    /// 1-based line of the entry in the spec.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// Where a file comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// Downloaded (`http://` or `https://`), through the host's mirrors as configured in
+    /// `spec.registries`.
+    Url(String),
+    /// A local file, relative paths against the spec's directory.
+    Local(PathBuf),
+}
+
+/// How a file's sha256 is known before its bytes are trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksumSpec {
+    /// `sha256:` in the spec (hex, or `sha256:<hex>`).
+    Sha256(airlock_layout::Digest),
+    /// `checksumUrl:`: a published checksum file (`<hex>` or `<hex>  <name>` lines, as
+    /// `sha256sum` writes them), fetched like the file.
+    Url(String),
+    /// A local file with neither: hashed as it is read.
+    Local,
+}
+
+/// One Helm chart of the spec (`spec.charts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartSpec {
+    /// Where it comes from.
+    pub source: ChartSource,
+    /// The chart's name.
+    pub name: String,
+    /// Its version (exact, as in the repository's `index.yaml` or the OCI tag).
+    pub version: String,
+    /// 1-based line of the entry in the spec.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// Where a chart comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartSource {
+    /// `oci://HOST/PATH/NAME`: an OCI registry, pulled like an image (mirrors, credentials);
+    /// the reference's tag is the version (with `+` as `_`).
+    Oci(Reference),
+    /// `repoURL:` of a classic chart repository, whose `index.yaml` names the archive and its
+    /// `digest`.
+    Repository {
+        /// The repository URL, without a trailing `/`.
+        url: String,
+    },
 }
 
 impl Spec {
@@ -345,6 +427,8 @@ fn parse_list(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         images,
         registries: BTreeMap::new(),
         kubernetes: None,
+        files: Vec::new(),
+        charts: Vec::new(),
     })
 }
 
@@ -858,6 +942,8 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         images,
         registries,
         kubernetes,
+        files: Vec::new(),
+        charts: Vec::new(),
     })
 }
 

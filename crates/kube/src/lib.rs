@@ -428,3 +428,18 @@ mod tests {
         assert_eq!(alias_of("quay.io"), None);
     }
 }
+
+/// The newest patch release of `minor` (`v1.MINOR.x`) the release data knows, for `airlock
+/// outdated`: a release line that has a newer patch than the one in use is behind.
+pub fn newest_patch(minor: u32) -> Option<Version> {
+    // The last row of each minor holds until the newest patch checked.
+    const NEWEST: &[(u32, u32)] = &[(27, 16), (28, 15), (29, 10), (30, 6), (31, 2)];
+    NEWEST
+        .iter()
+        .find(|(m, _)| *m == minor)
+        .map(|&(minor, patch)| Version {
+            major: 1,
+            minor,
+            patch,
+        })
+}

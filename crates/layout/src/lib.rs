@@ -79,6 +79,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod content;
 pub mod digest;
 pub mod error;
 pub mod format;
@@ -112,8 +113,8 @@ pub use graph::{Document, Graph, GraphError, Node, Role, Walk};
 pub use keyfile::{KeyFileError, KeyPairPaths, SigningKeyFile};
 pub use manifest::{
     format_version_for, ArtifactKind, ArtifactRecord, BaseBundle, BlobRecord, BundleManifest,
-    CertificateIdentity, ImageRecord, IndexEntry, SpecInfo, Totals, UpstreamVerification,
-    FORMAT_VERSION, MIN_FORMAT_VERSION,
+    CertificateIdentity, ChartInfo, Content, FileChecksum, FileInfo, ImageRecord, IndexEntry,
+    SpecInfo, Totals, UpstreamVerification, FORMAT_VERSION, MIN_FORMAT_VERSION,
 };
 pub use media::{is_compressed_media_type, is_small_media_type};
 pub use output::{check_output, file_id, same_target, OutputError};

@@ -12,17 +12,21 @@ use crate::error::Error;
 pub use crate::media::{is_compressed_media_type, is_small_media_type};
 
 /// The newest bundle format version this crate writes and reads: 2 adds the artifacts of an
-/// image (signatures, attestations, SBOMs, referrers).
-pub const FORMAT_VERSION: u32 = 2;
+/// image (signatures, attestations, SBOMs, referrers), 3 the Helm charts and files
+/// ([`ImageRecord::content`]).
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The oldest format version this crate reads. A bundle without artifacts is written as
+/// The oldest format version this crate reads. A bundle of plain images is written as
 /// version 1, so older readers keep reading it.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 
-/// The format version a manifest of these images needs: 1 unless an image carries artifacts.
+/// The format version a manifest of these records needs: 3 when one is a chart or a file, 2
+/// when an image carries artifacts, else 1.
 pub fn format_version_for(images: &[ImageRecord]) -> u32 {
-    if images.iter().any(|i| !i.artifacts.is_empty()) {
-        FORMAT_VERSION
+    if images.iter().any(|i| i.content.is_some()) {
+        3
+    } else if images.iter().any(|i| !i.artifacts.is_empty()) {
+        2
     } else {
         MIN_FORMAT_VERSION
     }
@@ -61,7 +65,8 @@ pub struct SpecInfo {
     pub sha256: String,
 }
 
-/// One image in a bundle.
+/// One image, Helm chart or file in a bundle: each is an OCI manifest (or index) under a
+/// canonical name, pushed, served and verified alike; [`ImageRecord::content`] says which.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageRecord {
@@ -89,6 +94,113 @@ pub struct ImageRecord {
     /// another artifact (a signature on an SBOM). Subjects come before what refers to them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
+    /// What the record is when it is not a container image (format 3): a Helm chart (an OCI
+    /// Helm chart, as `helm push` stores it) or a file (an ORAS-style artifact). `None` for a
+    /// container image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+impl ImageRecord {
+    /// Whether this is a container image (not a chart or a file): what containerd, kubeadm's
+    /// and containerd's configuration and the workload tools take.
+    pub fn is_image(&self) -> bool {
+        self.content.is_none()
+    }
+
+    /// The chart this record is, if it is one.
+    pub fn chart(&self) -> Option<&ChartInfo> {
+        match &self.content {
+            Some(Content::Chart(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The file this record is, if it is one.
+    pub fn file(&self) -> Option<&FileInfo> {
+        match &self.content {
+            Some(Content::File(f)) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// A record that is not a container image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type", deny_unknown_fields)]
+pub enum Content {
+    /// A Helm chart: the record's manifest has the Helm config and chart content layer (and a
+    /// provenance layer when the chart has one).
+    Chart(ChartInfo),
+    /// A file: the record's manifest has an empty config and one layer, the file's bytes, with
+    /// its name in `org.opencontainers.image.title`.
+    File(FileInfo),
+}
+
+/// A Helm chart carried in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChartInfo {
+    /// The chart's name (`Chart.yaml` `name`).
+    pub name: String,
+    /// Its version (`Chart.yaml` `version`, SemVer; the OCI tag with `+` as `_`).
+    pub version: String,
+    /// `Chart.yaml` `appVersion`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Where it came from: `oci://HOST/PATH/NAME` or the chart repository's URL (never with
+    /// credentials).
+    pub origin: String,
+    /// Digest of the chart archive (`.tgz`), the chart content layer.
+    pub archive: Digest,
+    /// For a chart from a classic repository: the `digest` its `index.yaml` gives (checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_digest: Option<String>,
+    /// Whether a provenance file (`.prov`) is carried with it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provenance: bool,
+    /// The images the chart names (its values and `Chart.yaml` image annotations), sorted,
+    /// for people adding them to a spec; not pulled because of this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+}
+
+/// A file carried in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileInfo {
+    /// Its name in the bundle: a relative path of `/`-separated components (no `.`, `..` or
+    /// empty component), e.g. `kubeadm` or `kubernetes/v1.35.2/linux/amd64/kubeadm`. Where
+    /// `load --files-to DIR` writes it (`DIR/NAME`) and where `serve` serves it
+    /// (`/files/NAME`). Unique in a bundle.
+    pub name: String,
+    /// Digest of its bytes (the manifest's one layer).
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Unix permission bits to write it with (`0o755` for node binaries, else `0o644`).
+    pub mode: u32,
+    /// Where it was downloaded from (the origin URL, never with credentials); `None` for a
+    /// local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How its sha256 was known before it was trusted.
+    pub checksum: FileChecksum,
+}
+
+/// How a file's sha256 was established at bundle time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "from", deny_unknown_fields)]
+pub enum FileChecksum {
+    /// Written in the spec.
+    Spec,
+    /// Read from a published checksum file.
+    Url {
+        /// The checksum file's URL (origin, never with credentials).
+        url: String,
+    },
+    /// A local file, hashed when it was bundled.
+    Local,
 }
 
 /// One artifact carried with an image: a manifest that refers to another one, found upstream
@@ -373,6 +485,7 @@ mod tests {
             platforms: vec!["linux/amd64".into(), "linux/arm64/v8".into()],
             original_digest: Some(Digest::of_bytes(b"upstream")),
             artifacts: Vec::new(),
+            content: None,
         }];
         BundleManifest {
             format_version: MIN_FORMAT_VERSION,

@@ -44,6 +44,28 @@ pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v
 /// images.
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
+/// The config of an OCI Helm chart (what `helm push` writes): `Chart.yaml` as JSON.
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+/// The layer of an OCI Helm chart holding the chart archive (`.tgz`).
+pub const HELM_CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// The layer of an OCI Helm chart holding its provenance file (`.prov`).
+pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+/// The `artifactType` of a file carried in a bundle (its manifest is stored the way `oras
+/// push` stores a file: the empty config, one layer of [`FILE_LAYER`]).
+pub const FILE_ARTIFACT: &str = "application/vnd.airlock.file.v1";
+/// The media type of a file's one layer, as `oras push` gives a file by default.
+pub const FILE_LAYER: &str = OCI_LAYER;
+/// The annotation naming a file (ORAS writes the layer to this name on pull).
+pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+/// The annotation of a version (a Helm chart's).
+pub const VERSION_ANNOTATION: &str = "org.opencontainers.image.version";
+/// The annotation of a description (a Helm chart's).
+pub const DESCRIPTION_ANNOTATION: &str = "org.opencontainers.image.description";
+/// The annotation of a creation time (RFC 3339).
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+/// The OCI empty descriptor's content, `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
 /// cosign's simple-signing payload: the layer of a `.sig` manifest.
 pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The `artifactType` cosign gives a signature stored as an OCI 1.1 referrer.

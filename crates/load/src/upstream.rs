@@ -485,6 +485,7 @@ mod tests {
                 platforms: vec!["linux/amd64".into()],
                 original_digest: None,
                 artifacts,
+                content: None,
             });
         }
 

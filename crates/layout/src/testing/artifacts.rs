@@ -267,6 +267,7 @@ pub fn artifact_bundle(dir: &Path, signer: &SigningKey, carried: Carried) -> Art
         platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         original_digest: None,
         artifacts,
+        content: None,
     }];
     let manifest = BundleManifest {
         format_version: crate::manifest::format_version_for(&images),

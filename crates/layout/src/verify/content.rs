@@ -350,6 +350,7 @@ mod tests {
                 certificate: None,
                 verified: None,
             }],
+            content: None,
         }];
         let blobs = vec![
             BlobRecord {

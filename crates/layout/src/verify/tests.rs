@@ -62,6 +62,7 @@ pub(crate) fn bundle_of(
         platforms: vec!["linux/amd64".into()],
         original_digest: None,
         artifacts: Vec::new(),
+        content: None,
     }];
     let manifest = BundleManifest {
         format_version: FORMAT_VERSION,

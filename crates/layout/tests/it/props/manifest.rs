@@ -42,6 +42,7 @@ fn image() -> impl Strategy<Value = ImageRecord> {
                     platforms,
                     original_digest,
                     artifacts: Vec::new(),
+                    content: None,
                 }
             },
         )

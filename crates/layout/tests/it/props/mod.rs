@@ -100,6 +100,7 @@ pub fn manifest_of(blobs: &[BlobRecord]) -> BundleManifest {
         platforms: vec!["linux/amd64".into()],
         original_digest: None,
         artifacts: Vec::new(),
+        content: None,
     }];
     BundleManifest {
         format_version: FORMAT_VERSION,

@@ -1,5 +1,6 @@
-//! Debian's nginx as a TLS-terminating reverse proxy in front of a [`Registry`]: the setup
-//! that gives Harbor users 413 answers when `client_max_body_size` is small.
+//! Debian's nginx as a TLS-terminating reverse proxy in front of a [`Registry`] (the setup
+//! that gives Harbor users 413 answers when `client_max_body_size` is small), and as a static
+//! file server standing in for download sites and chart repositories ([`Nginx::start_static`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +24,8 @@ pub struct Nginx {
     pub host: String,
     /// The CA that signed nginx's certificate (PEM), what clients must trust.
     pub ca_file: PathBuf,
+    /// Whether it answers HTTPS (always for the proxy).
+    pub tls: bool,
     server: Option<Server>,
     // Last: removed after the server has stopped.
     dir: TempDir,
@@ -52,7 +55,6 @@ impl Nginx {
         upstream: &Registry,
         client_max_body_size: &str,
     ) -> anyhow::Result<Nginx> {
-        let nginx = require_tool("nginx")?;
         if client_max_body_size.is_empty()
             || !client_max_body_size
                 .chars()
@@ -60,6 +62,26 @@ impl Nginx {
         {
             bail!("`{client_max_body_size}` is not an nginx size");
         }
+        Nginx::start(true, |dir, host, pki| {
+            config(dir, host, pki, upstream, client_max_body_size)
+        })
+    }
+
+    /// Starts nginx on a free port serving the files under `root` as they are (`GET`,
+    /// `HEAD`, `Range`; a missing file is 404), over HTTPS with a fresh [`Pki`] when `tls`,
+    /// else plain HTTP: the stand-in for dl.k8s.io, a release download server or a classic
+    /// chart repository. Every request is in [`Nginx::access_log`].
+    pub fn start_static(root: &Path, tls: bool) -> anyhow::Result<Nginx> {
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("nginx root `{}`", root.display()))?;
+        Nginx::start(tls, |dir, host, pki| {
+            static_config(dir, host, pki, &root, tls)
+        })
+    }
+
+    fn start(tls: bool, config: impl Fn(&Path, &str, &Pki) -> String) -> anyhow::Result<Nginx> {
+        let nginx = require_tool("nginx")?;
         let dir = tempfile::Builder::new()
             .prefix("airlock-nginx-")
             .tempdir()
@@ -69,7 +91,7 @@ impl Nginx {
         for _ in 0..BIND_ATTEMPTS {
             let port = free_port();
             let host = format!("127.0.0.1:{port}");
-            let config = config(dir.path(), &host, &pki, upstream, client_max_body_size);
+            let config = config(dir.path(), &host, &pki);
             let config_file = dir.path().join("nginx.conf");
             std::fs::write(&config_file, config)
                 .with_context(|| format!("writing `{}`", config_file.display()))?;
@@ -83,11 +105,12 @@ impl Nginx {
                 .arg("-c")
                 .arg(&config_file);
             let mut server = Server::spawn("nginx", cmd, &dir.path().join("error.log"))?;
-            match wait_ready(&host, &pki.ca_cert, &mut server) {
+            match wait_ready(&host, tls.then_some(pki.ca_cert.as_path()), &mut server) {
                 Ok(()) => {
                     return Ok(Nginx {
                         host,
                         ca_file: pki.ca_cert.clone(),
+                        tls,
                         server: Some(server),
                         dir,
                     })
@@ -107,9 +130,10 @@ impl Nginx {
         Err(last_error.expect("at least one attempt"))
     }
 
-    /// `https://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT` (`http://` for a plain static server).
     pub fn url(&self) -> String {
-        format!("https://{}", self.host)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
     }
 
     /// nginx's error log.
@@ -223,22 +247,81 @@ http {{
     )
 }
 
+/// A static file server's configuration.
+fn static_config(dir: &Path, host: &str, pki: &Pki, root: &Path, tls: bool) -> String {
+    let d = |name: &str| quoted(&dir.join(name));
+    let listen = if tls {
+        format!(
+            "listen {host} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    ssl_protocols TLSv1.2 TLSv1.3;",
+            quoted(&pki.server_cert),
+            quoted(&pki.server_key)
+        )
+    } else {
+        format!("listen {host};")
+    };
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {pid};
+lock_file {lock};
+error_log {error_log} info;
+
+events {{
+  worker_connections 256;
+}}
+
+http {{
+  access_log {access_log};
+  client_body_temp_path {body_temp};
+  proxy_temp_path {proxy_temp};
+  fastcgi_temp_path {fastcgi_temp};
+  uwsgi_temp_path {uwsgi_temp};
+  scgi_temp_path {scgi_temp};
+  default_type application/octet-stream;
+
+  server {{
+    {listen}
+    server_name localhost 127.0.0.1;
+    root {root};
+  }}
+}}
+"#,
+        pid = d("nginx.pid"),
+        lock = d("nginx.lock"),
+        error_log = d("error.log"),
+        access_log = d("access.log"),
+        body_temp = d("client_body_temp"),
+        proxy_temp = d("proxy_temp"),
+        fastcgi_temp = d("fastcgi_temp"),
+        uwsgi_temp = d("uwsgi_temp"),
+        scgi_temp = d("scgi_temp"),
+        root = quoted(root),
+    )
+}
+
 /// A path as an nginx string: double-quoted, with `"` and `\` escaped.
 fn quoted(path: &Path) -> String {
     let s = path.to_string_lossy();
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn wait_ready(host: &str, ca_file: &Path, server: &mut Server) -> anyhow::Result<()> {
+fn wait_ready(host: &str, ca_file: Option<&Path>, server: &mut Server) -> anyhow::Result<()> {
     off_runtime(|| {
-        let url = format!("https://{host}/v2/");
-        let pem = std::fs::read(ca_file)?;
-        let client = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
-            .no_proxy()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
-            .build()?;
+            .no_proxy();
+        let url = match ca_file {
+            Some(ca_file) => {
+                let pem = std::fs::read(ca_file)?;
+                builder = builder
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+                format!("https://{host}/v2/")
+            }
+            None => format!("http://{host}/"),
+        };
+        let client = builder.build()?;
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = server.exited() {
@@ -255,4 +338,39 @@ fn wait_ready(host: &str, ca_file: &Path, server: &mut Server) -> anyhow::Result
             std::thread::sleep(Duration::from_millis(25));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_server_answers_files_and_ranges() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("release/v1")).unwrap();
+        std::fs::write(root.path().join("release/v1/tool"), b"0123456789").unwrap();
+        for tls in [false, true] {
+            let nginx = Nginx::start_static(root.path(), tls).unwrap();
+            let mut builder = reqwest::blocking::Client::builder().no_proxy();
+            if tls {
+                let pem = std::fs::read(&nginx.ca_file).unwrap();
+                builder =
+                    builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+            }
+            let client = builder.build().unwrap();
+            let url = format!("{}/release/v1/tool", nginx.url());
+            assert_eq!(
+                client.get(&url).send().unwrap().bytes().unwrap().as_ref(),
+                b"0123456789"
+            );
+            let part = client.get(&url).header("Range", "bytes=4-").send().unwrap();
+            assert_eq!(part.status().as_u16(), 206);
+            assert_eq!(part.bytes().unwrap().as_ref(), b"456789");
+            let missing = client.get(format!("{}/nope", nginx.url())).send().unwrap();
+            assert_eq!(missing.status().as_u16(), 404);
+            assert!(std::fs::read_to_string(nginx.access_log())
+                .unwrap()
+                .contains("/release/v1/tool"));
+        }
+    }
 }

@@ -43,6 +43,7 @@ pub mod check;
 pub mod config;
 pub mod containerd;
 mod error;
+pub mod files;
 pub mod harbor;
 pub mod names;
 pub mod offline;
@@ -64,6 +65,7 @@ pub use error::{
     render as render_error, ArtifactError, BlobError, ContainerdImageError, ContentError, Error,
     ImageError, Said, UnpackError,
 };
+pub use files::{write_files, FileReport, FileState, FilesError, FilesOptions, FilesReport};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
 pub use target::{

@@ -325,7 +325,10 @@ mod tests {
         let images = &planned[0].images;
         assert_eq!(images.len(), 4);
         for i in images {
-            let plan = i.plan.as_ref().unwrap_or_else(|e| panic!("{}: {e}", i.record.name));
+            let plan = i
+                .plan
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{}: {e}", i.record.name));
             assert_eq!(plan.manifests.len(), 1, "{}", i.record.name);
         }
         let blobs = |name: &str| {

@@ -28,6 +28,7 @@ mod containerd;
 pub mod fixtures;
 mod http;
 mod nginx;
+pub mod oras;
 mod pki;
 mod process;
 mod referrers;
@@ -42,6 +43,7 @@ use anyhow::{bail, Context as _};
 
 pub use containerd::Containerd;
 pub use nginx::Nginx;
+pub use oras::Oras;
 pub use pki::Pki;
 pub use referrers::{Logged, ReferrersRegistry};
 pub use registry::{Auth, Registry, RegistryOptions};

@@ -44,7 +44,13 @@ impl Pins {
                 source: Box::new(source),
             })?;
         let mut pins = Pins::default();
-        for image in inventory.manifest.images {
+        // Charts and files are no image a manifest can name.
+        for image in inventory
+            .manifest
+            .images
+            .into_iter()
+            .filter(|i| i.is_image())
+        {
             for tag in &image.tags {
                 pins.digests
                     .insert(format!("{}:{tag}", image.name), image.digest.to_string());

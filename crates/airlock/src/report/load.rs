@@ -73,6 +73,12 @@ fn render_containerd(r: &ContainerdReport, quiet: bool) {
             t.records_updated,
             t.records_unchanged,
         );
+        if r.charts_not_loaded + r.files_not_loaded > 0 {
+            eprintln!(
+                "left out: {} charts and {} files (containerd holds images only)",
+                r.charts_not_loaded, r.files_not_loaded
+            );
+        }
     }
     // Each failure was said as it happened (`Progress::image_failed`).
     if !r.failures.is_empty() {

@@ -13,8 +13,8 @@ use crate::archive::{write_bundle, ArchiveOptions, BundleContents};
 use crate::content::{chart_manifest, chart_tag, file_manifest, ChartParts, FileParts};
 use crate::digest::Digest;
 use crate::manifest::{
-    BlobRecord, BundleManifest, ChartInfo, Content, FileChecksum, FileInfo, ImageRecord,
-    SpecInfo, Totals,
+    BlobRecord, BundleManifest, ChartInfo, Content, FileChecksum, FileInfo, ImageRecord, SpecInfo,
+    Totals,
 };
 use crate::media;
 use crate::sign::SigningKey;
@@ -95,7 +95,9 @@ impl Builder {
     /// Stores the manifest and config of `built` (its layers were stored already) and lists
     /// every blob of it.
     fn built(&mut self, built: &crate::content::Built) {
-        self.store.put_bytes(&built.digest, &built.manifest).unwrap();
+        self.store
+            .put_bytes(&built.digest, &built.manifest)
+            .unwrap();
         self.store
             .put_bytes(&Digest::of_bytes(&built.config), &built.config)
             .unwrap();

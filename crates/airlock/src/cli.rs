@@ -177,9 +177,17 @@ pub struct LoadArgs {
     /// containerd://[/path/to/containerd.sock][?namespace=k8s.io]
     #[arg(
         long,
+        required_unless_present = "files_to",
         value_name = "registry://HOST[:PORT][/PREFIX] | containerd://[SOCKET][?namespace=NS]"
     )]
-    pub to: String,
+    pub to: Option<String>,
+    /// Write the bundle's files under this directory (DIR/NAME), verified, each renamed into
+    /// place when complete
+    #[arg(long, value_name = "DIR")]
+    pub files_to: Option<PathBuf>,
+    /// With --files-to: replace existing files whose contents differ
+    #[arg(long, requires = "files_to")]
+    pub force: bool,
     /// containerd: the platform to unpack, OS/ARCH[/VARIANT] (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,

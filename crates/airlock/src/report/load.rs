@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use airlock_load::{
-    render_error, ContainerdReport, ImageReport, LoadOutcome, LoadReport, LoadReporter,
+    render_error, ContainerdReport, FileState, FilesReport, ImageReport, LoadOutcome, LoadReport,
+    LoadReporter,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -17,19 +18,66 @@ use super::human_bytes;
 
 /// The end of a load that ran: the report on stdout with `--json`, the summary on stderr,
 /// exit code 1 when an image failed.
-pub fn finished(outcome: &LoadOutcome, json: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+///
+/// With `--files-to`, the files are said first; in `--json` they are the `files` member of
+/// the load's report (or the whole document without `--to`).
+pub fn finished(
+    outcome: Option<&LoadOutcome>,
+    files: Option<&FilesReport>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome)?);
+        let doc = match (outcome, files) {
+            (Some(o), None) => serde_json::to_value(o)?,
+            (None, Some(f)) => serde_json::to_value(f)?,
+            (Some(o), Some(f)) => {
+                let mut doc = serde_json::to_value(o)?;
+                doc["files"] = serde_json::to_value(f)?;
+                doc
+            }
+            (None, None) => json!({}),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    if let Some(f) = files {
+        render_files(f, quiet);
     }
     match outcome {
-        LoadOutcome::Registry(r) => render(r, quiet),
-        LoadOutcome::Containerd(r) => render_containerd(r, quiet),
+        Some(LoadOutcome::Registry(r)) => render(r, quiet),
+        Some(LoadOutcome::Containerd(r)) => render_containerd(r, quiet),
+        None => {}
     }
-    Ok(if outcome.all_loaded() {
+    Ok(if outcome.is_none_or(LoadOutcome::all_loaded) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn render_files(r: &FilesReport, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let mut counts = [0usize; 3];
+    for f in &r.files {
+        counts[f.state as usize] += 1;
+        eprintln!(
+            "{} {} ({}, {} bytes, mode {})",
+            f.state.as_str(),
+            f.path.display(),
+            f.digest,
+            f.size,
+            f.mode
+        );
+    }
+    eprintln!(
+        "files under {}: {} written, {} unchanged, {} replaced",
+        r.dir.display(),
+        counts[FileState::Written as usize],
+        counts[FileState::Unchanged as usize],
+        counts[FileState::Replaced as usize],
+    );
 }
 
 fn render_containerd(r: &ContainerdReport, quiet: bool) {

@@ -192,9 +192,11 @@ pub fn table(inv: &Inventory) -> String {
         ]);
     }
     let mut out = columns(&rows, |n| {
-        (n > 0)
-            .then(|| artifact_lines(images[n - 1]))
-            .unwrap_or_default()
+        if n > 0 {
+            artifact_lines(images[n - 1])
+        } else {
+            Vec::new()
+        }
     });
     let (charts, files) = content_tables(m);
     out.push_str(&charts);

@@ -1073,7 +1073,8 @@ impl Client {
         }
         let url = call.url.to_string();
         let retry_after = retry::retry_after(resp.headers());
-        let resp_headers = (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
+        let resp_headers =
+            (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
         let (envelope, mut message) = error_body(resp).await;
         if status == StatusCode::BAD_REQUEST
             && call.url.scheme() == "http"

@@ -686,4 +686,39 @@ mod tests {
         let err = plan(vec![a, b], &drop).err().unwrap();
         assert!(err.to_string().contains("would both land at `x`"), "{err}");
     }
+
+    #[test]
+    fn two_bundles_with_different_files_under_one_name_are_refused() {
+        use airlock_layout::testing::content::{content_bundle, content_bundle_with};
+        use airlock_layout::SigningKey;
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate();
+        let a = content_bundle(&dir.path().join("a"), &key);
+        let same = content_bundle(&dir.path().join("same"), &key);
+        let b = content_bundle_with(&dir.path().join("b"), &key, b"other bytes\n");
+        let trust = Trust::Key(key.verifying_key());
+        let open = |p: &Path| airlock_load::offline::open(p, &trust, Purpose::Serve).unwrap();
+        let mapper = NameMapper::default();
+        // The same file in two bundles is served once.
+        let planned = plan(vec![open(&a.path), open(&same.path)], &mapper).unwrap();
+        let (cat, _) =
+            catalog(&Reading::new(1, 1), planned, mapper.clone(), &NoServeReport).unwrap();
+        assert_eq!(
+            cat.files.keys().collect::<Vec<_>>(),
+            ["hello.txt", "kubernetes/v1.35.2/linux/amd64/kubeadm"]
+        );
+        // Other bytes under the name: refused, naming both bundles.
+        let planned = plan(vec![open(&a.path), open(&b.path)], &mapper).unwrap();
+        let e = catalog(&Reading::new(1, 1), planned, mapper, &NoServeReport)
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(matches!(e, ServeError::FileCollision { .. }), "{text}");
+        assert!(
+            text.contains("`hello.txt`")
+                && text.contains(&a.path.display().to_string())
+                && text.contains(&b.path.display().to_string()),
+            "{text}"
+        );
+    }
 }

@@ -130,6 +130,12 @@ fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
 /// [`CHART`] at [`CHART_VERSION`], and the files [`HELLO`] (`hello.txt`) and [`KUBEADM`]
 /// ([`KUBEADM_FILE`]).
 pub fn content_bundle(dir: &Path, signer: &SigningKey) -> ContentBundle {
+    content_bundle_with(dir, signer, b"hello, offline world\n")
+}
+
+/// [`content_bundle`] with other bytes in `hello.txt` (two bundles with different files under
+/// one name).
+pub fn content_bundle_with(dir: &Path, signer: &SigningKey, hello: &[u8]) -> ContentBundle {
     std::fs::create_dir_all(dir).unwrap();
     let mut b = Builder {
         store: BlobStore::open(dir.join("cache")).unwrap(),
@@ -235,14 +241,7 @@ pub fn content_bundle(dir: &Path, signer: &SigningKey) -> ContentBundle {
     let mut files = Vec::new();
     let kubeadm_url = "https://dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubeadm";
     for (name, file, tag, bytes, mode, url) in [
-        (
-            HELLO,
-            "hello.txt",
-            "latest",
-            b"hello, offline world\n".to_vec(),
-            0o644,
-            None,
-        ),
+        (HELLO, "hello.txt", "latest", hello.to_vec(), 0o644, None),
         (
             KUBEADM,
             KUBEADM_FILE,

@@ -71,6 +71,7 @@ mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+mod fetch;
 mod push;
 pub mod reference;
 mod retry;
@@ -86,5 +87,6 @@ pub use envelope::{ErrorCode, ErrorEnvelope};
 pub use error::{
     render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
 };
+pub use fetch::host_key;
 pub use push::{PushOutcome, PushedManifest};
 pub use reference::Reference;

@@ -764,9 +764,14 @@ fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let mut out = Vec::new();
     if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {
         for m in &settings.mirrors {
+            // A mirror written as a URL (for file hosts) names its host the same way.
+            let m = m
+                .strip_prefix("https://")
+                .or_else(|| m.strip_prefix("http://"))
+                .unwrap_or(m);
             let (host, prefix) = match m.split_once('/') {
                 Some((h, p)) => (h.to_string(), format!("{p}/")),
-                None => (m.clone(), String::new()),
+                None => (m.to_string(), String::new()),
             };
             out.push((
                 Source {

@@ -103,7 +103,10 @@ mod tests {
             RateLimit::from_headers(&h).unwrap().to_string(),
             "0 of 5000 requests left"
         );
-        assert_eq!(RateLimit::from_headers(&headers(&[("RateLimit-Limit", "5")])), None);
+        assert_eq!(
+            RateLimit::from_headers(&headers(&[("RateLimit-Limit", "5")])),
+            None
+        );
         let junk = headers(&[("RateLimit-Limit", "many"), ("RateLimit-Remaining", "3")]);
         assert_eq!(RateLimit::from_headers(&junk), None);
         assert_eq!(duration(Duration::from_secs(90)), "90 s");

@@ -355,3 +355,129 @@ fn inspect_lists_charts_and_files_apart_from_the_images() {
     assert_eq!(doc["files"][1]["mode"], "0755");
     assert_eq!(doc["files"][1]["sha256"], w.bundle.files[1].0.digest.hex());
 }
+
+/// The host a spec names as the files' origin; it does not resolve, so only the mirror serves.
+const ORIGIN: &str = "dl.airlock-test.invalid";
+
+/// A spec with a fixture image and three files (by sha256, by checksum URL, local), bundled
+/// through the nginx mirror of the download site, then loaded into an empty registry and
+/// pulled back by ORAS, written with `--files-to`, and served at `/files/` with ranges.
+#[test]
+fn a_spec_with_images_and_files_goes_through_bundle_load_files_to_and_serve() {
+    let work = workdir();
+    let w = work.path();
+    let Some(oras) = oras() else { return };
+    let (key, public) = crate::verify::key_pair(w, "signer");
+    let source = registry(false, airlock_testkit::Auth::None);
+    let base = format!("{}/fixtures/base", source.host);
+    let set = fixture_set();
+    let base_fixture = find(&set, "fixtures/base");
+
+    let site = w.join("site");
+    let rel = site.join(ORIGIN).join("rel");
+    std::fs::create_dir_all(&rel).unwrap();
+    let tool: Vec<u8> = airlock_layout::testing::noise(300 << 10);
+    let kubeadm = b"#!/bin/sh\necho kubeadm\n".to_vec();
+    std::fs::write(rel.join("tool-1.0.tar.gz"), &tool).unwrap();
+    std::fs::write(rel.join("kubeadm"), &kubeadm).unwrap();
+    let kubeadm_hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&kubeadm));
+    std::fs::write(
+        rel.join("kubeadm.sha256"),
+        format!("{kubeadm_hex}  kubeadm\n"),
+    )
+    .unwrap();
+    let notes = b"notes for the nodes\n".to_vec();
+    std::fs::write(w.join("notes.txt"), &notes).unwrap();
+    let nginx = airlock_testkit::Nginx::start_static(&site, false)
+        .expect("start nginx (cargo xtask install)");
+    let tool_hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&tool));
+    let spec = format!(
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: offline}}\nspec:\n  \
+         images:\n    - {base}:{tag}\n  files:\n    - url: https://{ORIGIN}/rel/tool-1.0.tar.gz\n      \
+         sha256: {tool_hex}\n      name: tools/tool-1.0.tar.gz\n    - url: https://{ORIGIN}/rel/kubeadm\n      \
+         checksumUrl: https://{ORIGIN}/rel/kubeadm.sha256\n      mode: \"0755\"\n    - path: notes.txt\n  \
+         registries:\n{reg}    {ORIGIN}: {{mirrors: ['{ng}/{ORIGIN}']}}\n    {ng}: {{plainHttp: true}}\n",
+        tag = base_fixture.tags[0],
+        reg = registry_settings(&source),
+        ng = nginx.host,
+    );
+    let spec_path = w.join("offline.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let bundle = w.join("offline.tar.zst");
+    bundle_signed_ok(w, &key, &spec_path, &bundle);
+    let wanted: Vec<(&str, &[u8], u32)> = vec![
+        ("tools/tool-1.0.tar.gz", &tool, 0o644),
+        ("kubeadm", &kubeadm, 0o755),
+        ("notes.txt", &notes, 0o644),
+    ];
+
+    // Into an empty registry; ORAS pulls each file back, bytes as bundled.
+    let target = Registry::start(RegistryOptions::default()).expect("start a registry");
+    let mut cmd = airlock(&w.join("cache"));
+    cmd.arg("load")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&public)
+        .args([
+            "--to",
+            &format!("registry://{}/mirror", target.host),
+            "--names",
+            "drop-host",
+            "--plain-http",
+            "--json",
+        ]);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["totals"]["images"], 4, "{doc:#}");
+    let loaded = doc["images"].as_array().unwrap();
+    for (name, bytes, _) in &wanted {
+        let title = name.rsplit('/').next().unwrap();
+        let reference = loaded
+            .iter()
+            .flat_map(|i| i["references"].as_array().unwrap())
+            .filter_map(Value::as_str)
+            .find(|r| r.contains(&format!("/files/{title}:")))
+            .unwrap_or_else(|| panic!("{name} not loaded: {doc:#}"));
+        let out = w.join("pulled").join(title);
+        std::fs::create_dir_all(&out).unwrap();
+        let pulled = oras.pull(&target.host, reference, &out).unwrap();
+        assert_eq!(pulled.len(), 1);
+        assert_eq!(std::fs::read(&pulled[0]).unwrap(), *bytes, "{name}");
+    }
+    let image = loaded
+        .iter()
+        .find(|i| i["image"].as_str().unwrap().contains("fixtures/base"))
+        .unwrap();
+    assert_eq!(image["digest"], base_fixture.digest.as_str());
+
+    // --files-to: each file with its sha256 and mode.
+    let dir = w.join("files");
+    let mut cmd = airlock(&w.join("cache"));
+    cmd.arg("load")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&public)
+        .arg("--files-to")
+        .arg(&dir);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (name, bytes, mode) in &wanted {
+        let p = dir.join(name);
+        assert_eq!(sha256(&std::fs::read(&p).unwrap()), sha256(bytes), "{name}");
+        assert_eq!(mode_of(&p), *mode, "{name}");
+    }
+
+    // serve: each file, whole and by range.
+    let served = Served::start(w, &[&bundle], &public, &[]);
+    for (name, bytes, _) in &wanted {
+        let path = format!("/files/{name}");
+        let r = served.get(&path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(&r.body, bytes, "{path}");
+        let n = bytes.len();
+        let r = served.get(&path, &["-H", &format!("Range: bytes=1-{}", n - 2)]);
+        assert_eq!(r.status, 206, "{path}");
+        assert_eq!(r.body, bytes[1..n - 1], "{path}");
+    }
+}

@@ -7,6 +7,7 @@ mod bundle;
 mod bundle_safety;
 mod completions;
 mod containerd;
+mod content;
 mod content_offline;
 mod crafted;
 mod errors;

@@ -376,7 +376,7 @@ fn a_spec_with_images_and_files_goes_through_bundle_load_files_to_and_serve() {
     let site = w.join("site");
     let rel = site.join(ORIGIN).join("rel");
     std::fs::create_dir_all(&rel).unwrap();
-    let tool: Vec<u8> = airlock_layout::testing::noise(300 << 10);
+    let tool: Vec<u8> = airlock_layout::testing::noise(3 << 20);
     let kubeadm = b"#!/bin/sh\necho kubeadm\n".to_vec();
     std::fs::write(rel.join("tool-1.0.tar.gz"), &tool).unwrap();
     std::fs::write(rel.join("kubeadm"), &kubeadm).unwrap();

@@ -223,9 +223,9 @@ async fn checksum_from(
         .rsplit('/')
         .next()
         .unwrap_or_default();
-    parse_checksum_file(&bytes, base).map_err(|message| ContentProblem::Checksum {
+    parse_checksum_file(&bytes, base).map_err(|problem| ContentProblem::Checksum {
         url: checksum_url.to_string(),
-        message,
+        message: problem.to_string(),
     })
 }
 
@@ -269,10 +269,25 @@ fn shown(url: &str) -> String {
     source_of(url).to_string()
 }
 
+/// Why a checksum file gives no sha256 for a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ChecksumFileProblem {
+    #[error("it is not text")]
+    NotText,
+    #[error("it is empty")]
+    Empty,
+    #[error("`{0}` is not a sha256 line (`HEX` or `HEX  NAME`)")]
+    BadLine(String),
+    #[error("no line names `{0}`")]
+    NoLine(String),
+    #[error("more than one line names `{0}`")]
+    Several(String),
+}
+
 /// The sha256 a checksum file gives for `name`: its one `HEX` or `HEX  NAME` line, or the
 /// line that names `name` (as `sha256sum` writes them, `*` for binary mode).
-pub(crate) fn parse_checksum_file(bytes: &[u8], name: &str) -> Result<Digest, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "it is not text".to_string())?;
+pub(crate) fn parse_checksum_file(bytes: &[u8], name: &str) -> Result<Digest, ChecksumFileProblem> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ChecksumFileProblem::NotText)?;
     let mut lines = Vec::new();
     for line in text
         .lines()
@@ -285,33 +300,32 @@ pub(crate) fn parse_checksum_file(bytes: &[u8], name: &str) -> Result<Digest, St
             .next()
             .map(|n| n.trim().trim_start_matches('*').to_string());
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "`{}` is not a sha256 line (`HEX` or `HEX  NAME`)",
-                line.chars().take(80).collect::<String>()
+            return Err(ChecksumFileProblem::BadLine(
+                line.chars().take(80).collect(),
             ));
         }
         lines.push((hex, file));
     }
     let pick = match lines.as_slice() {
-        [] => return Err("it is empty".into()),
+        [] => return Err(ChecksumFileProblem::Empty),
         [(hex, _)] => hex.clone(),
         many => {
-            let named: Vec<&String> = many
+            let named: Vec<&str> = many
                 .iter()
                 .filter(|(_, f)| {
                     f.as_deref()
                         .is_some_and(|f| f == name || f.rsplit('/').next() == Some(name))
                 })
-                .map(|(h, _)| h)
+                .map(|(h, _)| h.as_str())
                 .collect();
             match named.as_slice() {
-                [one] => (*one).clone(),
-                [] => return Err(format!("no line names `{name}`")),
-                _ => return Err(format!("more than one line names `{name}`")),
+                [one] => (*one).to_string(),
+                [] => return Err(ChecksumFileProblem::NoLine(name.to_string())),
+                _ => return Err(ChecksumFileProblem::Several(name.to_string())),
             }
         }
     };
-    Digest::parse(&format!("sha256:{pick}")).map_err(|e| e.to_string())
+    Digest::parse(&format!("sha256:{pick}")).map_err(|_| ChecksumFileProblem::BadLine(pick))
 }
 
 /// Downloads `digest` from the first of `urls` that serves it, into the cache: under a
@@ -647,12 +661,19 @@ mod tests {
             parse_checksum_file(many.as_bytes(), "kubeadm").unwrap(),
             d(A)
         );
-        assert!(parse_checksum_file(many.as_bytes(), "kubelet")
-            .unwrap_err()
-            .contains("no line names `kubelet`"));
-        assert!(parse_checksum_file(b"", "x").unwrap_err().contains("empty"));
-        assert!(parse_checksum_file(b"<html>404</html>", "x")
-            .unwrap_err()
-            .contains("not a sha256 line"));
+        assert_eq!(
+            parse_checksum_file(many.as_bytes(), "kubelet")
+                .unwrap_err()
+                .to_string(),
+            "no line names `kubelet`"
+        );
+        assert_eq!(
+            parse_checksum_file(b"", "x").unwrap_err(),
+            ChecksumFileProblem::Empty
+        );
+        assert!(matches!(
+            parse_checksum_file(b"<html>404</html>", "x").unwrap_err(),
+            ChecksumFileProblem::BadLine(_)
+        ));
     }
 }

@@ -215,7 +215,15 @@ async fn checksum_from(
     file_url: &str,
     checksum_url: &str,
 ) -> Result<Digest, ContentProblem> {
-    let (bytes, _) = fetch_small(ctx, checksum_url, CHECKSUM_MAX, true).await?;
+    let bytes = match fetch_small(ctx, checksum_url, CHECKSUM_MAX).await? {
+        Small::Found(b) => b,
+        Small::Missing(attempts) => {
+            return Err(ContentProblem::ChecksumNotFound {
+                url: checksum_url.to_string(),
+                attempts,
+            })
+        }
+    };
     let base = file_url
         .split(['?', '#'])
         .next()
@@ -229,21 +237,23 @@ async fn checksum_from(
     })
 }
 
-/// Fetches a small document at `url` through its mirrors: the bytes and the URL that served
-/// them. `checksum` says how to word a 404 everywhere.
-pub(crate) async fn fetch_small(
-    ctx: &Ctx,
-    url: &str,
-    limit: u64,
-    checksum: bool,
-) -> Result<(Bytes, String), ContentProblem> {
+/// What [`fetch_small`] found.
+pub(crate) enum Small {
+    /// The bytes.
+    Found(Bytes),
+    /// It does not exist (404) wherever it could be asked: each source with its answer.
+    Missing(Vec<(String, String)>),
+}
+
+/// Fetches a small document at `url` through its mirrors.
+pub(crate) async fn fetch_small(ctx: &Ctx, url: &str, limit: u64) -> Result<Small, ContentProblem> {
     let mut attempts = Vec::new();
     // Not found where it could be asked (a mirror answering 404 while the origin cannot be
     // reached, as in an isolated network): it does not exist as far as this run can tell.
     let (mut any_missing, mut only_missing) = (false, true);
     for candidate in candidates(&ctx.spec, url) {
         match ctx.client.fetch_bytes(&candidate, limit).await {
-            Ok(b) => return Ok((b, candidate)),
+            Ok(b) => return Ok(Small::Found(b)),
             Err(e) => {
                 debug!(url = %candidate, error = %e, "source failed, trying the next one");
                 any_missing |= e.is_not_found();
@@ -252,16 +262,12 @@ pub(crate) async fn fetch_small(
             }
         }
     }
-    Err(if any_missing && only_missing && checksum {
-        ContentProblem::ChecksumNotFound {
-            url: url.to_string(),
-            attempts,
-        }
-    } else {
-        ContentProblem::Unreachable {
-            url: url.to_string(),
-            attempts,
-        }
+    if any_missing && only_missing {
+        return Ok(Small::Missing(attempts));
+    }
+    Err(ContentProblem::Unreachable {
+        url: url.to_string(),
+        attempts,
     })
 }
 

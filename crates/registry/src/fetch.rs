@@ -91,6 +91,7 @@ impl Client {
         }
         if !status.is_success() {
             let retry_after = crate::retry::retry_after(resp.headers());
+            let asked = crate::retry::asked_wait(Some(resp.headers()));
             return Err(match status {
                 StatusCode::NOT_FOUND | StatusCode::GONE => Error::UrlNotFound {
                     url: shown_url,
@@ -105,6 +106,7 @@ impl Client {
                 StatusCode::TOO_MANY_REQUESTS => Error::TooManyRequests {
                     url: shown_url,
                     retry_after,
+                    asked,
                 },
                 _ => {
                     let (_, message) = error_body(resp).await;

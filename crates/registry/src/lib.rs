@@ -73,14 +73,15 @@ pub mod envelope;
 pub mod error;
 mod fetch;
 mod push;
+mod ratelimit;
 pub mod reference;
 mod retry;
 mod token_cache;
 
 pub use auth::Scope;
 pub use client::{
-    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestTypes,
-    Referrers, MANIFEST_MAX_SIZE,
+    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestHead,
+    ManifestTypes, Referrers, MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};
@@ -89,4 +90,5 @@ pub use error::{
 };
 pub use fetch::host_key;
 pub use push::{PushOutcome, PushedManifest};
+pub use ratelimit::RateLimit;
 pub use reference::Reference;

@@ -175,6 +175,29 @@ fn files_by_sha256_checksum_url_and_path_are_bundled_through_a_mirror() {
         new.iter().all(|l| !l.contains("tool-1.0.tar.gz")),
         "downloaded again: {new:?}"
     );
+    // A damaged cache entry of a file is fetched again (through the mirror) and said so.
+    let cached = work
+        .path()
+        .join("cache/blobs/sha256")
+        .join(sha256_hex(&tool));
+    let mut damaged = std::fs::read(&cached).unwrap();
+    damaged[100] ^= 0xff;
+    std::fs::write(&cached, &damaged).unwrap();
+    let repaired = work.path().join("repaired.tar.zst");
+    let o = bundle(work.path(), &spec, &repaired);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not match its digest; fetched again"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&cached).unwrap(), tool);
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.arg("verify")
+        .arg(&repaired)
+        .args(["--insecure-skip-signature", "--quiet"]);
+    assert!(run(cmd, None).status.success());
+
     let m2 = manifest_of(&again);
     for (a, b) in records.iter().zip(m2["images"].as_array().unwrap()) {
         assert_eq!(

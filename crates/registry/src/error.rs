@@ -129,14 +129,17 @@ pub enum Error {
     },
     /// The registry kept answering 429 until the retries ran out.
     #[error(
-        "`{url}`: too many requests (429), retries exhausted\n  hint: try again later, use a \
-         mirror, or authenticate (anonymous pulls often have lower rate limits)"
+        "`{url}`: too many requests (429), retries exhausted{}\n  hint: try again later, use a \
+         mirror, or authenticate (anonymous pulls often have lower rate limits)",
+        asked.map(|d| format!("; the registry asked to wait {}", crate::ratelimit::duration(d))).unwrap_or_default()
     )]
     TooManyRequests {
         /// The URL requested.
         url: String,
-        /// How long the registry asked to wait (`Retry-After`).
+        /// How long the next attempt waits for it (`Retry-After`, capped).
         retry_after: Option<Duration>,
+        /// How long the registry asked to wait (`Retry-After` as sent).
+        asked: Option<Duration>,
     },
     /// Any other unexpected status.
     #[error("`{url}` answered {status}{}{}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(), colon(message))]

@@ -72,13 +72,14 @@ pub mod credentials;
 pub mod envelope;
 pub mod error;
 mod push;
+mod ratelimit;
 pub mod reference;
 mod retry;
 mod token_cache;
 
 pub use auth::Scope;
 pub use client::{
-    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestTypes,
+    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestHead, ManifestTypes,
     Referrers, MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
@@ -87,4 +88,5 @@ pub use error::{
     render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
 };
 pub use push::{PushOutcome, PushedManifest};
+pub use ratelimit::RateLimit;
 pub use reference::Reference;

@@ -868,3 +868,95 @@ async fn referrers_api_absent_filtered_and_paginated() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidReference(_)), "{err:?}");
 }
+
+/// Docker Hub's budget headers (`RateLimit-Limit: 100;w=21600`) are kept per registry, the
+/// latest answer winning, and a `HEAD` is enough to learn them.
+#[tokio::test]
+async fn rate_limit_headers_are_kept_per_registry() {
+    let server = FakeServer::start(|_, n| {
+        let left = (76 - n).to_string();
+        Resp::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .header("Docker-Content-Digest", &sha256(MANIFEST.as_bytes()))
+            .header("RateLimit-Limit", "100;w=21600")
+            .header("RateLimit-Remaining", &format!("{left};w=21600"))
+            .body(MANIFEST)
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    assert!(client.rate_limits().is_empty());
+    let head = client
+        .head_manifest(&server.addr, "library/alpine", "3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.digest, sha256(MANIFEST.as_bytes()));
+    client
+        .get_manifest(&server.addr, "library/alpine", "3")
+        .await
+        .unwrap();
+    let limits = client.rate_limits();
+    assert_eq!(limits.len(), 1, "{limits:?}");
+    assert_eq!(limits[0].0, server.addr);
+    assert_eq!(
+        limits[0].1.to_string(),
+        "75 of 100 requests left (per 6 h)"
+    );
+    let reqs = server.requests();
+    assert_eq!(reqs[0].method, "HEAD");
+}
+
+/// A 429 storm that outlasts the retries says how long the registry asked to wait, even
+/// beyond what the client waits between attempts, and the budget it announced is kept.
+#[tokio::test]
+async fn too_many_requests_exhausted_says_how_long_to_wait() {
+    let server = FakeServer::start(|_, _| {
+        Resp::new(429)
+            .header("Retry-After", "0")
+            .header("RateLimit-Limit", "100;w=21600")
+            .header("RateLimit-Remaining", "0;w=21600")
+            .body(r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}"#)
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let err = client
+        .head_manifest(&server.addr, "library/alpine", "3")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyRequests { .. }), "{err:?}");
+    assert_eq!(server.requests().len(), 4, "the first attempt and 3 retries");
+    assert_eq!(
+        client.rate_limits()[0].1.to_string(),
+        "0 of 100 requests left (per 6 h)"
+    );
+
+    let long = FakeServer::start(|_, n| match n {
+        0 => Resp::new(429).header("Retry-After", "7200"),
+        _ => Resp::new(500),
+    })
+    .await;
+    let client = Client::new(ClientOptions {
+        hosts: [(
+            long.addr.clone(),
+            HostConfig {
+                plain_http: true,
+                ..HostConfig::default()
+            },
+        )]
+        .into(),
+        docker_config: false,
+        retries: 0,
+        manifest_types: manifest_types(),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let err = client
+        .get_manifest(&long.addr, "library/alpine", "3")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("retries exhausted; the registry asked to wait 2 h"),
+        "{text}"
+    );
+}

@@ -79,8 +79,8 @@ mod token_cache;
 
 pub use auth::Scope;
 pub use client::{
-    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestHead, ManifestTypes,
-    Referrers, MANIFEST_MAX_SIZE,
+    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestHead,
+    ManifestTypes, Referrers, MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};

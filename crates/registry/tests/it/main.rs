@@ -898,10 +898,7 @@ async fn rate_limit_headers_are_kept_per_registry() {
     let limits = client.rate_limits();
     assert_eq!(limits.len(), 1, "{limits:?}");
     assert_eq!(limits[0].0, server.addr);
-    assert_eq!(
-        limits[0].1.to_string(),
-        "75 of 100 requests left (per 6 h)"
-    );
+    assert_eq!(limits[0].1.to_string(), "75 of 100 requests left (per 6 h)");
     let reqs = server.requests();
     assert_eq!(reqs[0].method, "HEAD");
 }
@@ -924,7 +921,11 @@ async fn too_many_requests_exhausted_says_how_long_to_wait() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TooManyRequests { .. }), "{err:?}");
-    assert_eq!(server.requests().len(), 4, "the first attempt and 3 retries");
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "the first attempt and 3 retries"
+    );
     assert_eq!(
         client.rate_limits()[0].1.to_string(),
         "0 of 100 requests left (per 6 h)"

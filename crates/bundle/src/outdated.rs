@@ -59,6 +59,26 @@ pub struct OutdatedReport {
     pub notes: Vec<String>,
     /// Counts over `images` and `kubernetes`.
     pub totals: Totals,
+    /// The request budgets registries announced during the run (Docker Hub's
+    /// `RateLimit-*` headers), the latest per registry.
+    pub rate_limits: Vec<RateLimitReport>,
+}
+
+/// A registry's request budget as its last answer stated it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitReport {
+    /// The registry host.
+    pub registry: String,
+    /// Requests allowed per window.
+    pub limit: u64,
+    /// Requests left in the current window.
+    pub remaining: u64,
+    /// The window in seconds, when the registry said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<u64>,
+    /// `76 of 100 requests left (per 6 h)`.
+    pub text: String,
 }
 
 /// Counts of an [`OutdatedReport`].
@@ -318,6 +338,17 @@ pub async fn outdated(opts: OutdatedOptions) -> Result<OutdatedReport, Error> {
         }
     }
     totals.outdated += usize::from(kubernetes.as_ref().is_some_and(|k| k.is_outdated()));
+    let rate_limits = client
+        .rate_limits()
+        .into_iter()
+        .map(|(registry, l)| RateLimitReport {
+            registry,
+            limit: l.limit,
+            remaining: l.remaining,
+            window_seconds: l.window.map(|w| w.as_secs()),
+            text: l.to_string(),
+        })
+        .collect();
     Ok(OutdatedReport {
         input,
         kind,
@@ -325,6 +356,7 @@ pub async fn outdated(opts: OutdatedOptions) -> Result<OutdatedReport, Error> {
         kubernetes,
         notes,
         totals,
+        rate_limits,
     })
 }
 
@@ -475,8 +507,9 @@ async fn check(client: &Client, job: Job) -> ImageReport {
     let origin_digest = match &tag {
         Some(t) if locked.is_some() || !mirrors.is_empty() => Some(
             client
-                .manifest_digest(&origin.host, &origin.repository, t)
+                .head_manifest(&origin.host, &origin.repository, t)
                 .await
+                .map(|h| h.map(|h| h.digest))
                 .map_err(|e| render(&e)),
         ),
         _ => None,
@@ -534,10 +567,10 @@ async fn mirror_status(
         return MirrorStatus::Current;
     };
     let at_mirror = match client
-        .manifest_digest(&mirror.host, &mirror.repository, wanted)
+        .head_manifest(&mirror.host, &mirror.repository, wanted)
         .await
     {
-        Ok(d) => d,
+        Ok(h) => h.map(|h| h.digest),
         Err(e) => return unreachable(mirror, render(&e)),
     };
     let mut lags = Vec::new();

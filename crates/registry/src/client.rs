@@ -552,53 +552,6 @@ impl Client {
         }
     }
 
-    /// The digest a registry serves for the manifest `reference` (tag or digest), asked with
-    /// `HEAD` and pull scope, or `None` when it has no such manifest (404).
-    ///
-    /// Nothing is downloaded: Docker Hub does not count a `HEAD` as a pull, and Harbor does not
-    /// count it as an access. An answer without a `Docker-Content-Digest` is
-    /// [`Error::Protocol`] (unlike [`Client::manifest_exists`], this never falls back to a
-    /// `GET`).
-    pub async fn manifest_digest(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: &str,
-    ) -> Result<Option<String>, Error> {
-        let registry = normalize_registry(registry);
-        let call = self.manifest_call(
-            Method::HEAD,
-            registry,
-            repository,
-            reference,
-            Scope::pull(repository),
-        )?;
-        self.retrying(&call.url, || async {
-            let resp = self.send(&call).await?;
-            match self.check(resp, &call, "manifest", reference).await {
-                Ok(resp) => match resp
-                    .headers()
-                    .get("docker-content-digest")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-                {
-                    Some(d) if d.starts_with("sha256:") => Ok(Some(d.to_owned())),
-                    _ => Err(Error::Protocol {
-                        url: call.url.to_string(),
-                        message: format!(
-                            "the answer to `HEAD` for manifest `{}` carries no \
-                             `Docker-Content-Digest`",
-                            display_reference(registry, repository, reference)
-                        ),
-                    }),
-                },
-                Err(e) if e.is_not_found() => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await
-    }
-
     /// The referrers of the manifest `digest` through the OCI 1.1 referrers API
     /// (`GET /v2/<repository>/referrers/<digest>`), asking the registry to keep only
     /// `artifact_type` when given. Pages (`Link`, `rel="next"`) are joined into one index.
@@ -1120,7 +1073,8 @@ impl Client {
         }
         let url = call.url.to_string();
         let retry_after = retry::retry_after(resp.headers());
-        let resp_headers = (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
+        let resp_headers =
+            (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
         let (envelope, mut message) = error_body(resp).await;
         if status == StatusCode::BAD_REQUEST
             && call.url.scheme() == "http"

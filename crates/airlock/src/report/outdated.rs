@@ -39,6 +39,11 @@ pub fn finished(r: &OutdatedReport, json: bool, quiet: bool) -> anyhow::Result<E
             }
         }
     }
+    if !quiet {
+        for l in &r.rate_limits {
+            eprintln!("rate limit: {}: {}", l.registry, l.text);
+        }
+    }
     let t = &r.totals;
     if !quiet || verdict != Verdict::Current {
         eprintln!(

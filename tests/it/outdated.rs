@@ -136,12 +136,17 @@ fn outdated_reports_newer_tags_and_a_lagging_mirror() {
     let work = workdir();
     let p = &s.proxy.host;
     let m = &s.mirror.host;
+    let app_a = skopeo_digest(&format!("{}/cur:0.9.0", s.origin.host));
     let images: Vec<String> = [
-        "app:v1.2.3",
-        "etcd:3.5.9-0",
-        "web:1.25.3-alpine",
-        "cur:1.0.0",
-        "app:latest",
+        "app:v1.2.3".to_string(),
+        "etcd:3.5.9-0".to_string(),
+        "web:1.25.3-alpine".to_string(),
+        "cur:1.0.0".to_string(),
+        "app:latest".to_string(),
+        // Pinned: the tag is checked, the mirror asked for the digest (it has it).
+        format!("web:1.25.4-alpine@{app_a}"),
+        // Pinned without a tag: not checked, but the mirror lacks the digest.
+        format!("cur@{app_a}"),
     ]
     .iter()
     .map(|i| format!("{p}/{i}"))
@@ -168,6 +173,7 @@ fn outdated_reports_newer_tags_and_a_lagging_mirror() {
         format!("{p}/web:1.25.3-alpine → 1.25.4-alpine (patch)"),
         // `latest` is not a version, but the mirror lacks it all the same.
         format!("{m}/lan/app lags {p}/app: tag `latest` missing (for {p}/app:latest)"),
+        format!("{m}/lan/cur lags {p}/cur: digest {app_a} missing (for {p}/cur@{app_a})"),
     ];
     let got: Vec<&str> = out.lines().collect();
     assert_eq!(got, want, "{out}");
@@ -179,7 +185,11 @@ fn outdated_reports_newer_tags_and_a_lagging_mirror() {
         "{err}"
     );
     assert!(
-        err.contains("outdated: 5 images checked: 3 outdated, 3 mirrors lagging, 0 unreachable"),
+        err.contains(&format!("note: {p}/cur@{app_a}: pinned, not checked")),
+        "{err}"
+    );
+    assert!(
+        err.contains("outdated: 7 images checked: 3 outdated, 4 mirrors lagging, 0 unreachable"),
         "{err}"
     );
 
@@ -190,7 +200,7 @@ fn outdated_reports_newer_tags_and_a_lagging_mirror() {
     assert_eq!(doc["verdict"], "outdated");
     assert_eq!(doc["kind"], "spec");
     let imgs = doc["images"].as_array().unwrap();
-    assert_eq!(imgs.len(), 5, "{doc:#}");
+    assert_eq!(imgs.len(), 7, "{doc:#}");
     assert_eq!(imgs[0]["check"]["status"], "outdated");
     assert_eq!(imgs[0]["check"]["patch"], "v1.2.5");
     assert_eq!(imgs[0]["check"]["minor"], "v1.3.0");
@@ -205,7 +215,11 @@ fn outdated_reports_newer_tags_and_a_lagging_mirror() {
     assert_eq!(imgs[3]["mirrors"][0]["status"], "current");
     assert_eq!(imgs[4]["check"]["status"], "not-a-version");
     assert_eq!(doc["totals"]["outdated"], 3);
-    assert_eq!(doc["totals"]["mirrorsLagging"], 3);
+    assert_eq!(imgs[5]["check"]["status"], "current");
+    assert_eq!(imgs[5]["mirrors"][0]["status"], "current");
+    assert_eq!(imgs[6]["check"]["status"], "pinned");
+    assert_eq!(imgs[6]["mirrors"][0]["lags"][0]["kind"], "missing-digest");
+    assert_eq!(doc["totals"]["mirrorsLagging"], 4);
 
     // Only tag lists and HEADs went to the origin: no manifest GET, no blob.
     let log = std::fs::read_to_string(s.proxy.access_log()).unwrap();

@@ -505,7 +505,7 @@ async fn check(client: &Client, job: Job) -> ImageReport {
     };
     // The origin's digest for the tag, asked once, for the lock and every mirror.
     let origin_digest = match &tag {
-        Some(t) if locked.is_some() || !mirrors.is_empty() => Some(
+        Some(t) if reference.digest.is_none() && (locked.is_some() || !mirrors.is_empty()) => Some(
             client
                 .head_manifest(&origin.host, &origin.repository, t)
                 .await
@@ -515,12 +515,10 @@ async fn check(client: &Client, job: Job) -> ImageReport {
         _ => None,
     };
     let moved = match (&locked, &origin_digest) {
-        (Some(locked), Some(Ok(Some(now)))) if locked != now && reference.digest.is_none() => {
-            Some(Moved {
-                locked: locked.clone(),
-                origin: now.clone(),
-            })
-        }
+        (Some(locked), Some(Ok(Some(now)))) if locked != now => Some(Moved {
+            locked: locked.clone(),
+            origin: now.clone(),
+        }),
         _ => None,
     };
     let mut reports = Vec::new();
@@ -562,7 +560,8 @@ async fn mirror_status(
         registry: source.to_string(),
         error,
     };
-    let wanted = reference.tag.as_deref().or(reference.digest.as_deref());
+    // A pinned digest is what a bundle asks the mirror for; otherwise the tag.
+    let wanted = reference.digest.as_deref().or(reference.tag.as_deref());
     let Some(wanted) = wanted else {
         return MirrorStatus::Current;
     };
@@ -574,12 +573,13 @@ async fn mirror_status(
         Err(e) => return unreachable(mirror, render(&e)),
     };
     let mut lags = Vec::new();
-    match (&reference.tag, at_mirror) {
-        (Some(tag), None) => lags.push(Lag::MissingTag { tag: tag.clone() }),
-        (None, None) => lags.push(Lag::MissingDigest {
-            digest: wanted.to_string(),
+    match (&reference.digest, &reference.tag, at_mirror) {
+        (Some(digest), _, None) => lags.push(Lag::MissingDigest {
+            digest: digest.clone(),
         }),
-        (Some(tag), Some(mirror_digest)) => match origin_digest {
+        (Some(_), _, Some(_)) | (None, None, _) => {}
+        (None, Some(tag), None) => lags.push(Lag::MissingTag { tag: tag.clone() }),
+        (None, Some(tag), Some(mirror_digest)) => match origin_digest {
             Some(Ok(Some(origin_digest))) if *origin_digest != mirror_digest => {
                 lags.push(Lag::DifferentDigest {
                     tag: tag.clone(),
@@ -590,7 +590,6 @@ async fn mirror_status(
             Some(Err(e)) => return unreachable(origin, e.clone()),
             _ => {}
         },
-        (None, Some(_)) => {}
     }
     if !newer_at_origin.is_empty() {
         match tags_of(client, mirror).await {

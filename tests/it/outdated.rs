@@ -234,6 +234,13 @@ fn outdated_reports_newer_tags_and_a_lagging_mirror() {
             .any(|l| l.contains("\"HEAD /v2/app/manifests/v1.2.3")),
         "{log}"
     );
+    // Each repository's tags are listed once per run, however many images it has (`web` has
+    // two); two runs here.
+    let web_lists = asked
+        .iter()
+        .filter(|l| l.contains("\"GET /v2/web/tags/list"))
+        .count();
+    assert_eq!(web_lists, 2, "{log}");
     for l in &asked {
         let ok = l.contains("\"HEAD /v2/") && l.contains("/manifests/")
             || l.contains("\"GET /v2/") && l.contains("/tags/list")

@@ -7,11 +7,14 @@
 //! the origin has; for a lock, whether the origin's tag moved away from the locked digest;
 //! for `spec.kubernetes`, the newest patch (and minor) release in airlock's release data.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use airlock_registry::{Client, ClientOptions, Reference};
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
+use tokio::sync::OnceCell;
 use tracing::{info_span, Instrument};
 
 use crate::error::{render, Error};
@@ -313,11 +316,14 @@ pub async fn outdated(opts: OutdatedOptions) -> Result<OutdatedReport, Error> {
         let kubernetes = spec.kubernetes.as_ref().map(|k| kubernetes(&k.version));
         (InputKind::Spec, spec_jobs(&spec), kubernetes)
     };
-    let client = Client::new(client)?;
+    let asker = Asker {
+        client: Client::new(client)?,
+        tags: Mutex::default(),
+    };
     let images: Vec<ImageReport> = stream::iter(work)
         .map(|job| {
             let span = info_span!("outdated", image = %job.image);
-            check(&client, job).instrument(span)
+            check(&asker, job).instrument(span)
         })
         .buffered(jobs.max(1))
         .collect()
@@ -338,7 +344,8 @@ pub async fn outdated(opts: OutdatedOptions) -> Result<OutdatedReport, Error> {
         }
     }
     totals.outdated += usize::from(kubernetes.as_ref().is_some_and(|k| k.is_outdated()));
-    let rate_limits = client
+    let rate_limits = asker
+        .client
         .rate_limits()
         .into_iter()
         .map(|(registry, l)| RateLimitReport {
@@ -457,16 +464,50 @@ fn kubernetes(version: &str) -> KubernetesReport {
     report
 }
 
-/// The tags of `source`; a repository the registry does not know has none.
-async fn tags_of(client: &Client, source: &Source) -> Result<Vec<String>, String> {
-    match client.list_tags(&source.host, &source.repository).await {
-        Ok(tags) => Ok(tags),
-        Err(e) if e.is_not_found() => Ok(Vec::new()),
-        Err(e) => Err(render(&e)),
+/// The registry client, with each repository's tag list asked for once per run (several
+/// images of one repository, or one mirror repository of several, share it).
+struct Asker {
+    client: Client,
+    tags: Mutex<HashMap<String, Arc<OnceCell<Listed>>>>,
+}
+
+/// A repository's tag list, or why there is none.
+#[derive(Clone)]
+enum Listed {
+    Tags(Arc<Vec<String>>),
+    /// The registry does not know the repository (404), with the error rendered.
+    Unknown(String),
+    /// The registry could not be asked, with the error rendered.
+    Failed(String),
+}
+
+impl Asker {
+    async fn tags(&self, source: &Source) -> Listed {
+        let cell = self
+            .tags
+            .lock()
+            .expect("tag lists lock")
+            .entry(source.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            match self
+                .client
+                .list_tags(&source.host, &source.repository)
+                .await
+            {
+                Ok(tags) => Listed::Tags(Arc::new(tags)),
+                Err(e) if e.is_not_found() => Listed::Unknown(render(&e)),
+                Err(e) => Listed::Failed(render(&e)),
+            }
+        })
+        .await
+        .clone()
     }
 }
 
-async fn check(client: &Client, job: Job) -> ImageReport {
+async fn check(asker: &Asker, job: Job) -> ImageReport {
+    let client = &asker.client;
     let Job {
         image,
         reference,
@@ -482,9 +523,8 @@ async fn check(client: &Client, job: Job) -> ImageReport {
         (Some(_), Some(Err(why))) => TagCheck::NotAVersion {
             reason: why.to_string(),
         },
-        (Some(_), Some(Ok(used))) => match client.list_tags(&origin.host, &origin.repository).await
-        {
-            Ok(tags) => {
+        (Some(_), Some(Ok(used))) => match asker.tags(&origin).await {
+            Listed::Tags(tags) => {
                 let found = newer(used, tags.iter().map(String::as_str));
                 newer_all = found.all.clone();
                 if found.is_empty() {
@@ -496,9 +536,9 @@ async fn check(client: &Client, job: Job) -> ImageReport {
                     }
                 }
             }
-            Err(e) => TagCheck::Unreachable {
+            Listed::Unknown(error) | Listed::Failed(error) => TagCheck::Unreachable {
                 registry: origin.to_string(),
-                error: render(&e),
+                error,
             },
         },
         (Some(_), None) => unreachable!("a tag has a parse result"),
@@ -524,7 +564,7 @@ async fn check(client: &Client, job: Job) -> ImageReport {
     let mut reports = Vec::new();
     for mirror in mirrors {
         let status = mirror_status(
-            client,
+            asker,
             &reference,
             &origin,
             &mirror,
@@ -549,7 +589,7 @@ async fn check(client: &Client, job: Job) -> ImageReport {
 
 /// Whether `mirror` serves the image as `origin` does and has the newer tags of its line.
 async fn mirror_status(
-    client: &Client,
+    asker: &Asker,
     reference: &Reference,
     origin: &Source,
     mirror: &Source,
@@ -565,7 +605,8 @@ async fn mirror_status(
     let Some(wanted) = wanted else {
         return MirrorStatus::Current;
     };
-    let at_mirror = match client
+    let at_mirror = match asker
+        .client
         .head_manifest(&mirror.host, &mirror.repository, wanted)
         .await
     {
@@ -592,18 +633,18 @@ async fn mirror_status(
         },
     }
     if !newer_at_origin.is_empty() {
-        match tags_of(client, mirror).await {
-            Ok(have) => {
-                let missing: Vec<String> = newer_at_origin
-                    .iter()
-                    .filter(|t| !have.contains(t))
-                    .cloned()
-                    .collect();
-                if !missing.is_empty() {
-                    lags.push(Lag::MissingNewer { tags: missing });
-                }
-            }
-            Err(e) => return unreachable(mirror, e),
+        let have = match asker.tags(mirror).await {
+            Listed::Tags(tags) => tags,
+            Listed::Unknown(_) => Arc::default(),
+            Listed::Failed(e) => return unreachable(mirror, e),
+        };
+        let missing: Vec<String> = newer_at_origin
+            .iter()
+            .filter(|t| !have.contains(t))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            lags.push(Lag::MissingNewer { tags: missing });
         }
     }
     if lags.is_empty() {

@@ -545,20 +545,34 @@ async fn check(asker: &Asker, job: Job) -> ImageReport {
     };
     // The origin's digest for the tag, asked once, for the lock and every mirror.
     let origin_digest = match &tag {
-        Some(t) if reference.digest.is_none() && (locked.is_some() || !mirrors.is_empty()) => Some(
-            client
+        Some(t) if reference.digest.is_none() && (locked.is_some() || !mirrors.is_empty()) => {
+            match client
                 .head_manifest(&origin.host, &origin.repository, t)
                 .await
-                .map(|h| h.map(|h| h.digest))
-                .map_err(|e| render(&e)),
-        ),
-        _ => None,
+            {
+                Ok(Some(h)) => OriginTag::Found(h.digest),
+                Ok(None) => OriginTag::Missing,
+                Err(e) => OriginTag::Failed(render(&e)),
+            }
+        }
+        _ => OriginTag::NotAsked,
     };
+    let mut check = check;
     let moved = match (&locked, &origin_digest) {
-        (Some(locked), Some(Ok(Some(now)))) if locked != now => Some(Moved {
+        (Some(locked), OriginTag::Found(now)) if locked != now => Some(Moved {
             locked: locked.clone(),
             origin: now.clone(),
         }),
+        (Some(_), OriginTag::Failed(error)) => {
+            // The lock could not be compared: that is as unknown as an unlisted origin.
+            if !matches!(check, TagCheck::Unreachable { .. }) {
+                check = TagCheck::Unreachable {
+                    registry: origin.to_string(),
+                    error: error.clone(),
+                };
+            }
+            None
+        }
         _ => None,
     };
     let mut reports = Vec::new();
@@ -568,7 +582,7 @@ async fn check(asker: &Asker, job: Job) -> ImageReport {
             &reference,
             &origin,
             &mirror,
-            origin_digest.as_ref(),
+            &origin_digest,
             &newer_all,
         )
         .await;
@@ -587,13 +601,25 @@ async fn check(asker: &Asker, job: Job) -> ImageReport {
     }
 }
 
+/// What the origin serves for an image's tag (`HEAD`).
+enum OriginTag {
+    /// Not needed: no lock to compare and no mirror, or the image is pinned by digest.
+    NotAsked,
+    /// This digest.
+    Found(String),
+    /// Nothing (404).
+    Missing,
+    /// The origin could not be asked, with the error rendered.
+    Failed(String),
+}
+
 /// Whether `mirror` serves the image as `origin` does and has the newer tags of its line.
 async fn mirror_status(
     asker: &Asker,
     reference: &Reference,
     origin: &Source,
     mirror: &Source,
-    origin_digest: Option<&Result<Option<String>, String>>,
+    origin_digest: &OriginTag,
     newer_at_origin: &[String],
 ) -> MirrorStatus {
     let unreachable = |source: &Source, error: String| MirrorStatus::Unreachable {
@@ -621,14 +647,14 @@ async fn mirror_status(
         (Some(_), _, Some(_)) | (None, None, _) => {}
         (None, Some(tag), None) => lags.push(Lag::MissingTag { tag: tag.clone() }),
         (None, Some(tag), Some(mirror_digest)) => match origin_digest {
-            Some(Ok(Some(origin_digest))) if *origin_digest != mirror_digest => {
+            OriginTag::Found(origin_digest) if *origin_digest != mirror_digest => {
                 lags.push(Lag::DifferentDigest {
                     tag: tag.clone(),
                     mirror: mirror_digest,
                     origin: origin_digest.clone(),
                 })
             }
-            Some(Err(e)) => return unreachable(origin, e.clone()),
+            OriginTag::Failed(e) => return unreachable(origin, e.clone()),
             _ => {}
         },
     }

@@ -165,3 +165,63 @@ pub fn fatal(json: bool, e: anyhow::Error) -> anyhow::Error {
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use airlock_bundle::outdated::{
+        ImageReport, InputKind, KubernetesReport, MirrorReport, Totals,
+    };
+
+    use super::*;
+
+    #[test]
+    fn one_line_per_finding() {
+        let r = OutdatedReport {
+            input: "k8s.yaml".into(),
+            kind: InputKind::Spec,
+            images: vec![ImageReport {
+                image: "registry.k8s.io/etcd:3.5.9-0".into(),
+                origin: "registry.k8s.io/etcd".into(),
+                tag: Some("3.5.9-0".into()),
+                check: TagCheck::Outdated {
+                    patch: Some("3.5.15-0".into()),
+                    minor: Some("3.6.4-0".into()),
+                },
+                moved: None,
+                mirrors: vec![MirrorReport {
+                    mirror: "mirror.lan/k8s/etcd".into(),
+                    status: MirrorStatus::Lags {
+                        lags: vec![
+                            Lag::MissingTag {
+                                tag: "3.5.9-0".into(),
+                            },
+                            Lag::MissingNewer {
+                                tags: ["3.5.10-0", "3.5.12-0", "3.5.15-0", "3.6.4-0"]
+                                    .map(String::from)
+                                    .to_vec(),
+                            },
+                        ],
+                    },
+                }],
+            }],
+            kubernetes: Some(KubernetesReport {
+                version: "v1.28.3".into(),
+                patch: Some("v1.28.15".into()),
+                minor: None,
+            }),
+            notes: Vec::new(),
+            totals: Totals::default(),
+            rate_limits: Vec::new(),
+        };
+        assert_eq!(
+            lines(&r),
+            [
+                "kubernetes v1.28.3 → v1.28.15 (patch)",
+                "registry.k8s.io/etcd:3.5.9-0 → 3.5.15-0 (patch), 3.6.4-0 (minor)",
+                "mirror.lan/k8s/etcd lags registry.k8s.io/etcd: tag `3.5.9-0` missing; newer tags \
+                 3.5.10-0, 3.5.12-0, 3.5.15-0 missing (and 1 more) (for \
+                 registry.k8s.io/etcd:3.5.9-0)",
+            ]
+        );
+    }
+}

@@ -71,6 +71,7 @@ mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+mod fetch;
 mod push;
 mod ratelimit;
 pub mod reference;
@@ -87,6 +88,7 @@ pub use envelope::{ErrorCode, ErrorEnvelope};
 pub use error::{
     render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
 };
+pub use fetch::host_key;
 pub use push::{PushOutcome, PushedManifest};
 pub use ratelimit::RateLimit;
 pub use reference::Reference;

@@ -14,6 +14,7 @@ mod errors;
 mod inspect;
 mod kubernetes;
 mod load;
+mod outdated;
 mod restore;
 mod rooms;
 mod serve;

@@ -359,11 +359,13 @@ fn inspect_lists_charts_and_files_apart_from_the_images() {
 /// The host a spec names as the files' origin; it does not resolve, so only the mirror serves.
 const ORIGIN: &str = "dl.airlock-test.invalid";
 
-/// A spec with a fixture image and three files (by sha256, by checksum URL, local), bundled
-/// through the nginx mirror of the download site, then loaded into an empty registry and
-/// pulled back by ORAS, written with `--files-to`, and served at `/files/` with ranges.
+/// A spec with a fixture image, an OCI chart, a classic-repository chart and three files (by
+/// sha256, by checksum URL, local), bundled through the nginx mirror of the download site and
+/// chart repository, then loaded into an empty registry and pulled back by ORAS (each file,
+/// each chart's content layer untarred to its `Chart.yaml`), written with `--files-to`, and
+/// served at `/files/` with ranges.
 #[test]
-fn a_spec_with_images_and_files_goes_through_bundle_load_files_to_and_serve() {
+fn a_spec_with_images_charts_and_files_goes_through_bundle_load_files_to_and_serve() {
     let work = workdir();
     let w = work.path();
     let Some(oras) = oras() else { return };
@@ -388,6 +390,20 @@ fn a_spec_with_images_and_files_goes_through_bundle_load_files_to_and_serve() {
     .unwrap();
     let notes = b"notes for the nodes\n".to_vec();
     std::fs::write(w.join("notes.txt"), &notes).unwrap();
+    let demo = airlock_testkit::TestChart::new("demo", "0.1.0", &["ghcr.io/example/demo:0.1.0"]);
+    airlock_testkit::write_chart_repo(
+        &site.join(ORIGIN).join("charts"),
+        &[airlock_testkit::RepoEntry {
+            provenance: true,
+            ..airlock_testkit::RepoEntry::plain(&demo)
+        }],
+    )
+    .unwrap();
+    let charts_reg = Registry::start(RegistryOptions::default()).expect("start a registry");
+    let podinfo = airlock_testkit::TestChart::new("podinfo", "6.5.0+b1", &[]);
+    charts_reg
+        .push_chart("charts/podinfo", &podinfo, false)
+        .unwrap();
     let nginx = airlock_testkit::Nginx::start_static(&site, false)
         .expect("start nginx (cargo xtask install)");
     let tool_hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&tool));
@@ -396,10 +412,13 @@ fn a_spec_with_images_and_files_goes_through_bundle_load_files_to_and_serve() {
          images:\n    - {base}:{tag}\n  files:\n    - url: https://{ORIGIN}/rel/tool-1.0.tar.gz\n      \
          sha256: {tool_hex}\n      name: tools/tool-1.0.tar.gz\n    - url: https://{ORIGIN}/rel/kubeadm\n      \
          checksumUrl: https://{ORIGIN}/rel/kubeadm.sha256\n      mode: \"0755\"\n    - path: notes.txt\n  \
-         registries:\n{reg}    {ORIGIN}: {{mirrors: ['{ng}/{ORIGIN}']}}\n    {ng}: {{plainHttp: true}}\n",
+         charts:\n    - {{chart: 'oci://{cr}/charts/podinfo', version: 6.5.0+b1}}\n    \
+         - {{repoURL: 'https://{ORIGIN}/charts', name: demo, version: 0.1.0}}\n  \
+         registries:\n{reg}    {cr}: {{plainHttp: true}}\n    {ORIGIN}: {{mirrors: ['{ng}/{ORIGIN}']}}\n    {ng}: {{plainHttp: true}}\n",
         tag = base_fixture.tags[0],
         reg = registry_settings(&source),
         ng = nginx.host,
+        cr = charts_reg.host,
     );
     let spec_path = w.join("offline.yaml");
     std::fs::write(&spec_path, spec).unwrap();
@@ -429,8 +448,32 @@ fn a_spec_with_images_and_files_goes_through_bundle_load_files_to_and_serve() {
     let o = run(cmd, None);
     assert!(o.status.success(), "{}", stderr(&o));
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(doc["totals"]["images"], 4, "{doc:#}");
+    assert_eq!(doc["totals"]["images"], 6, "{doc:#}");
     let loaded = doc["images"].as_array().unwrap();
+    for chart in [&podinfo, &demo] {
+        let repo = format!("mirror/charts/{}", chart.name);
+        let m = oras
+            .manifest(&target.host, &repo, &chart_tag(&chart.version))
+            .unwrap();
+        assert_eq!(m["config"]["mediaType"], airlock_layout::media::HELM_CONFIG);
+        let layer = m["layers"][0]["digest"].as_str().unwrap();
+        assert_eq!(layer, format!("sha256:{}", chart.sha256()));
+        let tgz = oras.blob(&target.host, &repo, layer).unwrap();
+        assert_eq!(sha256(&tgz), layer);
+        assert_eq!(chart_yaml_of(&tgz), chart.chart_yaml, "{}", chart.name);
+    }
+    // The classic repository's provenance is carried.
+    let m = oras
+        .manifest(&target.host, "mirror/charts/demo", "0.1.0")
+        .unwrap();
+    let prov = oras
+        .blob(
+            &target.host,
+            "mirror/charts/demo",
+            m["layers"][1]["digest"].as_str().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(prov, demo.provenance());
     for (name, bytes, _) in &wanted {
         let title = name.rsplit('/').next().unwrap();
         let reference = loaded

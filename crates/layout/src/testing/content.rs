@@ -31,7 +31,7 @@ pub const CHART_VERSION: &str = "0.1.0+build.1";
 /// The image the chart's values name.
 pub const CHART_IMAGE: &str = "registry.example/demo/app:1.0";
 /// The `hello.txt` file's canonical name (a local file).
-pub const HELLO: &str = "local/files/hello-txt";
+pub const HELLO: &str = "local/files/hello.txt";
 /// The kubeadm file's canonical name (a node binary from dl.k8s.io).
 pub const KUBEADM: &str = "dl.k8s.io/files/kubeadm";
 /// The kubeadm file's name in the bundle.

@@ -96,6 +96,20 @@ fn charts_and_files_load_into_a_registry_and_oras_pulls_them() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(doc["totals"]["images"], 4, "{doc:#}");
     assert_eq!(doc["failures"].as_array().unwrap().len(), 0, "{doc:#}");
+    // In the order they completed.
+    let mut kinds: Vec<String> = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["content"].as_str().unwrap_or("image").to_string())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["chart", "file", "file", "image"]);
+    assert!(
+        stderr(&o).contains("loaded 1 images, 1 charts, 2 files into"),
+        "{}",
+        stderr(&o)
+    );
 
     // Each file, pulled by ORAS under the name load gives it, hashes to the bundle's digest.
     for (name, (info, bytes)) in [HELLO, KUBEADM].iter().zip(&w.bundle.files) {

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use airlock_load::{
-    render_error, ContainerdReport, FileState, FilesReport, ImageReport, LoadOutcome, LoadReport,
-    LoadReporter,
+    render_error, ContainerdReport, ContentKind, FileState, FilesReport, ImageReport, LoadOutcome,
+    LoadReport, LoadReporter,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -160,10 +160,19 @@ fn render(r: &LoadReport, quiet: bool) {
         } else {
             0.0
         };
+        let of = |k| r.images.iter().filter(|i| i.content == Some(k)).count();
+        let (charts, files) = (of(ContentKind::Chart), of(ContentKind::File));
+        let what = if charts + files == 0 {
+            format!("{} images", t.images)
+        } else {
+            format!(
+                "{} images, {charts} charts, {files} files",
+                t.images as usize - charts - files
+            )
+        };
         eprintln!(
-            "loaded {} images into {} in {:.1}s: {} blobs sent ({}, {rate:.0} MB/s), {} already \
+            "loaded {what} into {} in {:.1}s: {} blobs sent ({}, {rate:.0} MB/s), {} already \
              there, {} mounted",
-            t.images,
             r.target,
             r.seconds,
             t.blobs_sent,

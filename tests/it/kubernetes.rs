@@ -59,8 +59,181 @@ fn images_kubernetes_prints_kubeadms_list() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
-        err.contains("v1.20.0") && err.contains("v1.27, v1.28, v1.29, v1.30, v1.31"),
+        err.contains("v1.20.0") && err.contains("v1.27.0\u{2013}v1.27.16, v1.28.0"),
         "{err}"
+    );
+    assert!(err.contains("--kubeadm PATH"), "{err}");
+}
+
+/// Must show 1: `airlock images kubernetes vX.Y.Z` for every patch release of every row of the
+/// release data (read from the copy the binary embeds) prints kubeadm's list: the four
+/// control-plane images at the version, then the row's pause, etcd and CoreDNS.
+#[test]
+fn images_kubernetes_for_every_patch_of_every_row() {
+    let work = workdir();
+    let mut n = 0;
+    for line in airlock_kube::RELEASE_DATA.lines().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        let (minor, first, last) = (f[0], f[1], f[2]);
+        let patch = |v: &str| -> u32 {
+            let p = v.strip_prefix(&format!("v{minor}.")).unwrap();
+            p.split('-').next().unwrap().parse().unwrap()
+        };
+        for p in patch(first)..=patch(last) {
+            let v = format!("v{minor}.{p}");
+            let out = airlock_ok(work.path(), &["images", "kubernetes", &v]);
+            let want = format!(
+                "registry.k8s.io/kube-apiserver:{v}\n\
+                 registry.k8s.io/kube-controller-manager:{v}\n\
+                 registry.k8s.io/kube-scheduler:{v}\n\
+                 registry.k8s.io/kube-proxy:{v}\n\
+                 registry.k8s.io/pause:{}\n\
+                 registry.k8s.io/etcd:{}\n\
+                 registry.k8s.io/coredns/coredns:{}\n",
+                f[3], f[4], f[5]
+            );
+            assert_eq!(out, want, "{v} ({})", f[6]);
+            n += 1;
+        }
+    }
+    assert!(n >= 131, "only {n} patch releases");
+
+    // A bare known minor means its newest known patch, and says so.
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["images", "kubernetes", "v1.35"]);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    assert!(
+        out.starts_with("registry.k8s.io/kube-apiserver:v1.35.7\n"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("v1.35 means v1.35.7"), "{}", stderr(&o));
+    // A patch newer than the data and an unknown minor, bare or not, are refused.
+    for (v, says) in [
+        ("v1.35.8", "newer than v1.35.7"),
+        ("v1.38.0", "not in airlock's release data"),
+        ("v1.38", "not in airlock's release data"),
+    ] {
+        let mut cmd = airlock(&work.path().join("cache"));
+        cmd.args(["images", "kubernetes", v]);
+        let o = run(cmd, None);
+        assert_eq!(o.status.code(), Some(2), "{v}");
+        assert!(o.stdout.is_empty(), "{v}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(says) && err.contains("--kubeadm PATH"),
+            "{v}: {err}"
+        );
+        assert!(
+            err.contains("v1.36.0\u{2013}v1.36.3, v1.37.0"),
+            "{v}: {err}"
+        );
+    }
+}
+
+/// A stand-in kubeadm, written by the test: a shell script that prints `list` for exactly the
+/// arguments airlock must pass, or fails.
+fn stand_in_kubeadm(dir: &Path, version: &str, list: &[&str]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("kubeadm");
+    let tmp = dir.join("kubeadm.tmp");
+    let mut body = format!(
+        "#!/bin/sh\n[ \"$*\" = 'config images list --kubernetes-version {version}' ] || \
+         {{ echo \"kubeadm: unexpected arguments: $*\" >&2; exit 3; }}\n\
+         echo 'I1201 12:00:00 a log line on stderr' >&2\n"
+    );
+    for i in list {
+        body.push_str(&format!("echo '{i}'\n"));
+    }
+    std::fs::write(&tmp, body).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, &p).unwrap();
+    p
+}
+
+/// Must show 1: `--kubeadm PATH` asks the executable for a release the data does not know, and
+/// prints its list (narrowed by `--addons`, as JSON too); a kubeadm that fails or prints
+/// something else than images is refused with its stderr or the bad line.
+#[test]
+fn images_kubernetes_asks_a_real_kubeadm() {
+    let work = workdir();
+    let list = [
+        "registry.k8s.io/kube-apiserver:v1.38.2",
+        "registry.k8s.io/kube-controller-manager:v1.38.2",
+        "registry.k8s.io/kube-scheduler:v1.38.2",
+        "registry.k8s.io/kube-proxy:v1.38.2",
+        "registry.k8s.io/pause:3.10.2",
+        "registry.k8s.io/etcd:3.7.1-0",
+        "registry.k8s.io/coredns/coredns:v1.14.7",
+    ];
+    let kubeadm = stand_in_kubeadm(work.path(), "v1.38.2", &list);
+    let k = kubeadm.to_str().unwrap();
+    let out = airlock_ok(
+        work.path(),
+        &["images", "kubernetes", "v1.38.2", "--kubeadm", k],
+    );
+    assert_eq!(out, format!("{}\n", list.join("\n")));
+    let doc: Value = serde_json::from_str(&airlock_ok(
+        work.path(),
+        &[
+            "images",
+            "kubernetes",
+            "1.38.2",
+            "--kubeadm",
+            k,
+            "--json",
+            "--addons",
+            "etcd",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(doc["kubernetesVersion"], "v1.38.2");
+    assert_eq!(doc["images"].as_array().unwrap().len(), 5, "{doc}");
+    assert_eq!(doc["images"][4], "registry.k8s.io/etcd:3.7.1-0");
+
+    // Another version than the stand-in expects: it fails, and its stderr is in the error.
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["images", "kubernetes", "v1.38.3", "--kubeadm", k]);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    assert!(
+        err.contains("config images list --kubernetes-version v1.38.3` failed")
+            && err.contains(
+                "kubeadm: unexpected arguments: config images list --kubernetes-version v1.38.3"
+            ),
+        "{err}"
+    );
+
+    // Output that is not an image list is refused, naming the line.
+    let kubeadm = stand_in_kubeadm(
+        work.path(),
+        "v1.38.2",
+        &[
+            "registry.k8s.io/kube-apiserver:v1.38.2",
+            "could not parse version",
+        ],
+    );
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args([
+        "images",
+        "kubernetes",
+        "v1.38.2",
+        "--kubeadm",
+        kubeadm.to_str().unwrap(),
+    ]);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("line 2: `could not parse version`"),
+        "{}",
+        stderr(&o)
     );
 }
 
@@ -428,20 +601,23 @@ fn legacy_k8s_gcr_io_names_use_registry_k8s_io_mirrors() {
 fn bundled_kubernetes_specs_list_kubeadms_images() {
     let work = workdir();
     let root = airlock_testkit::workspace_root().join("bundle-specs");
-    for minor in 27..=31 {
+    for minor in 27..=37 {
         let spec = root.join(format!("kubernetes-v1.{minor}.yaml"));
         let text = std::fs::read_to_string(&spec).unwrap();
+        // v1.27 to v1.31 name their first release; the later ones the newest known patch.
+        let version = if minor <= 31 {
+            format!("v1.{minor}.0")
+        } else {
+            airlock_kube::newest_patch(minor).unwrap().to_string()
+        };
         assert!(
-            text.contains(&format!("version: v1.{minor}.0")),
+            text.contains(&format!("version: {version}\n")),
             "{}",
             spec.display()
         );
         assert!(text.contains("platforms: [linux/amd64, linux/arm64]"));
         assert!(text.contains("# registries:"), "a commented mirror example");
-        let list = airlock_ok(
-            work.path(),
-            &["images", "kubernetes", &format!("v1.{minor}.0")],
-        );
+        let list = airlock_ok(work.path(), &["images", "kubernetes", &version]);
         assert_eq!(list.lines().count(), 7);
     }
 }

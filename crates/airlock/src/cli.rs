@@ -415,11 +415,14 @@ pub struct RewriteArgs {
 
 #[derive(Debug, Args)]
 pub struct ImagesKubernetesArgs {
-    /// The Kubernetes release, e.g. v1.28.0 (any patch of v1.27 to v1.31)
+    /// The Kubernetes release, e.g. v1.35.2 (every patch release of v1.27 to v1.37 airlock knows; a bare v1.35 means its newest known patch)
     pub version: String,
     /// Only these of pause, etcd and coredns (comma-separated; the four control-plane images are always listed)
     #[arg(long, value_delimiter = ',', value_name = "ADDON,...")]
     pub addons: Option<Vec<String>>,
+    /// Ask this kubeadm executable (`PATH config images list --kubernetes-version VERSION`) instead of airlock's release data, e.g. for a release airlock does not know
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<std::path::PathBuf>,
     /// Print {"kubernetesVersion", "images"} as JSON
     #[arg(long)]
     pub json: bool,

@@ -21,6 +21,7 @@
 
 mod artifacts;
 mod error;
+pub mod kubeadm;
 pub mod lock;
 pub mod platform;
 mod pull;

@@ -3,18 +3,35 @@
 /// A Kubernetes release or addon airlock does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KubernetesError {
-    /// Not `vMAJOR.MINOR.PATCH`.
+    /// Not `vMAJOR.MINOR.PATCH` (or a bare `vMAJOR.MINOR`).
     #[error("`{version}` is not a Kubernetes version such as `v1.28.0`")]
     BadVersion {
         /// As given.
         version: String,
     },
-    /// A release the image table does not cover.
-    #[error("Kubernetes {version} is not supported (supported: {supported}, any patch release)")]
+    /// A minor release the release data does not cover.
+    #[error(
+        "Kubernetes {version} is not in airlock's release data (known: {supported})\n  hint: \
+         `airlock images kubernetes vX.Y.Z --kubeadm PATH` asks a real kubeadm of that release"
+    )]
     Unsupported {
         /// The version asked for.
         version: String,
-        /// The supported minor releases.
+        /// The known releases.
+        supported: String,
+    },
+    /// A patch release newer than the newest the release data knows of its minor.
+    #[error(
+        "Kubernetes {version} is newer than {newest}, the newest patch release of its minor in \
+         airlock's release data (known: {supported})\n  hint: `airlock images kubernetes \
+         {version} --kubeadm PATH` asks a real kubeadm of that release"
+    )]
+    TooNew {
+        /// The version asked for.
+        version: String,
+        /// The newest known patch release of its minor.
+        newest: String,
+        /// The known releases.
         supported: String,
     },
     /// An addon name that is not `coredns`, `etcd` or `pause`.
@@ -23,4 +40,14 @@ pub enum KubernetesError {
         /// As given.
         addon: String,
     },
+}
+
+/// A line of release data that is not a valid row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("release data line {line}: {message}")]
+pub struct ReleaseDataError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
 }

@@ -34,6 +34,26 @@ pub enum KubernetesError {
         /// The known releases.
         supported: String,
     },
+    /// A node binary the node kit does not know.
+    #[error("unknown Kubernetes node binary `{binary}` (known: kubeadm, kubelet, kubectl, kube-proxy, kube-apiserver, kube-controller-manager, kube-scheduler)")]
+    UnknownBinary {
+        /// As given.
+        binary: String,
+    },
+    /// A platform the node kit does not know.
+    #[error("the node kit has no binaries for platform `{platform}` (known: linux/amd64, linux/arm64, linux/arm, linux/ppc64le, linux/s390x)")]
+    UnknownPlatform {
+        /// As given.
+        platform: String,
+    },
+    /// A crictl or CNI plugins version that is not a release tag.
+    #[error("{tool} version `{version}` is not a release tag such as `v1.8.0`")]
+    BadToolVersion {
+        /// `crictl` or `cni`.
+        tool: &'static str,
+        /// As given.
+        version: String,
+    },
     /// An addon name that is not `coredns`, `etcd` or `pause`.
     #[error("unknown Kubernetes addon `{addon}` (known: coredns, etcd, pause)")]
     UnknownAddon {

@@ -29,6 +29,7 @@ use std::fmt;
 use std::str::FromStr;
 
 mod error;
+pub mod node;
 
 pub use error::{KubernetesError, ReleaseDataError};
 

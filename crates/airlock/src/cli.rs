@@ -100,6 +100,9 @@ pub struct SourceRegistryArgs {
 pub struct BundleArgs {
     /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
     pub spec: PathBuf,
+    /// Ask this kubeadm executable for the images of a `spec.kubernetes` release airlock's release data does not know (`PATH config images list --kubernetes-version V`)
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<PathBuf>,
     /// The bundle file to write (conventionally NAME.tar.zst)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -345,6 +348,9 @@ pub struct KeyGenerateArgs {
 pub struct LockArgs {
     /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
     pub spec: PathBuf,
+    /// Ask this kubeadm executable for the images of a `spec.kubernetes` release airlock's release data does not know (`PATH config images list --kubernetes-version V`)
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<PathBuf>,
     /// The lock file to write [default: SPEC.lock, where `bundle --locked` looks]
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -330,9 +330,23 @@ pub struct RegistrySettings {
     pub verify: Option<VerifySpec>,
 }
 
+/// How a spec is read.
+#[derive(Debug, Clone, Default)]
+pub struct SpecOptions {
+    /// A kubeadm executable to ask for the images of a `spec.kubernetes` release that
+    /// airlock's release data does not know (`--kubeadm PATH`, see
+    /// [`crate::kubeadm::kubeadm_images`]).
+    pub kubeadm: Option<PathBuf>,
+}
+
 impl Spec {
     /// Reads and validates a spec file (YAML, or one reference a line).
     pub fn load(path: &Path) -> Result<Spec, Error> {
+        Spec::load_with(path, &SpecOptions::default())
+    }
+
+    /// [`Spec::load`], with options.
+    pub fn load_with(path: &Path, options: &SpecOptions) -> Result<Spec, Error> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -348,7 +362,7 @@ impl Spec {
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if looks_like_yaml(path, &text) {
-            parse_yaml(path, &text, sha256)
+            parse_yaml_with(path, &text, sha256, options)
         } else {
             parse_list(path, &text, sha256)
         }
@@ -793,7 +807,17 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     msg.trim().to_string()
 }
 
+#[cfg(test)]
 fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
+    parse_yaml_with(path, text, sha256, &SpecOptions::default())
+}
+
+fn parse_yaml_with(
+    path: &Path,
+    text: &str,
+    sha256: String,
+    options: &SpecOptions,
+) -> Result<Spec, Error> {
     let raw: RawSpec = serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
         let (line, column) = e.location().map(at).unwrap_or((1, 1));
         spec_error(path, line, column, yaml_message(&e))
@@ -848,6 +872,7 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             &mut images,
             &mut seen,
             &mut node_files,
+            options.kubeadm.as_deref(),
         )?),
     };
 
@@ -974,8 +999,9 @@ fn expand_kubernetes(
     images: &mut Vec<ImageSpec>,
     seen: &mut HashMap<String, String>,
     files: &mut Vec<FileSpec>,
+    kubeadm: Option<&Path>,
 ) -> Result<KubernetesSpec, Error> {
-    use crate::kubernetes::{self, Addon, Version};
+    use crate::kubernetes::{self, Addon, KubernetesError, Version};
     let (line, column) = at(k.version.referenced);
     let with_images = k.images.as_ref().is_none_or(|i| i.value);
     let addons = match &k.addons {
@@ -1008,13 +1034,34 @@ fn expand_kubernetes(
     };
     // The node binaries need only a version; the images need the release data.
     let version: Version = if with_images {
-        let list = kubernetes::images(&k.version.value, addons.as_deref())
-            .map_err(|e| spec_error(path, line, column, e.to_string()))?;
-        let (version, _) = kubernetes::release(&k.version.value)
-            .map_err(|e| spec_error(path, line, column, e.to_string()))?;
+        let located = |e: &dyn std::fmt::Display| spec_error(path, line, column, e.to_string());
+        let (version, list) = match (kubernetes::release(&k.version.value), kubeadm) {
+            (Ok((version, _)), _) => (
+                version,
+                kubernetes::images(&k.version.value, addons.as_deref()).map_err(|e| located(&e))?,
+            ),
+            // A release the data does not know: ask a real kubeadm of it, when one is given.
+            (
+                Err(KubernetesError::Unsupported { .. } | KubernetesError::TooNew { .. }),
+                Some(kubeadm),
+            ) => {
+                let version: Version = k.version.value.parse().map_err(|e| located(&e))?;
+                let list = crate::kubeadm::kubeadm_images(kubeadm, &version, addons.as_deref())
+                    .map_err(|e| located(&e))?;
+                (version, list)
+            }
+            (Err(e), _) => return Err(located(&e)),
+        };
         for name in list {
-            let reference =
-                Reference::parse(&name).expect("the release table holds valid references");
+            // The release data holds valid references, and kubeadm's lines were checked.
+            let reference = Reference::parse(&name).map_err(|e| {
+                spec_error(
+                    path,
+                    line,
+                    column,
+                    format!("bad image reference `{name}`: {e}"),
+                )
+            })?;
             seen.insert(
                 reference.to_string(),
                 format!("also in `spec.kubernetes` {version} on line {line}"),
@@ -1410,6 +1457,67 @@ mod tests {
             "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: n}\nspec:\n  kubernetes: {version: v1.35.2}\n",
         );
         assert!(Spec::load(&p).unwrap().files.is_empty());
+    }
+
+    /// A release the data does not know: with `SpecOptions::kubeadm`, the images that kubeadm
+    /// lists (a stand-in script here); without it, the located error that names `--kubeadm`.
+    #[test]
+    fn unknown_release_asks_the_given_kubeadm() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "u.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: u}\nspec:\n  kubernetes: {version: v1.38.1, addons: [etcd]}\n  images: [quay.io/calico/node:v3.26.1]\n",
+        );
+        let stand_in = |name: &str, body: &str| {
+            let k = dir.path().join(name);
+            let tmp = dir.path().join(format!("{name}.tmp"));
+            std::fs::write(&tmp, format!("#!/bin/sh\n{body}")).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &k).unwrap();
+            k
+        };
+        let good = stand_in(
+            "kubeadm",
+            "[ \"$*\" = 'config images list --kubernetes-version v1.38.1' ] || exit 3\n\
+             for i in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do echo registry.k8s.io/$i:v1.38.1; done\n\
+             echo registry.k8s.io/pause:3.10.2\necho registry.k8s.io/etcd:3.7.1-0\necho registry.k8s.io/coredns/coredns:v1.14.7\n",
+        );
+        let s = Spec::load_with(
+            &p,
+            &SpecOptions {
+                kubeadm: Some(good),
+            },
+        )
+        .unwrap();
+        let names: Vec<String> = s.images.iter().map(|i| i.reference.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "registry.k8s.io/kube-apiserver:v1.38.1",
+                "registry.k8s.io/kube-controller-manager:v1.38.1",
+                "registry.k8s.io/kube-scheduler:v1.38.1",
+                "registry.k8s.io/kube-proxy:v1.38.1",
+                "registry.k8s.io/etcd:3.7.1-0",
+                "quay.io/calico/node:v3.26.1",
+            ]
+        );
+        assert_eq!(s.kubernetes.unwrap().version, "v1.38.1");
+
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("u.yaml:5:25:") && e.contains("--kubeadm PATH"),
+            "{e}"
+        );
+        let bad = stand_in("failing", "echo 'kubeadm: no such version' >&2\nexit 1\n");
+        let e = Spec::load_with(&p, &SpecOptions { kubeadm: Some(bad) })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("u.yaml:5:25:") && e.contains("kubeadm: no such version"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub enum KubernetesError {
     /// A minor release the release data does not cover.
     #[error(
         "Kubernetes {version} is not in airlock's release data (known: {supported})\n  hint: \
-         `airlock images kubernetes vX.Y.Z --kubeadm PATH` asks a real kubeadm of that release"
+         `--kubeadm PATH` (of `airlock images kubernetes vX.Y.Z`, `bundle` or `lock`) asks a \
+         real kubeadm of that release"
     )]
     Unsupported {
         /// The version asked for.
@@ -23,8 +24,8 @@ pub enum KubernetesError {
     /// A patch release newer than the newest the release data knows of its minor.
     #[error(
         "Kubernetes {version} is newer than {newest}, the newest patch release of its minor in \
-         airlock's release data (known: {supported})\n  hint: `airlock images kubernetes \
-         {version} --kubeadm PATH` asks a real kubeadm of that release"
+         airlock's release data (known: {supported})\n  hint: `--kubeadm PATH` (of `airlock \
+         images kubernetes`, `bundle` or `lock`) asks a real kubeadm of that release"
     )]
     TooNew {
         /// The version asked for.

@@ -7,6 +7,7 @@ mod bundle;
 mod bundle_safety;
 mod completions;
 mod containerd;
+mod content;
 mod crafted;
 mod errors;
 mod inspect;

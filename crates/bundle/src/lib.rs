@@ -20,7 +20,9 @@
 #![warn(missing_docs)]
 
 mod artifacts;
+mod charts;
 mod error;
+mod files;
 pub mod kubeadm;
 pub mod lock;
 pub mod platform;
@@ -35,7 +37,7 @@ pub use airlock_kube as kubernetes;
 pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
-pub use error::{render as render_error, BlobError, Error, ImageError};
+pub use error::{render as render_error, BlobError, ContentProblem, Error, ImageError};
 pub use lock::Lock;
 pub use pull::{bundle, resolve_lock};
 pub use spec::Spec;

@@ -42,29 +42,44 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// One image after resolution: manifests and configs are in the cache, layers are listed.
+/// One image, chart or file after resolution: manifests and configs are in the cache, layers
+/// are listed (a file's bytes and a classic chart's archive are in the cache already).
 #[derive(Debug)]
-struct Resolved {
-    spec_index: usize,
-    reference: String,
-    name: String,
-    tag: Option<String>,
-    source: Source,
+pub(crate) struct Resolved {
+    pub(crate) spec_index: usize,
+    pub(crate) reference: String,
+    pub(crate) name: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) source: Source,
     /// Digest served upstream (what the lock records).
-    upstream_digest: String,
-    digest: Digest,
-    media_type: String,
-    size: u64,
-    platforms: Vec<String>,
-    original_digest: Option<Digest>,
+    pub(crate) upstream_digest: String,
+    pub(crate) digest: Digest,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+    pub(crate) platforms: Vec<String>,
+    pub(crate) original_digest: Option<Digest>,
     /// Every blob of the image in write order (top manifest first), deduplicated.
-    blobs: Vec<BlobRecord>,
+    pub(crate) blobs: Vec<BlobRecord>,
     /// The blobs that still have to be downloaded (layers), a subset of `blobs`.
-    layers: Vec<BlobRecord>,
+    pub(crate) layers: Vec<BlobRecord>,
     /// The artifacts carried with it, subjects first.
-    artifacts: Vec<airlock_layout::ArtifactRecord>,
+    pub(crate) artifacts: Vec<airlock_layout::ArtifactRecord>,
     /// What it is when not a container image: a chart or a file.
-    content: Option<airlock_layout::Content>,
+    pub(crate) content: Option<airlock_layout::Content>,
+    /// How to fetch a blob again that is not pulled from a registry (a file's bytes, a classic
+    /// chart's archive, the documents made for them) when its cache entry is damaged.
+    pub(crate) refetch: Vec<(Digest, Refetch)>,
+}
+
+/// How a blob that does not come from a registry is fetched again.
+#[derive(Debug, Clone)]
+pub(crate) enum Refetch {
+    /// A document made at bundle time: its bytes.
+    Bytes(Bytes),
+    /// A download: its sources in order (mirrors, then the origin).
+    Urls(Vec<String>),
+    /// A local file.
+    Local(std::path::PathBuf),
 }
 
 /// The upstream signature policy of an image, and how to name it.
@@ -80,11 +95,11 @@ pub(crate) struct Ctx {
     pub(crate) discovery: crate::artifacts::Discovery,
     /// The upstream signature policy of each spec image that has one, by spec index.
     policies: HashMap<usize, ImagePolicy>,
-    spec: Spec,
+    pub(crate) spec: Spec,
     lock: Option<(std::path::PathBuf, Lock)>,
     reporter: Arc<dyn Reporter>,
     warnings: Mutex<Vec<String>>,
-    retries: u32,
+    pub(crate) retries: u32,
     sign: Option<airlock_layout::SigningKey>,
     /// Set when the run is abandoned (its future dropped): the archive writer stops and
     /// removes its temporary file.
@@ -161,15 +176,27 @@ pub async fn bundle(
         cancel: Arc::new(AtomicBool::new(false)),
     });
 
-    // 1. Resolve every image (manifests and configs land in the cache).
-    let total_images = ctx.spec.images.len();
+    // 1. Resolve every image (manifests and configs land in the cache), then every file
+    // (its bytes land in the cache) and chart, in the order of the spec.
+    let (n_images, n_files) = (ctx.spec.images.len(), ctx.spec.files.len());
+    let total_images = n_images + n_files + ctx.spec.charts.len();
     let results: Vec<Result<Resolved, ImageError>> = stream::iter(0..total_images)
         .map(|i| {
             let ctx = ctx.clone();
             async move {
-                let img = &ctx.spec.images[i];
-                let span = info_span!("resolve", image = %img.reference);
-                resolve(&ctx, i, img).instrument(span).await
+                if i < n_images {
+                    let img = &ctx.spec.images[i];
+                    let span = info_span!("resolve", image = %img.reference);
+                    resolve(&ctx, i, img).instrument(span).await
+                } else if i < n_images + n_files {
+                    let f = &ctx.spec.files[i - n_images];
+                    let span = info_span!("file", file = %f.name);
+                    crate::files::resolve(&ctx, i, f).instrument(span).await
+                } else {
+                    let c = &ctx.spec.charts[i - n_images - n_files];
+                    let span = info_span!("chart", chart = %c.name, version = %c.version);
+                    crate::charts::resolve(&ctx, i, c).instrument(span).await
+                }
             }
         })
         .buffered(jobs)
@@ -288,6 +315,7 @@ pub async fn bundle(
             &ctx.spec,
             resolved
                 .iter()
+                .filter(|r| r.content.is_none())
                 .map(|r| (&r.reference, &r.upstream_digest, &r.source)),
         );
         lock.write(path)?;
@@ -463,20 +491,37 @@ async fn repair_cache(
                 }
             }
             let span = info_span!("blob", digest = %digest);
-            match fetch_blob(ctx, &first.source, &rec).instrument(span).await {
-                Ok(f) => *downloaded += f.downloaded,
-                Err(e) => {
-                    let e = ImageError::Blob {
-                        image: first.reference.clone(),
-                        digest: digest.to_string(),
-                        source_name: first.source.to_string(),
-                        source: Box::new(e),
-                    };
-                    ctx.reporter.image_failed(image_of(&e), &e);
-                    return Err(Error::ImagesFailed {
-                        count: users.len(),
-                        total: w.total_images,
-                    });
+            if let Some((_, how)) = first.refetch.iter().find(|(d, _)| *d == digest) {
+                match crate::files::refetch(ctx, &digest, how)
+                    .instrument(span)
+                    .await
+                {
+                    Ok(n) => *downloaded += n,
+                    Err(problem) => {
+                        let e = content_error(first, problem);
+                        ctx.reporter.image_failed(image_of(&e), &e);
+                        return Err(Error::ImagesFailed {
+                            count: users.len(),
+                            total: w.total_images,
+                        });
+                    }
+                }
+            } else {
+                match fetch_blob(ctx, &first.source, &rec).instrument(span).await {
+                    Ok(f) => *downloaded += f.downloaded,
+                    Err(e) => {
+                        let e = ImageError::Blob {
+                            image: first.reference.clone(),
+                            digest: digest.to_string(),
+                            source_name: first.source.to_string(),
+                            source: Box::new(e),
+                        };
+                        ctx.reporter.image_failed(image_of(&e), &e);
+                        return Err(Error::ImagesFailed {
+                            count: users.len(),
+                            total: w.total_images,
+                        });
+                    }
                 }
             }
             let names: Vec<String> = users.iter().map(|r| format!("`{}`", r.reference)).collect();
@@ -741,8 +786,24 @@ fn spawn_writer(
     })
 }
 
+/// The error of a chart or file record whose blob could not be fetched again.
+fn content_error(r: &Resolved, problem: crate::error::ContentProblem) -> ImageError {
+    match &r.content {
+        Some(airlock_layout::Content::File(f)) => ImageError::File {
+            file: f.name.clone(),
+            problem,
+        },
+        _ => ImageError::Chart {
+            chart: r.reference.clone(),
+            problem,
+        },
+    }
+}
+
 fn image_of(e: &ImageError) -> &str {
     match e {
+        ImageError::File { file, .. } => file,
+        ImageError::Chart { chart, .. } => chart,
         ImageError::Unresolved { image, .. }
         | ImageError::Registry { image, .. }
         | ImageError::LockMismatch { image, .. }
@@ -764,9 +825,14 @@ fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let mut out = Vec::new();
     if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {
         for m in &settings.mirrors {
+            // A mirror written as a URL (for file hosts) names its host the same way.
+            let m = m
+                .strip_prefix("https://")
+                .or_else(|| m.strip_prefix("http://"))
+                .unwrap_or(m);
             let (host, prefix) = match m.split_once('/') {
                 Some((h, p)) => (h.to_string(), format!("{p}/")),
-                None => (m.clone(), String::new()),
+                None => (m.to_string(), String::new()),
             };
             out.push((
                 Source {
@@ -978,6 +1044,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         layers,
         artifacts,
         content: None,
+        refetch: Vec::new(),
     })
 }
 

@@ -125,6 +125,18 @@ pub struct Manifest {
     pub digest: String,
 }
 
+/// What a `HEAD` of a manifest answered: enough to tell whether it changed, without
+/// fetching it (Docker Hub does not count a `HEAD` as a pull).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// `sha256:<hex>` (`Docker-Content-Digest`).
+    pub digest: String,
+    /// `Content-Type`, when the registry sent one.
+    pub media_type: Option<String>,
+    /// `Content-Length`, when the registry sent one.
+    pub size: Option<u64>,
+}
+
 /// The referrers of a manifest, as the referrers API answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Referrers {
@@ -187,6 +199,8 @@ pub(crate) struct Inner {
     manifest_types: ManifestTypes,
     /// `manifest_types.accept` as a header value (none when empty or not a header value).
     accept: Option<HeaderValue>,
+    /// The last request budget each registry announced (`RateLimit-*` headers).
+    rate_limits: Mutex<HashMap<String, crate::RateLimit>>,
 }
 
 struct Host {
@@ -294,8 +308,84 @@ impl Client {
                     .filter(|a| !a.is_empty())
                     .and_then(|a| HeaderValue::from_str(&a).ok()),
                 manifest_types: opts.manifest_types,
+                rate_limits: Mutex::default(),
             }),
         })
+    }
+
+    /// The request budgets registries announced to this client so far (Docker Hub's
+    /// `RateLimit-Limit` / `RateLimit-Remaining`), the latest per registry, sorted by registry.
+    pub fn rate_limits(&self) -> Vec<(String, crate::RateLimit)> {
+        let mut out: Vec<(String, crate::RateLimit)> = self
+            .inner
+            .rate_limits
+            .lock()
+            .expect("rate limits lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// `HEAD /v2/<repository>/manifests/<reference>` with pull access: its digest, media
+    /// type and size, or `None` on 404. Only a registry that sends no
+    /// `Docker-Content-Digest` (none known) costs a `GET` to hash the manifest.
+    pub async fn head_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<ManifestHead>, Error> {
+        let registry = normalize_registry(registry);
+        let call = self.manifest_call(
+            Method::HEAD,
+            registry,
+            repository,
+            reference,
+            Scope::pull(repository),
+        )?;
+        let found = self
+            .retrying(&call.url, || async {
+                let resp = self.send(&call).await?;
+                match self.check(resp, &call, "manifest", reference).await {
+                    Ok(resp) => {
+                        let h = resp.headers();
+                        let text = |name| {
+                            h.get(name)
+                                .and_then(|v: &HeaderValue| v.to_str().ok())
+                                .map(|v| v.trim().to_owned())
+                                .filter(|v| !v.is_empty())
+                        };
+                        Ok(Some((
+                            text("docker-content-digest"),
+                            text("content-type"),
+                            text("content-length").and_then(|v| v.parse().ok()),
+                        )))
+                    }
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        match found {
+            None => Ok(None),
+            Some((Some(digest), media_type, size)) if digest.starts_with("sha256:") => {
+                Ok(Some(ManifestHead {
+                    digest,
+                    media_type,
+                    size,
+                }))
+            }
+            Some(_) => {
+                let m = self.get_manifest(registry, repository, reference).await?;
+                Ok(Some(ManifestHead {
+                    digest: m.digest,
+                    media_type: Some(m.media_type),
+                    size: Some(m.bytes.len() as u64),
+                }))
+            }
+        }
     }
 
     /// Checks that `registry` (`host[:port]`) speaks the distribution API (`GET /v2/`),
@@ -959,6 +1049,13 @@ impl Client {
             transport_error(e, &call.url, call.registry, ca)
         })?;
         tracing::debug!(method = %call.method, url = %call.url, status = resp.status().as_u16(), "response");
+        if let Some(limit) = crate::RateLimit::from_headers(resp.headers()) {
+            self.inner
+                .rate_limits
+                .lock()
+                .expect("rate limits lock")
+                .insert(call.registry.to_owned(), limit);
+        }
         Ok(resp)
     }
 
@@ -976,6 +1073,8 @@ impl Client {
         }
         let url = call.url.to_string();
         let retry_after = retry::retry_after(resp.headers());
+        let resp_headers =
+            (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
         let (envelope, mut message) = error_body(resp).await;
         if status == StatusCode::BAD_REQUEST
             && call.url.scheme() == "http"
@@ -1013,7 +1112,11 @@ impl Client {
                 repository: call.repository.to_owned(),
                 message,
             },
-            StatusCode::TOO_MANY_REQUESTS => Error::TooManyRequests { url, retry_after },
+            StatusCode::TOO_MANY_REQUESTS => Error::TooManyRequests {
+                url,
+                retry_after,
+                asked: retry::asked_wait(resp_headers.as_ref()),
+            },
             StatusCode::UNAUTHORIZED => Error::Unauthorized {
                 registry: call.registry.to_owned(),
                 repository: call.repository.to_owned(),
@@ -1051,6 +1154,37 @@ impl Client {
         cell.get_or_try_init(|| files.lookup(registry))
             .await
             .cloned()
+    }
+
+    /// Credentials for a download host: its own, else from the auth files (the default
+    /// credentials are for registries only).
+    pub(crate) async fn credentials_for(&self, host: &str) -> Result<Option<Credentials>, Error> {
+        if let Some(c) = self.host(host).and_then(|h| h.credentials.clone()) {
+            return Ok(Some(c));
+        }
+        let Some(files) = &self.inner.auth_files else {
+            return Ok(None);
+        };
+        let cell = self
+            .inner
+            .found_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(host.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| files.lookup(host)).await.cloned()
+    }
+
+    /// The HTTP client for `host` (`host[:port]`): with its CA file when it has one.
+    pub(crate) fn http_for_host(&self, host: &str) -> &reqwest::Client {
+        self.host(host)
+            .map_or(&self.inner.default_http, |h| &h.http)
+    }
+
+    /// The CA file configured for `host`, named in TLS errors.
+    pub(crate) fn ca_file_for_host(&self, host: &str) -> Option<&Path> {
+        self.host(host).and_then(|h| h.ca_file.as_deref())
     }
 
     fn lock_challenges(&self) -> std::sync::MutexGuard<'_, HashMap<String, Challenge>> {
@@ -1296,7 +1430,7 @@ fn join_index_pages(mut pages: Vec<Bytes>, url: &Url) -> Result<Bytes, Error> {
 
 /// `Content-Range: bytes <start>-<end>/<total>` or `bytes */<total>`, as
 /// `(start, total)`; an unknown total (`*`) is `None`.
-fn content_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
+pub(crate) fn content_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
     let value = headers.get(CONTENT_RANGE)?.to_str().ok()?.trim();
     let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
     let total = match total.trim() {
@@ -1399,7 +1533,7 @@ async fn unauthorized(
 }
 
 /// Maps a failed request to `Tls`, `Unreachable` or `Request`.
-fn transport_error(
+pub(crate) fn transport_error(
     source: reqwest::Error,
     url: &Url,
     registry: &str,
@@ -1425,7 +1559,7 @@ fn transport_error(
 
 /// Drops the query from the URL a reqwest error carries: after a redirect it may be a
 /// pre-signed storage URL whose signature is a credential.
-fn without_query(mut e: reqwest::Error) -> reqwest::Error {
+pub(crate) fn without_query(mut e: reqwest::Error) -> reqwest::Error {
     if let Some(url) = e.url_mut() {
         url.set_query(None);
         url.set_fragment(None);

@@ -47,6 +47,18 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
+/// `Retry-After` in seconds as the registry sent it (uncapped), for telling the user.
+pub(crate) fn asked_wait(headers: Option<&HeaderMap>) -> Option<Duration> {
+    let seconds: u64 = headers?
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

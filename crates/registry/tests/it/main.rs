@@ -868,3 +868,195 @@ async fn referrers_api_absent_filtered_and_paginated() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidReference(_)), "{err:?}");
 }
+
+/// Docker Hub's budget headers (`RateLimit-Limit: 100;w=21600`) are kept per registry, the
+/// latest answer winning, and a `HEAD` is enough to learn them.
+#[tokio::test]
+async fn rate_limit_headers_are_kept_per_registry() {
+    let server = FakeServer::start(|_, n| {
+        let left = (76 - n).to_string();
+        Resp::new(200)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .header("Docker-Content-Digest", &sha256(MANIFEST.as_bytes()))
+            .header("RateLimit-Limit", "100;w=21600")
+            .header("RateLimit-Remaining", &format!("{left};w=21600"))
+            .body(MANIFEST)
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    assert!(client.rate_limits().is_empty());
+    let head = client
+        .head_manifest(&server.addr, "library/alpine", "3")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.digest, sha256(MANIFEST.as_bytes()));
+    client
+        .get_manifest(&server.addr, "library/alpine", "3")
+        .await
+        .unwrap();
+    let limits = client.rate_limits();
+    assert_eq!(limits.len(), 1, "{limits:?}");
+    assert_eq!(limits[0].0, server.addr);
+    assert_eq!(limits[0].1.to_string(), "75 of 100 requests left (per 6 h)");
+    let reqs = server.requests();
+    assert_eq!(reqs[0].method, "HEAD");
+}
+
+/// A 429 storm that outlasts the retries says how long the registry asked to wait, even
+/// beyond what the client waits between attempts, and the budget it announced is kept.
+#[tokio::test]
+async fn too_many_requests_exhausted_says_how_long_to_wait() {
+    let server = FakeServer::start(|_, _| {
+        Resp::new(429)
+            .header("Retry-After", "0")
+            .header("RateLimit-Limit", "100;w=21600")
+            .header("RateLimit-Remaining", "0;w=21600")
+            .body(r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}"#)
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let err = client
+        .head_manifest(&server.addr, "library/alpine", "3")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyRequests { .. }), "{err:?}");
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "the first attempt and 3 retries"
+    );
+    assert_eq!(
+        client.rate_limits()[0].1.to_string(),
+        "0 of 100 requests left (per 6 h)"
+    );
+
+    let long = FakeServer::start(|_, n| match n {
+        0 => Resp::new(429).header("Retry-After", "7200"),
+        _ => Resp::new(500),
+    })
+    .await;
+    let client = Client::new(ClientOptions {
+        hosts: [(
+            long.addr.clone(),
+            HostConfig {
+                plain_http: true,
+                ..HostConfig::default()
+            },
+        )]
+        .into(),
+        docker_config: false,
+        retries: 0,
+        manifest_types: manifest_types(),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let err = client
+        .get_manifest(&long.addr, "library/alpine", "3")
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("retries exhausted; the registry asked to wait 2 h"),
+        "{text}"
+    );
+}
+
+/// Downloads outside the distribution API: anonymous first, basic auth only when asked,
+/// `Range` to resume, 404 as its own error, 5xx retried.
+#[tokio::test]
+async fn fetch_urls_with_auth_range_not_found_and_retries() {
+    let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    let body = data.clone();
+    let server = FakeServer::start(move |req, n| {
+        if req.path == "/flaky" {
+            return if n == 0 {
+                Resp::new(503).body("busy")
+            } else {
+                Resp::new(200).body("ok")
+            };
+        }
+        if req.path == "/gone" {
+            return Resp::new(404).body("no");
+        }
+        if req.header("authorization").is_none() {
+            return Resp::new(401).header("WWW-Authenticate", r#"Basic realm="files""#);
+        }
+        match req
+            .header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+        {
+            Some(start) => {
+                let start: usize = start.parse().unwrap();
+                Resp::new(206)
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+                    )
+                    .body(body[start..].to_vec())
+            }
+            None => Resp::new(200).body(body.clone()),
+        }
+    })
+    .await;
+    let client = client_for(&[&server.addr], Some(Credentials::new("u", "hunter2")));
+    let base = format!("http://{}", server.addr);
+
+    assert_eq!(
+        &client
+            .fetch_bytes(&format!("{base}/flaky"), 100)
+            .await
+            .unwrap()[..],
+        b"ok"
+    );
+    let bytes = client
+        .fetch_bytes(&format!("{base}/f.bin"), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], &data[..]);
+    let resp = client.fetch(&format!("{base}/f.bin"), 1234).await.unwrap();
+    assert_eq!((resp.offset, resp.total_size), (1234, Some(5000)));
+    let got: Vec<u8> = resp
+        .stream
+        .map(|c| c.unwrap().to_vec())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    assert_eq!(&got[..], &data[1234..]);
+
+    let err = client
+        .fetch_bytes(&format!("{base}/gone"), 100)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UrlNotFound { status: 404, .. }) && err.is_not_found(),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("/gone"), "{err}");
+    let err = client
+        .fetch_bytes(&format!("{base}/f.bin"), 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 100, .. }), "{err:?}");
+
+    let reqs = server.requests();
+    let anonymous = reqs
+        .iter()
+        .filter(|r| r.path == "/f.bin" && r.header("authorization").is_none())
+        .count();
+    assert!(anonymous >= 1, "the first try is anonymous");
+
+    // Without credentials: refused, with the hint.
+    let bare = client_for(&[&server.addr], None);
+    let err = bare
+        .fetch_bytes(&format!("{base}/f.bin"), 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UrlRefused { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("auth file"), "{err}");
+    assert!(!format!("{err:?}").contains("hunter2"));
+}

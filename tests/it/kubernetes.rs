@@ -761,7 +761,6 @@ fn publish(root: &Path, url_path: &str, bytes: &[u8], sha256sum_style: bool) -> 
 /// After `load` into an empty registry, `airlock config kubeadm` for the release names where
 /// the images landed, and says nothing of the files.
 #[test]
-#[ignore = "needs the download of `spec.files` (the files machinery), not yet on main"]
 fn node_kit_bundles_images_and_binaries_and_kubeadm_finds_the_images() {
     let version = "v1.35.2";
     let set = fixture_set();
@@ -902,12 +901,12 @@ fn node_kit_bundles_images_and_binaries_and_kubeadm_finds_the_images() {
         ],
     );
     for word in [
-        "kubelet",
-        "crictl",
-        "cni",
         "files/",
+        "crictl",
+        "cni-plugins",
         "dl.k8s.io",
         "github.com",
+        "kubernetes/v1.35.2",
     ] {
         assert!(!config.contains(word), "`{word}` in:\n{config}");
     }

@@ -276,7 +276,9 @@ fn kubeadm_config_names_are_where_load_drop_host_puts_the_images() {
             "platform/k8s",
         ),
     ] {
-        for version in ["v1.27.0", "v1.28.0", "v1.29.0", "v1.30.0", "v1.31.0"] {
+        // The first release of every row of the release data, v1.27.0 to v1.37.0.
+        for row in airlock_kube::releases() {
+            let version = &row.first().to_string();
             let images = airlock_ok(work.path(), &["images", "kubernetes", version]);
             let images: Vec<&str> = images.lines().collect();
             // Where `airlock load --names drop-host --to registry://REGISTRY` puts each one.

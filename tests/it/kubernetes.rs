@@ -385,6 +385,67 @@ fn containerd_pulls_the_original_name_through_generated_hosts_toml() {
     }
 }
 
+/// `lock --kubeadm PATH` (and `bundle`, which reads the spec the same way): a
+/// `spec.kubernetes` release the data does not know takes its images from the kubeadm given,
+/// and without one the spec is refused at the version's line, naming `--kubeadm`.
+#[test]
+fn lock_asks_the_given_kubeadm_for_an_unknown_release() {
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    // The stand-in lists one image the fixture registry has.
+    let image = format!("{}/k8s/pause:3.9", reg.host);
+    let kubeadm = stand_in_kubeadm(work.path(), "v1.38.2", &[image.as_str()]);
+    let spec = work.path().join("next.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: next}}\nspec:\n  \
+             kubernetes: {{version: v1.38.2}}\n  registries:\n{}",
+            registry_settings(&reg)
+        ),
+    )
+    .unwrap();
+    let lock_path = work.path().join("next.lock");
+    let args = |with: bool| {
+        let mut a = vec![
+            "lock".to_string(),
+            spec.to_str().unwrap().to_string(),
+            "-o".to_string(),
+            lock_path.to_str().unwrap().to_string(),
+        ];
+        if with {
+            a.extend([
+                "--kubeadm".to_string(),
+                kubeadm.to_str().unwrap().to_string(),
+            ]);
+        }
+        a
+    };
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(args(false));
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("next.yaml:5:25:") && err.contains("--kubeadm PATH"),
+        "{err}"
+    );
+    assert!(!lock_path.exists());
+
+    let a = args(true);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    airlock_ok(work.path(), &a);
+    let lock = read_lock(&lock_path);
+    assert_eq!(
+        lock["images"][&image]["digest"],
+        pause.digest.as_str(),
+        "{lock:#}"
+    );
+    assert_eq!(lock["images"].as_object().unwrap().len(), 1, "{lock:#}");
+}
+
 fn copy_image(from: &str, to: &str) {
     let o = Command::new("skopeo")
         .args([

@@ -215,7 +215,15 @@ async fn checksum_from(
     file_url: &str,
     checksum_url: &str,
 ) -> Result<Digest, ContentProblem> {
-    let (bytes, _) = fetch_small(ctx, checksum_url, CHECKSUM_MAX, true).await?;
+    let bytes = match fetch_small(ctx, checksum_url, CHECKSUM_MAX).await? {
+        Small::Found(b) => b,
+        Small::Missing(attempts) => {
+            return Err(ContentProblem::ChecksumNotFound {
+                url: checksum_url.to_string(),
+                attempts,
+            })
+        }
+    };
     let base = file_url
         .split(['?', '#'])
         .next()
@@ -223,27 +231,29 @@ async fn checksum_from(
         .rsplit('/')
         .next()
         .unwrap_or_default();
-    parse_checksum_file(&bytes, base).map_err(|message| ContentProblem::Checksum {
+    parse_checksum_file(&bytes, base).map_err(|problem| ContentProblem::Checksum {
         url: checksum_url.to_string(),
-        message,
+        message: problem.to_string(),
     })
 }
 
-/// Fetches a small document at `url` through its mirrors: the bytes and the URL that served
-/// them. `checksum` says how to word a 404 everywhere.
-pub(crate) async fn fetch_small(
-    ctx: &Ctx,
-    url: &str,
-    limit: u64,
-    checksum: bool,
-) -> Result<(Bytes, String), ContentProblem> {
+/// What [`fetch_small`] found.
+pub(crate) enum Small {
+    /// The bytes.
+    Found(Bytes),
+    /// It does not exist (404) wherever it could be asked: each source with its answer.
+    Missing(Vec<(String, String)>),
+}
+
+/// Fetches a small document at `url` through its mirrors.
+pub(crate) async fn fetch_small(ctx: &Ctx, url: &str, limit: u64) -> Result<Small, ContentProblem> {
     let mut attempts = Vec::new();
     // Not found where it could be asked (a mirror answering 404 while the origin cannot be
     // reached, as in an isolated network): it does not exist as far as this run can tell.
     let (mut any_missing, mut only_missing) = (false, true);
     for candidate in candidates(&ctx.spec, url) {
         match ctx.client.fetch_bytes(&candidate, limit).await {
-            Ok(b) => return Ok((b, candidate)),
+            Ok(b) => return Ok(Small::Found(b)),
             Err(e) => {
                 debug!(url = %candidate, error = %e, "source failed, trying the next one");
                 any_missing |= e.is_not_found();
@@ -252,16 +262,12 @@ pub(crate) async fn fetch_small(
             }
         }
     }
-    Err(if any_missing && only_missing && checksum {
-        ContentProblem::ChecksumNotFound {
-            url: url.to_string(),
-            attempts,
-        }
-    } else {
-        ContentProblem::Unreachable {
-            url: url.to_string(),
-            attempts,
-        }
+    if any_missing && only_missing {
+        return Ok(Small::Missing(attempts));
+    }
+    Err(ContentProblem::Unreachable {
+        url: url.to_string(),
+        attempts,
     })
 }
 
@@ -269,10 +275,25 @@ fn shown(url: &str) -> String {
     source_of(url).to_string()
 }
 
+/// Why a checksum file gives no sha256 for a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ChecksumFileProblem {
+    #[error("it is not text")]
+    NotText,
+    #[error("it is empty")]
+    Empty,
+    #[error("`{0}` is not a sha256 line (`HEX` or `HEX  NAME`)")]
+    BadLine(String),
+    #[error("no line names `{0}`")]
+    NoLine(String),
+    #[error("more than one line names `{0}`")]
+    Several(String),
+}
+
 /// The sha256 a checksum file gives for `name`: its one `HEX` or `HEX  NAME` line, or the
 /// line that names `name` (as `sha256sum` writes them, `*` for binary mode).
-pub(crate) fn parse_checksum_file(bytes: &[u8], name: &str) -> Result<Digest, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "it is not text".to_string())?;
+pub(crate) fn parse_checksum_file(bytes: &[u8], name: &str) -> Result<Digest, ChecksumFileProblem> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ChecksumFileProblem::NotText)?;
     let mut lines = Vec::new();
     for line in text
         .lines()
@@ -285,33 +306,32 @@ pub(crate) fn parse_checksum_file(bytes: &[u8], name: &str) -> Result<Digest, St
             .next()
             .map(|n| n.trim().trim_start_matches('*').to_string());
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "`{}` is not a sha256 line (`HEX` or `HEX  NAME`)",
-                line.chars().take(80).collect::<String>()
+            return Err(ChecksumFileProblem::BadLine(
+                line.chars().take(80).collect(),
             ));
         }
         lines.push((hex, file));
     }
     let pick = match lines.as_slice() {
-        [] => return Err("it is empty".into()),
+        [] => return Err(ChecksumFileProblem::Empty),
         [(hex, _)] => hex.clone(),
         many => {
-            let named: Vec<&String> = many
+            let named: Vec<&str> = many
                 .iter()
                 .filter(|(_, f)| {
                     f.as_deref()
                         .is_some_and(|f| f == name || f.rsplit('/').next() == Some(name))
                 })
-                .map(|(h, _)| h)
+                .map(|(h, _)| h.as_str())
                 .collect();
             match named.as_slice() {
-                [one] => (*one).clone(),
-                [] => return Err(format!("no line names `{name}`")),
-                _ => return Err(format!("more than one line names `{name}`")),
+                [one] => (*one).to_string(),
+                [] => return Err(ChecksumFileProblem::NoLine(name.to_string())),
+                _ => return Err(ChecksumFileProblem::Several(name.to_string())),
             }
         }
     };
-    Digest::parse(&format!("sha256:{pick}")).map_err(|e| e.to_string())
+    Digest::parse(&format!("sha256:{pick}")).map_err(|_| ChecksumFileProblem::BadLine(pick))
 }
 
 /// Downloads `digest` from the first of `urls` that serves it, into the cache: under a
@@ -647,12 +667,19 @@ mod tests {
             parse_checksum_file(many.as_bytes(), "kubeadm").unwrap(),
             d(A)
         );
-        assert!(parse_checksum_file(many.as_bytes(), "kubelet")
-            .unwrap_err()
-            .contains("no line names `kubelet`"));
-        assert!(parse_checksum_file(b"", "x").unwrap_err().contains("empty"));
-        assert!(parse_checksum_file(b"<html>404</html>", "x")
-            .unwrap_err()
-            .contains("not a sha256 line"));
+        assert_eq!(
+            parse_checksum_file(many.as_bytes(), "kubelet")
+                .unwrap_err()
+                .to_string(),
+            "no line names `kubelet`"
+        );
+        assert_eq!(
+            parse_checksum_file(b"", "x").unwrap_err(),
+            ChecksumFileProblem::Empty
+        );
+        assert!(matches!(
+            parse_checksum_file(b"<html>404</html>", "x").unwrap_err(),
+            ChecksumFileProblem::BadLine(_)
+        ));
     }
 }

@@ -315,7 +315,12 @@ pub async fn bundle(
             &ctx.spec,
             resolved
                 .iter()
-                .filter(|r| r.content.is_none())
+                .filter(|r| match &r.content {
+                    None => true,
+                    // OCI charts are pinned like images; files and classic charts by sha256.
+                    Some(airlock_layout::Content::Chart(c)) => c.origin.starts_with("oci://"),
+                    Some(airlock_layout::Content::File(_)) => false,
+                })
                 .map(|r| (&r.reference, &r.upstream_digest, &r.source)),
         );
         lock.write(path)?;
@@ -571,7 +576,19 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
 /// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings, and
 /// the manifest media types of the content model (unless the client was given others: the
 /// registry client knows none of its own).
-fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+pub(crate) fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+    apply_manifest_types(client);
+    for (host, settings) in &spec.registries {
+        let entry = client.hosts.entry(host.clone()).or_default();
+        entry.plain_http |= settings.plain_http;
+        if settings.ca_file.is_some() {
+            entry.ca_file = settings.ca_file.clone();
+        }
+    }
+}
+
+/// The manifest media types of the content model, unless the client was given others.
+pub(crate) fn apply_manifest_types(client: &mut ClientOptions) {
     if client.manifest_types == ManifestTypes::default() {
         client.manifest_types = ManifestTypes {
             accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
@@ -579,13 +596,6 @@ fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
             manifest: Some(media::OCI_MANIFEST.into()),
             signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
         };
-    }
-    for (host, settings) in &spec.registries {
-        let entry = client.hosts.entry(host.clone()).or_default();
-        entry.plain_http |= settings.plain_http;
-        if settings.ca_file.is_some() {
-            entry.ca_file = settings.ca_file.clone();
-        }
     }
 }
 
@@ -638,7 +648,10 @@ pub async fn resolve_lock(
     } else {
         Order::OriginFirst
     };
-    let results: Vec<Result<Located, ImageError>> = stream::iter(&spec.images)
+    // OCI charts are pinned like images.
+    let charts = crate::charts::oci_images(&spec);
+    let all: Vec<&ImageSpec> = spec.images.iter().chain(&charts).collect();
+    let results: Vec<Result<Located, ImageError>> = stream::iter(all.iter().copied())
         .map(|img| {
             let span = info_span!("lock", image = %img.reference);
             locate(&client, &spec, img, order).instrument(span)
@@ -649,7 +662,7 @@ pub async fn resolve_lock(
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
     let mut found = Vec::new();
-    for (img, r) in spec.images.iter().zip(results) {
+    for (img, r) in all.iter().zip(results) {
         match r {
             Ok(l) => {
                 let image = img.reference.to_string();
@@ -676,7 +689,7 @@ pub async fn resolve_lock(
     if !failures.is_empty() {
         return Err(Error::LockFailed {
             count: failures.len(),
-            total: spec.images.len(),
+            total: all.len(),
         });
     }
     let lock = lock_of(&spec, found.iter().map(|(i, d, s)| (i, d, s)));
@@ -820,7 +833,7 @@ fn image_of(e: &ImageError) -> &str {
 /// `k8s.gcr.io` and `registry.k8s.io` are aliases: the mirrors of either apply to both, and a
 /// `k8s.gcr.io` image (frozen since 2023) is looked up at `registry.k8s.io` after its own origin.
 /// The image keeps the name it was given.
-fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
+pub(crate) fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let r = &img.reference;
     let mut out = Vec::new();
     if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {
@@ -944,7 +957,11 @@ async fn locate(
     unreachable!("the last source returns")
 }
 
-async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolved, ImageError> {
+pub(crate) async fn resolve(
+    ctx: &Ctx,
+    spec_index: usize,
+    img: &ImageSpec,
+) -> Result<Resolved, ImageError> {
     let image = img.reference.to_string();
     let Located {
         source,
@@ -1582,16 +1599,20 @@ async fn download_layers(
 }
 
 /// What one [`fetch_blob`] moved.
-struct Fetched {
+pub(crate) struct Fetched {
     /// Bytes received over the network.
-    downloaded: u64,
+    pub(crate) downloaded: u64,
     /// Bytes of an earlier interrupted download it resumed from (0 if it started over).
     resumed: u64,
 }
 
 /// Streams one blob into the cache, resuming after broken connections; the cache checks size
 /// and sha256 before the blob becomes visible under its digest.
-async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<Fetched, BlobError> {
+pub(crate) async fn fetch_blob(
+    ctx: &Ctx,
+    source: &Source,
+    rec: &BlobRecord,
+) -> Result<Fetched, BlobError> {
     let store = ctx.store.clone();
     let (digest, size) = (rec.digest.clone(), rec.size);
     let mut writer = tokio::task::spawn_blocking(move || store.begin(&digest, size)).await??;

@@ -36,7 +36,7 @@ use crate::error::Error;
 use crate::platform::PlatformFilter;
 
 mod content;
-pub use content::{check_name, default_repository, repository_chart_name, LOCAL_HOST};
+pub use content::{check_name, default_repository, repository_chart_name, NameProblem, LOCAL_HOST};
 
 /// The API version a YAML spec must declare.
 pub const API_VERSION: &str = "airlock.dev/v1";

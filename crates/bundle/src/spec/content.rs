@@ -157,9 +157,15 @@ fn file(path: &Path, base: &Path, raw: Spanned<RawFile>) -> Result<FileSpec, Err
                 "give either `sha256` or `checksumUrl`, not both".into(),
             ))
         }
-        (Some(s), None, _) => {
-            ChecksumSpec::Sha256(parse_sha256(&s.value).map_err(|m| err_at(s, m))?)
-        }
+        (Some(s), None, _) => ChecksumSpec::Sha256(parse_sha256(&s.value).ok_or_else(|| {
+            err_at(
+                s,
+                format!(
+                    "`sha256: {}` is not a sha256 (64 hexadecimal digits)",
+                    s.value
+                ),
+            )
+        })?),
         (None, Some(c), FileSource::Url(_)) => {
             url::Url::parse(&c.value)
                 .ok()
@@ -201,7 +207,7 @@ fn file(path: &Path, base: &Path, raw: Spanned<RawFile>) -> Result<FileSpec, Err
     };
     let name = match &f.name {
         Some(n) => {
-            check_name(&n.value).map_err(|m| err_at(n, m))?;
+            check_name(&n.value).map_err(|m| err_at(n, m.to_string()))?;
             n.value.clone()
         }
         None => {
@@ -297,29 +303,39 @@ pub(super) fn check_unique(path: &Path, files: &[FileSpec]) -> Result<(), Error>
     Ok(())
 }
 
+/// Why a file name cannot be a name in the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameProblem {
+    /// It is empty.
+    #[error("the file name is empty")]
+    Empty,
+    /// It starts with `/`.
+    #[error("file name `{0}` is absolute (it must be relative)")]
+    Absolute(String),
+    /// It holds a backslash or a control character.
+    #[error("file name `{0}` contains a backslash or control character")]
+    BadCharacter(String),
+    /// A component is empty, `.` or `..`.
+    #[error("file name `{0}` has an empty, `.` or `..` component")]
+    BadComponent(String),
+}
+
 /// A name in the bundle: relative, `/`-separated, no empty, `.` or `..` component.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), NameProblem> {
     if name.is_empty() {
-        return Err("the file name is empty".into());
+        return Err(NameProblem::Empty);
     }
     if name.starts_with('/') {
-        return Err(format!(
-            "file name `{name}` is absolute (it must be relative)"
-        ));
+        return Err(NameProblem::Absolute(name.to_string()));
     }
-    if name.contains('\\') || name.contains('\0') || name.chars().any(char::is_control) {
-        return Err(format!(
-            "file name `{}` contains a backslash or control character",
-            name.escape_debug()
-        ));
+    if name.contains('\\') || name.chars().any(char::is_control) {
+        return Err(NameProblem::BadCharacter(name.escape_debug().to_string()));
     }
     if name
         .split('/')
         .any(|c| c.is_empty() || c == "." || c == "..")
     {
-        return Err(format!(
-            "file name `{name}` has an empty, `.` or `..` component"
-        ));
+        return Err(NameProblem::BadComponent(name.to_string()));
     }
     Ok(())
 }
@@ -361,14 +377,12 @@ pub fn default_repository(name: &str) -> String {
     format!("files/{out}")
 }
 
-fn parse_sha256(s: &str) -> Result<airlock_layout::Digest, String> {
+fn parse_sha256(s: &str) -> Option<airlock_layout::Digest> {
     let hex = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "`sha256: {s}` is not a sha256 (64 hexadecimal digits)"
-        ));
+        return None;
     }
-    airlock_layout::Digest::parse(&format!("sha256:{hex}")).map_err(|e| e.to_string())
+    airlock_layout::Digest::parse(&format!("sha256:{hex}")).ok()
 }
 
 fn parse_mode(s: &str) -> Option<u32> {

@@ -300,7 +300,7 @@ pub fn content_bundle_with(dir: &Path, signer: &SigningKey, hello: &[u8]) -> Con
         totals: Totals::of(&images, &b.blobs),
         images,
         blobs: b.blobs.clone(),
-        base: None,
+        bases: Vec::new(),
     };
     let index_json = manifest.index_json();
     let manifest_json = manifest.to_json_bytes();

@@ -230,7 +230,15 @@ async fn resolve_repository(
     };
     let text = std::str::from_utf8(&index_bytes)
         .map_err(|_| fail(c, format!("`{index_url}` is not text")))?;
-    let index: RepoIndex = serde_saphyr::from_str(text).map_err(|e| {
+    // Big public repositories list tens of thousands of versions: a wide budget, still
+    // bounded against alias bombs.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 50_000_000;
+    budget.max_events = 100_000_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.with_snippet = false;
+    let index: RepoIndex = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         fail(
             c,
             format!("`{index_url}` is not a chart repository index: {e}"),

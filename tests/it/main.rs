@@ -13,6 +13,7 @@ mod errors;
 mod inspect;
 mod kubernetes;
 mod load;
+mod outdated;
 mod restore;
 mod rooms;
 mod serve;

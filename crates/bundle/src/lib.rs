@@ -24,10 +24,12 @@ mod charts;
 mod error;
 mod files;
 pub mod lock;
+pub mod outdated;
 pub mod platform;
 mod pull;
 pub mod spec;
 mod time;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,7 @@ pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
 pub use error::{render as render_error, BlobError, ContentProblem, Error, ImageError};
 pub use lock::Lock;
+pub use outdated::{outdated, OutdatedOptions, OutdatedReport};
 pub use pull::{bundle, resolve_lock};
 pub use spec::Spec;
 

@@ -576,7 +576,19 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
 /// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings, and
 /// the manifest media types of the content model (unless the client was given others: the
 /// registry client knows none of its own).
-fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+pub(crate) fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+    apply_manifest_types(client);
+    for (host, settings) in &spec.registries {
+        let entry = client.hosts.entry(host.clone()).or_default();
+        entry.plain_http |= settings.plain_http;
+        if settings.ca_file.is_some() {
+            entry.ca_file = settings.ca_file.clone();
+        }
+    }
+}
+
+/// The manifest media types of the content model, unless the client was given others.
+pub(crate) fn apply_manifest_types(client: &mut ClientOptions) {
     if client.manifest_types == ManifestTypes::default() {
         client.manifest_types = ManifestTypes {
             accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
@@ -584,13 +596,6 @@ fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
             manifest: Some(media::OCI_MANIFEST.into()),
             signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
         };
-    }
-    for (host, settings) in &spec.registries {
-        let entry = client.hosts.entry(host.clone()).or_default();
-        entry.plain_http |= settings.plain_http;
-        if settings.ca_file.is_some() {
-            entry.ca_file = settings.ca_file.clone();
-        }
     }
 }
 
@@ -828,7 +833,7 @@ fn image_of(e: &ImageError) -> &str {
 /// `k8s.gcr.io` and `registry.k8s.io` are aliases: the mirrors of either apply to both, and a
 /// `k8s.gcr.io` image (frozen since 2023) is looked up at `registry.k8s.io` after its own origin.
 /// The image keeps the name it was given.
-fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
+pub(crate) fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let r = &img.reference;
     let mut out = Vec::new();
     if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {

@@ -512,3 +512,29 @@ fn keep_going_bundles_the_files_that_verify_and_names_the_one_that_does_not() {
         .collect();
     assert_eq!(names, ["kubeadm"]);
 }
+
+#[test]
+fn an_oci_chart_that_is_a_container_image_is_refused() {
+    let work = workdir();
+    let reg = registry(false, airlock_testkit::Auth::None);
+    let spec = work.path().join("content.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: content}}\nspec:\n  charts:\n    - {{chart: 'oci://{}/fixtures/base', version: '1'}}\n  registries:\n{}",
+            reg.host,
+            registry_settings(&reg)
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("content.tar.zst");
+    let o = bundle(work.path(), &spec, &out);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(&format!("chart `oci://{}/fixtures/base 1`", reg.host)),
+        "{e}"
+    );
+    assert!(e.contains("is not a Helm chart"), "{e}");
+    assert_no_output(&out);
+}

@@ -154,14 +154,15 @@ async fn resolve_oci(
         .any(|b| b.media_type == media::HELM_PROVENANCE);
     // The archive now (charts are small), to list the images it names.
     if !ctx.store.has(&archive.digest, archive.size) {
-        crate::pull::fetch_blob(ctx, &resolved.source, &archive)
+        resolved.downloaded += crate::pull::fetch_blob(ctx, &resolved.source, &archive)
             .await
             .map_err(|e| ImageError::Blob {
                 image: resolved.reference.clone(),
                 digest: archive.digest.to_string(),
                 source_name: resolved.source.to_string(),
                 source: Box::new(e),
-            })?;
+            })?
+            .downloaded;
     }
     resolved.layers.retain(|l| l.digest != archive.digest);
     let tgz = std::fs::read(ctx.store.path(&archive.digest)).map_err(|e| {
@@ -307,6 +308,7 @@ async fn resolve_repository(
     }
     let tgz_url = tgz_url.to_string();
     let urls = files::candidates(&ctx.spec, &tgz_url);
+    let mut downloaded = 0;
     let (size, from) = match files::cached_size(ctx, &digest) {
         Some(size) => (size, tgz_url.clone()),
         None => files::download(ctx, &urls, &digest)
@@ -327,7 +329,8 @@ async fn resolve_repository(
                        the repository or a mirror is inconsistent or tampered with",
                 }),
                 p => problem(p),
-            })?,
+            })
+            .inspect(|(size, _)| downloaded = *size)?,
     };
     let prov = match files::fetch_small(ctx, &format!("{tgz_url}.prov"), PROV_MAX)
         .await
@@ -414,6 +417,7 @@ async fn resolve_repository(
             images: read.images,
         })),
         refetch,
+        downloaded,
     })
 }
 

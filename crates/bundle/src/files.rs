@@ -82,6 +82,7 @@ pub(crate) async fn resolve(
         file: f.name.clone(),
         problem,
     };
+    let mut downloaded = 0;
     let (digest, size, source, url, checksum, refetch) = match &f.source {
         FileSource::Url(url) => {
             let (digest, checksum) = match &f.checksum {
@@ -95,7 +96,11 @@ pub(crate) async fn resolve(
             let urls = candidates(&ctx.spec, url);
             let (size, from) = match cached_size(ctx, &digest) {
                 Some(size) => (size, url.clone()),
-                None => download(ctx, &urls, &digest).await.map_err(fail)?,
+                None => {
+                    let (size, from) = download(ctx, &urls, &digest).await.map_err(fail)?;
+                    downloaded = size;
+                    (size, from)
+                }
             };
             (
                 digest,
@@ -184,6 +189,7 @@ pub(crate) async fn resolve(
             checksum,
         })),
         refetch,
+        downloaded,
     })
 }
 

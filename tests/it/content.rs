@@ -538,3 +538,31 @@ fn an_oci_chart_that_is_a_container_image_is_refused() {
     assert!(e.contains("is not a Helm chart"), "{e}");
     assert_no_output(&out);
 }
+
+#[test]
+fn a_file_no_source_serves_lists_every_source_tried() {
+    let work = workdir();
+    let site = work.path().join("site");
+    download_site(&site);
+    let nginx = Nginx::start_static(&site, false).expect("start nginx (cargo xtask install)");
+    let files = format!(
+        "    - url: https://{ORIGIN}/rel/missing.bin\n      sha256: {}\n",
+        sha256_hex(b"x")
+    );
+    let spec = content_spec(work.path(), &nginx, &files, "");
+    let out = work.path().join("content.tar.zst");
+    let o = bundle(work.path(), &spec, &out);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("file `missing.bin`"), "{e}");
+    assert!(e.contains("no source could serve it"), "{e}");
+    assert!(
+        e.contains(&format!("{}/{ORIGIN}/rel/missing.bin", nginx.host)) && e.contains("(404)"),
+        "the mirror: {e}"
+    );
+    assert!(
+        e.contains(&format!("cannot reach `https://{ORIGIN}/rel/missing.bin`")),
+        "the origin: {e}"
+    );
+    assert_no_output(&out);
+}

@@ -103,6 +103,9 @@ pub struct SourceRegistryArgs {
 pub struct BundleArgs {
     /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
     pub spec: PathBuf,
+    /// Ask this kubeadm executable for the images of a `spec.kubernetes` release airlock's release data does not know (`PATH config images list --kubernetes-version V`)
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<PathBuf>,
     /// The bundle file to write (conventionally NAME.tar.zst)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -348,6 +351,9 @@ pub struct KeyGenerateArgs {
 pub struct LockArgs {
     /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
     pub spec: PathBuf,
+    /// Ask this kubeadm executable for the images of a `spec.kubernetes` release airlock's release data does not know (`PATH config images list --kubernetes-version V`)
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<PathBuf>,
     /// The lock file to write [default: SPEC.lock, where `bundle --locked` looks]
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -432,11 +438,14 @@ pub struct RewriteArgs {
 
 #[derive(Debug, Args)]
 pub struct ImagesKubernetesArgs {
-    /// The Kubernetes release, e.g. v1.28.0 (any patch of v1.27 to v1.31)
+    /// The Kubernetes release, e.g. v1.35.2 (every patch release of v1.27 to v1.37 airlock knows; a bare v1.35 means its newest known patch)
     pub version: String,
     /// Only these of pause, etcd and coredns (comma-separated; the four control-plane images are always listed)
     #[arg(long, value_delimiter = ',', value_name = "ADDON,...")]
     pub addons: Option<Vec<String>>,
+    /// Ask this kubeadm executable (`PATH config images list --kubernetes-version VERSION`) instead of airlock's release data, e.g. for a release airlock does not know
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<std::path::PathBuf>,
     /// Print {"kubernetesVersion", "images"} as JSON
     #[arg(long)]
     pub json: bool,

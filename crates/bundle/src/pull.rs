@@ -1773,6 +1773,6 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
         },
         images,
         blobs,
-        base: None,
+        bases: Vec::new(),
     }
 }

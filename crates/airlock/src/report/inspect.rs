@@ -64,7 +64,7 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
         "created": m.created,
         "airlockVersion": m.airlock_version,
         "spec": m.spec,
-        "base": m.base,
+        "bases": m.bases,
         "images": images,
         "totals": m.totals,
     })

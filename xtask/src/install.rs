@@ -95,12 +95,12 @@ fn oras_venv() -> anyhow::Result<()> {
         bail!("`python3 -m venv {}` failed ({status})", venv.display());
     }
     let status = Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "oras"])
+        .args(["install", "--quiet", "oras>=0.2,<0.3"])
         .status()
         .context("running pip")?;
     if !status.success() {
         bail!(
-            "`pip install oras` into {} failed ({status})",
+            "`pip install oras>=0.2,<0.3` into {} failed ({status})",
             venv.display()
         );
     }

@@ -36,7 +36,7 @@ pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials};
 pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use lock::Lock;
-pub use pull::{bundle, resolve_lock};
+pub use pull::{apply_spec_hosts, bundle, resolve_lock, sources as image_sources, Source};
 pub use spec::Spec;
 
 /// What a bundle run needs.

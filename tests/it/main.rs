@@ -18,6 +18,7 @@ mod serve;
 mod sign;
 mod supply_chain;
 mod support;
+mod sync;
 mod upstream;
 mod verify;
 mod workloads;

@@ -11,6 +11,7 @@ mod load;
 mod lock;
 mod rewrite;
 mod serve;
+mod sync;
 mod verify;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(args) => load::run(args, &cli.global).await,
         Command::Lock(args) => lock::run(args, &cli.global).await,
         Command::Serve(args) => serve::run(args, &cli.global).await,
+        Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Check(args) => check::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
         Command::Rewrite(args) => rewrite::run(args, &cli.global),

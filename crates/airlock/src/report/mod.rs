@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod key;
 pub mod load;
 pub mod serve;
+pub mod sync;
 pub mod verify;
 pub mod workloads;
 

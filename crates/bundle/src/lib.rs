@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 pub use airlock_kube as kubernetes;
 pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
-pub use airlock_registry::{ClientOptions, Credentials};
+pub use airlock_registry::{ClientOptions, Credentials, RateLimit};
 pub use error::{render as render_error, BlobError, Error, ImageError};
 pub use lock::Lock;
 pub use pull::{apply_spec_hosts, bundle, resolve_lock, sources as image_sources, Source};
@@ -139,6 +139,9 @@ pub struct BundleOutcome {
     pub cached_bytes: u64,
     /// Archive statistics.
     pub archive: ArchiveStats,
+    /// The request budgets registries announced during the run (Docker Hub's `RateLimit-*`
+    /// headers), by registry.
+    pub rate_limits: Vec<(String, RateLimit)>,
 }
 
 /// Progress of a run, for the binary to render. Every method has an empty default.

@@ -304,6 +304,7 @@ pub async fn bundle(
         resumed_bytes,
         cached_bytes,
         archive,
+        rate_limits: ctx.client.rate_limits(),
     })
 }
 

@@ -235,7 +235,7 @@ pub struct SyncArgs {
     /// Say what would change; send nothing to the target but HEAD requests
     #[arg(long)]
     pub dry_run: bool,
-    /// Images, and blobs of an image, at once
+    /// Uploads at once (images are compared with HEAD four times as many at once)
     #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
     /// Retries of a failed request (connection errors, 5xx, 429)

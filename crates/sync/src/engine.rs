@@ -152,7 +152,9 @@ pub async fn sync(opts: SyncOptions) -> Result<SyncReport, Error> {
                 engine.image(&img, &repo, sources).instrument(span).await
             }
         })
-        .buffered(jobs)
+        // Comparing is `HEAD`s, waiting mostly: more images at once than uploads (which
+        // `uploads` bounds to `jobs`).
+        .buffered(jobs * 4)
         .collect()
         .await;
 

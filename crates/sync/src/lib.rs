@@ -81,7 +81,8 @@ pub struct SyncOptions {
     pub lock: LockMode,
     /// Say what would change; send nothing to the target beyond `HEAD`s.
     pub dry_run: bool,
-    /// Images, and blobs of an image, at once.
+    /// Uploads at once (and blobs of an image asked about at once); images are compared four
+    /// times as many at once.
     pub jobs: usize,
 }
 

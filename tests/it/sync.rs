@@ -481,3 +481,45 @@ fn a_rate_limited_source_is_reported_with_its_budget() {
     let r = report(&o);
     assert_eq!(r["rate_limits"][0]["remaining"], 0, "{r:#}");
 }
+
+/// A cosign signature comes along after its image, under its tag, with the source's digest;
+/// a rerun finds it current with `HEAD`s and asks for no manifest and no blob.
+#[test]
+fn signatures_follow_their_images_and_rerun_with_heads_only() {
+    let work = workdir();
+    let set = fixture_set();
+    let app = crate::support::find(&set, "fixtures/app-b");
+    let src = source(work.path());
+    let key = airlock_layout::SigningKey::generate();
+    let signed = airlock_testkit::supply::sign_images(&src.url(), &[app], &key).unwrap();
+    let sig = signed.iter().find(|a| a.kind == "signature").unwrap();
+    let tag = sig.tag.clone().unwrap();
+    let nginx = Nginx::start_tls_proxy(&src, "0").unwrap();
+    let target = empty_registry();
+    let settings = format!("{{caFile: {}}}", nginx.ca_file.display());
+    let spec = spec(work.path(), &nginx.host, &[app], "", &settings);
+    let o = sync(work.path(), &spec, &target, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let at = format!("{}/mirror/fixtures/app-b:{tag}", target.host);
+    assert_eq!(raw_digest(&at).unwrap(), sig.digest);
+    let r = report(&o);
+    assert_eq!(
+        r["images"][0]["artifacts_copied"][0],
+        format!("{}/mirror/fixtures/app-b:{tag}", target.host),
+        "{r:#}"
+    );
+
+    let before = log_len(&nginx.access_log());
+    let o = sync(work.path(), &spec, &target, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    assert_eq!(r["images"][0]["change"]["kind"], "unchanged");
+    assert!(r["images"][0]["artifacts_copied"].as_array().unwrap().is_empty());
+    let lines = log_after(&nginx.access_log(), before);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("\"GET ") && l.contains("/manifests/") || l.contains("/blobs/")),
+        "{lines:#?}"
+    );
+}

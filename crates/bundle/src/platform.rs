@@ -173,4 +173,34 @@ mod tests {
             "bad platform `amd64`: expected `os/arch[/variant]` such as `linux/amd64` or `linux/arm64/v8`, or `all`"
         );
     }
+    #[test]
+    fn filter_index_keeps_every_other_field() {
+        let d = |n: u8| format!("sha256:{}", format!("{n:02x}").repeat(32));
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}}],"annotations":{{"x":"y"}}}}"#,
+            d(1),
+            d(2)
+        );
+        let amd64 = PlatformFilter::parse_list(&["linux/amd64".into()]).unwrap();
+        let FilteredIndex::Rewritten { bytes, digest } =
+            filter_index(index.as_bytes(), &amd64).unwrap()
+        else {
+            panic!("not rewritten")
+        };
+        assert_eq!(digest, airlock_layout::Digest::of_bytes(&bytes));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 1);
+        assert_eq!(v["annotations"]["x"], "y");
+        assert_eq!(
+            filter_index(index.as_bytes(), &PlatformFilter::All).unwrap(),
+            FilteredIndex::Unchanged
+        );
+        let s390x = PlatformFilter::parse_list(&["linux/s390x".into()]).unwrap();
+        assert_eq!(
+            filter_index(index.as_bytes(), &s390x).unwrap(),
+            FilteredIndex::NothingKept {
+                available: vec!["linux/amd64".into(), "linux/arm64/v8".into()]
+            }
+        );
+    }
 }

@@ -798,3 +798,31 @@ fn display(host: &str, repo: &str, reference: &str) -> String {
         format!("{host}/{repo}:{reference}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_names_the_upstream_digest_and_the_filter() {
+        let up = Digest::of_bytes(b"index");
+        let amd64 = PlatformFilter::parse_list(&["linux/amd64".into()]).unwrap();
+        let arm64 = PlatformFilter::parse_list(&["linux/arm64".into()]).unwrap();
+        let m = marker_tag(&up, &amd64);
+        assert_eq!(m, marker_tag(&up, &amd64));
+        assert!(m.starts_with("airlock-sync-") && m.len() == 45, "{m}");
+        assert_ne!(m, marker_tag(&up, &arm64));
+        assert_ne!(m, marker_tag(&Digest::of_bytes(b"other"), &amd64));
+        // A valid tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+        assert!(m.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn children_of_an_index_and_of_a_manifest() {
+        let d = Digest::of_bytes(b"m");
+        let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{d}","size":1,"mediaType":"x"}}]}}"#);
+        assert_eq!(children_of(index.as_bytes()), vec![d]);
+        assert!(children_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).is_empty());
+        assert!(children_of(b"not json").is_empty());
+    }
+}

@@ -230,6 +230,20 @@ fn a_filtered_index_reruns_without_asking_the_source() {
     assert_eq!(kept[0]["platform"]["architecture"], "amd64");
     assert_ne!(raw_digest(&at).unwrap(), multi.digest);
     skopeo_copy_ok(&at, &work.path().join("multi")).unwrap();
+    // The same index a bundle of the same spec carries (so load and sync agree).
+    let mut c = airlock(&work.path().join("cache"));
+    c.arg("bundle")
+        .arg(&spec)
+        .arg("-o")
+        .arg(work.path().join("multi.tar.zst"))
+        .arg("--json");
+    let b = run(c, None);
+    assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
+    let bundled: Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(
+        bundled["images"][0]["digest"].as_str().unwrap(),
+        raw_digest(&at).unwrap()
+    );
 
     let before = log_len(&nginx.access_log());
     let o = sync(work.path(), &spec, &target, &[]);

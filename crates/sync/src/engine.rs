@@ -45,7 +45,7 @@ enum Outcome {
 }
 
 /// The repository of the target a blob was first put in by this run, or why it could not be.
-type Home = Arc<OnceCell<Result<String, String>>>;
+type Home = Arc<OnceCell<Result<String, Arc<airlock_registry::Error>>>>;
 
 struct Engine {
     client: Client,
@@ -537,7 +537,7 @@ impl Engine {
         content: &Content,
         tags: &[String],
     ) -> Result<Counts, ImageError> {
-        let outcomes: Vec<(Digest, Result<Outcome, String>)> = stream::iter(&content.blobs)
+        let outcomes: Vec<(Digest, Result<Outcome, Arc<airlock_registry::Error>>)> = stream::iter(&content.blobs)
             .map(|b| async move { (b.digest.clone(), self.ensure_blob(repo, b, source).await) })
             .buffer_unordered(self.jobs)
             .collect()
@@ -553,12 +553,12 @@ impl Engine {
                 }
                 // Every blob must be there before any manifest, or a tag could point at
                 // nothing.
-                Err(message) => {
+                Err(e) => {
                     return Err(ImageError::Blob {
                         image: image.to_string(),
                         digest: digest.to_string(),
                         from: at(source),
-                        message,
+                        source: e,
                     })
                 }
             }
@@ -599,12 +599,12 @@ impl Engine {
         repo: &str,
         blob: &BlobRecord,
         source: &Source,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, Arc<airlock_registry::Error>> {
         let digest = blob.digest.to_string();
         match self.client.blob_exists(&self.host, repo, &digest).await {
             Ok(Some(_)) => return Ok(Outcome::Present),
             Ok(None) => {}
-            Err(e) => return Err(crate::render(&e)),
+            Err(e) => return Err(Arc::new(e)),
         }
         if self.dry_run {
             return Ok(Outcome::Copied(blob.size));
@@ -648,7 +648,12 @@ impl Engine {
     }
 
     /// Streams `blob` from `source` into `repo`, hashed on the way; the bytes sent.
-    async fn upload(&self, repo: &str, blob: &BlobRecord, source: &Source) -> Result<u64, String> {
+    async fn upload(
+        &self,
+        repo: &str,
+        blob: &BlobRecord,
+        source: &Source,
+    ) -> Result<u64, Arc<airlock_registry::Error>> {
         let _permit = self.uploads.acquire().await.expect("never closed");
         let from = crate::stream::From {
             client: self.client.clone(),
@@ -662,7 +667,7 @@ impl Engine {
             })
             .await
             .map(|o| o.bytes_sent)
-            .map_err(|e| crate::render(&e))
+            .map_err(Arc::new)
     }
 
     /// The cosign tags (`.sig`, `.att`, `.sbom`) and referrers tag indexes of `subjects`

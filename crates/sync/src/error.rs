@@ -99,7 +99,7 @@ pub enum ImageError {
     },
     /// A blob could not be copied (the source failed, or its bytes did not hash to the
     /// digest, or the target refused it).
-    #[error("`{image}`: blob `{digest}` from `{from}`: {message}")]
+    #[error("`{image}`: blob `{digest}` from `{from}`: {}", crate::render(source.as_ref()))]
     Blob {
         /// The image.
         image: String,
@@ -107,8 +107,8 @@ pub enum ImageError {
         digest: String,
         /// `host/repository` it was read from.
         from: String,
-        /// What went wrong, with its causes.
-        message: String,
+        /// What went wrong: at the source (in the upload's body) or at the target.
+        source: std::sync::Arc<airlock_registry::Error>,
     },
 }
 

@@ -14,6 +14,7 @@ const SUBCOMMANDS: &[&str] = &[
     "serve",
     "lock",
     "images",
+    "outdated",
     "config",
     "completions",
 ];

@@ -48,6 +48,9 @@ pub enum Command {
     Lock(LockArgs),
     /// Connected mirror: copy a spec's images registry to registry; a no-op run asks HEADs only
     Sync(SyncArgs),
+    /// Online side: newer patch and minor releases of a spec's or lock's images, and mirrors
+    /// that lag behind their origin (tag lists and HEAD only; exit 1 when anything is behind)
+    Outdated(OutdatedArgs),
     /// List image sets, such as the images kubeadm of a Kubernetes release pulls
     Images {
         #[command(subcommand)]
@@ -391,6 +394,20 @@ pub struct LockArgs {
     #[command(flatten)]
     pub registries: SourceRegistryArgs,
     /// Print the lock on stdout too
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    /// A spec (YAML or one image reference a line) or a lock file (`airlock lock`), told apart by content
+    pub input: PathBuf,
+    /// Images checked at once
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    #[command(flatten)]
+    pub registries: SourceRegistryArgs,
+    /// Print the report as one JSON document on stdout
     #[arg(long)]
     pub json: bool,
 }

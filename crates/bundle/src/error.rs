@@ -202,6 +202,90 @@ pub enum ImageError {
         #[source]
         source: Box<BlobError>,
     },
+    /// A file of `spec.files` (or a node binary) could not be bundled.
+    #[error("file `{file}`: {problem}")]
+    File {
+        /// The file's name in the bundle.
+        file: String,
+        /// What went wrong.
+        problem: ContentProblem,
+    },
+    /// A chart of `spec.charts` could not be bundled.
+    #[error("chart `{chart}`: {problem}")]
+    Chart {
+        /// The chart, `NAME VERSION` with where it comes from.
+        chart: String,
+        /// What went wrong.
+        problem: ContentProblem,
+    },
+}
+
+/// Why a file or a chart could not be bundled.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentProblem {
+    /// The bytes downloaded (or read) do not hash to the sha256 they must have; nothing was
+    /// cached.
+    #[error("`{url}` does not match its sha256: expected {expected}, got {actual} ({size} bytes); nothing was cached\n  hint: {hint}")]
+    Mismatch {
+        /// Where the bytes came from (a URL without credentials, or a local path).
+        url: String,
+        /// The sha256 it must have.
+        expected: String,
+        /// What the bytes hash to.
+        actual: String,
+        /// How many bytes were received.
+        size: u64,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// The checksum file does not exist at any source.
+    #[error("checksum file `{url}` does not exist (404){}\n  hint: check `checksumUrl`, or give `sha256` in the spec", attempts_text(attempts))]
+    ChecksumNotFound {
+        /// The checksum file's URL.
+        url: String,
+        /// Each source asked, with its answer.
+        attempts: Vec<(String, String)>,
+    },
+    /// The checksum file has no usable sha256 for this file.
+    #[error("checksum file `{url}`: {message}\n  hint: check `checksumUrl`, or give `sha256` in the spec")]
+    Checksum {
+        /// The checksum file's URL.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Every source (mirrors, then the origin) failed.
+    #[error("`{url}`: no source could serve it:{}", attempts_text(attempts))]
+    Unreachable {
+        /// The URL asked for (the origin).
+        url: String,
+        /// Each source asked, with its error.
+        attempts: Vec<(String, String)>,
+    },
+    /// A local file could not be read.
+    #[error("cannot read `{}`", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The blob cache could not be written.
+    #[error("cannot store `{what}` in the cache")]
+    Cache {
+        /// What was stored.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<BlobError>,
+    },
+    /// An OCI chart's registry failed, or the chart is not what it must be; the text says.
+    #[error("{message}")]
+    Chart {
+        /// What is wrong, naming the URL or digest, and what to do.
+        message: String,
+    },
 }
 
 /// Why a blob download failed.

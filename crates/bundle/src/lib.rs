@@ -20,12 +20,16 @@
 #![warn(missing_docs)]
 
 mod artifacts;
+mod charts;
 mod error;
+mod files;
 pub mod lock;
+pub mod outdated;
 pub mod platform;
 mod pull;
 pub mod spec;
 mod time;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +38,9 @@ pub use airlock_kube as kubernetes;
 pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials, RateLimit};
-pub use error::{render as render_error, BlobError, Error, ImageError};
+pub use error::{render as render_error, BlobError, ContentProblem, Error, ImageError};
 pub use lock::Lock;
+pub use outdated::{outdated, OutdatedOptions, OutdatedReport};
 pub use pull::{apply_spec_hosts, bundle, resolve_lock, sources as image_sources, Source};
 pub use spec::Spec;
 

@@ -43,29 +43,44 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// One image after resolution: manifests and configs are in the cache, layers are listed.
+/// One image, chart or file after resolution: manifests and configs are in the cache, layers
+/// are listed (a file's bytes and a classic chart's archive are in the cache already).
 #[derive(Debug)]
-struct Resolved {
-    spec_index: usize,
-    reference: String,
-    name: String,
-    tag: Option<String>,
-    source: Source,
+pub(crate) struct Resolved {
+    pub(crate) spec_index: usize,
+    pub(crate) reference: String,
+    pub(crate) name: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) source: Source,
     /// Digest served upstream (what the lock records).
-    upstream_digest: String,
-    digest: Digest,
-    media_type: String,
-    size: u64,
-    platforms: Vec<String>,
-    original_digest: Option<Digest>,
+    pub(crate) upstream_digest: String,
+    pub(crate) digest: Digest,
+    pub(crate) media_type: String,
+    pub(crate) size: u64,
+    pub(crate) platforms: Vec<String>,
+    pub(crate) original_digest: Option<Digest>,
     /// Every blob of the image in write order (top manifest first), deduplicated.
-    blobs: Vec<BlobRecord>,
+    pub(crate) blobs: Vec<BlobRecord>,
     /// The blobs that still have to be downloaded (layers), a subset of `blobs`.
-    layers: Vec<BlobRecord>,
+    pub(crate) layers: Vec<BlobRecord>,
     /// The artifacts carried with it, subjects first.
-    artifacts: Vec<airlock_layout::ArtifactRecord>,
+    pub(crate) artifacts: Vec<airlock_layout::ArtifactRecord>,
     /// What it is when not a container image: a chart or a file.
-    content: Option<airlock_layout::Content>,
+    pub(crate) content: Option<airlock_layout::Content>,
+    /// How to fetch a blob again that is not pulled from a registry (a file's bytes, a classic
+    /// chart's archive, the documents made for them) when its cache entry is damaged.
+    pub(crate) refetch: Vec<(Digest, Refetch)>,
+}
+
+/// How a blob that does not come from a registry is fetched again.
+#[derive(Debug, Clone)]
+pub(crate) enum Refetch {
+    /// A document made at bundle time: its bytes.
+    Bytes(Bytes),
+    /// A download: its sources in order (mirrors, then the origin).
+    Urls(Vec<String>),
+    /// A local file.
+    Local(std::path::PathBuf),
 }
 
 /// The upstream signature policy of an image, and how to name it.
@@ -81,11 +96,11 @@ pub(crate) struct Ctx {
     pub(crate) discovery: crate::artifacts::Discovery,
     /// The upstream signature policy of each spec image that has one, by spec index.
     policies: HashMap<usize, ImagePolicy>,
-    spec: Spec,
+    pub(crate) spec: Spec,
     lock: Option<(std::path::PathBuf, Lock)>,
     reporter: Arc<dyn Reporter>,
     warnings: Mutex<Vec<String>>,
-    retries: u32,
+    pub(crate) retries: u32,
     sign: Option<airlock_layout::SigningKey>,
     /// Set when the run is abandoned (its future dropped): the archive writer stops and
     /// removes its temporary file.
@@ -162,15 +177,27 @@ pub async fn bundle(
         cancel: Arc::new(AtomicBool::new(false)),
     });
 
-    // 1. Resolve every image (manifests and configs land in the cache).
-    let total_images = ctx.spec.images.len();
+    // 1. Resolve every image (manifests and configs land in the cache), then every file
+    // (its bytes land in the cache) and chart, in the order of the spec.
+    let (n_images, n_files) = (ctx.spec.images.len(), ctx.spec.files.len());
+    let total_images = n_images + n_files + ctx.spec.charts.len();
     let results: Vec<Result<Resolved, ImageError>> = stream::iter(0..total_images)
         .map(|i| {
             let ctx = ctx.clone();
             async move {
-                let img = &ctx.spec.images[i];
-                let span = info_span!("resolve", image = %img.reference);
-                resolve(&ctx, i, img).instrument(span).await
+                if i < n_images {
+                    let img = &ctx.spec.images[i];
+                    let span = info_span!("resolve", image = %img.reference);
+                    resolve(&ctx, i, img).instrument(span).await
+                } else if i < n_images + n_files {
+                    let f = &ctx.spec.files[i - n_images];
+                    let span = info_span!("file", file = %f.name);
+                    crate::files::resolve(&ctx, i, f).instrument(span).await
+                } else {
+                    let c = &ctx.spec.charts[i - n_images - n_files];
+                    let span = info_span!("chart", chart = %c.name, version = %c.version);
+                    crate::charts::resolve(&ctx, i, c).instrument(span).await
+                }
             }
         })
         .buffered(jobs)
@@ -289,6 +316,12 @@ pub async fn bundle(
             &ctx.spec,
             resolved
                 .iter()
+                .filter(|r| match &r.content {
+                    None => true,
+                    // OCI charts are pinned like images; files and classic charts by sha256.
+                    Some(airlock_layout::Content::Chart(c)) => c.origin.starts_with("oci://"),
+                    Some(airlock_layout::Content::File(_)) => false,
+                })
                 .map(|r| (&r.reference, &r.upstream_digest, &r.source)),
         );
         lock.write(path)?;
@@ -465,20 +498,37 @@ async fn repair_cache(
                 }
             }
             let span = info_span!("blob", digest = %digest);
-            match fetch_blob(ctx, &first.source, &rec).instrument(span).await {
-                Ok(f) => *downloaded += f.downloaded,
-                Err(e) => {
-                    let e = ImageError::Blob {
-                        image: first.reference.clone(),
-                        digest: digest.to_string(),
-                        source_name: first.source.to_string(),
-                        source: Box::new(e),
-                    };
-                    ctx.reporter.image_failed(image_of(&e), &e);
-                    return Err(Error::ImagesFailed {
-                        count: users.len(),
-                        total: w.total_images,
-                    });
+            if let Some((_, how)) = first.refetch.iter().find(|(d, _)| *d == digest) {
+                match crate::files::refetch(ctx, &digest, how)
+                    .instrument(span)
+                    .await
+                {
+                    Ok(n) => *downloaded += n,
+                    Err(problem) => {
+                        let e = content_error(first, problem);
+                        ctx.reporter.image_failed(image_of(&e), &e);
+                        return Err(Error::ImagesFailed {
+                            count: users.len(),
+                            total: w.total_images,
+                        });
+                    }
+                }
+            } else {
+                match fetch_blob(ctx, &first.source, &rec).instrument(span).await {
+                    Ok(f) => *downloaded += f.downloaded,
+                    Err(e) => {
+                        let e = ImageError::Blob {
+                            image: first.reference.clone(),
+                            digest: digest.to_string(),
+                            source_name: first.source.to_string(),
+                            source: Box::new(e),
+                        };
+                        ctx.reporter.image_failed(image_of(&e), &e);
+                        return Err(Error::ImagesFailed {
+                            count: users.len(),
+                            total: w.total_images,
+                        });
+                    }
                 }
             }
             let names: Vec<String> = users.iter().map(|r| format!("`{}`", r.reference)).collect();
@@ -528,9 +578,19 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
 /// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings, and
 /// the manifest media types of the content model (unless the client was given others: the
 /// registry client knows none of its own).
-/// `client` with what `spec` says of its registries (`plainHttp`, `caFile`) and, unless the
-/// caller chose others, the manifest media types the content model reads.
 pub fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+    apply_manifest_types(client);
+    for (host, settings) in &spec.registries {
+        let entry = client.hosts.entry(host.clone()).or_default();
+        entry.plain_http |= settings.plain_http;
+        if settings.ca_file.is_some() {
+            entry.ca_file = settings.ca_file.clone();
+        }
+    }
+}
+
+/// The manifest media types of the content model, unless the client was given others.
+pub(crate) fn apply_manifest_types(client: &mut ClientOptions) {
     if client.manifest_types == ManifestTypes::default() {
         client.manifest_types = ManifestTypes {
             accept: media::MANIFEST_ACCEPT.map(String::from).to_vec(),
@@ -538,13 +598,6 @@ pub fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
             manifest: Some(media::OCI_MANIFEST.into()),
             signed_payload: vec![media::DOCKER_SCHEMA1_SIGNED.into()],
         };
-    }
-    for (host, settings) in &spec.registries {
-        let entry = client.hosts.entry(host.clone()).or_default();
-        entry.plain_http |= settings.plain_http;
-        if settings.ca_file.is_some() {
-            entry.ca_file = settings.ca_file.clone();
-        }
     }
 }
 
@@ -597,7 +650,10 @@ pub async fn resolve_lock(
     } else {
         Order::OriginFirst
     };
-    let results: Vec<Result<Located, ImageError>> = stream::iter(&spec.images)
+    // OCI charts are pinned like images.
+    let charts = crate::charts::oci_images(&spec);
+    let all: Vec<&ImageSpec> = spec.images.iter().chain(&charts).collect();
+    let results: Vec<Result<Located, ImageError>> = stream::iter(all.iter().copied())
         .map(|img| {
             let span = info_span!("lock", image = %img.reference);
             locate(&client, &spec, img, order).instrument(span)
@@ -608,7 +664,7 @@ pub async fn resolve_lock(
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
     let mut found = Vec::new();
-    for (img, r) in spec.images.iter().zip(results) {
+    for (img, r) in all.iter().zip(results) {
         match r {
             Ok(l) => {
                 let image = img.reference.to_string();
@@ -635,7 +691,7 @@ pub async fn resolve_lock(
     if !failures.is_empty() {
         return Err(Error::LockFailed {
             count: failures.len(),
-            total: spec.images.len(),
+            total: all.len(),
         });
     }
     let lock = lock_of(&spec, found.iter().map(|(i, d, s)| (i, d, s)));
@@ -745,8 +801,24 @@ fn spawn_writer(
     })
 }
 
+/// The error of a chart or file record whose blob could not be fetched again.
+fn content_error(r: &Resolved, problem: crate::error::ContentProblem) -> ImageError {
+    match &r.content {
+        Some(airlock_layout::Content::File(f)) => ImageError::File {
+            file: f.name.clone(),
+            problem,
+        },
+        _ => ImageError::Chart {
+            chart: r.reference.clone(),
+            problem,
+        },
+    }
+}
+
 fn image_of(e: &ImageError) -> &str {
     match e {
+        ImageError::File { file, .. } => file,
+        ImageError::Chart { chart, .. } => chart,
         ImageError::Unresolved { image, .. }
         | ImageError::Registry { image, .. }
         | ImageError::LockMismatch { image, .. }
@@ -769,9 +841,14 @@ pub fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let mut out = Vec::new();
     if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {
         for m in &settings.mirrors {
+            // A mirror written as a URL (for file hosts) names its host the same way.
+            let m = m
+                .strip_prefix("https://")
+                .or_else(|| m.strip_prefix("http://"))
+                .unwrap_or(m);
             let (host, prefix) = match m.split_once('/') {
                 Some((h, p)) => (h.to_string(), format!("{p}/")),
-                None => (m.clone(), String::new()),
+                None => (m.to_string(), String::new()),
             };
             out.push((
                 Source {
@@ -883,7 +960,11 @@ async fn locate(
     unreachable!("the last source returns")
 }
 
-async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolved, ImageError> {
+pub(crate) async fn resolve(
+    ctx: &Ctx,
+    spec_index: usize,
+    img: &ImageSpec,
+) -> Result<Resolved, ImageError> {
     let image = img.reference.to_string();
     let Located {
         source,
@@ -983,6 +1064,7 @@ async fn resolve(ctx: &Ctx, spec_index: usize, img: &ImageSpec) -> Result<Resolv
         layers,
         artifacts,
         content: None,
+        refetch: Vec::new(),
     })
 }
 
@@ -1493,16 +1575,20 @@ async fn download_layers(
 }
 
 /// What one [`fetch_blob`] moved.
-struct Fetched {
+pub(crate) struct Fetched {
     /// Bytes received over the network.
-    downloaded: u64,
+    pub(crate) downloaded: u64,
     /// Bytes of an earlier interrupted download it resumed from (0 if it started over).
     resumed: u64,
 }
 
 /// Streams one blob into the cache, resuming after broken connections; the cache checks size
 /// and sha256 before the blob becomes visible under its digest.
-async fn fetch_blob(ctx: &Ctx, source: &Source, rec: &BlobRecord) -> Result<Fetched, BlobError> {
+pub(crate) async fn fetch_blob(
+    ctx: &Ctx,
+    source: &Source,
+    rec: &BlobRecord,
+) -> Result<Fetched, BlobError> {
     let store = ctx.store.clone();
     let (digest, size) = (rec.digest.clone(), rec.size);
     let mut writer = tokio::task::spawn_blocking(move || store.begin(&digest, size)).await??;

@@ -31,6 +31,9 @@ use sha2::{Digest as _, Sha256};
 use crate::error::Error;
 use crate::platform::PlatformFilter;
 
+mod content;
+pub use content::{check_name, default_repository, repository_chart_name, NameProblem, LOCAL_HOST};
+
 /// The API version a YAML spec must declare.
 pub const API_VERSION: &str = "airlock.dev/v1";
 
@@ -491,6 +494,10 @@ struct RawBody {
     kubernetes: Option<Spanned<RawKubernetes>>,
     #[serde(default)]
     artifacts: Option<RawArtifacts>,
+    #[serde(default)]
+    files: Vec<Spanned<content::RawFile>>,
+    #[serde(default)]
+    charts: Vec<Spanned<content::RawChart>>,
 }
 
 #[derive(Deserialize)]
@@ -870,7 +877,10 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             verify,
         });
     }
-    if images.is_empty() {
+    let files = content::files(path, base, body.files)?;
+    content::check_unique(path, &files)?;
+    let charts = content::charts(path, body.charts)?;
+    if images.is_empty() && files.is_empty() && charts.is_empty() {
         let (line, column) = images_at;
         return Err(spec_error(
             path,
@@ -896,14 +906,19 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             ));
         }
         for m in &r.mirrors {
-            if m.value.is_empty() || m.value.contains("://") || m.value.ends_with('/') {
+            let bare = m
+                .value
+                .strip_prefix("https://")
+                .or_else(|| m.value.strip_prefix("http://"))
+                .unwrap_or(&m.value);
+            if bare.is_empty() || bare.contains("://") || m.value.ends_with('/') {
                 let (line, column) = at(m.referenced);
                 return Err(spec_error(
                     path,
                     line,
                     column,
                     format!(
-                        "mirror `{}` must be `host[:port][/path]` without a scheme",
+                        "mirror `{}` must be `host[:port][/path]` (or an http(s):// URL for a file host)",
                         m.value
                     ),
                 ));
@@ -942,8 +957,8 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
         images,
         registries,
         kubernetes,
-        files: Vec::new(),
-        charts: Vec::new(),
+        files,
+        charts,
     })
 }
 

@@ -301,6 +301,13 @@ impl BlobWriter {
         self.size
     }
 
+    /// Sets the size the blob must have, once it is known: for a download begun with
+    /// `u64::MAX` because only its digest was known (a file whose size the server says, or
+    /// that is complete when its body ends). [`commit`](BlobWriter::commit) checks it.
+    pub fn set_size(&mut self, size: u64) {
+        self.size = size;
+    }
+
     /// Discards everything written so far, including resumed bytes.
     ///
     /// For a server that ignored the `Range` request and sends the blob from its first byte.

@@ -1073,7 +1073,8 @@ impl Client {
         }
         let url = call.url.to_string();
         let retry_after = retry::retry_after(resp.headers());
-        let resp_headers = (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
+        let resp_headers =
+            (status == StatusCode::TOO_MANY_REQUESTS).then(|| resp.headers().clone());
         let (envelope, mut message) = error_body(resp).await;
         if status == StatusCode::BAD_REQUEST
             && call.url.scheme() == "http"
@@ -1153,6 +1154,37 @@ impl Client {
         cell.get_or_try_init(|| files.lookup(registry))
             .await
             .cloned()
+    }
+
+    /// Credentials for a download host: its own, else from the auth files (the default
+    /// credentials are for registries only).
+    pub(crate) async fn credentials_for(&self, host: &str) -> Result<Option<Credentials>, Error> {
+        if let Some(c) = self.host(host).and_then(|h| h.credentials.clone()) {
+            return Ok(Some(c));
+        }
+        let Some(files) = &self.inner.auth_files else {
+            return Ok(None);
+        };
+        let cell = self
+            .inner
+            .found_credentials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(host.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| files.lookup(host)).await.cloned()
+    }
+
+    /// The HTTP client for `host` (`host[:port]`): with its CA file when it has one.
+    pub(crate) fn http_for_host(&self, host: &str) -> &reqwest::Client {
+        self.host(host)
+            .map_or(&self.inner.default_http, |h| &h.http)
+    }
+
+    /// The CA file configured for `host`, named in TLS errors.
+    pub(crate) fn ca_file_for_host(&self, host: &str) -> Option<&Path> {
+        self.host(host).and_then(|h| h.ca_file.as_deref())
     }
 
     fn lock_challenges(&self) -> std::sync::MutexGuard<'_, HashMap<String, Challenge>> {
@@ -1398,7 +1430,7 @@ fn join_index_pages(mut pages: Vec<Bytes>, url: &Url) -> Result<Bytes, Error> {
 
 /// `Content-Range: bytes <start>-<end>/<total>` or `bytes */<total>`, as
 /// `(start, total)`; an unknown total (`*`) is `None`.
-fn content_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
+pub(crate) fn content_range(headers: &HeaderMap) -> Option<(Option<u64>, Option<u64>)> {
     let value = headers.get(CONTENT_RANGE)?.to_str().ok()?.trim();
     let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
     let total = match total.trim() {
@@ -1501,7 +1533,7 @@ async fn unauthorized(
 }
 
 /// Maps a failed request to `Tls`, `Unreachable` or `Request`.
-fn transport_error(
+pub(crate) fn transport_error(
     source: reqwest::Error,
     url: &Url,
     registry: &str,
@@ -1527,7 +1559,7 @@ fn transport_error(
 
 /// Drops the query from the URL a reqwest error carries: after a redirect it may be a
 /// pre-signed storage URL whose signature is a credential.
-fn without_query(mut e: reqwest::Error) -> reqwest::Error {
+pub(crate) fn without_query(mut e: reqwest::Error) -> reqwest::Error {
     if let Some(url) = e.url_mut() {
         url.set_query(None);
         url.set_fragment(None);

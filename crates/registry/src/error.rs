@@ -218,6 +218,39 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// A download URL does not exist (404 or 410).
+    #[error("`{url}` does not exist ({status})")]
+    UrlNotFound {
+        /// The URL requested (never with credentials).
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// A download server refused access (401 or 403).
+    #[error(
+        "`{url}`: access refused ({status}){}",
+        if *credentials {
+            format!("\n  hint: check the credentials for `{host}` in the auth file")
+        } else {
+            format!("\n  hint: add credentials for `{host}` to the docker or podman auth file")
+        }
+    )]
+    UrlRefused {
+        /// The URL requested (never with credentials).
+        url: String,
+        /// Its `host[:port]`, where credentials are looked up.
+        host: String,
+        /// The HTTP status.
+        status: u16,
+        /// Whether credentials were sent.
+        credentials: bool,
+    },
+    /// A download URL is not an `http://` or `https://` URL.
+    #[error("`{url}` is not an http:// or https:// URL")]
+    BadUrl {
+        /// The URL as given (without credentials).
+        url: String,
+    },
     /// The HTTP client could not be set up (the system's TLS roots could not be loaded).
     #[error("cannot set up the HTTP client")]
     ClientSetup(#[source] reqwest::Error),
@@ -237,7 +270,7 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::BlobPush { source, .. } => source.is_not_found(),
-            _ => matches!(self, Error::NotFound { .. }),
+            _ => matches!(self, Error::NotFound { .. } | Error::UrlNotFound { .. }),
         }
     }
 

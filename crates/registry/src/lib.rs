@@ -71,6 +71,7 @@ mod client;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+mod fetch;
 mod push;
 mod ratelimit;
 pub mod reference;
@@ -79,14 +80,15 @@ mod token_cache;
 
 pub use auth::Scope;
 pub use client::{
-    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestHead, ManifestTypes,
-    Referrers, MANIFEST_MAX_SIZE,
+    BlobResponse, BlobStream, Client, ClientOptions, HostConfig, Manifest, ManifestHead,
+    ManifestTypes, Referrers, MANIFEST_MAX_SIZE,
 };
 pub use credentials::Credentials;
 pub use envelope::{ErrorCode, ErrorEnvelope};
 pub use error::{
     render_error, ComponentDefect, Error, HelperError, ReferenceError, ReferenceProblem, TlsProblem,
 };
+pub use fetch::host_key;
 pub use push::{PushOutcome, PushedManifest};
 pub use ratelimit::RateLimit;
 pub use reference::Reference;

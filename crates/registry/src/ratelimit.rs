@@ -57,9 +57,9 @@ impl fmt::Display for RateLimit {
 /// `6 h`, `15 min`, `90 s`.
 pub(crate) fn duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")
@@ -103,7 +103,10 @@ mod tests {
             RateLimit::from_headers(&h).unwrap().to_string(),
             "0 of 5000 requests left"
         );
-        assert_eq!(RateLimit::from_headers(&headers(&[("RateLimit-Limit", "5")])), None);
+        assert_eq!(
+            RateLimit::from_headers(&headers(&[("RateLimit-Limit", "5")])),
+            None
+        );
         let junk = headers(&[("RateLimit-Limit", "many"), ("RateLimit-Remaining", "3")]);
         assert_eq!(RateLimit::from_headers(&junk), None);
         assert_eq!(duration(Duration::from_secs(90)), "90 s");

@@ -49,7 +49,13 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// `Retry-After` in seconds as the registry sent it (uncapped), for telling the user.
 pub(crate) fn asked_wait(headers: Option<&HeaderMap>) -> Option<Duration> {
-    let seconds: u64 = headers?.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: u64 = headers?
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(seconds))
 }
 

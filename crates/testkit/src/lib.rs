@@ -24,6 +24,7 @@
 //! a thread of its own, outside the caller's runtime).
 #![warn(missing_docs)]
 
+pub mod charts;
 mod containerd;
 pub mod fixtures;
 mod http;
@@ -40,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+pub use charts::{write_chart_repo, RepoEntry, TestChart};
 pub use containerd::Containerd;
 pub use nginx::Nginx;
 pub use pki::Pki;

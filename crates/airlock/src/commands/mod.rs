@@ -9,6 +9,7 @@ mod inspect;
 mod key;
 mod load;
 mod lock;
+mod outdated;
 mod rewrite;
 mod serve;
 mod sync;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Load(args) => load::run(args, &cli.global).await,
         Command::Lock(args) => lock::run(args, &cli.global).await,
+        Command::Outdated(args) => outdated::run(args, &cli.global).await,
         Command::Serve(args) => serve::run(args, &cli.global).await,
         Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Check(args) => check::run(args, &cli.global).await,

@@ -13,6 +13,7 @@ pub mod images;
 pub mod inspect;
 pub mod key;
 pub mod load;
+pub mod outdated;
 pub mod serve;
 pub mod sync;
 pub mod verify;

@@ -898,10 +898,7 @@ async fn rate_limit_headers_are_kept_per_registry() {
     let limits = client.rate_limits();
     assert_eq!(limits.len(), 1, "{limits:?}");
     assert_eq!(limits[0].0, server.addr);
-    assert_eq!(
-        limits[0].1.to_string(),
-        "75 of 100 requests left (per 6 h)"
-    );
+    assert_eq!(limits[0].1.to_string(), "75 of 100 requests left (per 6 h)");
     let reqs = server.requests();
     assert_eq!(reqs[0].method, "HEAD");
 }
@@ -924,7 +921,11 @@ async fn too_many_requests_exhausted_says_how_long_to_wait() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TooManyRequests { .. }), "{err:?}");
-    assert_eq!(server.requests().len(), 4, "the first attempt and 3 retries");
+    assert_eq!(
+        server.requests().len(),
+        4,
+        "the first attempt and 3 retries"
+    );
     assert_eq!(
         client.rate_limits()[0].1.to_string(),
         "0 of 100 requests left (per 6 h)"
@@ -959,4 +960,103 @@ async fn too_many_requests_exhausted_says_how_long_to_wait() {
         text.contains("retries exhausted; the registry asked to wait 2 h"),
         "{text}"
     );
+}
+
+/// Downloads outside the distribution API: anonymous first, basic auth only when asked,
+/// `Range` to resume, 404 as its own error, 5xx retried.
+#[tokio::test]
+async fn fetch_urls_with_auth_range_not_found_and_retries() {
+    let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    let body = data.clone();
+    let server = FakeServer::start(move |req, n| {
+        if req.path == "/flaky" {
+            return if n == 0 {
+                Resp::new(503).body("busy")
+            } else {
+                Resp::new(200).body("ok")
+            };
+        }
+        if req.path == "/gone" {
+            return Resp::new(404).body("no");
+        }
+        if req.header("authorization").is_none() {
+            return Resp::new(401).header("WWW-Authenticate", r#"Basic realm="files""#);
+        }
+        match req
+            .header("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+        {
+            Some(start) => {
+                let start: usize = start.parse().unwrap();
+                Resp::new(206)
+                    .header(
+                        "Content-Range",
+                        &format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+                    )
+                    .body(body[start..].to_vec())
+            }
+            None => Resp::new(200).body(body.clone()),
+        }
+    })
+    .await;
+    let client = client_for(&[&server.addr], Some(Credentials::new("u", "hunter2")));
+    let base = format!("http://{}", server.addr);
+
+    assert_eq!(
+        &client
+            .fetch_bytes(&format!("{base}/flaky"), 100)
+            .await
+            .unwrap()[..],
+        b"ok"
+    );
+    let bytes = client
+        .fetch_bytes(&format!("{base}/f.bin"), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], &data[..]);
+    let resp = client.fetch(&format!("{base}/f.bin"), 1234).await.unwrap();
+    assert_eq!((resp.offset, resp.total_size), (1234, Some(5000)));
+    let got: Vec<u8> = resp
+        .stream
+        .map(|c| c.unwrap().to_vec())
+        .collect::<Vec<_>>()
+        .await
+        .concat();
+    assert_eq!(&got[..], &data[1234..]);
+
+    let err = client
+        .fetch_bytes(&format!("{base}/gone"), 100)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UrlNotFound { status: 404, .. }) && err.is_not_found(),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("/gone"), "{err}");
+    let err = client
+        .fetch_bytes(&format!("{base}/f.bin"), 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 100, .. }), "{err:?}");
+
+    let reqs = server.requests();
+    let anonymous = reqs
+        .iter()
+        .filter(|r| r.path == "/f.bin" && r.header("authorization").is_none())
+        .count();
+    assert!(anonymous >= 1, "the first try is anonymous");
+
+    // Without credentials: refused, with the hint.
+    let bare = client_for(&[&server.addr], None);
+    let err = bare
+        .fetch_bytes(&format!("{base}/f.bin"), 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UrlRefused { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("auth file"), "{err}");
+    assert!(!format!("{err:?}").contains("hunter2"));
 }

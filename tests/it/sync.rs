@@ -190,7 +190,9 @@ fn sync_into_an_empty_registry_then_a_rerun_asks_the_source_for_nothing() {
     assert!(gets.is_empty(), "manifest GETs on a no-op run: {gets:#?}");
     assert!(blobs.is_empty(), "blob requests on a no-op run: {blobs:#?}");
     assert!(
-        lines.iter().any(|l| l.contains("\"HEAD ") && l.contains("/manifests/")),
+        lines
+            .iter()
+            .any(|l| l.contains("\"HEAD ") && l.contains("/manifests/")),
         "the rerun asked with HEAD: {lines:#?}"
     );
 }
@@ -269,7 +271,12 @@ fn a_moved_tag_moves_exactly_that_tag_and_sends_only_new_blobs() {
     let target = empty_registry();
     let spec = spec(work.path(), &src.host, &images, "", "{plainHttp: true}");
     let lock = work.path().join("mirror.lock");
-    let o = sync(work.path(), &spec, &target, &["--lock", lock.to_str().unwrap()]);
+    let o = sync(
+        work.path(),
+        &spec,
+        &target,
+        &["--lock", lock.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(lock.is_file());
 
@@ -282,7 +289,12 @@ fn a_moved_tag_moves_exactly_that_tag_and_sends_only_new_blobs() {
     );
 
     // --locked: the lock's digest is the truth; nothing moves.
-    let o = sync(work.path(), &spec, &target, &["--locked", "--lock", lock.to_str().unwrap()]);
+    let o = sync(
+        work.path(),
+        &spec,
+        &target,
+        &["--locked", "--lock", lock.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let entries: usize = images.iter().map(|i| i.tags.len()).sum();
     assert_eq!(report(&o)["totals"]["unchanged"], entries as u64);
@@ -293,7 +305,10 @@ fn a_moved_tag_moves_exactly_that_tag_and_sends_only_new_blobs() {
     let o = sync(work.path(), &spec, &target, &["--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("would be moved 1 from {} to {}", base.digest, pause.digest)),
+        stderr(&o).contains(&format!(
+            "would be moved 1 from {} to {}",
+            base.digest, pause.digest
+        )),
         "{}",
         stderr(&o)
     );
@@ -392,7 +407,10 @@ fn a_source_killed_mid_sync_fails_its_images_and_the_rerun_completes() {
     assert!(text.contains("image(s) failed"), "{text}");
     // No tag points at missing content: each tag there copies completely.
     let big_at = format!("{}/mirror/fixtures/big:1", target.host);
-    assert!(raw_digest(&big_at).is_err(), "the failed image's tag was pushed");
+    assert!(
+        raw_digest(&big_at).is_err(),
+        "the failed image's tag was pushed"
+    );
     for (n, image) in images.iter().enumerate() {
         for t in &image.tags {
             let at = format!("{}/mirror/{}:{t}", target.host, image.repository);
@@ -486,10 +504,15 @@ fn a_rate_limited_source_is_reported_with_its_budget() {
     let o = sync(work.path(), &spec, &target, &["--retries", "0"]);
     let text = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
-    assert!(text.contains(&format!("{host}/fixtures/base:1: failed")), "{text}");
+    assert!(
+        text.contains(&format!("{host}/fixtures/base:1: failed")),
+        "{text}"
+    );
     assert!(text.contains("the registry asked to wait 1 h"), "{text}");
     assert!(
-        text.contains(&format!("rate limit: {host}: 0 of 100 requests left (per 6 h)")),
+        text.contains(&format!(
+            "rate limit: {host}: 0 of 100 requests left (per 6 h)"
+        )),
         "{text}"
     );
     let r = report(&o);
@@ -528,7 +551,10 @@ fn signatures_follow_their_images_and_rerun_with_heads_only() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r = report(&o);
     assert_eq!(r["images"][0]["change"]["kind"], "unchanged");
-    assert!(r["images"][0]["artifacts_copied"].as_array().unwrap().is_empty());
+    assert!(r["images"][0]["artifacts_copied"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let lines = log_after(&nginx.access_log(), before);
     assert!(
         !lines

@@ -19,8 +19,7 @@ use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
 use crate::cli::{
-    BundleArgs, CheckArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs,
-    SyncArgs,
+    BundleArgs, CheckArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs, SyncArgs,
 };
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.

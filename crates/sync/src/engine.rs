@@ -20,9 +20,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use tracing::{debug, info_span, Instrument as _};
 
 use crate::error::{Error, ImageError};
-use crate::{
-    Change, FailedImage, ImageSync, LockMode, SyncOptions, SyncReport, SyncTotals,
-};
+use crate::{Change, FailedImage, ImageSync, LockMode, SyncOptions, SyncReport, SyncTotals};
 
 /// The marker tag that proves a target's filtered index was made from the upstream index
 /// `upstream` with `filter`: `airlock-sync-` and 32 hex digits of
@@ -310,9 +308,13 @@ impl Engine {
             .client
             .manifest_exists(&self.host, repo, &reference)
             .await
-            .map_err(Self::registry_error(&image, "tag".into(), target_ref.clone()))?;
-        let marker = (img.platforms != PlatformFilter::All)
-            .then(|| marker_tag(&upstream, &img.platforms));
+            .map_err(Self::registry_error(
+                &image,
+                "tag".into(),
+                target_ref.clone(),
+            ))?;
+        let marker =
+            (img.platforms != PlatformFilter::All).then(|| marker_tag(&upstream, &img.platforms));
         let mut unchanged = current.as_deref() == Some(upstream.to_string().as_str());
         if !unchanged && current.is_some() {
             if let Some(m) = &marker {
@@ -320,7 +322,11 @@ impl Engine {
                     .client
                     .manifest_exists(&self.host, repo, m)
                     .await
-                    .map_err(Self::registry_error(&image, "marker tag".into(), target_ref.clone()))?;
+                    .map_err(Self::registry_error(
+                        &image,
+                        "marker tag".into(),
+                        target_ref.clone(),
+                    ))?;
                 unchanged = marked.is_some() && marked == current;
             }
         }
@@ -352,7 +358,11 @@ impl Engine {
                     .client
                     .get_manifest(&self.host, repo, &reference)
                     .await
-                    .map_err(Self::registry_error(&image, "manifest".into(), target_ref.clone()))?;
+                    .map_err(Self::registry_error(
+                        &image,
+                        "manifest".into(),
+                        target_ref.clone(),
+                    ))?;
                 if marker.is_none() || current.as_deref() == Some(&upstream.to_string()) {
                     subjects.push(upstream.clone());
                 }
@@ -373,9 +383,7 @@ impl Engine {
             if filtered {
                 tags.push(marker.clone().expect("a filter when filtered"));
             }
-            let counts = self
-                .copy(&image, repo, &source, &content, &tags)
-                .await?;
+            let counts = self.copy(&image, repo, &source, &content, &tags).await?;
             report.blobs_copied = counts.copied;
             report.bytes_copied = counts.bytes;
             report.blobs_mounted = counts.mounted;
@@ -537,11 +545,12 @@ impl Engine {
         content: &Content,
         tags: &[String],
     ) -> Result<Counts, ImageError> {
-        let outcomes: Vec<(Digest, Result<Outcome, Arc<airlock_registry::Error>>)> = stream::iter(&content.blobs)
-            .map(|b| async move { (b.digest.clone(), self.ensure_blob(repo, b, source).await) })
-            .buffer_unordered(self.jobs)
-            .collect()
-            .await;
+        let outcomes: Vec<(Digest, Result<Outcome, Arc<airlock_registry::Error>>)> =
+            stream::iter(&content.blobs)
+                .map(|b| async move { (b.digest.clone(), self.ensure_blob(repo, b, source).await) })
+                .buffer_unordered(self.jobs)
+                .collect()
+                .await;
         let mut counts = Counts::default();
         for (digest, outcome) in outcomes {
             match outcome {
@@ -577,7 +586,11 @@ impl Engine {
                 client
                     .put_manifest(&host, &repo, &reference, &mt, bytes)
                     .await
-                    .map_err(Self::registry_error(image, what, display(&host, &repo, &reference)))
+                    .map_err(Self::registry_error(
+                        image,
+                        what,
+                        display(&host, &repo, &reference),
+                    ))
             }
         };
         for (digest, mt, bytes) in children {
@@ -703,7 +716,8 @@ impl Engine {
         }
         let listed = self.tag_list(source).await;
         for tag in wanted.into_iter().filter(|t| listed.contains(t)) {
-            let err = |what: &str| Self::registry_error(image, format!("{what} `{tag}`"), at(source));
+            let err =
+                |what: &str| Self::registry_error(image, format!("{what} `{tag}`"), at(source));
             let Some(head) = self
                 .client
                 .head_manifest(&source.host, &source.repository, &tag)
@@ -758,7 +772,11 @@ impl Engine {
             .or_default()
             .clone();
         cell.get_or_init(|| async {
-            match self.client.list_tags(&source.host, &source.repository).await {
+            match self
+                .client
+                .list_tags(&source.host, &source.repository)
+                .await
+            {
                 Ok(tags) => tags.into_iter().collect(),
                 Err(e) => {
                     debug!(%source, error = %e, "no tag list: artifacts are not looked up by tag");
@@ -825,7 +843,9 @@ mod tests {
     #[test]
     fn children_of_an_index_and_of_a_manifest() {
         let d = Digest::of_bytes(b"m");
-        let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{d}","size":1,"mediaType":"x"}}]}}"#);
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{d}","size":1,"mediaType":"x"}}]}}"#
+        );
         assert_eq!(children_of(index.as_bytes()), vec![d]);
         assert!(children_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).is_empty());
         assert!(children_of(b"not json").is_empty());

@@ -26,7 +26,9 @@ fn airlock_spec(path: &Path, set: &fixtures::FixtureSet, source: &str) -> anyhow
             text.push_str(&format!("    - {source}/{}:{t}\n", image.repository));
         }
     }
-    text.push_str(&format!("  registries:\n    {source}: {{plainHttp: true}}\n"));
+    text.push_str(&format!(
+        "  registries:\n    {source}: {{plainHttp: true}}\n"
+    ));
     std::fs::write(path, text)?;
     Ok(())
 }

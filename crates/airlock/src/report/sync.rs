@@ -51,7 +51,11 @@ pub fn finished(r: &SyncReport, json: bool, quiet: bool) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let names: Vec<&str> = r.failures.iter().map(|f| f.image.as_str()).collect();
-    eprintln!("error: {} image(s) failed: {}", names.len(), names.join(", "));
+    eprintln!(
+        "error: {} image(s) failed: {}",
+        names.len(),
+        names.join(", ")
+    );
     Ok(ExitCode::from(1))
 }
 
@@ -69,9 +73,15 @@ fn line(i: &ImageSync, would: &str) -> String {
     let tag = i.target.rsplit_once([':', '@']).map_or("", |(_, t)| t);
     match &i.change {
         Change::Unchanged => format!("unchanged{artifacts}"),
-        Change::Created => format!("{copied}; {would}created {} at {}{artifacts}", i.target, i.digest),
+        Change::Created => format!(
+            "{copied}; {would}created {} at {}{artifacts}",
+            i.target, i.digest
+        ),
         Change::Moved { from } => {
-            format!("{copied}; {would}moved {tag} from {from} to {}{artifacts}", i.digest)
+            format!(
+                "{copied}; {would}moved {tag} from {from} to {}{artifacts}",
+                i.digest
+            )
         }
     }
 }
@@ -79,7 +89,8 @@ fn line(i: &ImageSync, would: &str) -> String {
 /// A sync that could not run: with `--json`, still one document on stdout.
 pub fn fatal(json: bool, e: anyhow::Error) -> anyhow::Error {
     if json {
-        let doc = json!({"ok": false, "error": error_chain(e.as_ref()), "images": [], "failures": []});
+        let doc =
+            json!({"ok": false, "error": error_chain(e.as_ref()), "images": [], "failures": []});
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).expect("a JSON value serialises")

@@ -451,3 +451,118 @@ fn a_chart_whose_archive_does_not_match_the_repository_digest_is_refused() {
     assert_not_cached(work.path(), &wrong);
     assert_not_cached(work.path(), &demo.sha256());
 }
+
+#[test]
+fn an_interrupted_file_download_resumes_with_range() {
+    let work = workdir();
+    let site = work.path().join("site");
+    let (tool, _) = download_site(&site);
+    let nginx = Nginx::start_static(&site, false).expect("start nginx (cargo xtask install)");
+    // What an interrupted earlier run left: the first 150 000 bytes, under the partial name.
+    let hex = sha256_hex(&tool);
+    let tmp = work.path().join("cache/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(work.path().join("cache/blobs/sha256")).unwrap();
+    std::fs::write(tmp.join(format!("{hex}.partial")), &tool[..150_000]).unwrap();
+    let files = format!("    - url: https://{ORIGIN}/rel/tool-1.0.tar.gz\n      sha256: {hex}\n");
+    let spec = content_spec(work.path(), &nginx, &files, "");
+    let out = work.path().join("content.tar.zst");
+    let o = bundle(work.path(), &spec, &out);
+    assert!(o.status.success(), "bundle failed: {}", stderr(&o));
+    let log = std::fs::read_to_string(nginx.access_log()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("tool-1.0.tar.gz"))
+        .unwrap_or_else(|| panic!("not downloaded: {log}"));
+    assert!(line.contains("\" 206 50000 "), "not resumed: {line}");
+    assert_eq!(
+        std::fs::read(work.path().join("cache/blobs/sha256").join(&hex)).unwrap(),
+        tool
+    );
+    assert_eq!(listing(&tmp), Vec::<String>::new());
+}
+
+#[test]
+fn keep_going_bundles_the_files_that_verify_and_names_the_one_that_does_not() {
+    let work = workdir();
+    let site = work.path().join("site");
+    let (_, kubeadm) = download_site(&site);
+    let nginx = Nginx::start_static(&site, false).expect("start nginx (cargo xtask install)");
+    let files = format!(
+        "    - url: https://{ORIGIN}/rel/tool-1.0.tar.gz\n      sha256: {}\n    - url: https://{ORIGIN}/rel/kubeadm\n      sha256: {}\n",
+        sha256_hex(b"wrong"),
+        sha256_hex(&kubeadm)
+    );
+    let spec = content_spec(work.path(), &nginx, &files, "");
+    let out = work.path().join("content.tar.zst");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["bundle", "--quiet", "--keep-going", "-o"])
+        .arg(&out)
+        .arg(&spec);
+    let o = run(cmd, None);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("file `tool-1.0.tar.gz`"), "{e}");
+    let m = manifest_of(&out);
+    let names: Vec<&str> = m["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["content"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kubeadm"]);
+}
+
+#[test]
+fn an_oci_chart_that_is_a_container_image_is_refused() {
+    let work = workdir();
+    let reg = registry(false, airlock_testkit::Auth::None);
+    let spec = work.path().join("content.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: content}}\nspec:\n  charts:\n    - {{chart: 'oci://{}/fixtures/base', version: '1'}}\n  registries:\n{}",
+            reg.host,
+            registry_settings(&reg)
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("content.tar.zst");
+    let o = bundle(work.path(), &spec, &out);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(&format!("chart `oci://{}/fixtures/base 1`", reg.host)),
+        "{e}"
+    );
+    assert!(e.contains("is not a Helm chart"), "{e}");
+    assert_no_output(&out);
+}
+
+#[test]
+fn a_file_no_source_serves_lists_every_source_tried() {
+    let work = workdir();
+    let site = work.path().join("site");
+    download_site(&site);
+    let nginx = Nginx::start_static(&site, false).expect("start nginx (cargo xtask install)");
+    let files = format!(
+        "    - url: https://{ORIGIN}/rel/missing.bin\n      sha256: {}\n",
+        sha256_hex(b"x")
+    );
+    let spec = content_spec(work.path(), &nginx, &files, "");
+    let out = work.path().join("content.tar.zst");
+    let o = bundle(work.path(), &spec, &out);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains("file `missing.bin`"), "{e}");
+    assert!(e.contains("no source could serve it"), "{e}");
+    assert!(
+        e.contains(&format!("{}/{ORIGIN}/rel/missing.bin", nginx.host)) && e.contains("(404)"),
+        "the mirror: {e}"
+    );
+    assert!(
+        e.contains(&format!("cannot reach `https://{ORIGIN}/rel/missing.bin`")),
+        "the origin: {e}"
+    );
+    assert_no_output(&out);
+}

@@ -59,8 +59,181 @@ fn images_kubernetes_prints_kubeadms_list() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
-        err.contains("v1.20.0") && err.contains("v1.27, v1.28, v1.29, v1.30, v1.31"),
+        err.contains("v1.20.0") && err.contains("v1.27.0\u{2013}v1.27.16, v1.28.0"),
         "{err}"
+    );
+    assert!(err.contains("--kubeadm PATH"), "{err}");
+}
+
+/// Must show 1: `airlock images kubernetes vX.Y.Z` for every patch release of every row of the
+/// release data (read from the copy the binary embeds) prints kubeadm's list: the four
+/// control-plane images at the version, then the row's pause, etcd and CoreDNS.
+#[test]
+fn images_kubernetes_for_every_patch_of_every_row() {
+    let work = workdir();
+    let mut n = 0;
+    for line in airlock_kube::RELEASE_DATA.lines().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        let (minor, first, last) = (f[0], f[1], f[2]);
+        let patch = |v: &str| -> u32 {
+            let p = v.strip_prefix(&format!("v{minor}.")).unwrap();
+            p.split('-').next().unwrap().parse().unwrap()
+        };
+        for p in patch(first)..=patch(last) {
+            let v = format!("v{minor}.{p}");
+            let out = airlock_ok(work.path(), &["images", "kubernetes", &v]);
+            let want = format!(
+                "registry.k8s.io/kube-apiserver:{v}\n\
+                 registry.k8s.io/kube-controller-manager:{v}\n\
+                 registry.k8s.io/kube-scheduler:{v}\n\
+                 registry.k8s.io/kube-proxy:{v}\n\
+                 registry.k8s.io/pause:{}\n\
+                 registry.k8s.io/etcd:{}\n\
+                 registry.k8s.io/coredns/coredns:{}\n",
+                f[3], f[4], f[5]
+            );
+            assert_eq!(out, want, "{v} ({})", f[6]);
+            n += 1;
+        }
+    }
+    assert!(n >= 131, "only {n} patch releases");
+
+    // A bare known minor means its newest known patch, and says so.
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["images", "kubernetes", "v1.35"]);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    assert!(
+        out.starts_with("registry.k8s.io/kube-apiserver:v1.35.7\n"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("v1.35 means v1.35.7"), "{}", stderr(&o));
+    // A patch newer than the data and an unknown minor, bare or not, are refused.
+    for (v, says) in [
+        ("v1.35.8", "newer than v1.35.7"),
+        ("v1.38.0", "not in airlock's release data"),
+        ("v1.38", "not in airlock's release data"),
+    ] {
+        let mut cmd = airlock(&work.path().join("cache"));
+        cmd.args(["images", "kubernetes", v]);
+        let o = run(cmd, None);
+        assert_eq!(o.status.code(), Some(2), "{v}");
+        assert!(o.stdout.is_empty(), "{v}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(says) && err.contains("--kubeadm PATH"),
+            "{v}: {err}"
+        );
+        assert!(
+            err.contains("v1.36.0\u{2013}v1.36.3, v1.37.0"),
+            "{v}: {err}"
+        );
+    }
+}
+
+/// A stand-in kubeadm, written by the test: a shell script that prints `list` for exactly the
+/// arguments airlock must pass, or fails.
+fn stand_in_kubeadm(dir: &Path, version: &str, list: &[&str]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("kubeadm");
+    let tmp = dir.join("kubeadm.tmp");
+    let mut body = format!(
+        "#!/bin/sh\n[ \"$*\" = 'config images list --kubernetes-version {version}' ] || \
+         {{ echo \"kubeadm: unexpected arguments: $*\" >&2; exit 3; }}\n\
+         echo 'I1201 12:00:00 a log line on stderr' >&2\n"
+    );
+    for i in list {
+        body.push_str(&format!("echo '{i}'\n"));
+    }
+    std::fs::write(&tmp, body).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, &p).unwrap();
+    p
+}
+
+/// Must show 1: `--kubeadm PATH` asks the executable for a release the data does not know, and
+/// prints its list (narrowed by `--addons`, as JSON too); a kubeadm that fails or prints
+/// something else than images is refused with its stderr or the bad line.
+#[test]
+fn images_kubernetes_asks_a_real_kubeadm() {
+    let work = workdir();
+    let list = [
+        "registry.k8s.io/kube-apiserver:v1.38.2",
+        "registry.k8s.io/kube-controller-manager:v1.38.2",
+        "registry.k8s.io/kube-scheduler:v1.38.2",
+        "registry.k8s.io/kube-proxy:v1.38.2",
+        "registry.k8s.io/pause:3.10.2",
+        "registry.k8s.io/etcd:3.7.1-0",
+        "registry.k8s.io/coredns/coredns:v1.14.7",
+    ];
+    let kubeadm = stand_in_kubeadm(work.path(), "v1.38.2", &list);
+    let k = kubeadm.to_str().unwrap();
+    let out = airlock_ok(
+        work.path(),
+        &["images", "kubernetes", "v1.38.2", "--kubeadm", k],
+    );
+    assert_eq!(out, format!("{}\n", list.join("\n")));
+    let doc: Value = serde_json::from_str(&airlock_ok(
+        work.path(),
+        &[
+            "images",
+            "kubernetes",
+            "1.38.2",
+            "--kubeadm",
+            k,
+            "--json",
+            "--addons",
+            "etcd",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(doc["kubernetesVersion"], "v1.38.2");
+    assert_eq!(doc["images"].as_array().unwrap().len(), 5, "{doc}");
+    assert_eq!(doc["images"][4], "registry.k8s.io/etcd:3.7.1-0");
+
+    // Another version than the stand-in expects: it fails, and its stderr is in the error.
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(["images", "kubernetes", "v1.38.3", "--kubeadm", k]);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    assert!(
+        err.contains("config images list --kubernetes-version v1.38.3` failed")
+            && err.contains(
+                "kubeadm: unexpected arguments: config images list --kubernetes-version v1.38.3"
+            ),
+        "{err}"
+    );
+
+    // Output that is not an image list is refused, naming the line.
+    let kubeadm = stand_in_kubeadm(
+        work.path(),
+        "v1.38.2",
+        &[
+            "registry.k8s.io/kube-apiserver:v1.38.2",
+            "could not parse version",
+        ],
+    );
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args([
+        "images",
+        "kubernetes",
+        "v1.38.2",
+        "--kubeadm",
+        kubeadm.to_str().unwrap(),
+    ]);
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("line 2: `could not parse version`"),
+        "{}",
+        stderr(&o)
     );
 }
 
@@ -103,7 +276,9 @@ fn kubeadm_config_names_are_where_load_drop_host_puts_the_images() {
             "platform/k8s",
         ),
     ] {
-        for version in ["v1.27.0", "v1.28.0", "v1.29.0", "v1.30.0", "v1.31.0"] {
+        // The first release of every row of the release data, v1.27.0 to v1.37.0.
+        for row in airlock_kube::releases() {
+            let version = &row.first().to_string();
             let images = airlock_ok(work.path(), &["images", "kubernetes", version]);
             let images: Vec<&str> = images.lines().collect();
             // Where `airlock load --names drop-host --to registry://REGISTRY` puts each one.
@@ -208,6 +383,67 @@ fn containerd_pulls_the_original_name_through_generated_hosts_toml() {
         let digest = line.split_whitespace().nth(2).unwrap();
         assert_eq!(digest, pause.digest, "{line}");
     }
+}
+
+/// `lock --kubeadm PATH` (and `bundle`, which reads the spec the same way): a
+/// `spec.kubernetes` release the data does not know takes its images from the kubeadm given,
+/// and without one the spec is refused at the version's line, naming `--kubeadm`.
+#[test]
+fn lock_asks_the_given_kubeadm_for_an_unknown_release() {
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let reg = registry(false, Auth::None);
+    let work = workdir();
+    // The stand-in lists one image the fixture registry has.
+    let image = format!("{}/k8s/pause:3.9", reg.host);
+    let kubeadm = stand_in_kubeadm(work.path(), "v1.38.2", &[image.as_str()]);
+    let spec = work.path().join("next.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: next}}\nspec:\n  \
+             kubernetes: {{version: v1.38.2}}\n  registries:\n{}",
+            registry_settings(&reg)
+        ),
+    )
+    .unwrap();
+    let lock_path = work.path().join("next.lock");
+    let args = |with: bool| {
+        let mut a = vec![
+            "lock".to_string(),
+            spec.to_str().unwrap().to_string(),
+            "-o".to_string(),
+            lock_path.to_str().unwrap().to_string(),
+        ];
+        if with {
+            a.extend([
+                "--kubeadm".to_string(),
+                kubeadm.to_str().unwrap().to_string(),
+            ]);
+        }
+        a
+    };
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.args(args(false));
+    let o = run(cmd, None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("next.yaml:5:25:") && err.contains("--kubeadm PATH"),
+        "{err}"
+    );
+    assert!(!lock_path.exists());
+
+    let a = args(true);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    airlock_ok(work.path(), &a);
+    let lock = read_lock(&lock_path);
+    assert_eq!(
+        lock["images"][&image]["digest"],
+        pause.digest.as_str(),
+        "{lock:#}"
+    );
+    assert_eq!(lock["images"].as_object().unwrap().len(), 1, "{lock:#}");
 }
 
 fn copy_image(from: &str, to: &str) {
@@ -428,20 +664,23 @@ fn legacy_k8s_gcr_io_names_use_registry_k8s_io_mirrors() {
 fn bundled_kubernetes_specs_list_kubeadms_images() {
     let work = workdir();
     let root = airlock_testkit::workspace_root().join("bundle-specs");
-    for minor in 27..=31 {
+    for minor in 27..=37 {
         let spec = root.join(format!("kubernetes-v1.{minor}.yaml"));
         let text = std::fs::read_to_string(&spec).unwrap();
+        // v1.27 to v1.31 name their first release; the later ones the newest known patch.
+        let version = if minor <= 31 {
+            format!("v1.{minor}.0")
+        } else {
+            airlock_kube::newest_patch(minor).unwrap().to_string()
+        };
         assert!(
-            text.contains(&format!("version: v1.{minor}.0")),
+            text.contains(&format!("version: {version}\n")),
             "{}",
             spec.display()
         );
         assert!(text.contains("platforms: [linux/amd64, linux/arm64]"));
         assert!(text.contains("# registries:"), "a commented mirror example");
-        let list = airlock_ok(
-            work.path(),
-            &["images", "kubernetes", &format!("v1.{minor}.0")],
-        );
+        let list = airlock_ok(work.path(), &["images", "kubernetes", &version]);
         assert_eq!(list.lines().count(), 7);
     }
 }
@@ -556,5 +795,200 @@ fn config_outputs_parse_back_or_the_value_is_refused() {
             assert!(url.starts_with("https://[fd00::1]:5000/v2/k8s"), "{url}");
             assert_eq!(h["ca"], ca, "{doc}");
         }
+    }
+}
+
+/// A file served by the download stand-in, with its `.sha256` beside it: bare hex as dl.k8s.io
+/// publishes it, or `HEX  NAME` as `sha256sum` writes it (the CNI plugins' releases).
+fn publish(root: &Path, url_path: &str, bytes: &[u8], sha256sum_style: bool) -> String {
+    use sha2::{Digest as _, Sha256};
+    let p = root.join(url_path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    let hex = hex::encode(Sha256::digest(bytes));
+    let line = if sha256sum_style {
+        format!("{hex}  {}\n", p.file_name().unwrap().to_str().unwrap())
+    } else {
+        hex.clone()
+    };
+    let mut sum = p.as_os_str().to_owned();
+    sum.push(".sha256");
+    std::fs::write(std::path::PathBuf::from(sum), line).unwrap();
+    format!("sha256:{hex}")
+}
+
+/// Must show 4: the node kit of one release (v1.35.2, linux/amd64: kubeadm, kubelet, kubectl,
+/// crictl, the CNI plugins) bundles the release's images from the fixture registry, through a
+/// registry.k8s.io mirror, and its binaries from nginx standing in for dl.k8s.io and GitHub
+/// releases, through mirrors of those hosts, each checked against its published `.sha256`.
+/// After `load` into an empty registry, `airlock config kubeadm` for the release names where
+/// the images landed, and says nothing of the files.
+#[test]
+fn node_kit_bundles_images_and_binaries_and_kubeadm_finds_the_images() {
+    let version = "v1.35.2";
+    let set = fixture_set();
+    let pause = find(&set, "k8s/pause");
+    let fixtures = registry(false, Auth::None);
+    // The mirror of registry.k8s.io: kubeadm's images of the release (the fixture pause image
+    // under each name) below its `k8s` prefix.
+    let reg = Registry::start(RegistryOptions::default()).expect("start a registry");
+    let kubeadm_images = airlock_kube::images(version, None).unwrap();
+    for i in &kubeadm_images {
+        let path = i.strip_prefix("registry.k8s.io/").unwrap();
+        copy_image(
+            &format!("{}/k8s/pause:3.9", fixtures.host),
+            &format!("{}/k8s/{path}", reg.host),
+        );
+    }
+
+    let work = workdir();
+    let site = work.path().join("site");
+    let mut want_files: Vec<(String, String, u32, String)> = Vec::new();
+    for bin in ["kubeadm", "kubelet", "kubectl"] {
+        let path = format!("release/{version}/bin/linux/amd64/{bin}");
+        let body = format!("#!/bin/sh\necho {bin} {version}\n{}", "x".repeat(1000));
+        let digest = publish(&site.join("dl.k8s.io"), &path, body.as_bytes(), false);
+        want_files.push((
+            format!("kubernetes/{version}/linux/amd64/{bin}"),
+            digest,
+            0o755,
+            format!("https://dl.k8s.io/{path}"),
+        ));
+    }
+    let crictl =
+        "kubernetes-sigs/cri-tools/releases/download/v1.35.0/crictl-v1.35.0-linux-amd64.tar.gz";
+    let digest = publish(&site.join("github.com"), crictl, b"crictl archive", false);
+    want_files.push((
+        "crictl/v1.35.0/crictl-v1.35.0-linux-amd64.tar.gz".into(),
+        digest,
+        0o644,
+        format!("https://github.com/{crictl}"),
+    ));
+    let cni =
+        "containernetworking/plugins/releases/download/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz";
+    let digest = publish(&site.join("github.com"), cni, b"cni plugins archive", true);
+    want_files.push((
+        "cni/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz".into(),
+        digest,
+        0o644,
+        format!("https://github.com/{cni}"),
+    ));
+    let nginx = airlock_testkit::Nginx::start_static(&site, false)
+        .expect("start nginx (is it installed? run `cargo xtask install`)");
+
+    let spec = work.path().join("node-kit.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: node-kit}}\nspec:\n  \
+             kubernetes:\n    version: {version}\n    platforms: [linux/amd64]\n    \
+             binaries: [kubeadm, kubelet, kubectl]\n    crictl: v1.35.0\n    cni: v1.8.0\n  \
+             registries:\n    registry.k8s.io: {{mirrors: [{r}/k8s]}}\n    {r}: {{plainHttp: true}}\n    \
+             dl.k8s.io: {{mirrors: [{n}/dl.k8s.io]}}\n    github.com: {{mirrors: [{n}/github.com]}}\n    \
+             {n}: {{plainHttp: true}}\n",
+            r = reg.host,
+            n = nginx.host
+        ),
+    )
+    .unwrap();
+    let out = work.path().join("node-kit.tar.zst");
+    airlock_ok(
+        work.path(),
+        &[
+            "bundle",
+            spec.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+
+    // The inventory: every image of the release, every file with its sha256, mode and origin.
+    let m = crate::artifacts::manifest_of(&out);
+    let records = m["images"].as_array().unwrap();
+    for i in &kubeadm_images {
+        let r = records
+            .iter()
+            .find(|r| r["reference"] == i.as_str())
+            .unwrap_or_else(|| panic!("`{i}` not in the bundle: {m:#}"));
+        assert_eq!(r["digest"], pause.digest.as_str(), "{i}");
+        assert!(r.get("content").is_none_or(Value::is_null), "{r:#}");
+    }
+    for (name, digest, mode, url) in &want_files {
+        let r = records
+            .iter()
+            .find(|r| r["content"]["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("file `{name}` not in the bundle: {m:#}"));
+        let f = &r["content"];
+        assert_eq!(f["type"], "file", "{r:#}");
+        assert_eq!(f["digest"], digest.as_str(), "{name}");
+        assert_eq!(f["mode"], *mode, "{name}");
+        assert_eq!(f["url"], url.as_str(), "{name}");
+        assert_eq!(f["checksum"]["from"], "url", "{name}");
+        assert_eq!(
+            f["checksum"]["url"],
+            format!("{url}.sha256").as_str(),
+            "{name}"
+        );
+        // Fetched through the mirror, never from the origin.
+        assert!(
+            r["source"].as_str().unwrap().starts_with(&nginx.host),
+            "{r:#}"
+        );
+    }
+    assert_eq!(records.len(), kubeadm_images.len() + want_files.len());
+
+    // Offline: load into an empty registry, then kubeadm's configuration for the release.
+    let target = Registry::start(RegistryOptions::default()).expect("start a registry");
+    let mut cmd = airlock(&work.path().join("cache"));
+    cmd.arg("load")
+        .arg(&out)
+        .arg("--to")
+        .arg(format!("registry://{}/k8s", target.host))
+        .args([
+            "--plain-http",
+            "--names",
+            "drop-host",
+            "--insecure-skip-signature",
+        ]);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "load: {}", stderr(&o));
+    let config = airlock_ok(
+        work.path(),
+        &[
+            "config",
+            "kubeadm",
+            "--registry",
+            &format!("{}/k8s", target.host),
+            "--kubernetes",
+            version,
+        ],
+    );
+    for word in [
+        "files/",
+        "crictl",
+        "cni-plugins",
+        "dl.k8s.io",
+        "github.com",
+        "kubernetes/v1.35.2",
+    ] {
+        assert!(!config.contains(word), "`{word}` in:\n{config}");
+    }
+    let tag = |i: usize| kubeadm_images[i].rsplit_once(':').unwrap().1;
+    let pulled = kubeadm_pulls(&config, tag(4), tag(5), tag(6));
+    assert_eq!(pulled.len(), 7);
+    for name in pulled {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{name}"))
+            .output()
+            .expect("run skopeo (install it: `cargo xtask install`)");
+        assert!(
+            o.status.success(),
+            "kubeadm would pull `{name}`, which is not in the target: {}\n{config}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        use sha2::{Digest as _, Sha256};
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&o.stdout)));
+        assert_eq!(digest, pause.digest, "{name}");
     }
 }

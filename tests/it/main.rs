@@ -8,6 +8,7 @@ mod bundle_safety;
 mod completions;
 mod containerd;
 mod content;
+mod content_offline;
 mod crafted;
 mod errors;
 mod inspect;

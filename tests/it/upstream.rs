@@ -192,7 +192,7 @@ fn bundle_with_signatures(
         totals: Totals::of(&records, &blobs),
         images: records,
         blobs: blobs.clone(),
-        base: None,
+        bases: Vec::new(),
     };
     let manifest_json = manifest.to_json_bytes();
     let signature = signer.sign(&manifest_json);

@@ -478,7 +478,7 @@ fn make_verify_bundle(work: &Path, out: &Path, public: &Path) -> anyhow::Result<
         totals: Totals::of(&images, &blobs),
         images,
         blobs,
-        base: None,
+        bases: Vec::new(),
     };
     let manifest_json = manifest.to_json_bytes();
     let key = SigningKey::generate();

@@ -6,7 +6,8 @@ use anyhow::{bail, Context as _};
 
 /// Every package the tests use. protobuf-compiler: the containerd client crate (tonic) needs
 /// `protoc` at build time. busybox-static: the one binary of the image that
-/// `tests/it/containerd.rs` runs with `ctr run`.
+/// `tests/it/containerd.rs` runs with `ctr run`. python3-venv: the virtual environment of
+/// the ORAS Python SDK ([`oras_venv`]).
 pub const PACKAGES: &[&str] = &[
     "docker-registry",
     "skopeo",
@@ -20,6 +21,7 @@ pub const PACKAGES: &[&str] = &[
     "protobuf-compiler",
     "time",
     "busybox-static",
+    "python3-venv",
 ];
 
 /// What the machine has after installing.
@@ -55,6 +57,7 @@ pub fn run() -> anyhow::Result<Installed> {
             bail!("still missing after apt-get install: {}", still.join(" "));
         }
     }
+    oras_venv()?;
     let nextest = Command::new(cargo())
         .args(["nextest", "--version"])
         .output()
@@ -65,6 +68,43 @@ pub fn run() -> anyhow::Result<Installed> {
         eprintln!("cargo-nextest: not found; `cargo xtask ci` uses `cargo test`");
     }
     Ok(Installed { nextest })
+}
+
+/// The ORAS Python SDK (PyPI `oras`) in its own virtual environment
+/// (`airlock_testkit::oras::venv_dir`): the independent client of the chart and file tests.
+/// Skipped when it imports already.
+fn oras_venv() -> anyhow::Result<()> {
+    let venv = airlock_testkit::oras::venv_dir();
+    let python = venv.join("bin").join("python");
+    let present = Command::new(&python)
+        .args(["-c", "import oras.client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        eprintln!("oras (Python SDK): found in {}", venv.display());
+        return Ok(());
+    }
+    eprintln!("oras (Python SDK): installing into {}", venv.display());
+    let status = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .context("running `python3 -m venv`")?;
+    if !status.success() {
+        bail!("`python3 -m venv {}` failed ({status})", venv.display());
+    }
+    let status = Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "oras"])
+        .status()
+        .context("running pip")?;
+    if !status.success() {
+        bail!(
+            "`pip install oras` into {} failed ({status})",
+            venv.display()
+        );
+    }
+    Ok(())
 }
 
 /// The `cargo` that runs us (so the same toolchain), or the one in `$PATH`.

@@ -105,6 +105,9 @@ pub struct SourceRegistryArgs {
 pub struct BundleArgs {
     /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
     pub spec: PathBuf,
+    /// Ask this kubeadm executable for the images of a `spec.kubernetes` release airlock's release data does not know (`PATH config images list --kubernetes-version V`)
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<PathBuf>,
     /// The bundle file to write (conventionally NAME.tar.zst)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -182,9 +185,17 @@ pub struct LoadArgs {
     /// containerd://[/path/to/containerd.sock][?namespace=k8s.io]
     #[arg(
         long,
+        required_unless_present = "files_to",
         value_name = "registry://HOST[:PORT][/PREFIX] | containerd://[SOCKET][?namespace=NS]"
     )]
-    pub to: String,
+    pub to: Option<String>,
+    /// Write the bundle's files under this directory (DIR/NAME), verified, each renamed into
+    /// place when complete
+    #[arg(long, value_name = "DIR")]
+    pub files_to: Option<PathBuf>,
+    /// With --files-to: replace existing files whose contents differ
+    #[arg(long, requires = "files_to")]
+    pub force: bool,
     /// containerd: the platform to unpack, OS/ARCH[/VARIANT] (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -381,6 +392,9 @@ pub struct KeyGenerateArgs {
 pub struct LockArgs {
     /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
     pub spec: PathBuf,
+    /// Ask this kubeadm executable for the images of a `spec.kubernetes` release airlock's release data does not know (`PATH config images list --kubernetes-version V`)
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<PathBuf>,
     /// The lock file to write [default: SPEC.lock, where `bundle --locked` looks]
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -465,11 +479,14 @@ pub struct RewriteArgs {
 
 #[derive(Debug, Args)]
 pub struct ImagesKubernetesArgs {
-    /// The Kubernetes release, e.g. v1.28.0 (any patch of v1.27 to v1.31)
+    /// The Kubernetes release, e.g. v1.35.2 (every patch release of v1.27 to v1.37 airlock knows; a bare v1.35 means its newest known patch)
     pub version: String,
     /// Only these of pause, etcd and coredns (comma-separated; the four control-plane images are always listed)
     #[arg(long, value_delimiter = ',', value_name = "ADDON,...")]
     pub addons: Option<Vec<String>>,
+    /// Ask this kubeadm executable (`PATH config images list --kubernetes-version VERSION`) instead of airlock's release data, e.g. for a release airlock does not know
+    #[arg(long, value_name = "PATH")]
+    pub kubeadm: Option<std::path::PathBuf>,
     /// Print {"kubernetesVersion", "images"} as JSON
     #[arg(long)]
     pub json: bool,

@@ -12,8 +12,8 @@ use airlock_bundle::{
 use airlock_layout::check_output;
 use airlock_load::containerd::DEFAULT_SNAPSHOTTER;
 use airlock_load::{
-    ContainerdOptions, ContainerdTarget, LoadJob, LoadOptions, LoadTarget, NameRule, Purpose,
-    Rewrite, Target, TargetSetting, Trust,
+    ContainerdOptions, ContainerdTarget, FilesOptions, LoadJob, LoadOptions, LoadTarget, NameRule,
+    Purpose, Rewrite, Target, TargetSetting, Trust,
 };
 use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
@@ -196,7 +196,10 @@ pub fn bundle_options(
 /// `load`'s flags into the load of one target: everything that can be wrong with them
 /// fails here.
 pub fn load_job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
-    let target: LoadTarget = args.to.parse()?;
+    let Some(to) = &args.to else {
+        bail!("give --to registry://HOST[:PORT][/PREFIX] or containerd://[SOCKET]")
+    };
+    let target: LoadTarget = to.parse()?;
     let given = [
         (args.platform.is_some(), TargetSetting::Platform),
         (
@@ -220,12 +223,32 @@ pub fn load_job(args: &LoadArgs) -> anyhow::Result<LoadJob> {
     })
 }
 
+/// `airlock load --files-to DIR [--force]`: where the files go, with the load's trust.
+pub fn files_options(args: &LoadArgs) -> anyhow::Result<Option<FilesOptions>> {
+    let Some(dir) = &args.files_to else {
+        return Ok(None);
+    };
+    let trust = Trust::from_flags(
+        args.key.as_deref(),
+        args.insecure_skip_signature,
+        Purpose::Load,
+    )?;
+    Ok(Some(FilesOptions {
+        bundle: args.bundle.clone(),
+        trust,
+        dir: dir.clone(),
+        force: args.force,
+    }))
+}
+
 /// `airlock check`: the options of a load into the same registry, with the same trust and
 /// name flags (a check reads the bundle as a load does).
 pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
     let load = LoadArgs {
         bundle: args.bundle.clone(),
-        to: args.against.clone(),
+        to: Some(args.against.clone()),
+        files_to: None,
+        force: false,
         platform: None,
         snapshotter: DEFAULT_SNAPSHOTTER.into(),
         no_unpack: false,

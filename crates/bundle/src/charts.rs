@@ -154,14 +154,15 @@ async fn resolve_oci(
         .any(|b| b.media_type == media::HELM_PROVENANCE);
     // The archive now (charts are small), to list the images it names.
     if !ctx.store.has(&archive.digest, archive.size) {
-        crate::pull::fetch_blob(ctx, &resolved.source, &archive)
+        resolved.downloaded += crate::pull::fetch_blob(ctx, &resolved.source, &archive)
             .await
             .map_err(|e| ImageError::Blob {
                 image: resolved.reference.clone(),
                 digest: archive.digest.to_string(),
                 source_name: resolved.source.to_string(),
                 source: Box::new(e),
-            })?;
+            })?
+            .downloaded;
     }
     resolved.layers.retain(|l| l.digest != archive.digest);
     let tgz = std::fs::read(ctx.store.path(&archive.digest)).map_err(|e| {
@@ -230,7 +231,15 @@ async fn resolve_repository(
     };
     let text = std::str::from_utf8(&index_bytes)
         .map_err(|_| fail(c, format!("`{index_url}` is not text")))?;
-    let index: RepoIndex = serde_saphyr::from_str(text).map_err(|e| {
+    // Big public repositories list tens of thousands of versions: a wide budget, still
+    // bounded against alias bombs.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 50_000_000;
+    budget.max_events = 100_000_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.with_snippet = false;
+    let index: RepoIndex = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         fail(
             c,
             format!("`{index_url}` is not a chart repository index: {e}"),
@@ -299,6 +308,7 @@ async fn resolve_repository(
     }
     let tgz_url = tgz_url.to_string();
     let urls = files::candidates(&ctx.spec, &tgz_url);
+    let mut downloaded = 0;
     let (size, from) = match files::cached_size(ctx, &digest) {
         Some(size) => (size, tgz_url.clone()),
         None => files::download(ctx, &urls, &digest)
@@ -319,7 +329,8 @@ async fn resolve_repository(
                        the repository or a mirror is inconsistent or tampered with",
                 }),
                 p => problem(p),
-            })?,
+            })
+            .inspect(|(size, _)| downloaded = *size)?,
     };
     let prov = match files::fetch_small(ctx, &format!("{tgz_url}.prov"), PROV_MAX)
         .await
@@ -406,6 +417,7 @@ async fn resolve_repository(
             images: read.images,
         })),
         refetch,
+        downloaded,
     })
 }
 

@@ -82,6 +82,7 @@ pub(crate) async fn resolve(
         file: f.name.clone(),
         problem,
     };
+    let mut downloaded = 0;
     let (digest, size, source, url, checksum, refetch) = match &f.source {
         FileSource::Url(url) => {
             let (digest, checksum) = match &f.checksum {
@@ -95,7 +96,11 @@ pub(crate) async fn resolve(
             let urls = candidates(&ctx.spec, url);
             let (size, from) = match cached_size(ctx, &digest) {
                 Some(size) => (size, url.clone()),
-                None => download(ctx, &urls, &digest).await.map_err(fail)?,
+                None => {
+                    let (size, from) = download(ctx, &urls, &digest).await.map_err(fail)?;
+                    downloaded = size;
+                    (size, from)
+                }
             };
             (
                 digest,
@@ -122,9 +127,11 @@ pub(crate) async fn resolve(
             (
                 digest,
                 size,
+                // The name, not the path: the operator's directory layout stays out of the
+                // bundle.
                 Source {
                     host: crate::spec::LOCAL_HOST.to_string(),
-                    repository: path.display().to_string(),
+                    repository: f.name.clone(),
                 },
                 None,
                 checksum,
@@ -182,6 +189,7 @@ pub(crate) async fn resolve(
             checksum,
         })),
         refetch,
+        downloaded,
     })
 }
 
@@ -649,6 +657,62 @@ mod tests {
 
     const A: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const B: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+    #[test]
+    fn mirrors_of_download_hosts() {
+        use crate::spec::RegistrySettings;
+        let mut registries = std::collections::BTreeMap::new();
+        let mirrors = |m: &[&str]| RegistrySettings {
+            mirrors: m.iter().map(|s| s.to_string()).collect(),
+            ..RegistrySettings::default()
+        };
+        registries.insert(
+            "dl.k8s.io".to_string(),
+            mirrors(&[
+                "127.0.0.1:8081/dl.k8s.io",
+                "https://files.lan/base/",
+                "files.lan",
+            ]),
+        );
+        registries.insert(
+            "127.0.0.1:8081".to_string(),
+            RegistrySettings {
+                plain_http: true,
+                ..RegistrySettings::default()
+            },
+        );
+        let spec = Spec {
+            path: "s.yaml".into(),
+            name: "s".into(),
+            sha256: String::new(),
+            platforms: crate::platform::PlatformFilter::All,
+            images: Vec::new(),
+            registries,
+            kubernetes: None,
+            files: Vec::new(),
+            charts: Vec::new(),
+        };
+        assert_eq!(
+            candidates(
+                &spec,
+                "https://dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubeadm?x=1"
+            ),
+            [
+                "http://127.0.0.1:8081/dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubeadm?x=1",
+                "https://files.lan/base/release/v1.35.2/bin/linux/amd64/kubeadm?x=1",
+                "https://files.lan/release/v1.35.2/bin/linux/amd64/kubeadm?x=1",
+                "https://dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubeadm?x=1",
+            ]
+        );
+        assert_eq!(
+            candidates(&spec, "https://github.com/a/b"),
+            ["https://github.com/a/b"]
+        );
+        assert_eq!(
+            source_of("http://127.0.0.1:8081/dl.k8s.io/x").to_string(),
+            "127.0.0.1:8081/dl.k8s.io/x"
+        );
+    }
 
     #[test]
     fn checksum_files() {

@@ -23,6 +23,7 @@ mod artifacts;
 mod charts;
 mod error;
 mod files;
+pub mod kubeadm;
 pub mod lock;
 pub mod outdated;
 pub mod platform;

@@ -457,7 +457,7 @@ fn kubernetes(version: &str) -> KubernetesReport {
             report.patch = Some(p.to_string());
         }
     }
-    let newest_minor = crate::kubernetes::RELEASES.iter().map(|r| r.minor).max();
+    let newest_minor = crate::kubernetes::releases().iter().map(|r| r.minor).max();
     if let Some(m) = newest_minor.filter(|m| *m > v.minor) {
         report.minor = crate::kubernetes::newest_patch(m).map(|p| p.to_string());
     }
@@ -689,7 +689,7 @@ mod tests {
         let k = kubernetes("v1.28.3");
         let newest = crate::kubernetes::newest_patch(28).unwrap();
         assert_eq!(k.patch, Some(newest.to_string()));
-        let top = crate::kubernetes::RELEASES
+        let top = crate::kubernetes::releases()
             .iter()
             .map(|r| r.minor)
             .max()

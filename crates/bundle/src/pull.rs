@@ -70,6 +70,8 @@ pub(crate) struct Resolved {
     /// How to fetch a blob again that is not pulled from a registry (a file's bytes, a classic
     /// chart's archive, the documents made for them) when its cache entry is damaged.
     pub(crate) refetch: Vec<(Digest, Refetch)>,
+    /// Bytes downloaded while it was resolved (a file, a chart archive), for the totals.
+    pub(crate) downloaded: u64,
 }
 
 /// How a blob that does not come from a registry is fetched again.
@@ -269,6 +271,7 @@ pub async fn bundle(
         cached_bytes,
         failures: blob_failures,
     } = downloads;
+    downloaded_bytes += resolved.iter().map(|r| r.downloaded).sum::<u64>();
 
     let (manifest, written) = if blob_failures.is_empty() {
         (manifest, written)
@@ -1065,6 +1068,7 @@ pub(crate) async fn resolve(
         artifacts,
         content: None,
         refetch: Vec::new(),
+        downloaded: 0,
     })
 }
 
@@ -1745,6 +1749,6 @@ fn build_manifest(spec: &Spec, resolved: &[Resolved], created: u64) -> BundleMan
         },
         images,
         blobs,
-        base: None,
+        bases: Vec::new(),
     }
 }

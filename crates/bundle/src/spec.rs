@@ -16,7 +16,11 @@
 //! ```
 //!
 //! `spec.kubernetes: {version: v1.28.0, addons: [coredns, etcd, pause]}` adds the images
-//! kubeadm of that release pulls ([`crate::kubernetes`]) in front of `spec.images`.
+//! kubeadm of that release pulls ([`crate::kubernetes`]) in front of `spec.images` (unless
+//! `images: false`); its node kit, `binaries: [kubeadm, kubelet, kubectl]`, `crictl: v…` and
+//! `cni: v…` for each of its `platforms` (default: `spec.platforms`, else `linux/amd64`), adds
+//! files after `spec.files`, each checked against the `.sha256` published beside it
+//! ([`crate::kubernetes::node`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -329,9 +333,23 @@ pub struct RegistrySettings {
     pub verify: Option<VerifySpec>,
 }
 
+/// How a spec is read.
+#[derive(Debug, Clone, Default)]
+pub struct SpecOptions {
+    /// A kubeadm executable to ask for the images of a `spec.kubernetes` release that
+    /// airlock's release data does not know (`--kubeadm PATH`, see
+    /// [`crate::kubeadm::kubeadm_images`]).
+    pub kubeadm: Option<PathBuf>,
+}
+
 impl Spec {
     /// Reads and validates a spec file (YAML, or one reference a line).
     pub fn load(path: &Path) -> Result<Spec, Error> {
+        Spec::load_with(path, &SpecOptions::default())
+    }
+
+    /// [`Spec::load`], with options.
+    pub fn load_with(path: &Path, options: &SpecOptions) -> Result<Spec, Error> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -347,7 +365,7 @@ impl Spec {
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if looks_like_yaml(path, &text) {
-            parse_yaml(path, &text, sha256)
+            parse_yaml_with(path, &text, sha256, options)
         } else {
             parse_list(path, &text, sha256)
         }
@@ -506,6 +524,18 @@ struct RawKubernetes {
     version: Spanned<String>,
     #[serde(default)]
     addons: Option<Vec<Spanned<String>>>,
+    /// Of the node binaries (default: `spec.platforms`, else `linux/amd64`).
+    #[serde(default)]
+    platforms: Option<Spanned<Vec<String>>>,
+    /// The kubeadm image set (default: true).
+    #[serde(default)]
+    images: Option<Spanned<bool>>,
+    #[serde(default)]
+    binaries: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    crictl: Option<Spanned<String>>,
+    #[serde(default)]
+    cni: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -784,7 +814,17 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     msg.trim().to_string()
 }
 
+#[cfg(test)]
 fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
+    parse_yaml_with(path, text, sha256, &SpecOptions::default())
+}
+
+fn parse_yaml_with(
+    path: &Path,
+    text: &str,
+    sha256: String,
+    options: &SpecOptions,
+) -> Result<Spec, Error> {
     let raw: RawSpec = serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
         let (line, column) = e.location().map(at).unwrap_or((1, 1));
         spec_error(path, line, column, yaml_message(&e))
@@ -829,6 +869,7 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
     let raw_images = body.images.map(|i| (at(i.referenced), i.value));
     let mut images = Vec::with_capacity(raw_images.as_ref().map_or(0, |(_, list)| list.len()) + 7);
     let mut seen = HashMap::new();
+    let mut node_files = Vec::new();
     let kubernetes = match &body.kubernetes {
         None => None,
         Some(k) => Some(expand_kubernetes(
@@ -837,6 +878,8 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             (&platforms, &artifacts),
             &mut images,
             &mut seen,
+            &mut node_files,
+            options.kubeadm.as_deref(),
         )?),
     };
 
@@ -877,7 +920,9 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
             verify,
         });
     }
-    let files = content::files(path, base, body.files)?;
+    // `spec.files`, then the node kit of `spec.kubernetes`: one name space.
+    let mut files = content::files(path, base, body.files)?;
+    files.append(&mut node_files);
     content::check_unique(path, &files)?;
     let charts = content::charts(path, body.charts)?;
     if images.is_empty() && files.is_empty() && charts.is_empty() {
@@ -962,18 +1007,34 @@ fn parse_yaml(path: &Path, text: &str, sha256: String) -> Result<Spec, Error> {
     })
 }
 
-/// Adds the images of `spec.kubernetes` (in kubeadm's order) at the position of its `version`.
+/// Adds the images of `spec.kubernetes` (in kubeadm's order) at the position of its `version`,
+/// unless `images: false`, and its node kit (`binaries`, `crictl`, `cni`) to `files`.
 fn expand_kubernetes(
     path: &Path,
     k: &RawKubernetes,
     (platforms, artifacts): (&PlatformFilter, &ArtifactSelection),
     images: &mut Vec<ImageSpec>,
     seen: &mut HashMap<String, String>,
+    files: &mut Vec<FileSpec>,
+    kubeadm: Option<&Path>,
 ) -> Result<KubernetesSpec, Error> {
-    use crate::kubernetes::{self, Addon};
+    use crate::kubernetes::{self, Addon, KubernetesError, Version};
     let (line, column) = at(k.version.referenced);
+    let with_images = k.images.as_ref().is_none_or(|i| i.value);
     let addons = match &k.addons {
         None => None,
+        Some(_) if !with_images => {
+            let (l, c) = at(k
+                .images
+                .as_ref()
+                .map_or(k.version.referenced, |i| i.referenced));
+            return Err(spec_error(
+                path,
+                l,
+                c,
+                "`addons` narrows the kubeadm images, which `images: false` leaves out (remove one of the two)",
+            ));
+        }
         Some(list) => {
             let mut out = Vec::new();
             for a in list {
@@ -988,30 +1049,181 @@ fn expand_kubernetes(
             Some(out)
         }
     };
-    let list = kubernetes::images(&k.version.value, addons.as_deref())
-        .map_err(|e| spec_error(path, line, column, e.to_string()))?;
-    let (version, _) = kubernetes::release(&k.version.value)
-        .map_err(|e| spec_error(path, line, column, e.to_string()))?;
-    for name in list {
-        let reference = Reference::parse(&name).expect("the release table holds valid references");
-        seen.insert(
-            reference.to_string(),
-            format!("also in `spec.kubernetes` {version} on line {line}"),
-        );
-        images.push(ImageSpec {
-            reference,
-            original: name,
-            platforms: platforms.clone(),
-            line,
-            column,
-            artifacts: artifacts.clone(),
-            verify: None,
-        });
-    }
+    // The node binaries need only a version; the images need the release data.
+    let version: Version = if with_images {
+        let located = |e: &dyn std::fmt::Display| spec_error(path, line, column, e.to_string());
+        let (version, list) = match (kubernetes::release(&k.version.value), kubeadm) {
+            (Ok((version, _)), _) => (
+                version,
+                kubernetes::images(&k.version.value, addons.as_deref()).map_err(|e| located(&e))?,
+            ),
+            // A release the data does not know: ask a real kubeadm of it, when one is given.
+            (
+                Err(KubernetesError::Unsupported { .. } | KubernetesError::TooNew { .. }),
+                Some(kubeadm),
+            ) => {
+                let version: Version = k.version.value.parse().map_err(|e| located(&e))?;
+                let list = crate::kubeadm::kubeadm_images(kubeadm, &version, addons.as_deref())
+                    .map_err(|e| located(&e))?;
+                (version, list)
+            }
+            (Err(e), _) => return Err(located(&e)),
+        };
+        for name in list {
+            // The release data holds valid references, and kubeadm's lines were checked.
+            let reference = Reference::parse(&name).map_err(|e| {
+                spec_error(
+                    path,
+                    line,
+                    column,
+                    format!("bad image reference `{name}`: {e}"),
+                )
+            })?;
+            seen.insert(
+                reference.to_string(),
+                format!("also in `spec.kubernetes` {version} on line {line}"),
+            );
+            images.push(ImageSpec {
+                reference,
+                original: name,
+                platforms: platforms.clone(),
+                line,
+                column,
+                artifacts: artifacts.clone(),
+                verify: None,
+            });
+        }
+        version
+    } else {
+        k.version
+            .value
+            .parse()
+            .map_err(|e: kubernetes::KubernetesError| {
+                spec_error(path, line, column, e.to_string())
+            })?
+    };
+    expand_node_kit(path, k, &version, platforms, files)?;
     Ok(KubernetesSpec {
         version: version.to_string(),
         addons,
     })
+}
+
+/// The node kit of `spec.kubernetes`, for each of its platforms: the `binaries` of release
+/// `version`, then crictl, then the CNI plugins, each checked against the `.sha256` published
+/// beside it.
+fn expand_node_kit(
+    path: &Path,
+    k: &RawKubernetes,
+    version: &crate::kubernetes::Version,
+    spec_platforms: &PlatformFilter,
+    files: &mut Vec<FileSpec>,
+) -> Result<(), Error> {
+    use crate::kubernetes::node::{self, NodeFile};
+    let located = |s: Location, e: crate::kubernetes::KubernetesError| {
+        let (l, c) = at(s);
+        spec_error(path, l, c, e.to_string())
+    };
+    // Each entry checked first, so a bad one is reported wherever the platforms are.
+    let mut binaries: Vec<&Spanned<String>> = Vec::new();
+    for b in k.binaries.iter().flatten() {
+        if !node::BINARIES.contains(&b.value.as_str()) {
+            return Err(located(
+                b.referenced,
+                crate::kubernetes::KubernetesError::UnknownBinary {
+                    binary: b.value.clone(),
+                },
+            ));
+        }
+        if !binaries.iter().any(|seen| seen.value == b.value) {
+            binaries.push(b);
+        }
+    }
+    // The versions too, with a stand-in platform: only the version can be wrong here.
+    if let Some(c) = &k.crictl {
+        node::crictl(&c.value, "linux", "amd64").map_err(|e| located(c.referenced, e))?;
+    }
+    if let Some(n) = &k.cni {
+        node::cni(&n.value, "linux", "amd64").map_err(|e| located(n.referenced, e))?;
+    }
+    if binaries.is_empty() && k.crictl.is_none() && k.cni.is_none() {
+        if let Some(p) = &k.platforms {
+            let (l, c) = at(p.referenced);
+            return Err(spec_error(
+                path,
+                l,
+                c,
+                "`platforms` of `spec.kubernetes` is for its node kit: add `binaries`, `crictl` or `cni`, or remove it",
+            ));
+        }
+        return Ok(());
+    }
+    let (list, list_at): (Vec<String>, Location) = match (&k.platforms, spec_platforms) {
+        (Some(p), _) => (p.value.clone(), p.referenced),
+        (None, PlatformFilter::Only(list)) => (
+            list.iter().map(|p| p.to_string()).collect(),
+            k.version.referenced,
+        ),
+        (None, PlatformFilter::All) => (vec!["linux/amd64".to_string()], k.version.referenced),
+    };
+    if list.is_empty() {
+        let (l, c) = at(list_at);
+        return Err(spec_error(
+            path,
+            l,
+            c,
+            "`platforms` of `spec.kubernetes` is empty",
+        ));
+    }
+    let mut platforms: Vec<(&str, &str)> = Vec::new();
+    for p in &list {
+        let split = node::platform(p).map_err(|e| {
+            let (l, c) = at(list_at);
+            let from = if k.platforms.is_none() {
+                " (from `spec.platforms`; set `platforms` in `spec.kubernetes` for the node kit)"
+            } else {
+                ""
+            };
+            spec_error(path, l, c, format!("{e}{from}"))
+        })?;
+        if !platforms.contains(&split) {
+            platforms.push(split);
+        }
+    }
+    let file = |f: NodeFile, at_: Location| {
+        let (line, column) = at(at_);
+        let host = f
+            .url
+            .strip_prefix("https://")
+            .and_then(|u| u.split('/').next())
+            .unwrap_or_default();
+        FileSpec {
+            checksum: ChecksumSpec::Url(f.checksum_url()),
+            repository: format!("{host}/{}", f.repository),
+            name: f.name,
+            source: FileSource::Url(f.url),
+            tag: f.tag,
+            mode: f.mode,
+            line,
+            column,
+        }
+    };
+    for (os, arch) in platforms {
+        for b in &binaries {
+            let f =
+                node::binary(version, os, arch, &b.value).map_err(|e| located(b.referenced, e))?;
+            files.push(file(f, b.referenced));
+        }
+        if let Some(c) = &k.crictl {
+            let f = node::crictl(&c.value, os, arch).map_err(|e| located(c.referenced, e))?;
+            files.push(file(f, c.referenced));
+        }
+        if let Some(n) = &k.cni {
+            let f = node::cni(&n.value, os, arch).map_err(|e| located(n.referenced, e))?;
+            files.push(file(f, n.referenced));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1156,6 +1368,7 @@ mod tests {
                 addons: None
             })
         );
+        assert!(s.files.is_empty());
 
         // Only the kubernetes release, narrowed: the four control-plane images and etcd.
         let p = write(
@@ -1175,6 +1388,223 @@ mod tests {
         );
     }
 
+    /// The node kit of `spec.kubernetes` becomes files after `spec.files`, named and checked
+    /// as published: dl.k8s.io for the binaries, GitHub releases for crictl and the CNI
+    /// plugins, each with the `.sha256` beside it.
+    #[test]
+    fn node_kit_expands_into_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "n.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: n}\nspec:\n  platforms: [linux/amd64, linux/arm64]\n  kubernetes:\n    version: v1.35.2\n    platforms: [linux/amd64]\n    binaries: [kubeadm, kubelet, kubectl, kubelet]\n    crictl: v1.35.0\n    cni: v1.8.0\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        assert_eq!(s.images.len(), 7);
+        let names: Vec<&str> = s.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "kubernetes/v1.35.2/linux/amd64/kubeadm",
+                "kubernetes/v1.35.2/linux/amd64/kubelet",
+                "kubernetes/v1.35.2/linux/amd64/kubectl",
+                "crictl/v1.35.0/crictl-v1.35.0-linux-amd64.tar.gz",
+                "cni/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz",
+            ]
+        );
+        let kubelet = &s.files[1];
+        assert_eq!(
+            kubelet.source,
+            FileSource::Url("https://dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubelet".into())
+        );
+        assert_eq!(
+            kubelet.checksum,
+            ChecksumSpec::Url(
+                "https://dl.k8s.io/release/v1.35.2/bin/linux/amd64/kubelet.sha256".into()
+            )
+        );
+        assert_eq!(kubelet.repository, "dl.k8s.io/files/kubelet");
+        assert_eq!(kubelet.tag, "v1.35.2-linux-amd64");
+        assert_eq!(kubelet.mode, 0o755);
+        assert_eq!((kubelet.line, kubelet.column), (9, 25));
+        let crictl = &s.files[3];
+        assert_eq!(crictl.source, FileSource::Url("https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.35.0/crictl-v1.35.0-linux-amd64.tar.gz".into()));
+        assert_eq!(crictl.repository, "github.com/files/crictl");
+        assert_eq!(crictl.tag, "v1.35.0-linux-amd64");
+        assert_eq!(crictl.mode, 0o644);
+        assert_eq!((crictl.line, crictl.column), (10, 13));
+        let cni = &s.files[4];
+        assert_eq!(cni.checksum, ChecksumSpec::Url("https://github.com/containernetworking/plugins/releases/download/v1.8.0/cni-plugins-linux-amd64-v1.8.0.tgz.sha256".into()));
+        assert_eq!(cni.repository, "github.com/files/cni-plugins");
+        assert_eq!(cni.tag, "v1.8.0-linux-amd64");
+
+        // Platforms default to `spec.platforms`, one set each; without them, linux/amd64.
+        let p = write(
+            dir.path(),
+            "d.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: n}\nspec:\n  platforms: [linux/amd64, linux/arm64]\n  kubernetes: {version: v1.35.2, binaries: [kubectl]}\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        let tags: Vec<&str> = s.files.iter().map(|f| f.tag.as_str()).collect();
+        assert_eq!(tags, ["v1.35.2-linux-amd64", "v1.35.2-linux-arm64"]);
+        let p = write(
+            dir.path(),
+            "e.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: n}\nspec:\n  kubernetes: {version: v1.35.2, cni: v1.8.0}\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        assert_eq!(s.files.len(), 1);
+        assert_eq!(s.files[0].tag, "v1.8.0-linux-amd64");
+
+        // `images: false`: the binaries only, for any release (the release data is not needed).
+        let p = write(
+            dir.path(),
+            "f.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: n}\nspec:\n  kubernetes: {version: v1.38.0, images: false, binaries: [kubeadm]}\n",
+        );
+        let s = Spec::load(&p).unwrap();
+        assert!(s.images.is_empty());
+        assert_eq!(s.files[0].name, "kubernetes/v1.38.0/linux/amd64/kubeadm");
+        assert_eq!(s.kubernetes.unwrap().version, "v1.38.0");
+
+        // No node kit: no files, and the spec is what it was.
+        let p = write(
+            dir.path(),
+            "g.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: n}\nspec:\n  kubernetes: {version: v1.35.2}\n",
+        );
+        assert!(Spec::load(&p).unwrap().files.is_empty());
+    }
+
+    /// A release the data does not know: with `SpecOptions::kubeadm`, the images that kubeadm
+    /// lists (a stand-in script here); without it, the located error that names `--kubeadm`.
+    #[test]
+    fn unknown_release_asks_the_given_kubeadm() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "u.yaml",
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: u}\nspec:\n  kubernetes: {version: v1.38.1, addons: [etcd]}\n  images: [quay.io/calico/node:v3.26.1]\n",
+        );
+        let stand_in = |name: &str, body: &str| {
+            let k = dir.path().join(name);
+            let tmp = dir.path().join(format!("{name}.tmp"));
+            std::fs::write(&tmp, format!("#!/bin/sh\n{body}")).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &k).unwrap();
+            k
+        };
+        let good = stand_in(
+            "kubeadm",
+            "[ \"$*\" = 'config images list --kubernetes-version v1.38.1' ] || exit 3\n\
+             for i in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do echo registry.k8s.io/$i:v1.38.1; done\n\
+             echo registry.k8s.io/pause:3.10.2\necho registry.k8s.io/etcd:3.7.1-0\necho registry.k8s.io/coredns/coredns:v1.14.7\n",
+        );
+        let s = Spec::load_with(
+            &p,
+            &SpecOptions {
+                kubeadm: Some(good),
+            },
+        )
+        .unwrap();
+        let names: Vec<String> = s.images.iter().map(|i| i.reference.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "registry.k8s.io/kube-apiserver:v1.38.1",
+                "registry.k8s.io/kube-controller-manager:v1.38.1",
+                "registry.k8s.io/kube-scheduler:v1.38.1",
+                "registry.k8s.io/kube-proxy:v1.38.1",
+                "registry.k8s.io/etcd:3.7.1-0",
+                "quay.io/calico/node:v3.26.1",
+            ]
+        );
+        assert_eq!(s.kubernetes.unwrap().version, "v1.38.1");
+
+        let e = Spec::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("u.yaml:5:25:") && e.contains("--kubeadm PATH"),
+            "{e}"
+        );
+        let bad = stand_in("failing", "echo 'kubeadm: no such version' >&2\nexit 1\n");
+        let e = Spec::load_with(&p, &SpecOptions { kubeadm: Some(bad) })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("u.yaml:5:25:") && e.contains("kubeadm: no such version"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn node_kit_errors_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "  kubernetes:\n    version: v1.35.2\n    binaries: [kubeadm, kubeproxy]\n",
+                "7:25:",
+                "unknown Kubernetes node binary `kubeproxy`",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35.2\n    crictl: 1.35.0\n",
+                "7:13:",
+                "crictl version `1.35.0` is not a release tag",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35.2\n    cni: latest\n",
+                "7:10:",
+                "cni version `latest`",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35.2\n    platforms: [linux/amd64, windows/amd64]\n    binaries: [kubectl]\n",
+                "7:16:",
+                "no binaries for platform `windows/amd64`",
+            ),
+            (
+                "  platforms: [linux/arm/v7]\n  kubernetes:\n    version: v1.35.2\n    binaries: [kubectl]\n",
+                "7:14:",
+                "(from `spec.platforms`; set `platforms` in `spec.kubernetes`",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35.2\n    platforms: [linux/amd64]\n",
+                "7:16:",
+                "add `binaries`, `crictl` or `cni`",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35.2\n    images: false\n    addons: [etcd]\n    binaries: [kubectl]\n",
+                "7:13:",
+                "`images: false`",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35\n    images: false\n    binaries: [kubectl]\n",
+                "6:14:",
+                "`v1.35` is not a Kubernetes version",
+            ),
+            (
+                "  kubernetes:\n    version: v1.38.0\n    binaries: [kubectl]\n",
+                "6:14:",
+                "--kubeadm PATH",
+            ),
+            (
+                "  kubernetes:\n    version: v1.35.2\n    binarys: [kubectl]\n",
+                "7:5:",
+                "binarys",
+            ),
+        ];
+        for (i, (body, at_, says)) in cases.iter().enumerate() {
+            let name = format!("k{i}.yaml");
+            let p = write(
+                dir.path(),
+                &name,
+                &format!("apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: k}}\nspec:\n{body}"),
+            );
+            let e = Spec::load(&p).unwrap_err().to_string();
+            assert!(e.contains(&format!("{name}:{at_}")), "{body}: {e}");
+            assert!(e.contains(says), "{body}: {e}");
+        }
+    }
+
     #[test]
     fn kubernetes_errors_are_located() {
         let dir = tempfile::tempdir().unwrap();
@@ -1185,7 +1615,8 @@ mod tests {
         );
         let e = Spec::load(&p).unwrap_err().to_string();
         assert!(e.contains("u.yaml:6:14:"), "{e}");
-        assert!(e.contains("v1.27, v1.28, v1.29, v1.30, v1.31"), "{e}");
+        assert!(e.contains("v1.27.0\u{2013}v1.27.16, v1.28.0"), "{e}");
+        assert!(e.contains("--kubeadm PATH"), "{e}");
 
         let p = write(
             dir.path(),
@@ -1368,7 +1799,7 @@ mod tests {
             }
             n += 1;
         }
-        assert!(n >= 7, "only {n} specs in {}", dir.display());
+        assert!(n >= 13, "only {n} specs in {}", dir.display());
     }
 
     const HEAD_A: &str = "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: a}\nspec:\n";

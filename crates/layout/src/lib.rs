@@ -112,9 +112,9 @@ pub use format::{
 pub use graph::{Document, Graph, GraphError, Node, Role, Walk};
 pub use keyfile::{KeyFileError, KeyPairPaths, SigningKeyFile};
 pub use manifest::{
-    format_version_for, ArtifactKind, ArtifactRecord, BaseBundle, BlobRecord, BundleManifest,
-    CertificateIdentity, ChartInfo, Content, FileChecksum, FileInfo, ImageRecord, IndexEntry,
-    SpecInfo, Totals, UpstreamVerification, FORMAT_VERSION, MIN_FORMAT_VERSION,
+    format_version_for, ArtifactKind, ArtifactRecord, BaseBundle, BaseKind, BlobRecord,
+    BundleManifest, CertificateIdentity, ChartInfo, Content, FileChecksum, FileInfo, ImageRecord,
+    IndexEntry, SpecInfo, Totals, UpstreamVerification, FORMAT_VERSION, MIN_FORMAT_VERSION,
 };
 pub use media::{is_compressed_media_type, is_small_media_type};
 pub use output::{check_output, file_id, same_target, OutputError};

@@ -13,8 +13,11 @@ pub use crate::media::{is_compressed_media_type, is_small_media_type};
 
 /// The newest bundle format version this crate writes and reads: 2 adds the artifacts of an
 /// image (signatures, attestations, SBOMs, referrers), 3 the Helm charts and files
-/// ([`ImageRecord::content`]).
-pub const FORMAT_VERSION: u32 = 3;
+/// ([`ImageRecord::content`]), 4 the bases of a delta bundle ([`BundleManifest::bases`]).
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The format version of a delta bundle (one with [`BundleManifest::bases`]).
+pub const DELTA_FORMAT_VERSION: u32 = 4;
 
 /// The oldest format version this crate reads. A bundle of plain images is written as
 /// version 1, so older readers keep reading it.
@@ -50,9 +53,10 @@ pub struct BundleManifest {
     pub blobs: Vec<BlobRecord>,
     /// Counts, for a quick look.
     pub totals: Totals,
-    /// The bundle this one is a delta against (reserved for delta bundles).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<BaseBundle>,
+    /// The bases of a delta bundle (format 4): every blob of `blobs` that this file does not
+    /// carry is listed under the one base it comes from. Empty for a full bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<BaseBundle>,
 }
 
 /// The spec file a bundle was made from.
@@ -344,18 +348,55 @@ pub struct IndexEntry<'a> {
     pub size: u64,
 }
 
-/// The base of a delta bundle.
+/// A base of a delta bundle: an earlier bundle, or an inventory of what a registry holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BaseBundle {
-    /// Digest of the base bundle's `airlock/manifest.json`.
+    /// What the base is.
+    pub kind: BaseKind,
+    /// sha256 of the base's `airlock/manifest.json` bytes (a bundle) or of the inventory
+    /// file's bytes (an inventory).
     pub digest: Digest,
     /// Its file name, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The blobs of this bundle that are not in this file because the base has them, sorted.
+    pub blobs: Vec<Digest>,
+}
+
+/// What a delta's base is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaseKind {
+    /// An earlier bundle (its signed manifest).
+    Bundle,
+    /// An inventory of a registry (`airlock inventory`).
+    Inventory,
 }
 
 impl BundleManifest {
+    /// Whether this is a delta: some of its blobs are not in the file but in a base.
+    pub fn is_delta(&self) -> bool {
+        self.bases.iter().any(|b| !b.blobs.is_empty())
+    }
+
+    /// The base each blob left out of the file comes from.
+    pub fn from_bases(&self) -> std::collections::HashMap<&Digest, &BaseBundle> {
+        self.bases
+            .iter()
+            .flat_map(|b| b.blobs.iter().map(move |d| (d, b)))
+            .collect()
+    }
+
+    /// The blobs this file carries: every blob of [`BundleManifest::blobs`] that no base
+    /// supplies, in order.
+    pub fn carried_blobs(&self) -> impl Iterator<Item = &BlobRecord> {
+        let from = self.from_bases();
+        self.blobs
+            .iter()
+            .filter(move |b| !from.contains_key(&b.digest))
+    }
+
     /// Pretty JSON with a trailing newline; the same manifest always gives the same bytes
     /// (fields in declaration order, lists in their given order).
     pub fn to_json_bytes(&self) -> Vec<u8> {
@@ -498,7 +539,7 @@ mod tests {
             totals: Totals::of(&images, &blobs),
             images,
             blobs,
-            base: None,
+            bases: Vec::new(),
         }
     }
 
@@ -532,10 +573,14 @@ mod tests {
     #[test]
     fn base_round_trips() {
         let mut m = sample();
-        m.base = Some(BaseBundle {
+        m.bases = vec![BaseBundle {
+            kind: BaseKind::Bundle,
             digest: Digest::of_bytes(b"base"),
             name: None,
-        });
+            blobs: vec![m.blobs[1].digest.clone()],
+        }];
+        assert!(m.is_delta());
+        assert_eq!(m.carried_blobs().count(), m.blobs.len() - 1);
         let back = BundleManifest::from_json_bytes(&m.to_json_bytes()).unwrap();
         assert_eq!(back, m);
     }
@@ -553,15 +598,15 @@ mod tests {
     #[test]
     fn other_format_version_is_named() {
         let mut v: serde_json::Value = serde_json::from_slice(&sample().to_json_bytes()).unwrap();
-        v["formatVersion"] = serde_json::json!(3);
+        v["formatVersion"] = serde_json::json!(FORMAT_VERSION + 1);
         v["newField"] = serde_json::json!(true);
         let err = BundleManifest::from_json_bytes(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert!(
             matches!(
                 err,
                 Error::UnsupportedFormatVersion {
-                    found: 3,
-                    supported: 2
+                    found: 5,
+                    supported: FORMAT_VERSION
                 }
             ),
             "{err:?}"

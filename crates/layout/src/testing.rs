@@ -1,9 +1,11 @@
 //! Fixtures for the tests of bundle readers, here and in the crates built on them (through
-//! the `testing` feature): a bundle of one blob, and bytes zstd cannot shrink.
+//! the `testing` feature): a bundle of one blob, and bytes zstd cannot shrink; bundles with
+//! artifacts ([`artifacts`]) and with a chart and files ([`content`]).
 
 use std::path::PathBuf;
 
 pub mod artifacts;
+pub mod content;
 
 pub use tempfile::TempDir;
 

@@ -426,7 +426,7 @@ mod tests {
         for reg in ["harbor.lan/k8s", "harbor.lan", "10.0.0.5:5000/a/b"] {
             let target = t(reg);
             let (repo, dns) = kubeadm_repositories(&target);
-            for r in airlock_kube::RELEASES {
+            for r in airlock_kube::releases() {
                 let v = format!("v1.{}.{}", r.minor, r.from_patch);
                 let kubeadm = kubeadm_pulls(&repo, Some(&dns), &v);
                 assert_eq!(kubeadm, drop_host(&target, &v), "{reg} {v}");

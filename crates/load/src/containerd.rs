@@ -200,6 +200,14 @@ pub struct ContainerdReport {
     pub failures: Vec<FailedImage>,
     /// Sums.
     pub totals: ContainerdTotals,
+    /// Helm charts of the bundle, left out: containerd holds images only (a load into a
+    /// registry pushes them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub charts_not_loaded: u64,
+    /// Files of the bundle, left out: containerd holds images only (a load into a registry
+    /// pushes them, `--files-to DIR` writes them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_not_loaded: u64,
     /// Wall time.
     pub seconds: f64,
 }
@@ -436,6 +444,22 @@ pub async fn load_to_containerd(
         .expect("one bundle opened, one planned");
     let mut plans = Vec::new();
     let mut failures: Vec<FailedImage> = Vec::new();
+    // Charts and files are OCI content too, but containerd would list them as images (and
+    // could not unpack them): they are left out, said once.
+    let (planned, content): (Vec<_>, Vec<_>) =
+        planned.into_iter().partition(|i| i.record.is_image());
+    let charts_not_loaded = content
+        .iter()
+        .filter(|i| i.record.chart().is_some())
+        .count() as u64;
+    let files_not_loaded = content.len() as u64 - charts_not_loaded;
+    if !content.is_empty() {
+        reporter.warn(&format!(
+            "{charts_not_loaded} charts and {files_not_loaded} files not loaded: containerd \
+             holds images only; load the bundle into a registry (`--to registry://HOST/PREFIX`) \
+             for charts and files, or write the files with `--files-to DIR`"
+        ));
+    }
     for image in planned {
         match image.plan {
             Ok(p) => {
@@ -626,6 +650,8 @@ pub async fn load_to_containerd(
         images,
         failures,
         totals,
+        charts_not_loaded,
+        files_not_loaded,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -43,6 +43,7 @@ pub mod check;
 pub mod config;
 pub mod containerd;
 mod error;
+pub mod files;
 pub mod harbor;
 pub mod names;
 pub mod offline;
@@ -64,6 +65,7 @@ pub use error::{
     render as render_error, ArtifactError, BlobError, ContainerdImageError, ContentError, Error,
     ImageError, Said, UnpackError,
 };
+pub use files::{write_files, FileReport, FileState, FilesError, FilesOptions, FilesReport};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
 pub use target::{
@@ -162,6 +164,30 @@ pub struct ImageReport {
     /// Its artifacts pushed (after the image): signatures, attestations, SBOMs, referrers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactReport>,
+    /// `chart` or `file` when the record is not a container image (absent for an image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentKind>,
+}
+
+/// What a record that is not a container image is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentKind {
+    /// A Helm chart.
+    Chart,
+    /// A file.
+    File,
+}
+
+impl ContentKind {
+    /// What `record` is, `None` for a container image.
+    pub fn of(record: &airlock_layout::ImageRecord) -> Option<ContentKind> {
+        match &record.content {
+            None => None,
+            Some(airlock_layout::Content::Chart(_)) => Some(ContentKind::Chart),
+            Some(airlock_layout::Content::File(_)) => Some(ContentKind::File),
+        }
+    }
 }
 
 /// One artifact pushed with its image.

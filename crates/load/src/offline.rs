@@ -313,4 +313,31 @@ mod tests {
         assert!(text.contains(&sig.to_string()), "{text}");
         assert!(text.contains("not listed in the signed manifest"), "{text}");
     }
+
+    #[test]
+    fn charts_and_files_are_planned_like_images() {
+        use airlock_layout::testing::content::{content_bundle, CHART, HELLO, KUBEADM};
+        let dir = tempfile::tempdir().unwrap();
+        let signer = SigningKey::generate();
+        let b = content_bundle(dir.path(), &signer);
+        let opened = open(&b.path, &Trust::Key(signer.verifying_key()), Purpose::Load).unwrap();
+        let planned = plan(vec![opened], &NameMapper::default()).unwrap();
+        let images = &planned[0].images;
+        assert_eq!(images.len(), 4);
+        for i in images {
+            let plan = i
+                .plan
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{}: {e}", i.record.name));
+            assert_eq!(plan.manifests.len(), 1, "{}", i.record.name);
+        }
+        let blobs = |name: &str| {
+            let i = images.iter().find(|i| i.record.name == name).unwrap();
+            i.plan.as_ref().unwrap().blobs.len()
+        };
+        // The Helm config, the chart archive and its provenance; the empty config and the file.
+        assert_eq!(blobs(CHART), 3);
+        assert_eq!(blobs(HELLO), 2);
+        assert_eq!(blobs(KUBEADM), 2);
+    }
 }

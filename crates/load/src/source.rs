@@ -67,6 +67,20 @@ impl BundleSource {
     }
 }
 
+impl BundleSource {
+    /// The whole blob `digest` of `size` bytes handed to `emit` chunk by chunk on this
+    /// (blocking) thread, the last chunk only once the digest matched; `emit` returning
+    /// `false` stops the read (`Ok`).
+    pub(crate) fn read_verified(
+        &self,
+        digest: &Digest,
+        size: u64,
+        emit: impl FnMut(Bytes) -> bool,
+    ) -> io::Result<()> {
+        read_verified(&self.path, &self.index, digest, size, 0, emit)
+    }
+}
+
 /// Reads the blob, hashing every byte, and hands the bytes from `offset` on to `emit`; the
 /// last chunk only once the digest matched. Stops early (Ok) when `emit` says the receiver is
 /// gone.

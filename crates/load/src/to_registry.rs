@@ -32,8 +32,8 @@ use crate::offline::{open_all, plan, PlannedBundle};
 use crate::plan::{ArtifactPlan, ImagePlan};
 use crate::source::{BundleSource, Progress};
 use crate::{
-    ArtifactReport, FailedImage, ImageReport, ListedBy, LoadOptions, LoadReport, LoadReporter,
-    LoadTotals, Purpose,
+    ArtifactReport, ContentKind, FailedImage, ImageReport, ListedBy, LoadOptions, LoadReport,
+    LoadReporter, LoadTotals, Purpose,
 };
 
 /// One unique blob of the run, shared by the images that reference it.
@@ -285,6 +285,7 @@ impl Engine {
             bytes_sent: 0,
             manifests: plan.manifests.len() as u64,
             artifacts: Vec::new(),
+            content: ContentKind::of(&plan.record),
         };
         // Every blob must be there before any manifest, or a tag could point at nothing.
         let mut first_error = None;

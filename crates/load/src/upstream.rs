@@ -501,7 +501,7 @@ mod tests {
                 images: self.images.clone(),
                 blobs: Vec::new(),
                 totals: Totals::default(),
-                base: None,
+                bases: Vec::new(),
             };
             check_upstream(&manifest, &|d| self.blobs.get(d).cloned(), policy)
         }
@@ -746,7 +746,7 @@ mod tests {
             totals: Totals::of(&b.images, &blobs),
             images: b.images.clone(),
             blobs: blobs.clone(),
-            base: None,
+            bases: Vec::new(),
         };
         let manifest_json = manifest.to_json_bytes();
         let signature = signer.sign(&manifest_json);

@@ -161,6 +161,8 @@ enum Route<'a> {
     Manifest(&'a str, &'a str),
     Blob(&'a str, &'a str),
     Referrers(&'a str, &'a str),
+    /// `/files/NAME`: a file of a bundle; `/files/` lists them.
+    File(&'a str),
     Upload,
     Other,
 }
@@ -169,6 +171,9 @@ enum Route<'a> {
 /// the one before it: a repository name may itself hold `manifests`, `blobs` or `uploads`
 /// components (`team/blobs/cache` is a valid name).
 fn route(path: &str) -> Route<'_> {
+    if let Some(name) = path.strip_prefix("/files/") {
+        return Route::File(name);
+    }
     if path == "/v2" || path == "/v2/" {
         return Route::Base;
     }
@@ -397,6 +402,27 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<BoxBody> {
                 head,
             )
         }
+        Route::File("") => {
+            let mut text = String::new();
+            for name in cat.files.keys() {
+                text.push_str(name);
+                text.push('\n');
+            }
+            base(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .header(header::CONTENT_LENGTH, text.len())
+                .body(if head { empty() } else { full(text) })
+                .expect("valid response")
+        }
+        Route::File(name) => match cat.files.get(name) {
+            None => error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!("file `{name}` is not served here (`/files/` lists them)"),
+                head,
+            ),
+            Some(b) => blob_response(state, b, &req, head).await,
+        },
         Route::Upload => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",
@@ -758,6 +784,11 @@ mod tests {
             Route::Blob("a/b", "sha256:00")
         );
         assert_eq!(route("/v2/a/blobs/uploads/"), Route::Upload);
+        assert_eq!(route("/files/"), Route::File(""));
+        assert_eq!(
+            route("/files/kubernetes/v1.35.2/linux/amd64/kubeadm"),
+            Route::File("kubernetes/v1.35.2/linux/amd64/kubeadm")
+        );
         assert_eq!(
             route("/v2/a/b/referrers/sha256:00"),
             Route::Referrers("a/b", "sha256:00")

@@ -27,6 +27,10 @@
 //! meanwhile but its last chunk waits for the pass, a range waits for it before its headers.
 //! A layer that does not match its digest is marked bad, logged and never served; the
 //! connections streaming it are cut before the blob's end.
+//!
+//! The files a bundle carries are also served over plain HTTP(S) at `/files/NAME` (with
+//! `Range`), through the same blobs and the same checks; `/files/` lists their names. Two
+//! bundles with different files under one name are refused at start-up.
 
 #![warn(missing_docs)]
 
@@ -143,6 +147,21 @@ pub enum ServeError {
         /// What is wrong.
         problem: String,
     },
+    /// Two bundles carry different files under one name.
+    #[error(
+        "file `{name}` is in two bundles with different contents: `{}` and `{}`; nothing is \
+         served\n  hint: serve them from separate `airlock serve` processes",
+        first.display(),
+        second.display()
+    )]
+    FileCollision {
+        /// The file's name (`/files/NAME`).
+        name: String,
+        /// The bundle that carries it first.
+        first: PathBuf,
+        /// The bundle that carries it too, with other bytes.
+        second: PathBuf,
+    },
     /// A blocking task panicked.
     #[error("internal task failed")]
     Join(#[from] tokio::task::JoinError),
@@ -173,6 +192,8 @@ pub trait ServeReporter: Send + Sync {
     fn warn(&self, _message: &str) {}
     /// An image is served under `reference` (`HOST:PORT/` left out).
     fn image(&self, _reference: &str, _digest: &str) {}
+    /// A file is served at `/files/NAME`.
+    fn file(&self, _name: &str, _digest: &str) {}
     /// Listening.
     fn listening(&self, _addr: SocketAddr, _tls: bool, _images: usize, _repositories: usize) {}
     /// One request was answered.
@@ -210,6 +231,8 @@ struct Repo {
 pub(crate) struct Catalog {
     repos: BTreeMap<String, Repo>,
     blobs: HashMap<Digest, Arc<Blob>>,
+    /// The files of the bundles by name (`/files/NAME`), each its layer's blob.
+    files: BTreeMap<String, Arc<Blob>>,
     mapper: NameMapper,
 }
 
@@ -233,9 +256,10 @@ fn catalog(
     planned: Vec<PlannedBundle>,
     mapper: NameMapper,
     reporter: &dyn ServeReporter,
-) -> (Catalog, usize) {
+) -> Result<(Catalog, usize), ServeError> {
     let mut repos: BTreeMap<String, Repo> = BTreeMap::new();
     let mut blobs: HashMap<Digest, Arc<Blob>> = HashMap::new();
+    let mut files: BTreeMap<String, (Arc<Blob>, PathBuf)> = BTreeMap::new();
     let mut images = 0;
     for PlannedBundle {
         bundle: o,
@@ -343,16 +367,45 @@ fn catalog(
                     )),
                 );
             }
+            if let Some(file) = record.file() {
+                let Some(blob) = plan
+                    .blobs
+                    .iter()
+                    .find(|b| b.digest == file.digest && b.size == file.size)
+                    .and_then(|b| blobs.get(&b.digest))
+                else {
+                    reporter.warn(&format!(
+                        "not serving file `{}` at /files/: its manifest does not name its \
+                         digest `{}` (bundle `{}`)",
+                        file.name,
+                        file.digest,
+                        o.path.display()
+                    ));
+                    continue;
+                };
+                if let Some((old, first)) = files.get(&file.name) {
+                    if old.record.digest != file.digest {
+                        return Err(ServeError::FileCollision {
+                            name: file.name.clone(),
+                            first: first.clone(),
+                            second: o.path.clone(),
+                        });
+                    }
+                }
+                reporter.file(&file.name, &file.digest.to_string());
+                files.insert(file.name.clone(), (blob.clone(), o.path.clone()));
+            }
         }
     }
-    (
+    Ok((
         Catalog {
             repos,
             blobs,
+            files: files.into_iter().map(|(n, (b, _))| (n, b)).collect(),
             mapper,
         },
         images,
-    )
+    ))
 }
 
 /// Why an image of a bundle is left out of the catalog (the others are served).
@@ -459,7 +512,7 @@ pub async fn serve(
     let planned = plan(opened, &mapper)?;
     let readers = opts.readers.max(1);
     let reading = Reading::new(readers, CHECKERS);
-    let (catalog, images) = catalog(&reading, planned, mapper, reporter.as_ref());
+    let (catalog, images) = catalog(&reading, planned, mapper, reporter.as_ref())?;
     let tls = match &opts.tls {
         Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
         None => None,
@@ -610,7 +663,7 @@ mod tests {
         let warnings = Warnings::default();
         let mapper = NameMapper::default();
         let planned = plan(vec![a, b, c], &mapper).unwrap();
-        let (cat, images) = catalog(&Reading::new(1, 1), planned, mapper, &warnings);
+        let (cat, images) = catalog(&Reading::new(1, 1), planned, mapper, &warnings).unwrap();
         assert_eq!(images, 3);
         let repo = cat.repo("registry.k8s.io/pause", None).unwrap();
         assert_eq!(repo.tags["3.9"], new);
@@ -632,5 +685,40 @@ mod tests {
         let (b, _) = opened("b", "b.io/x", "1", b"{}");
         let err = plan(vec![a, b], &drop).err().unwrap();
         assert!(err.to_string().contains("would both land at `x`"), "{err}");
+    }
+
+    #[test]
+    fn two_bundles_with_different_files_under_one_name_are_refused() {
+        use airlock_layout::testing::content::{content_bundle, content_bundle_with};
+        use airlock_layout::SigningKey;
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate();
+        let a = content_bundle(&dir.path().join("a"), &key);
+        let same = content_bundle(&dir.path().join("same"), &key);
+        let b = content_bundle_with(&dir.path().join("b"), &key, b"other bytes\n");
+        let trust = Trust::Key(key.verifying_key());
+        let open = |p: &Path| airlock_load::offline::open(p, &trust, Purpose::Serve).unwrap();
+        let mapper = NameMapper::default();
+        // The same file in two bundles is served once.
+        let planned = plan(vec![open(&a.path), open(&same.path)], &mapper).unwrap();
+        let (cat, _) =
+            catalog(&Reading::new(1, 1), planned, mapper.clone(), &NoServeReport).unwrap();
+        assert_eq!(
+            cat.files.keys().collect::<Vec<_>>(),
+            ["hello.txt", "kubernetes/v1.35.2/linux/amd64/kubeadm"]
+        );
+        // Other bytes under the name: refused, naming both bundles.
+        let planned = plan(vec![open(&a.path), open(&b.path)], &mapper).unwrap();
+        let e = catalog(&Reading::new(1, 1), planned, mapper, &NoServeReport)
+            .err()
+            .unwrap();
+        let text = e.to_string();
+        assert!(matches!(e, ServeError::FileCollision { .. }), "{text}");
+        assert!(
+            text.contains("`hello.txt`")
+                && text.contains(&a.path.display().to_string())
+                && text.contains(&b.path.display().to_string()),
+            "{text}"
+        );
     }
 }

@@ -159,6 +159,7 @@ mod connection_tests {
             catalog: Catalog {
                 repos: Default::default(),
                 blobs: Default::default(),
+                files: Default::default(),
                 mapper: NameMapper::default(),
             },
             reporter: Arc::new(NoServeReport),

@@ -44,7 +44,13 @@ impl Pins {
                 source: Box::new(source),
             })?;
         let mut pins = Pins::default();
-        for image in inventory.manifest.images {
+        // Charts and files are no image a manifest can name.
+        for image in inventory
+            .manifest
+            .images
+            .into_iter()
+            .filter(|i| i.is_image())
+        {
             for tag in &image.tags {
                 pins.digests
                     .insert(format!("{}:{tag}", image.name), image.digest.to_string());
@@ -99,4 +105,21 @@ fn is_lock(path: &Path) -> std::io::Result<bool> {
     Ok(serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .is_some_and(|v| v.get("lockVersion").is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_pins_its_images_not_its_charts_and_files() {
+        use airlock_layout::testing::content::{content_bundle, CHART, HELLO, IMAGE, IMAGE_TAG};
+        let dir = tempfile::tempdir().unwrap();
+        let b = content_bundle(dir.path(), &airlock_layout::SigningKey::generate());
+        let pins = Pins::read(&b.path).unwrap();
+        assert_eq!(pins.len(), 1);
+        assert!(pins.digest(IMAGE, IMAGE_TAG).is_some());
+        assert!(pins.digest(HELLO, "latest").is_none());
+        assert!(pins.digest(CHART, &b.record(CHART).tags[0]).is_none());
+    }
 }

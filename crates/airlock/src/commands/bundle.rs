@@ -10,7 +10,12 @@ use crate::flags;
 use crate::report::bundle::{self as report, ProgressReporter};
 
 pub async fn run(args: BundleArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = Spec::load_with(
+        &args.spec,
+        &airlock_bundle::spec::SpecOptions {
+            kubeadm: args.kubeadm.clone(),
+        },
+    )?;
     let (locks, replaces) = flags::bundle_outputs(&args)?;
     if replaces && !global.quiet {
         eprintln!(

@@ -10,7 +10,12 @@ use crate::cli::{GlobalArgs, LockArgs};
 use crate::report::bundle::{self as report, ProgressReporter};
 
 pub async fn run(args: LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
-    let spec = Spec::load(&args.spec)?;
+    let spec = Spec::load_with(
+        &args.spec,
+        &airlock_bundle::spec::SpecOptions {
+            kubeadm: args.kubeadm.clone(),
+        },
+    )?;
     let output = args
         .output
         .clone()

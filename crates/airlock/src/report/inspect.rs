@@ -17,6 +17,7 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
     let images: Vec<serde_json::Value> = m
         .images
         .iter()
+        .filter(|i| i.is_image())
         .map(|i| {
             let size = inv.sizes.get(&i.digest);
             let mut image = json!({
@@ -55,7 +56,7 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
             image
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "inspectVersion": INSPECT_VERSION,
         "file": path,
         "input": inv.source.as_str(),
@@ -64,10 +65,57 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
         "created": m.created,
         "airlockVersion": m.airlock_version,
         "spec": m.spec,
-        "base": m.base,
+        "bases": m.bases,
         "images": images,
         "totals": m.totals,
-    })
+    });
+    // Present only when the bundle carries some (format 3), so the document of a bundle of
+    // images is unchanged.
+    let charts: Vec<serde_json::Value> = m
+        .images
+        .iter()
+        .filter_map(|i| i.chart().map(|c| (i, c)))
+        .map(|(i, c)| {
+            json!({
+                "reference": i.reference,
+                "name": c.name,
+                "version": c.version,
+                "appVersion": c.app_version,
+                "origin": c.origin,
+                "source": i.source,
+                "digest": i.digest,
+                "archive": c.archive,
+                "repositoryDigest": c.repository_digest,
+                "provenance": c.provenance,
+                "images": c.images,
+            })
+        })
+        .collect();
+    let files: Vec<serde_json::Value> = m
+        .images
+        .iter()
+        .filter_map(|i| i.file().map(|f| (i, f)))
+        .map(|(i, f)| {
+            json!({
+                "reference": i.reference,
+                "name": f.name,
+                "size": f.size,
+                "sha256": f.digest.hex(),
+                "digest": f.digest,
+                "manifest": i.digest,
+                "mode": format!("{:04o}", f.mode),
+                "url": f.url,
+                "checksum": f.checksum,
+            })
+        })
+        .collect();
+    if !charts.is_empty() {
+        doc["charts"] = charts.into();
+    }
+    if !files.is_empty() {
+        doc["files"] = files.into();
+    }
+    doc
 }
 
 fn short(d: &Digest) -> String {
@@ -123,7 +171,9 @@ pub fn table(inv: &Inventory) -> String {
         "PLATFORMS".to_owned(),
         "SIZE".to_owned(),
     ]];
-    for i in &m.images {
+    let images: Vec<&airlock_layout::ImageRecord> =
+        m.images.iter().filter(|i| i.is_image()).collect();
+    for i in &images {
         let platforms = if i.platforms.is_empty() {
             "-".to_owned()
         } else {
@@ -141,8 +191,56 @@ pub fn table(inv: &Inventory) -> String {
             size,
         ]);
     }
-    let mut widths = [0; 5];
-    for r in &rows {
+    let mut out = columns(&rows, |n| {
+        if n > 0 {
+            artifact_lines(images[n - 1])
+        } else {
+            Vec::new()
+        }
+    });
+    let (charts, files) = content_tables(m);
+    out.push_str(&charts);
+    out.push_str(&files);
+    out.push('\n');
+    if charts.is_empty() && files.is_empty() {
+        out.push_str(&format!(
+            "{} images, {} unique blobs, {}\n",
+            m.totals.images,
+            m.totals.blobs,
+            human_bytes(m.totals.bytes)
+        ));
+    } else {
+        let count =
+            |f: fn(&airlock_layout::ImageRecord) -> bool| m.images.iter().filter(|i| f(i)).count();
+        out.push_str(&format!(
+            "{} images, {} charts, {} files, {} unique blobs, {}\n",
+            count(|i| i.is_image()),
+            count(|i| i.chart().is_some()),
+            count(|i| i.file().is_some()),
+            m.totals.blobs,
+            human_bytes(m.totals.bytes)
+        ));
+    }
+    out.push_str(&format!(
+        "spec {} (sha256 {}), created {} by airlock {}\n",
+        m.spec.name,
+        &m.spec.sha256[..m.spec.sha256.len().min(12)],
+        m.created,
+        m.airlock_version
+    ));
+    out.push_str(if inv.signature_present {
+        "signature: present, NOT verified here (run `airlock verify BUNDLE --key SIGNER.pub`)\n"
+    } else {
+        "signature: none (the bundle is not signed)\n"
+    });
+    out
+}
+
+/// Rows as aligned columns (the last one unpadded); `under(n)` gives the lines printed under
+/// row `n`.
+fn columns<const N: usize>(rows: &[[String; N]], under: impl Fn(usize) -> Vec<String>) -> String {
+    let mut widths = [0; N];
+    for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -159,31 +257,81 @@ pub fn table(inv: &Inventory) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
-        if n > 0 {
-            for a in artifact_lines(&m.images[n - 1]) {
-                out.push_str(&a);
-                out.push('\n');
-            }
+        for a in under(n) {
+            out.push_str(&a);
+            out.push('\n');
         }
     }
-    out.push('\n');
-    out.push_str(&format!(
-        "{} images, {} unique blobs, {}\n",
-        m.totals.images,
-        m.totals.blobs,
-        human_bytes(m.totals.bytes)
-    ));
-    out.push_str(&format!(
-        "spec {} (sha256 {}), created {} by airlock {}\n",
-        m.spec.name,
-        &m.spec.sha256[..m.spec.sha256.len().min(12)],
-        m.created,
-        m.airlock_version
-    ));
-    out.push_str(if inv.signature_present {
-        "signature: present, NOT verified here (run `airlock verify BUNDLE --key SIGNER.pub`)\n"
-    } else {
-        "signature: none (the bundle is not signed)\n"
-    });
     out
+}
+
+/// The charts and the files of a bundle, each a table after a blank line (empty when there
+/// are none).
+fn content_tables(m: &airlock_layout::BundleManifest) -> (String, String) {
+    let charts: Vec<(&airlock_layout::ImageRecord, &airlock_layout::ChartInfo)> = m
+        .images
+        .iter()
+        .filter_map(|i| i.chart().map(|c| (i, c)))
+        .collect();
+    let mut chart_text = String::new();
+    if !charts.is_empty() {
+        let mut rows = vec![[
+            "CHART".to_owned(),
+            "VERSION".to_owned(),
+            "APP VERSION".to_owned(),
+            "DIGEST".to_owned(),
+            "PROVENANCE".to_owned(),
+            "ORIGIN".to_owned(),
+        ]];
+        for (i, c) in &charts {
+            rows.push([
+                c.name.clone(),
+                c.version.clone(),
+                c.app_version.clone().unwrap_or_else(|| "-".into()),
+                short(&i.digest),
+                if c.provenance { "yes" } else { "no" }.into(),
+                c.origin.clone(),
+            ]);
+        }
+        chart_text.push('\n');
+        chart_text.push_str(&columns(&rows, |n| match n {
+            0 => Vec::new(),
+            n => charts[n - 1]
+                .1
+                .images
+                .iter()
+                .map(|img| format!("  names image {img}"))
+                .collect(),
+        }));
+    }
+    let files: Vec<&airlock_layout::FileInfo> = m.images.iter().filter_map(|i| i.file()).collect();
+    let mut file_text = String::new();
+    if !files.is_empty() {
+        let mut rows = vec![[
+            "FILE".to_owned(),
+            "SIZE".to_owned(),
+            "SHA256".to_owned(),
+            "MODE".to_owned(),
+            "FROM".to_owned(),
+        ]];
+        for f in &files {
+            let from = match (&f.url, &f.checksum) {
+                (Some(u), airlock_layout::FileChecksum::Url { url }) => {
+                    format!("{u} (checksum {url})")
+                }
+                (Some(u), _) => format!("{u} (sha256 from the spec)"),
+                (None, _) => "local file".to_owned(),
+            };
+            rows.push([
+                f.name.clone(),
+                human_bytes(f.size),
+                f.digest.hex().to_owned(),
+                format!("{:04o}", f.mode),
+                from,
+            ]);
+        }
+        file_text.push('\n');
+        file_text.push_str(&columns(&rows, |_| Vec::new()));
+    }
+    (chart_text, file_text)
 }

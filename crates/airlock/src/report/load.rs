@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use airlock_load::{
-    render_error, ContainerdReport, ImageReport, LoadOutcome, LoadReport, LoadReporter,
+    render_error, ContainerdReport, ContentKind, FileState, FilesReport, ImageReport, LoadOutcome,
+    LoadReport, LoadReporter,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -17,19 +18,66 @@ use super::human_bytes;
 
 /// The end of a load that ran: the report on stdout with `--json`, the summary on stderr,
 /// exit code 1 when an image failed.
-pub fn finished(outcome: &LoadOutcome, json: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+///
+/// With `--files-to`, the files are said first; in `--json` they are the `files` member of
+/// the load's report (or the whole document without `--to`).
+pub fn finished(
+    outcome: Option<&LoadOutcome>,
+    files: Option<&FilesReport>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome)?);
+        let doc = match (outcome, files) {
+            (Some(o), None) => serde_json::to_value(o)?,
+            (None, Some(f)) => serde_json::to_value(f)?,
+            (Some(o), Some(f)) => {
+                let mut doc = serde_json::to_value(o)?;
+                doc["files"] = serde_json::to_value(f)?;
+                doc
+            }
+            (None, None) => json!({}),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
+    if let Some(f) = files {
+        render_files(f, quiet);
     }
     match outcome {
-        LoadOutcome::Registry(r) => render(r, quiet),
-        LoadOutcome::Containerd(r) => render_containerd(r, quiet),
+        Some(LoadOutcome::Registry(r)) => render(r, quiet),
+        Some(LoadOutcome::Containerd(r)) => render_containerd(r, quiet),
+        None => {}
     }
-    Ok(if outcome.all_loaded() {
+    Ok(if outcome.is_none_or(LoadOutcome::all_loaded) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn render_files(r: &FilesReport, quiet: bool) {
+    if quiet {
+        return;
+    }
+    let mut counts = [0usize; 3];
+    for f in &r.files {
+        counts[f.state as usize] += 1;
+        eprintln!(
+            "{} {} ({}, {} bytes, mode {})",
+            f.state.as_str(),
+            f.path.display(),
+            f.digest,
+            f.size,
+            f.mode
+        );
+    }
+    eprintln!(
+        "files under {}: {} written, {} unchanged, {} replaced",
+        r.dir.display(),
+        counts[FileState::Written as usize],
+        counts[FileState::Unchanged as usize],
+        counts[FileState::Replaced as usize],
+    );
 }
 
 fn render_containerd(r: &ContainerdReport, quiet: bool) {
@@ -73,6 +121,12 @@ fn render_containerd(r: &ContainerdReport, quiet: bool) {
             t.records_updated,
             t.records_unchanged,
         );
+        if r.charts_not_loaded + r.files_not_loaded > 0 {
+            eprintln!(
+                "left out: {} charts and {} files (containerd holds images only)",
+                r.charts_not_loaded, r.files_not_loaded
+            );
+        }
     }
     // Each failure was said as it happened (`Progress::image_failed`).
     if !r.failures.is_empty() {
@@ -106,10 +160,19 @@ fn render(r: &LoadReport, quiet: bool) {
         } else {
             0.0
         };
+        let of = |k| r.images.iter().filter(|i| i.content == Some(k)).count();
+        let (charts, files) = (of(ContentKind::Chart), of(ContentKind::File));
+        let what = if charts + files == 0 {
+            format!("{} images", t.images)
+        } else {
+            format!(
+                "{} images, {charts} charts, {files} files",
+                t.images as usize - charts - files
+            )
+        };
         eprintln!(
-            "loaded {} images into {} in {:.1}s: {} blobs sent ({}, {rate:.0} MB/s), {} already \
+            "loaded {what} into {} in {:.1}s: {} blobs sent ({}, {rate:.0} MB/s), {} already \
              there, {} mounted",
-            t.images,
             r.target,
             r.seconds,
             t.blobs_sent,

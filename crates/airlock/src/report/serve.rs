@@ -22,6 +22,12 @@ impl ServeReporter for Lines {
         }
     }
 
+    fn file(&self, name: &str, digest: &str) {
+        if !self.quiet {
+            eprintln!("serving /files/{name} ({digest})");
+        }
+    }
+
     fn listening(&self, addr: SocketAddr, tls: bool, images: usize, repositories: usize) {
         if !self.quiet {
             let scheme = if tls { "https" } else { "http" };

@@ -280,7 +280,7 @@ pub fn artifact_bundle(dir: &Path, signer: &SigningKey, carried: Carried) -> Art
         totals: Totals::of(&images, &b.blobs),
         images,
         blobs: b.blobs.clone(),
-        base: None,
+        bases: Vec::new(),
     };
     let index_json = manifest.index_json();
     let manifest_json = manifest.to_json_bytes();

@@ -375,7 +375,7 @@ mod tests {
             totals: Totals::of(&images, &blobs),
             images,
             blobs,
-            base: None,
+            bases: Vec::new(),
         }
     }
 

@@ -75,7 +75,7 @@ pub(crate) fn bundle_of(
         totals: Totals::of(&images, &blobs),
         images,
         blobs: blobs.clone(),
-        base: None,
+        bases: Vec::new(),
     };
     let manifest_json = manifest.to_json_bytes();
     let key = SigningKey::generate();

@@ -2,7 +2,8 @@
 //! are parsed or refused without panicking.
 
 use airlock_layout::{
-    BaseBundle, BlobRecord, BundleManifest, Digest, ImageRecord, SpecInfo, Totals, FORMAT_VERSION,
+    BaseBundle, BaseKind, BlobRecord, BundleManifest, Digest, ImageRecord, SpecInfo, Totals,
+    FORMAT_VERSION,
 };
 use proptest::prelude::*;
 
@@ -80,7 +81,15 @@ fn manifest() -> impl Strategy<Value = BundleManifest> {
                     blobs: totals.1,
                     bytes: totals.2,
                 },
-                base: base.map(|(digest, name)| BaseBundle { digest, name }),
+                bases: base
+                    .map(|(digest, name)| BaseBundle {
+                        kind: BaseKind::Bundle,
+                        digest,
+                        name,
+                        blobs: Vec::new(),
+                    })
+                    .into_iter()
+                    .collect(),
             },
         )
 }

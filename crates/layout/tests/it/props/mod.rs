@@ -113,7 +113,7 @@ pub fn manifest_of(blobs: &[BlobRecord]) -> BundleManifest {
         totals: Totals::of(&images, blobs),
         images,
         blobs: blobs.to_vec(),
-        base: None,
+        bases: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ const SUBCOMMANDS: &[&str] = &[
     "load",
     "serve",
     "lock",
+    "sync",
     "images",
     "outdated",
     "config",

@@ -21,6 +21,7 @@ mod serve;
 mod sign;
 mod supply_chain;
 mod support;
+mod sync;
 mod upstream;
 mod verify;
 mod workloads;

@@ -27,7 +27,7 @@ fn non_test_code() -> Vec<(PathBuf, String)> {
     let root = airlock_testkit::workspace_root().join("crates");
     let mut out = Vec::new();
     for krate in [
-        "layout", "kube", "registry", "bundle", "load", "serve", "airlock",
+        "layout", "kube", "registry", "bundle", "load", "serve", "sync", "airlock",
     ] {
         for path in sources(&root.join(krate).join("src")) {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();

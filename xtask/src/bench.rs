@@ -16,6 +16,7 @@ use crate::install::cargo;
 
 mod artifacts;
 mod serve;
+mod sync;
 mod workloads;
 
 #[derive(clap::Args)]
@@ -54,6 +55,9 @@ pub enum What {
     /// `airlock load --to containerd://` into a fresh containerd vs `zstd -d | ctr images
     /// import`, each with and without unpacking
     Containerd,
+    /// `airlock sync` vs `skopeo sync --src yaml --dest docker`, cold and no-op, on the
+    /// fixtures and the many-images corpus
+    Sync,
     /// `airlock images from` and `airlock rewrite` over a generated ~50 MB manifest corpus vs
     /// `grep -rhoE 'image: …' | sort -u` and `sed -E`
     Workloads,
@@ -82,6 +86,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Serve => serve::bench_serve(args.runs.max(1)),
         What::Containerd => bench_containerd(args.runs.max(1)),
         What::Workloads => workloads::bench_workloads(args.runs.max(1)),
+        What::Sync => sync::bench_sync(args.runs.max(1)),
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Online side: resolve a spec's images to digests and write the lock, fetching nothing else
     Lock(LockArgs),
+    /// Connected mirror: copy a spec's images registry to registry; a no-op run asks HEADs only
+    Sync(SyncArgs),
     /// Online side: newer patch and minor releases of a spec's or lock's images, and mirrors
     /// that lag behind their origin (tag lists and HEAD only; exit 1 when anything is behind)
     Outdated(OutdatedArgs),
@@ -222,6 +224,37 @@ pub struct LoadArgs {
     /// Create missing Harbor projects (first path element) through Harbor's API, private
     #[arg(long)]
     pub harbor_create_projects: bool,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The spec: a YAML `kind: Bundle` document, or a text file with one image reference a line
+    pub spec: PathBuf,
+    /// The registry to keep current: registry://HOST[:PORT][/PREFIX]
+    #[arg(long, value_name = "registry://HOST[:PORT][/PREFIX]")]
+    pub to: String,
+    #[command(flatten)]
+    pub naming: NameArgs,
+    #[command(flatten)]
+    pub access: TargetAccessArgs,
+    /// Write the upstream digests to this lock file (with --locked: read it instead)
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Take the lock's digests as the truth (--lock, default SPEC.lock); sources are asked only for missing content
+    #[arg(long)]
+    pub locked: bool,
+    /// Say what would change; send nothing to the target but HEAD requests
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Uploads at once (images are compared with HEAD four times as many at once)
+    #[arg(short, long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,

@@ -19,7 +19,7 @@ use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
 use crate::cli::{
-    BundleArgs, CheckArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs,
+    BundleArgs, CheckArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs, SyncArgs,
 };
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
@@ -388,4 +388,57 @@ pub fn serve_options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     opts.readers = usize::from(args.jobs);
     opts.write_timeout = std::time::Duration::from_secs(args.write_timeout);
     Ok(opts)
+}
+
+// ---- sync ----
+
+/// `sync`'s flags into its options: the spec read, the target and names checked, the
+/// target's access settings; the sources are reached as the spec's `registries:` and the
+/// docker/podman auth files say.
+pub fn sync_options(args: &SyncArgs) -> anyhow::Result<airlock_sync::SyncOptions> {
+    let target: Target = args.to.parse()?;
+    let (rule, rewrites) = names(&args.naming)?;
+    let lock = match (&args.lock, args.locked) {
+        (lock, true) => airlock_sync::LockMode::Locked(
+            lock.clone()
+                .unwrap_or_else(|| airlock_bundle::default_lock_path(&args.spec)),
+        ),
+        (Some(lock), false) => {
+            check_output("--lock", lock, &[("spec", &args.spec)])?;
+            airlock_sync::LockMode::Write(lock.clone())
+        }
+        (None, false) => airlock_sync::LockMode::None,
+    };
+    let spec = Spec::load(&args.spec)?;
+    let access = &args.access;
+    if let Some(ca) = &access.ca_file {
+        if !ca.is_file() {
+            bail!("cannot read the CA file `{}`", ca.display());
+        }
+    }
+    let mut client = ClientOptions {
+        docker_config: !access.no_docker_config,
+        retries: args.retries,
+        user_agent: user_agent(),
+        ..ClientOptions::default()
+    };
+    let host = client.hosts.entry(target.host.clone()).or_default();
+    host.plain_http = access.plain_http;
+    host.ca_file = access.ca_file.clone();
+    if let Some(username) = &access.username {
+        host.credentials = Some(Credentials {
+            username: username.clone(),
+            password: read_secret_stdin("--password-stdin")?,
+        });
+    }
+    Ok(airlock_sync::SyncOptions {
+        spec,
+        target,
+        rule,
+        rewrites,
+        client,
+        lock,
+        dry_run: args.dry_run,
+        jobs: usize::from(args.jobs),
+    })
 }

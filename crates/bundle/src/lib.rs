@@ -38,11 +38,11 @@ use std::path::{Path, PathBuf};
 pub use airlock_kube as kubernetes;
 pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
-pub use airlock_registry::{ClientOptions, Credentials};
+pub use airlock_registry::{ClientOptions, Credentials, RateLimit};
 pub use error::{render as render_error, BlobError, ContentProblem, Error, ImageError};
 pub use lock::Lock;
 pub use outdated::{outdated, OutdatedOptions, OutdatedReport};
-pub use pull::{bundle, resolve_lock};
+pub use pull::{apply_spec_hosts, bundle, resolve_lock, sources as image_sources, Source};
 pub use spec::Spec;
 
 /// What a bundle run needs.
@@ -145,6 +145,9 @@ pub struct BundleOutcome {
     pub cached_bytes: u64,
     /// Archive statistics.
     pub archive: ArchiveStats,
+    /// The request budgets registries announced during the run (Docker Hub's `RateLimit-*`
+    /// headers), by registry.
+    pub rate_limits: Vec<(String, RateLimit)>,
 }
 
 /// Progress of a run, for the binary to render. Every method has an empty default.

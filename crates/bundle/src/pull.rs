@@ -13,12 +13,11 @@ use airlock_layout::{
 use airlock_registry::{Client, ClientOptions, ManifestTypes};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
-use oci_spec::image::{Descriptor, ImageIndex};
 use tracing::{debug, info_span, Instrument};
 
 use crate::error::{BlobError, Error, ImageError};
 use crate::lock::{Lock, LockedImage, LOCK_VERSION};
-use crate::platform::PlatformFilter;
+use crate::platform::{FilteredIndex, PlatformFilter};
 use crate::spec::{ImageSpec, RegistrySettings, Spec};
 use crate::{BundleOptions, BundleOutcome, LockOptions, LockOutcome, Reporter};
 
@@ -31,9 +30,11 @@ const REWRITES: usize = 3;
 
 /// Where an image is pulled from: a repository on a registry host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Source {
-    pub(crate) host: String,
-    pub(crate) repository: String,
+pub struct Source {
+    /// `host[:port]` (Docker Hub as `docker.io`).
+    pub host: String,
+    /// The repository on that host.
+    pub repository: String,
 }
 
 impl std::fmt::Display for Source {
@@ -339,6 +340,7 @@ pub async fn bundle(
         resumed_bytes,
         cached_bytes,
         archive,
+        rate_limits: ctx.client.rate_limits(),
     })
 }
 
@@ -579,7 +581,7 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<Digest> {
 /// The spec's `plainHttp` and `caFile` settings, merged into the client's host settings, and
 /// the manifest media types of the content model (unless the client was given others: the
 /// registry client knows none of its own).
-pub(crate) fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
+pub fn apply_spec_hosts(client: &mut ClientOptions, spec: &Spec) {
     apply_manifest_types(client);
     for (host, settings) in &spec.registries {
         let entry = client.hosts.entry(host.clone()).or_default();
@@ -831,12 +833,13 @@ fn image_of(e: &ImageError) -> &str {
     }
 }
 
-/// The sources of an image: the spec's mirrors of its registry in order, then the origin.
+/// The sources of an image: the spec's mirrors of its registry in order, then the origin;
+/// each with whether it is a mirror.
 ///
 /// `k8s.gcr.io` and `registry.k8s.io` are aliases: the mirrors of either apply to both, and a
 /// `k8s.gcr.io` image (frozen since 2023) is looked up at `registry.k8s.io` after its own origin.
 /// The image keeps the name it was given.
-pub(crate) fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
+pub fn sources(spec: &Spec, img: &ImageSpec) -> Vec<(Source, bool)> {
     let r = &img.reference;
     let mut out = Vec::new();
     if let Some(settings) = RegistrySettings::for_host(&spec.registries, &r.registry) {
@@ -1363,23 +1366,14 @@ impl ImageWalk<'_> {
         digest: &Digest,
         filter: &PlatformFilter,
     ) -> Result<(Bytes, Digest, Option<Digest>), ImageError> {
-        let index: ImageIndex = serde_json::from_slice(bytes)
-            .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
-        let all = index.manifests();
-        let kept: Vec<&Descriptor> = all
-            .iter()
-            .filter(|d| match d.platform() {
-                Some(p) => filter.keeps(&Platform::from_oci(p)),
-                None => *filter == PlatformFilter::All,
-            })
-            .collect();
-        if kept.is_empty() {
-            let available: Vec<String> = all
-                .iter()
-                .filter_map(|d| d.platform().as_ref())
-                .map(|p| Platform::from_oci(p).to_string())
-                .collect();
-            return Err(ImageError::NoPlatform {
+        match crate::platform::filter_index(bytes, filter)
+            .map_err(|e| self.bad(upstream, media_type, e.to_string()))?
+        {
+            FilteredIndex::Unchanged => Ok((bytes.clone(), digest.clone(), None)),
+            FilteredIndex::Rewritten { bytes, digest: new } => {
+                Ok((bytes, new, Some(digest.clone())))
+            }
+            FilteredIndex::NothingKept { available } => Err(ImageError::NoPlatform {
                 image: self.image.to_string(),
                 digest: upstream.to_string(),
                 wanted: filter.to_string(),
@@ -1388,26 +1382,8 @@ impl ImageWalk<'_> {
                 } else {
                     available.join(", ")
                 },
-            });
+            }),
         }
-        if kept.len() == all.len() {
-            return Ok((bytes.clone(), digest.clone(), None));
-        }
-        // Rewrite the index with only the kept manifests, preserving every other field of
-        // the upstream document as it was.
-        let mut value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| self.bad(upstream, media_type, e.to_string()))?;
-        let keep: HashSet<String> = kept.iter().map(|d| d.digest().to_string()).collect();
-        if let Some(serde_json::Value::Array(list)) = value.get_mut("manifests") {
-            list.retain(|m| {
-                m.get("digest")
-                    .and_then(|d| d.as_str())
-                    .is_some_and(|d| keep.contains(d))
-            });
-        }
-        let new_bytes = Bytes::from(serde_json::to_vec(&value).expect("index serialises"));
-        let new_digest = Digest::of_bytes(&new_bytes);
-        Ok((new_bytes, new_digest, Some(digest.clone())))
     }
 
     /// Fetches a manifest named by an index, by digest (the walk checks it).

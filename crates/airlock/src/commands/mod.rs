@@ -12,6 +12,7 @@ mod lock;
 mod outdated;
 mod rewrite;
 mod serve;
+mod sync;
 mod verify;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lock(args) => lock::run(args, &cli.global).await,
         Command::Outdated(args) => outdated::run(args, &cli.global).await,
         Command::Serve(args) => serve::run(args, &cli.global).await,
+        Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Check(args) => check::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
         Command::Rewrite(args) => rewrite::run(args, &cli.global),

@@ -271,9 +271,12 @@ pub fn finished(
                 beside_manifest_path(&outcome.output).display()
             ),
         }
+        for (host, limit) in &outcome.rate_limits {
+            eprintln!("rate limit: {host}: {limit}");
+        }
     }
     if json {
-        let doc = json!({
+        let mut doc = json!({
             "output": outcome.output,
             "spec": {"name": m.spec.name, "sha256": m.spec.sha256},
             "images": m.images,
@@ -293,6 +296,13 @@ pub fn finished(
             "signature": signed_by.map(|_| beside_signature_path(&outcome.output)),
             "signedBy": signed_by,
         });
+        if !outcome.rate_limits.is_empty() {
+            doc["rateLimits"] = outcome
+                .rate_limits
+                .iter()
+                .map(|(host, l)| json!({"host": host, "limit": l.limit, "remaining": l.remaining, "text": format!("{host}: {l}")}))
+                .collect();
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     if outcome.failures.is_empty() {

@@ -15,6 +15,7 @@ pub mod key;
 pub mod load;
 pub mod outdated;
 pub mod serve;
+pub mod sync;
 pub mod verify;
 pub mod workloads;
 

@@ -1,0 +1,157 @@
+//! `cargo xtask bench sync`: `airlock sync` against `skopeo sync --src yaml --dest docker` on
+//! the same images from the same source registry, each into a fresh target registry, in one
+//! run: cold (the target empty) and no-op (the same sync again), on the fixture images and on
+//! the many-images corpus; wall time and peak RSS of each process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use airlock_testkit::{fixtures, Auth, Registry, RegistryOptions};
+use anyhow::Context as _;
+
+use super::{mb, measure, median, prepare, Sample};
+
+/// Images in the many-images corpus.
+const IMAGES: usize = 200;
+
+/// The spec `airlock sync` reads: every tag of every image of `set` at `source`.
+fn airlock_spec(path: &Path, set: &fixtures::FixtureSet, source: &str) -> anyhow::Result<()> {
+    let mut text = String::from(
+        "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {name: bench}\nspec:\n  \
+         artifacts: none\n  images:\n",
+    );
+    for image in &set.images {
+        for t in &image.tags {
+            text.push_str(&format!("    - {source}/{}:{t}\n", image.repository));
+        }
+    }
+    text.push_str(&format!(
+        "  registries:\n    {source}: {{plainHttp: true}}\n"
+    ));
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+/// The YAML `skopeo sync --src yaml` reads: the same images and tags.
+fn skopeo_yaml(path: &Path, set: &fixtures::FixtureSet, source: &str) -> anyhow::Result<()> {
+    let mut repos: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for image in &set.images {
+        repos
+            .entry(&image.repository)
+            .or_default()
+            .extend(image.tags.iter().map(String::as_str));
+    }
+    let mut text = format!("{source}:\n  tls-verify: false\n  images:\n");
+    for (repo, tags) in repos {
+        text.push_str(&format!("    {repo}: [{}]\n", tags.join(", ")));
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+struct Row {
+    cold: Sample,
+    noop: Sample,
+}
+
+pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
+    let (airlock, work) = prepare("bench-sync")?;
+    let fixture_set = fixtures::fixture_set()?;
+    let many = fixtures::many_images(IMAGES)?;
+    let fixture_source = Registry::with_fixtures(false, Auth::None)?;
+    let many_source = Registry::start(RegistryOptions::default())?;
+    fixtures::push(&many, &many_source.url(), "").context("pushing the many-images corpus")?;
+
+    let mut table = Vec::new();
+    for (name, set, source) in [
+        ("fixtures", &fixture_set, &fixture_source),
+        ("many-images", &many, &many_source),
+    ] {
+        let tags: usize = set.images.iter().map(|i| i.tags.len()).sum();
+        eprintln!(
+            "{name}: {} images ({tags} tags), {:.1} MB unique",
+            set.images.len(),
+            mb(set.unique_blob_bytes)
+        );
+        let spec = work.join(format!("{name}.yaml"));
+        let yaml = work.join(format!("{name}-skopeo.yaml"));
+        airlock_spec(&spec, set, &source.host)?;
+        skopeo_yaml(&yaml, set, &source.host)?;
+        let (mut a, mut s) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            // Fresh targets each run, the two tools interleaved.
+            let target = Registry::start(RegistryOptions::default())?;
+            let sync = || {
+                let mut c = Command::new(&airlock);
+                c.arg("sync")
+                    .arg(&spec)
+                    .arg("--to")
+                    .arg(format!("registry://{}/mirror", target.host))
+                    .args(["--plain-http", "--names", "drop-host", "--jobs", "8"])
+                    .arg("--quiet")
+                    .env("DOCKER_CONFIG", work.join("no-docker-config"));
+                measure(c).context("airlock sync")
+            };
+            let cold = sync()?;
+            let noop = sync()?;
+            a.push(Row { cold, noop });
+            drop(target);
+
+            let target = Registry::start(RegistryOptions::default())?;
+            let skopeo = || {
+                let mut c = Command::new("skopeo");
+                c.args(["sync", "--all", "--src", "yaml", "--dest", "docker"])
+                    .arg("--dest-tls-verify=false")
+                    .arg(&yaml)
+                    .arg(format!("{}/mirror", target.host));
+                c.stdout(std::process::Stdio::null());
+                measure(c).context("skopeo sync")
+            };
+            let cold = skopeo()?;
+            let noop = skopeo()?;
+            s.push(Row { cold, noop });
+        }
+        let pick = |rows: &mut Vec<Row>| {
+            let mut cold: Vec<Sample> = rows.iter().map(|r| copy(&r.cold)).collect();
+            let mut noop: Vec<Sample> = rows.iter().map(|r| copy(&r.noop)).collect();
+            (median(&mut cold), median(&mut noop))
+        };
+        let (ac, an) = pick(&mut a);
+        let (sc, sn) = pick(&mut s);
+        table.push((name, tags, ac, an, sc, sn));
+    }
+    println!();
+    println!(
+        "| corpus | airlock cold | skopeo cold | cold speed-up | airlock no-op | skopeo no-op | \
+         no-op speed-up | airlock peak RSS | skopeo peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, tags, ac, an, sc, sn) in &table {
+        println!(
+            "| {name} ({tags} tags) | {:.2} s | {:.2} s | {:.1}× | {:.3} s | {:.2} s | {:.1}× | \
+             {:.1} MiB | {:.1} MiB |",
+            ac.seconds,
+            sc.seconds,
+            sc.seconds / ac.seconds,
+            an.seconds,
+            sn.seconds,
+            sn.seconds / an.seconds,
+            ac.max_rss_kib.max(an.max_rss_kib) as f64 / 1024.0,
+            sc.max_rss_kib.max(sn.max_rss_kib) as f64 / 1024.0,
+        );
+    }
+    println!();
+    println!(
+        "median of {runs}; targets: cold ≥ 2×, no-op ≥ 10× faster than skopeo, airlock peak \
+         RSS ≤ 64 MiB"
+    );
+    Ok(())
+}
+
+fn copy(s: &Sample) -> Sample {
+    Sample {
+        seconds: s.seconds,
+        max_rss_kib: s.max_rss_kib,
+    }
+}

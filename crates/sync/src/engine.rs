@@ -351,7 +351,16 @@ impl Engine {
         let mut artifact_source = found.clone();
         if unchanged {
             report.change = Change::Unchanged;
-            if !img.artifacts.is_none() {
+            // Artifacts are found by tag (`sha256-<hex>.sig`, `sha256-<hex>`): a source
+            // repository with no such tag has none, and the target need not be read.
+            let may_have_artifacts = !img.artifacts.is_none() && {
+                let source = found.as_ref().unwrap_or(&sources[0].0);
+                self.tag_list(source)
+                    .await
+                    .iter()
+                    .any(|t| t.starts_with("sha256-"))
+            };
+            if may_have_artifacts {
                 // The subjects are the target's: its index (read there, which costs the
                 // source nothing) names the platform manifests.
                 let top = self

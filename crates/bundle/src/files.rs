@@ -17,7 +17,7 @@ use futures_util::StreamExt as _;
 use tracing::debug;
 
 use crate::error::{BlobError, ContentProblem, ImageError};
-use crate::pull::{Ctx, Refetch, Resolved, Source};
+use crate::pull::{blocking, write_chunks, Ctx, Refetch, Resolved, Source};
 use crate::spec::{ChecksumSpec, FileSource, FileSpec, RegistrySettings, Spec};
 
 /// The largest checksum file read (a `SHA256SUMS` of a release is a few KiB).
@@ -495,37 +495,6 @@ async fn download_one(ctx: &Ctx, url: &str, digest: &Digest) -> Result<u64, Fail
         }),
         Err(e) => Err(Failed::Cache(e.into())),
     }
-}
-
-fn write_chunks(
-    w: &mut airlock_layout::BlobWriter,
-    chunks: &[Bytes],
-    path: &Path,
-) -> Result<(), BlobError> {
-    use std::io::Write;
-    for c in chunks {
-        w.write_all(c).map_err(|source| BlobError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    }
-    Ok(())
-}
-
-async fn blocking<F>(
-    mut w: airlock_layout::BlobWriter,
-    f: F,
-) -> Result<airlock_layout::BlobWriter, BlobError>
-where
-    F: FnOnce(&mut airlock_layout::BlobWriter) -> Result<(), BlobError> + Send + 'static,
-{
-    let (w, r) = tokio::task::spawn_blocking(move || {
-        let r = f(&mut w);
-        (w, r)
-    })
-    .await?;
-    r?;
-    Ok(w)
 }
 
 /// Hashes a local file, checks it against `expected` when given, and copies it into the cache

@@ -1666,7 +1666,7 @@ pub(crate) async fn fetch_blob(
     })
 }
 
-fn write_chunks(
+pub(crate) fn write_chunks(
     w: &mut airlock_layout::BlobWriter,
     chunks: &[Bytes],
     path: &std::path::Path,
@@ -1681,7 +1681,7 @@ fn write_chunks(
     Ok(())
 }
 
-async fn blocking<F>(
+pub(crate) async fn blocking<F>(
     mut w: airlock_layout::BlobWriter,
     f: F,
 ) -> Result<airlock_layout::BlobWriter, BlobError>

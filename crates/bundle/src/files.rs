@@ -13,19 +13,16 @@ use std::path::{Path, PathBuf};
 use airlock_layout::content::{file_manifest, FileParts};
 use airlock_layout::{media, Content, Digest, FileChecksum, FileInfo};
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use tracing::debug;
 
 use crate::error::{BlobError, ContentProblem, ImageError};
-use crate::pull::{blocking, write_chunks, Ctx, Refetch, Resolved, Source};
+use crate::pull::{blocking, write_body, Ctx, Refetch, Resolved, Source};
 use crate::spec::{ChecksumSpec, FileSource, FileSpec, RegistrySettings, Spec};
 
 /// The largest checksum file read (a `SHA256SUMS` of a release is a few KiB).
 const CHECKSUM_MAX: u64 = 1 << 20;
 /// How often a download broken mid-stream is resumed before giving up.
 const RESUMES: u32 = 5;
-/// Bytes gathered before a write to the cache is handed to a blocking thread.
-const WRITE_BATCH: usize = 1 << 20;
 
 /// The URLs to ask for `url`, in order: the spec's mirrors of its host, then the origin.
 pub(crate) fn candidates(spec: &Spec, url: &str) -> Vec<String> {
@@ -441,32 +438,8 @@ async fn download_one(ctx: &Ctx, url: &str, digest: &Digest) -> Result<u64, Fail
         } else {
             writer.set_size(u64::MAX);
         }
-        let mut body = resp.stream;
-        let mut batch: Vec<Bytes> = Vec::new();
-        let mut batch_len = 0;
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(b) => {
-                    batch_len += b.len();
-                    batch.push(b);
-                    if batch_len >= WRITE_BATCH {
-                        let chunks = std::mem::take(&mut batch);
-                        batch_len = 0;
-                        let p = cache_path.clone();
-                        writer = blocking(writer, move |w| write_chunks(w, &chunks, &p)).await?;
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let p = cache_path.clone();
-            writer = blocking(writer, move |w| write_chunks(w, &batch, &p)).await?;
-        }
+        let (w, failure) = write_body(writer, resp.stream, &cache_path, |_| {}).await?;
+        writer = w;
         match failure {
             None => break,
             Some(e) if broken < RESUMES.max(ctx.retries) && e.is_retryable() => {

@@ -1622,34 +1622,12 @@ pub(crate) async fn fetch_blob(
                 resumed = 0;
             }
         }
-        let mut body = resp.stream;
-        let mut batch: Vec<Bytes> = Vec::new();
-        let mut batch_len = 0;
-        let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(b) => {
-                    ctx.reporter.download_progress(b.len() as u64);
-                    downloaded += b.len() as u64;
-                    batch_len += b.len();
-                    batch.push(b);
-                    if batch_len >= WRITE_BATCH {
-                        let chunks = std::mem::take(&mut batch);
-                        batch_len = 0;
-                        let p = cache_path.clone();
-                        writer = blocking(writer, move |w| write_chunks(w, &chunks, &p)).await?;
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let p = cache_path.clone();
-            writer = blocking(writer, move |w| write_chunks(w, &batch, &p)).await?;
-        }
+        let (w, failure) = write_body(writer, resp.stream, &cache_path, |n| {
+            ctx.reporter.download_progress(n as u64);
+            downloaded += n as u64;
+        })
+        .await?;
+        writer = w;
         match failure {
             None => break,
             Some(e) if broken < RESUMES.max(ctx.retries) && e.is_retryable() => {
@@ -1664,6 +1642,44 @@ pub(crate) async fn fetch_blob(
         downloaded,
         resumed,
     })
+}
+
+/// Writes a response body into `writer`, batched onto blocking threads; `on_chunk` sees each
+/// chunk's length as it arrives. A body that breaks off is handed back with the writer (which
+/// holds what arrived, for a resume), not as an error.
+pub(crate) async fn write_body(
+    mut writer: airlock_layout::BlobWriter,
+    mut body: airlock_registry::BlobStream,
+    path: &std::path::Path,
+    mut on_chunk: impl FnMut(usize),
+) -> Result<(airlock_layout::BlobWriter, Option<airlock_registry::Error>), BlobError> {
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0;
+    let mut failure = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(b) => {
+                on_chunk(b.len());
+                batch_len += b.len();
+                batch.push(b);
+                if batch_len >= WRITE_BATCH {
+                    let chunks = std::mem::take(&mut batch);
+                    batch_len = 0;
+                    let p = path.to_path_buf();
+                    writer = blocking(writer, move |w| write_chunks(w, &chunks, &p)).await?;
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let p = path.to_path_buf();
+        writer = blocking(writer, move |w| write_chunks(w, &batch, &p)).await?;
+    }
+    Ok((writer, failure))
 }
 
 pub(crate) fn write_chunks(

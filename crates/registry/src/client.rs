@@ -1140,20 +1140,7 @@ impl Client {
         if let Some(c) = &self.inner.default_credentials {
             return Ok(Some(c.clone()));
         }
-        let Some(files) = &self.inner.auth_files else {
-            return Ok(None);
-        };
-        let cell = self
-            .inner
-            .found_credentials
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(registry.to_owned())
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| files.lookup(registry))
-            .await
-            .cloned()
+        self.auth_file_credentials(registry).await
     }
 
     /// Credentials for a download host: its own, else from the auth files (the default
@@ -1162,6 +1149,11 @@ impl Client {
         if let Some(c) = self.host(host).and_then(|h| h.credentials.clone()) {
             return Ok(Some(c));
         }
+        self.auth_file_credentials(host).await
+    }
+
+    /// `host`'s entry in the docker/podman auth files, looked up once per run.
+    async fn auth_file_credentials(&self, host: &str) -> Result<Option<Credentials>, Error> {
         let Some(files) = &self.inner.auth_files else {
             return Ok(None);
         };

@@ -168,7 +168,6 @@ impl Drop for Nginx {
 /// The configuration, after distribution's "NGINX authentication" recipe (minus the auth,
 /// which stays with the registry).
 fn config(dir: &Path, host: &str, pki: &Pki, upstream: &Registry, body_limit: &str) -> String {
-    let d = |name: &str| quoted(&dir.join(name));
     let (scheme, upstream_tls) = match &upstream.ca_file {
         Some(ca) => (
             "https",
@@ -180,24 +179,7 @@ fn config(dir: &Path, host: &str, pki: &Pki, upstream: &Registry, body_limit: &s
         None => ("http", String::new()),
     };
     format!(
-        r#"daemon off;
-master_process off;
-worker_processes 1;
-pid {pid};
-lock_file {lock};
-error_log {error_log} info;
-
-events {{
-  worker_connections 256;
-}}
-
-http {{
-  access_log {access_log};
-  client_body_temp_path {body_temp};
-  proxy_temp_path {proxy_temp};
-  fastcgi_temp_path {fastcgi_temp};
-  uwsgi_temp_path {uwsgi_temp};
-  scgi_temp_path {scgi_temp};
+        r#"{common}
 
   upstream docker-registry {{
     server {upstream_host};
@@ -232,33 +214,17 @@ http {{
   }}
 }}
 "#,
-        pid = d("nginx.pid"),
-        lock = d("nginx.lock"),
-        error_log = d("error.log"),
-        access_log = d("access.log"),
-        body_temp = d("client_body_temp"),
-        proxy_temp = d("proxy_temp"),
-        fastcgi_temp = d("fastcgi_temp"),
-        uwsgi_temp = d("uwsgi_temp"),
-        scgi_temp = d("scgi_temp"),
+        common = common(dir),
         upstream_host = upstream.host,
         cert = quoted(&pki.server_cert),
         key = quoted(&pki.server_key),
     )
 }
 
-/// A static file server's configuration.
-fn static_config(dir: &Path, host: &str, pki: &Pki, root: &Path, tls: bool) -> String {
+/// What both configurations start with: one foreground process, and its pid file, lock, logs
+/// and temporary paths inside `dir`; the `http` block is left open.
+fn common(dir: &Path) -> String {
     let d = |name: &str| quoted(&dir.join(name));
-    let listen = if tls {
-        format!(
-            "listen {host} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    ssl_protocols TLSv1.2 TLSv1.3;",
-            quoted(&pki.server_cert),
-            quoted(&pki.server_key)
-        )
-    } else {
-        format!("listen {host};")
-    };
     format!(
         r#"daemon off;
 master_process off;
@@ -277,16 +243,7 @@ http {{
   proxy_temp_path {proxy_temp};
   fastcgi_temp_path {fastcgi_temp};
   uwsgi_temp_path {uwsgi_temp};
-  scgi_temp_path {scgi_temp};
-  default_type application/octet-stream;
-
-  server {{
-    {listen}
-    server_name localhost 127.0.0.1;
-    root {root};
-  }}
-}}
-"#,
+  scgi_temp_path {scgi_temp};"#,
         pid = d("nginx.pid"),
         lock = d("nginx.lock"),
         error_log = d("error.log"),
@@ -296,6 +253,32 @@ http {{
         fastcgi_temp = d("fastcgi_temp"),
         uwsgi_temp = d("uwsgi_temp"),
         scgi_temp = d("scgi_temp"),
+    )
+}
+
+/// A static file server's configuration.
+fn static_config(dir: &Path, host: &str, pki: &Pki, root: &Path, tls: bool) -> String {
+    let listen = if tls {
+        format!(
+            "listen {host} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    ssl_protocols TLSv1.2 TLSv1.3;",
+            quoted(&pki.server_cert),
+            quoted(&pki.server_key)
+        )
+    } else {
+        format!("listen {host};")
+    };
+    format!(
+        r#"{common}
+  default_type application/octet-stream;
+
+  server {{
+    {listen}
+    server_name localhost 127.0.0.1;
+    root {root};
+  }}
+}}
+"#,
+        common = common(dir),
         root = quoted(root),
     )
 }

@@ -73,6 +73,7 @@
 //! - [`archive`]: writing a bundle file, a tar stream in seekable zstd frames;
 //! - [`reader`]: reading a bundle file: its head, its trailing index, single entries without
 //!   decompressing the rest, and the frames a byte range needs;
+//! - [`site`]: what a registry on the far side holds (`airlock inventory`), a delta's base;
 //! - [`sign`]: ECDSA P-256 keys and the `cosign sign-blob` signature of the manifest;
 //! - [`trust`]: the one signature policy of the offline commands (a key, or none on purpose);
 //! - [`verify`]: checking a whole bundle file in one streaming pass.
@@ -91,6 +92,7 @@ pub mod output;
 pub mod platform;
 pub mod reader;
 pub mod sign;
+pub mod site;
 pub mod sniff;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
@@ -124,6 +126,7 @@ pub use reader::{
     EntryHeaderMismatch, EntryInfo, EntryReader, FrameIndex, FrameInfo, ImageSize, TarHeaderDefect,
 };
 pub use sign::{SigningKey, VerifyingKey};
+pub use site::{SiteInventory, SiteInventoryError, SiteRepository};
 pub use sniff::{read_inventory, Inventory, InventoryError, InventorySource};
 pub use store::{BlobStore, BlobWriter};
 pub use trust::{Purpose, SignatureCheck, Trust, TrustError};

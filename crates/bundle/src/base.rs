@@ -133,10 +133,7 @@ impl Base {
             .read_to_end(&mut bytes)
             .map_err(read_err)?;
         if bytes.len() as u64 > MAX_MANIFEST_SIZE
-            || !bytes
-                .iter()
-                .find(|b| !b.is_ascii_whitespace())
-                .is_some_and(|b| *b == b'{')
+            || bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
         {
             return Err(not_a_base(None));
         }

@@ -1,8 +1,9 @@
 //! Delta bundles: `airlock bundle SPEC --base BASE` carries only the blobs its bases lack,
 //! against the two versions of [`delta_versions`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
@@ -65,4 +66,350 @@ fn the_two_versions_differ_by_one_image_and_one_moved_tag() {
     let new: Vec<_> = b2.keys().filter(|d| !b1.contains_key(*d)).collect();
     assert!(!new.is_empty());
     assert!(new.contains(&&versions.moved_to), "{new:?}");
+}
+
+/// What the test allows a delta beyond its blobs' bytes (+1%): `airlock/manifest.json` (the
+/// whole inventory of v2, compressed), its signature, `oci-layout`, `index.json`, a 512-byte
+/// tar header per entry, the end of the tar and the seek-table frames. Measured: 6.0 KiB for
+/// the fixture delta (6 blobs carried), most of it the manifest listing every blob of v2.
+const DELTA_ALLOWANCE: u64 = 8 << 10;
+
+/// The blob digests in a bundle's tar, listed by the stock tools (`zstd -dc | tar t`).
+fn tar_blob_digests(bundle: &Path) -> BTreeSet<String> {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("zstd -dc \"$1\" | tar t")
+        .arg("sh")
+        .arg(bundle)
+        .output()
+        .expect("run zstd and tar");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("blobs/sha256/"))
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("sha256:{h}"))
+        .collect()
+}
+
+/// v1 bundled (signed with a fresh key), the tag moved, v2 bundled in full: the manifests.
+struct Made {
+    versions: DeltaVersions,
+    key: std::path::PathBuf,
+    v1: std::path::PathBuf,
+    m1: Value,
+    m2: Value,
+}
+
+fn make(work: &Path) -> Made {
+    let versions = delta_versions(work);
+    let mut cmd = airlock(&work.join("cache"));
+    cmd.args(["key", "generate", "--no-passphrase", "--out"])
+        .arg(work.join("K"));
+    let o = run(cmd, None);
+    assert!(o.status.success(), "key generate: {}", stderr(&o));
+    let key = work.join("K.key");
+    assert!(key.exists(), "key generate wrote no K.key");
+    let v1 = work.join("v1.tar.zst");
+    versions.bundle(
+        work,
+        &versions.v1,
+        &v1,
+        &["--quiet", "--sign-key", key.to_str().unwrap()],
+    );
+    versions.move_tag();
+    let full = work.join("v2-full.tar.zst");
+    versions.bundle(work, &versions.v2, &full, &["--quiet"]);
+    Made {
+        m1: bundle_manifest(&v1),
+        m2: bundle_manifest(&full),
+        versions,
+        key,
+        v1,
+    }
+}
+
+/// `bundle v2 --base BASE… --json`: its summary and signed manifest. Checks what every delta
+/// of v2 against (something equal to) v1 must be: exactly the blobs of v2 not in v1 in its tar,
+/// within the size allowed, the full inventory in its manifest.
+fn delta_of(made: &Made, work: &Path, name: &str, bases: &[&Path]) -> (Value, Value) {
+    let out = work.join(name);
+    let mut args: Vec<String> = vec!["--json".into()];
+    for b in bases {
+        args.push("--base".into());
+        args.push(b.to_str().unwrap().into());
+    }
+    args.push("--sign-key".into());
+    args.push(made.key.to_str().unwrap().into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let summary: Value =
+        serde_json::from_slice(&made.versions.bundle(work, &made.versions.v2, &out, &args))
+            .expect("--json prints one document");
+    let delta = bundle_manifest(&out);
+
+    let (b1, b2) = (manifest_blobs(&made.m1), manifest_blobs(&made.m2));
+    let expected: BTreeSet<String> = b2
+        .keys()
+        .filter(|d| !b1.contains_key(*d))
+        .cloned()
+        .collect();
+    assert!(expected.contains(&made.versions.moved_to));
+    assert_eq!(tar_blob_digests(&out), expected, "the blobs in {name}");
+    let bytes: u64 = expected.iter().map(|d| b2[d]).sum();
+    let size = std::fs::metadata(&out).unwrap().len();
+    eprintln!(
+        "{name}: {size} bytes for {} blobs of {bytes} bytes (overhead {})",
+        expected.len(),
+        size as i64 - bytes as i64
+    );
+    assert!(
+        size <= bytes + bytes / 100 + DELTA_ALLOWANCE,
+        "{name} is {size} bytes for {bytes} bytes of blobs"
+    );
+    // The full audit inventory: every blob and image of v2; each left-out blob under one base.
+    assert_eq!(manifest_blobs(&delta), b2);
+    assert_eq!(manifest_images(&delta), manifest_images(&made.m2));
+    assert_eq!(delta["formatVersion"], 4);
+    let mut from_bases: Vec<String> = delta["bases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["blobs"].as_array().unwrap().iter())
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    let n = from_bases.len();
+    from_bases.sort();
+    from_bases.dedup();
+    assert_eq!(n, from_bases.len(), "a blob is listed under two bases");
+    let left_out: BTreeSet<String> = b2.keys().filter(|d| b1.contains_key(*d)).cloned().collect();
+    assert_eq!(from_bases.into_iter().collect::<BTreeSet<_>>(), left_out);
+    assert_eq!(
+        summary["delta"]["carriedBlobs"].as_u64().unwrap() as usize,
+        expected.len()
+    );
+    assert_eq!(summary["delta"]["carriedBytes"].as_u64().unwrap(), bytes);
+    (summary, delta)
+}
+
+/// Must show 1 of the delta issue: `bundle v2 --base v1.tar.zst` holds exactly the blobs of
+/// v2 not in v1, within their bytes + 1% + a few KiB; the same against the manifest beside
+/// v1, against an inventory of what v1 holds, and against two bases.
+#[test]
+fn a_delta_holds_exactly_the_blobs_its_base_lacks() {
+    let work = workdir();
+    let w = work.path();
+    let made = make(w);
+    let v1_identity = sha256_file(&airlock_bundle_beside(&made.v1));
+
+    // Against the bundle file: its head only.
+    let (summary, delta) = delta_of(&made, w, "d-bundle.tar.zst", &[&made.v1]);
+    let bases = delta["bases"].as_array().unwrap();
+    assert_eq!(bases.len(), 1);
+    assert_eq!(bases[0]["kind"], "bundle");
+    assert_eq!(bases[0]["digest"].as_str().unwrap(), v1_identity);
+    assert_eq!(bases[0]["name"], "v1.tar.zst");
+    assert_eq!(summary["delta"]["bases"][0]["signature"], "verified");
+
+    // `inspect` of the delta: full and carried sizes, the base, that loading needs it.
+    let mut cmd = airlock(&w.join("cache"));
+    cmd.args(["inspect", "--json"])
+        .arg(w.join("d-bundle.tar.zst"));
+    let o = run(cmd, None);
+    assert!(o.status.success(), "inspect: {}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["delta"]["fullBytes"], made.m2["totals"]["bytes"]);
+    assert_eq!(
+        doc["delta"]["carriedBytes"],
+        summary["delta"]["carriedBytes"]
+    );
+    assert_eq!(
+        doc["delta"]["bases"][0]["digest"].as_str().unwrap(),
+        v1_identity
+    );
+    assert_eq!(doc["delta"]["needsBase"], true);
+    let mut cmd = airlock(&w.join("cache"));
+    cmd.arg("inspect").arg(w.join("d-bundle.tar.zst"));
+    let o = run(cmd, None);
+    assert!(o.status.success(), "inspect: {}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("delta: carries"), "{text}");
+    assert!(text.contains(&v1_identity), "{text}");
+    assert!(text.contains("needs the base"), "{text}");
+
+    // Against the manifest written beside v1: the same delta, the same identity.
+    let (_, delta) = delta_of(
+        &made,
+        w,
+        "d-manifest.tar.zst",
+        &[&airlock_bundle_beside(&made.v1)],
+    );
+    assert_eq!(delta["bases"][0]["digest"].as_str().unwrap(), v1_identity);
+    assert_eq!(delta["bases"][0]["kind"], "bundle");
+
+    // Against an inventory of what v1 holds, written by hand.
+    let inventory = w.join("site.inventory.json");
+    let blobs: Vec<String> = manifest_blobs(&made.m1).into_keys().collect();
+    write_inventory(&inventory, &made.m1, &blobs);
+    let (_, delta) = delta_of(&made, w, "d-inventory.tar.zst", &[&inventory]);
+    assert_eq!(delta["bases"][0]["kind"], "inventory");
+    assert_eq!(
+        delta["bases"][0]["digest"].as_str().unwrap(),
+        sha256_file(&inventory)
+    );
+
+    // Two bases: an inventory of half of v1's blobs first, then v1 for the rest.
+    let half = w.join("half.inventory.json");
+    let first_half: Vec<String> = blobs.iter().step_by(2).cloned().collect();
+    write_inventory(&half, &made.m1, &first_half);
+    let (summary, delta) = delta_of(&made, w, "d-two.tar.zst", &[&half, &made.v1]);
+    let bases = delta["bases"].as_array().unwrap();
+    assert_eq!(bases.len(), 2);
+    assert_eq!(bases[0]["kind"], "inventory");
+    assert_eq!(bases[1]["kind"], "bundle");
+    let listed = |b: &Value| -> BTreeSet<String> {
+        b["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap().to_string())
+            .collect()
+    };
+    let b2 = manifest_blobs(&made.m2);
+    let expected_first: BTreeSet<String> = first_half
+        .iter()
+        .filter(|d| b2.contains_key(*d))
+        .cloned()
+        .collect();
+    assert_eq!(listed(&bases[0]), expected_first);
+    assert!(listed(&bases[1]).is_disjoint(&expected_first));
+    assert_eq!(summary["delta"]["bases"].as_array().unwrap().len(), 2);
+
+    // With an empty cache: the layers the base has are not downloaded (the documents are,
+    // for the walk), so the 100 MiB layer of `fixtures/big` stays where it is.
+    let mut cmd = airlock(&w.join("cold-cache"));
+    cmd.args(["bundle", "--json", "--base"])
+        .arg(&made.v1)
+        .arg("-o")
+        .arg(w.join("d-cold.tar.zst"))
+        .arg(&made.versions.v2);
+    let o = run(cmd, None);
+    assert!(o.status.success(), "bundle: {}", stderr(&o));
+    let cold: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let documents: u64 = made.m2["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| !b["mediaType"].as_str().unwrap().contains("layer"))
+        .map(|b| b["size"].as_u64().unwrap())
+        .sum();
+    let carried = cold["delta"]["carriedBytes"].as_u64().unwrap();
+    let downloaded = cold["downloadedBytes"].as_u64().unwrap();
+    assert!(
+        downloaded <= documents + carried,
+        "downloaded {downloaded} bytes: more than the documents ({documents}) and the carried blobs ({carried})"
+    );
+    assert_eq!(
+        tar_blob_digests(&w.join("d-cold.tar.zst")),
+        tar_blob_digests(&w.join("d-bundle.tar.zst"))
+    );
+}
+
+/// `NAME.manifest.json` beside a bundle.
+fn airlock_bundle_beside(bundle: &Path) -> std::path::PathBuf {
+    let mut p = bundle.as_os_str().to_owned();
+    p.push(".manifest.json");
+    p.into()
+}
+
+/// A site inventory holding `digests` (of the blobs of `manifest`), in one repository:
+/// manifests and indexes under `manifests`, the rest under `blobs`.
+fn write_inventory(path: &Path, manifest: &Value, digests: &[String]) {
+    let types: BTreeMap<&str, &str> = manifest["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["digest"].as_str().unwrap(),
+                b["mediaType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let is_manifest = |d: &str| {
+        let t = types.get(d).copied().unwrap_or_default();
+        t.contains("manifest") || t.contains("index")
+    };
+    let mut manifests: Vec<&String> = digests.iter().filter(|d| is_manifest(d)).collect();
+    let mut blobs: Vec<&String> = digests.iter().filter(|d| !is_manifest(d)).collect();
+    manifests.sort();
+    blobs.sort();
+    let doc = serde_json::json!({
+        "kind": "airlock-inventory",
+        "formatVersion": 1,
+        "created": "2026-12-01T00:00:00Z",
+        "airlockVersion": "test",
+        "registry": "127.0.0.1:5000",
+        "prefix": "",
+        "repositories": [{
+            "name": "fixtures/all",
+            "tags": {},
+            "manifests": manifests,
+            "blobs": blobs,
+        }],
+    });
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A file that is no bundle, manifest or inventory is refused naming it; so is a base that
+/// is the output itself; both before any registry is asked.
+#[test]
+fn a_base_that_is_not_one_is_refused_naming_it() {
+    let work = workdir();
+    let w = work.path();
+    // No registry listens here: a run that got as far as the network would fail otherwise.
+    let spec = write_spec(
+        w,
+        "v2",
+        &["127.0.0.1:9/fixtures/base:1".to_string()],
+        None,
+        "    127.0.0.1:9: {plainHttp: true}\n",
+    );
+    for (name, bytes) in [
+        ("notes.txt", &b"not a bundle\n"[..]),
+        ("other.json", &br#"{"apiVersion": "v1"}"#[..]),
+    ] {
+        let base = w.join(name);
+        std::fs::write(&base, bytes).unwrap();
+        let mut cmd = airlock(&w.join("cache"));
+        cmd.args(["bundle", "-o"])
+            .arg(w.join("out.tar.zst"))
+            .arg("--base")
+            .arg(&base)
+            .arg(&spec);
+        let o = run(cmd, None);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(err.contains(name), "{err}");
+        assert!(err.contains("neither a bundle"), "{err}");
+        assert!(
+            !err.contains("127.0.0.1:9"),
+            "the registry was asked: {err}"
+        );
+    }
+    let out = w.join("out.tar.zst");
+    std::fs::write(&out, b"an earlier file").unwrap();
+    let mut cmd = airlock(&w.join("cache"));
+    cmd.args(["bundle", "-o"])
+        .arg(&out)
+        .arg("--base")
+        .arg(&out)
+        .arg(&spec);
+    let o = run(cmd, None);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("out.tar.zst") && err.contains("base"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"an earlier file");
 }

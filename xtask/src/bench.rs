@@ -15,6 +15,7 @@ use anyhow::{bail, Context as _};
 use crate::install::cargo;
 
 mod artifacts;
+mod delta;
 mod serve;
 mod sync;
 mod workloads;
@@ -55,6 +56,9 @@ pub enum What {
     /// `airlock load --to containerd://` into a fresh containerd vs `zstd -d | ctr images
     /// import`, each with and without unpacking
     Containerd,
+    /// `airlock bundle` of a full v1, a full v2 and v2 as a delta against v1 (`--base`), cold
+    /// and warm cache: time and size
+    Delta,
     /// `airlock sync` vs `skopeo sync --src yaml --dest docker`, cold and no-op, on the
     /// fixtures and the many-images corpus
     Sync,
@@ -87,6 +91,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Containerd => bench_containerd(args.runs.max(1)),
         What::Workloads => workloads::bench_workloads(args.runs.max(1)),
         What::Sync => sync::bench_sync(args.runs.max(1)),
+        What::Delta => delta::bench_delta(args.runs.max(1)),
     }
 }
 

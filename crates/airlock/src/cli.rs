@@ -143,6 +143,9 @@ pub struct BundleArgs {
     /// The sigstore trusted_root.json for keyless `verify:` entries that name no `trustedRoot`
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
+    /// Make a delta: leave out every blob this earlier bundle, its `.manifest.json` or a site inventory already has (repeatable)
+    #[arg(long = "base", value_name = "BASE")]
+    pub bases: Vec<PathBuf>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,

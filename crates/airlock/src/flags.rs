@@ -129,6 +129,9 @@ pub fn bundle_outputs(args: &BundleArgs) -> anyhow::Result<(BundleLocks, bool)> 
     if let Some(k) = &args.sign_key {
         inputs.push(("signing key", k));
     }
+    for b in &args.bases {
+        inputs.push(("base", b));
+    }
     let out = &args.output;
     let replaces = check_output("-o", out, &inputs)?;
     let manifest = beside_manifest_path(out);
@@ -171,6 +174,10 @@ pub fn bundle_options(
         None => airlock_bundle::default_cache_dir()
             .context("no cache directory: pass --cache-dir DIR")?,
     };
+    let bases = airlock_bundle::Base::open_all(
+        &args.bases,
+        sign.as_ref().map(|k| k.verifying_key()).as_ref(),
+    )?;
     Ok(BundleOptions {
         spec,
         output: args.output.clone(),
@@ -188,6 +195,7 @@ pub fn bundle_options(
         sign,
         verify_upstream_key: args.verify_upstream_key.clone(),
         trusted_root: args.trusted_root.clone(),
+        bases,
     })
 }
 

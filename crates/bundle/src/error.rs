@@ -66,6 +66,9 @@ pub enum Error {
     /// The blob cache or the archive writer failed.
     #[error(transparent)]
     Layout(#[from] airlock_layout::Error),
+    /// A `--base` cannot be used.
+    #[error(transparent)]
+    Base(#[from] crate::base::BaseError),
     /// Writing a file (the lock) failed.
     #[error("cannot write `{}`", path.display())]
     Write {

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod artifacts;
+pub mod base;
 mod charts;
 mod error;
 mod files;
@@ -39,6 +40,7 @@ pub use airlock_kube as kubernetes;
 pub use airlock_kube::KubernetesError;
 pub use airlock_layout::{ArchiveOptions, ArchiveStats, BundleManifest};
 pub use airlock_registry::{ClientOptions, Credentials, RateLimit};
+pub use base::{Base, BaseError, BaseSignature};
 pub use error::{render as render_error, BlobError, ContentProblem, Error, ImageError};
 pub use lock::Lock;
 pub use outdated::{outdated, OutdatedOptions, OutdatedReport};
@@ -77,6 +79,9 @@ pub struct BundleOptions {
     /// The sigstore `trusted_root.json` for keyless `verify:` entries that name none
     /// (`--trusted-root`).
     pub trusted_root: Option<PathBuf>,
+    /// The bases of a delta (`--base`, opened with [`Base::open_all`]): every blob one of
+    /// them holds is left out of the file and listed under the first that holds it.
+    pub bases: Vec<Base>,
 }
 
 impl BundleOptions {
@@ -96,6 +101,7 @@ impl BundleOptions {
             sign: None,
             verify_upstream_key: None,
             trusted_root: None,
+            bases: Vec::new(),
         }
     }
 }
@@ -148,6 +154,9 @@ pub struct BundleOutcome {
     /// The request budgets registries announced during the run (Docker Hub's `RateLimit-*`
     /// headers), by registry.
     pub rate_limits: Vec<(String, RateLimit)>,
+    /// The bases given (`--base`), in order, with what their signatures said; the manifest's
+    /// `bases` lists those that supply blobs.
+    pub bases: Vec<Base>,
 }
 
 /// Progress of a run, for the binary to render. Every method has an empty default.

@@ -139,6 +139,7 @@ pub async fn bundle(
         sign,
         verify_upstream_key,
         trusted_root,
+        bases,
     } = opts;
     let jobs = jobs.max(1);
     let policies = policies(
@@ -241,9 +242,17 @@ pub async fn bundle(
     // 2. Download every unique layer once while the archive is written: the manifest and
     // every small blob are known now, and the writer waits at each layer until it is in the
     // cache (in the order the archive needs them, which is the order they are fetched in).
-    let manifest = build_manifest(&ctx.spec, &resolved, created);
-    ctx.reporter
-        .writing(manifest.totals.blobs + 3, manifest.totals.bytes);
+    let manifest = crate::base::apply(build_manifest(&ctx.spec, &resolved, created), &bases);
+    // What a base holds is neither downloaded nor written (the documents were fetched for
+    // the walk as always).
+    let left_out = left_out(&manifest);
+    for r in &mut resolved {
+        r.layers.retain(|l| !left_out.contains(&l.digest));
+    }
+    let carried = manifest
+        .carried_blobs()
+        .fold((0u64, 0u64), |(n, b), r| (n + 1, b + r.size));
+    ctx.reporter.writing(carried.0 + 3, carried.1);
     // Registered before the writer starts, so it never takes a missing layer for a cached one.
     let arrivals = Arc::new(Arrivals::default());
     let mut cached_before = HashSet::new();
@@ -293,7 +302,7 @@ pub async fn bundle(
         }
         // The pipelined write stopped at the missing blob; write again from the cache,
         // without the failed images.
-        let manifest = build_manifest(&ctx.spec, &resolved, created);
+        let manifest = crate::base::apply(build_manifest(&ctx.spec, &resolved, created), &bases);
         let written = spawn_writer(&ctx, &output, &manifest, &archive, None).await?;
         (manifest, written)
     };
@@ -341,6 +350,7 @@ pub async fn bundle(
         cached_bytes,
         archive,
         rate_limits: ctx.client.rate_limits(),
+        bases,
     })
 }
 
@@ -784,7 +794,7 @@ fn spawn_writer(
     let manifest_json = manifest.to_json_bytes();
     let signature = ctx.sign.as_ref().map(|key| key.sign(&manifest_json));
     let index_json = manifest.index_json();
-    let blobs = manifest.blobs.clone();
+    let blobs: Vec<BlobRecord> = manifest.carried_blobs().cloned().collect();
     let archive = archive.clone();
     let cancel = ctx.cancel.clone();
     tokio::task::spawn_blocking(move || {
@@ -802,6 +812,11 @@ fn spawn_writer(
         };
         write_bundle_until(&out, &contents, &archive, &cancel)
     })
+}
+
+/// The blobs of a delta that its bases supply.
+fn left_out(manifest: &BundleManifest) -> HashSet<Digest> {
+    manifest.from_bases().into_keys().cloned().collect()
 }
 
 /// The error of a chart or file record whose blob could not be fetched again.

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use airlock_bundle::{
-    beside_manifest_path, beside_signature_path, BundleOutcome, Error, ImageError, LockOutcome,
-    Reporter,
+    beside_manifest_path, beside_signature_path, BaseSignature, BundleOutcome, Error, ImageError,
+    LockOutcome, Reporter,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -274,6 +274,9 @@ pub fn finished(
         for (host, limit) in &outcome.rate_limits {
             eprintln!("rate limit: {host}: {limit}");
         }
+        for line in delta_lines(outcome) {
+            eprintln!("{line}");
+        }
     }
     if json {
         let mut doc = json!({
@@ -296,6 +299,9 @@ pub fn finished(
             "signature": signed_by.map(|_| beside_signature_path(&outcome.output)),
             "signedBy": signed_by,
         });
+        if !outcome.bases.is_empty() {
+            doc["delta"] = delta_json(outcome);
+        }
         if !outcome.rate_limits.is_empty() {
             doc["rateLimits"] = outcome
                 .rate_limits
@@ -358,4 +364,97 @@ pub fn locked(
         println!("{}", serde_json::to_string_pretty(&outcome.lock)?);
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The carried part of a delta: blobs and bytes carried, of all.
+fn carried(m: &airlock_bundle::BundleManifest) -> (u64, u64) {
+    m.carried_blobs()
+        .fold((0, 0), |(n, b), r| (n + 1, b.saturating_add(r.size)))
+}
+
+/// What the summary says of a delta: one line for the bases and the carried share, one for
+/// each base's signature and each base that supplies nothing.
+fn delta_lines(outcome: &BundleOutcome) -> Vec<String> {
+    let m = &outcome.manifest;
+    if outcome.bases.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    let (n, bytes) = carried(m);
+    let against: Vec<String> = outcome
+        .bases
+        .iter()
+        .map(|b| format!("{} ({})", b.path.display(), b.digest))
+        .collect();
+    lines.push(format!(
+        "delta against {}: {n} of {} blobs carried, {} of {}",
+        against.join(", "),
+        m.totals.blobs,
+        human_bytes(bytes),
+        human_bytes(m.totals.bytes),
+    ));
+    for b in &outcome.bases {
+        let supplied = m
+            .bases
+            .iter()
+            .find(|r| r.digest == b.digest)
+            .map_or(0, |r| r.blobs.len());
+        if supplied == 0 {
+            lines.push(format!(
+                "note: base {} holds none of this bundle's blobs",
+                b.path.display()
+            ));
+        }
+        match &b.signature {
+            BaseSignature::Verified { key } => lines.push(format!(
+                "base {}: signature verified with key {key}",
+                b.path.display()
+            )),
+            BaseSignature::OtherKey { key } => lines.push(format!(
+                "note: base {} is signed, but not by key {key} (another key, or changed since); a base only decides what is left out, and load checks that the target has it",
+                b.path.display()
+            )),
+            BaseSignature::NotChecked => lines.push(format!(
+                "base {}: signed, not checked (pass --sign-key to check it with that key)",
+                b.path.display()
+            )),
+            BaseSignature::Unsigned => {}
+        }
+    }
+    lines
+}
+
+/// `delta` of the `--json` summary.
+fn delta_json(outcome: &BundleOutcome) -> serde_json::Value {
+    let m = &outcome.manifest;
+    let (n, bytes) = carried(m);
+    let bases: Vec<serde_json::Value> = outcome
+        .bases
+        .iter()
+        .map(|b| {
+            let record = m.bases.iter().find(|r| r.digest == b.digest);
+            let (signature, key) = match &b.signature {
+                BaseSignature::Unsigned => ("unsigned", None),
+                BaseSignature::NotChecked => ("not-checked", None),
+                BaseSignature::Verified { key } => ("verified", Some(key)),
+                BaseSignature::OtherKey { key } => ("other-key", Some(key)),
+            };
+            json!({
+                "path": b.path,
+                "name": b.name,
+                "kind": b.kind,
+                "digest": b.digest,
+                "blobs": record.map_or(0, |r| r.blobs.len()),
+                "signature": signature,
+                "checkedWith": key,
+            })
+        })
+        .collect();
+    json!({
+        "carriedBlobs": n,
+        "carriedBytes": bytes,
+        "totalBlobs": m.totals.blobs,
+        "totalBytes": m.totals.bytes,
+        "bases": bases,
+    })
 }

@@ -109,6 +109,9 @@ pub fn to_json(path: &Path, inv: &Inventory) -> serde_json::Value {
             })
         })
         .collect();
+    if m.is_delta() {
+        doc["delta"] = delta_json(m);
+    }
     if !charts.is_empty() {
         doc["charts"] = charts.into();
     }
@@ -228,6 +231,7 @@ pub fn table(inv: &Inventory) -> String {
         m.created,
         m.airlock_version
     ));
+    out.push_str(&delta_text(m));
     out.push_str(if inv.signature_present {
         "signature: present, NOT verified here (run `airlock verify BUNDLE --key SIGNER.pub`)\n"
     } else {
@@ -334,4 +338,83 @@ fn content_tables(m: &airlock_layout::BundleManifest) -> (String, String) {
         file_text.push_str(&columns(&rows, |_| Vec::new()));
     }
     (chart_text, file_text)
+}
+
+/// Each base of a delta with the blobs and bytes it supplies.
+fn base_sizes(m: &airlock_layout::BundleManifest) -> Vec<(&airlock_layout::BaseBundle, u64)> {
+    let sizes: std::collections::HashMap<&Digest, u64> =
+        m.blobs.iter().map(|b| (&b.digest, b.size)).collect();
+    m.bases
+        .iter()
+        .map(|b| {
+            let bytes = b.blobs.iter().fold(0u64, |s, d| {
+                s.saturating_add(sizes.get(d).copied().unwrap_or(0))
+            });
+            (b, bytes)
+        })
+        .collect()
+}
+
+fn kind_str(kind: airlock_layout::BaseKind) -> &'static str {
+    match kind {
+        airlock_layout::BaseKind::Bundle => "bundle",
+        airlock_layout::BaseKind::Inventory => "inventory",
+    }
+}
+
+/// `delta` of the JSON document: full and carried sizes, each base, what loading needs.
+fn delta_json(m: &airlock_layout::BundleManifest) -> serde_json::Value {
+    let (blobs, bytes) = m
+        .carried_blobs()
+        .fold((0u64, 0u64), |(n, s), b| (n + 1, s.saturating_add(b.size)));
+    let bases: Vec<serde_json::Value> = base_sizes(m)
+        .into_iter()
+        .map(|(b, bytes)| {
+            json!({
+                "kind": kind_str(b.kind),
+                "name": b.name,
+                "digest": b.digest,
+                "blobs": b.blobs.len(),
+                "bytes": bytes,
+            })
+        })
+        .collect();
+    json!({
+        "fullBlobs": m.totals.blobs,
+        "fullBytes": m.totals.bytes,
+        "carriedBlobs": blobs,
+        "carriedBytes": bytes,
+        "bases": bases,
+        "needsBase": true,
+    })
+}
+
+/// The lines of `table` about a delta (empty for a full bundle).
+fn delta_text(m: &airlock_layout::BundleManifest) -> String {
+    if !m.is_delta() {
+        return String::new();
+    }
+    let (blobs, bytes) = m
+        .carried_blobs()
+        .fold((0u64, 0u64), |(n, s), b| (n + 1, s.saturating_add(b.size)));
+    let mut out = format!(
+        "delta: carries {blobs} of {} blobs, {} of {} (full size)\n",
+        m.totals.blobs,
+        human_bytes(bytes),
+        human_bytes(m.totals.bytes)
+    );
+    for (b, bytes) in base_sizes(m) {
+        out.push_str(&format!(
+            "  base ({}) {} {}: {} blobs, {}\n",
+            kind_str(b.kind),
+            b.name.as_deref().unwrap_or("(unnamed)"),
+            b.digest,
+            b.blobs.len(),
+            human_bytes(bytes)
+        ));
+    }
+    out.push_str(
+        "  loading it into an empty target needs the base: load the base first, or pass `--base BASE.tar.zst`\n",
+    );
+    out
 }

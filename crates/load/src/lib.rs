@@ -45,6 +45,7 @@ pub mod containerd;
 mod error;
 pub mod files;
 pub mod harbor;
+pub mod inventory;
 pub mod names;
 pub mod offline;
 pub mod plan;
@@ -65,6 +66,7 @@ pub use error::{
     render as render_error, ArtifactError, BlobError, ContainerdImageError, ContentError, Error,
     ImageError, Said, UnpackError,
 };
+pub use inventory::{inventory, InventoryError, InventoryOptions, InventoryReport};
 pub use files::{write_files, FileReport, FileState, FilesError, FilesOptions, FilesReport};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;

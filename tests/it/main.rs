@@ -12,6 +12,7 @@ mod content_offline;
 mod crafted;
 mod errors;
 mod inspect;
+mod inventory;
 mod kubernetes;
 mod load;
 mod outdated;

@@ -19,7 +19,8 @@ use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
 use crate::cli::{
-    BundleArgs, CheckArgs, InventoryArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs, SyncArgs,
+    BundleArgs, CheckArgs, InventoryArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs,
+    SourceRegistryArgs, SyncArgs,
 };
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.

@@ -246,9 +246,9 @@ pub async fn inventory(opts: InventoryOptions) -> Result<InventoryReport, Invent
             site.push(repo);
         }
     }
-    let created = opts.created.map_or_else(SystemTime::now, |s| {
-        UNIX_EPOCH + Duration::from_secs(s)
-    });
+    let created = opts
+        .created
+        .map_or_else(SystemTime::now, |s| UNIX_EPOCH + Duration::from_secs(s));
     let inventory = SiteInventory {
         kind: SITE_INVENTORY_KIND.into(),
         format_version: SITE_INVENTORY_VERSION,
@@ -260,7 +260,11 @@ pub async fn inventory(opts: InventoryOptions) -> Result<InventoryReport, Invent
     };
     let totals = InventoryTotals {
         repositories: inventory.repositories.len() as u64,
-        tags: inventory.repositories.iter().map(|r| r.tags.len() as u64).sum(),
+        tags: inventory
+            .repositories
+            .iter()
+            .map(|r| r.tags.len() as u64)
+            .sum(),
         manifests: inventory
             .repositories
             .iter()

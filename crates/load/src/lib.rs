@@ -66,8 +66,8 @@ pub use error::{
     render as render_error, ArtifactError, BlobError, ContainerdImageError, ContentError, Error,
     ImageError, Said, UnpackError,
 };
-pub use inventory::{inventory, InventoryError, InventoryOptions, InventoryReport};
 pub use files::{write_files, FileReport, FileState, FilesError, FilesOptions, FilesReport};
+pub use inventory::{inventory, InventoryError, InventoryOptions, InventoryReport};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
 pub use target::{

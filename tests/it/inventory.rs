@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use airlock_testkit::{Auth, Registry, RegistryOptions};
+use airlock_testkit::{Auth, Nginx, Registry, RegistryOptions};
 use serde_json::Value;
 
 use crate::load::{make_bundle, Bundle};
@@ -51,8 +51,11 @@ fn inventory(work: &Path, host: &str, out: &Path, extra: &[&str], stdin: Option<
         .arg(format!("registry://{host}/{PREFIX}"))
         .arg("-o")
         .arg(out)
-        .args(["--plain-http", "--json", "--retries", "0"])
+        .args(["--json", "--retries", "0"])
         .args(extra);
+    if !extra.contains(&"--ca-file") {
+        cmd.arg("--plain-http");
+    }
     run(cmd, stdin)
 }
 
@@ -182,20 +185,51 @@ fn an_inventory_of_a_loaded_registry_holds_exactly_the_bundle() {
     let b = make_bundle(false);
     let reg = empty_registry(Auth::None);
     load_into(&b, &reg);
+    // nginx in front, to see every request the inventory makes.
+    let proxy = Nginx::start_tls_proxy(&reg, "1m").expect("start nginx");
     let (key, public) = crate::verify::key_pair(b.work.path(), "site");
     let out = b.work.path().join("site.inventory.json");
+    let ca = proxy.ca_file.to_str().unwrap();
     let o = inventory(
         b.work.path(),
-        &reg.host,
+        &proxy.host,
         &out,
-        &["--page-size", "2", "--sign-key", key.to_str().unwrap()],
+        &[
+            "--page-size",
+            "2",
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--ca-file",
+            ca,
+        ],
         None,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let doc = report(&o);
     let inv = read_json(&out);
     assert_eq!(inv["kind"], "airlock-inventory");
-    assert_eq!(inv["registry"], reg.host.as_str());
+    assert_eq!(inv["registry"], proxy.host.as_str());
+
+    let log = std::fs::read_to_string(proxy.access_log()).unwrap();
+    let asked: Vec<&str> = log.lines().filter(|l| l.contains("/v2/")).collect();
+    assert!(
+        asked.iter().all(|l| !l.contains("/blobs/")),
+        "a blob was asked for: {asked:#?}"
+    );
+    assert!(
+        asked.iter().filter(|l| l.contains("/v2/_catalog")).count() >= 2,
+        "one catalog page only: {asked:#?}"
+    );
+    let by_digest: Vec<&str> = asked
+        .iter()
+        .filter_map(|l| l.split_once("/manifests/sha256:").map(|(_, d)| &d[..64]))
+        .collect();
+    let distinct: BTreeSet<&str> = by_digest.iter().copied().collect();
+    assert_eq!(
+        by_digest.len(),
+        distinct.len(),
+        "a document fetched twice: {asked:#?}"
+    );
     assert_eq!(inv["prefix"], PREFIX);
 
     let names: Vec<&str> = inv["repositories"]
@@ -239,7 +273,7 @@ fn an_inventory_of_a_loaded_registry_holds_exactly_the_bundle() {
 
     // Taken again, the same registry gives the same file (but for when it was taken).
     let again = b.work.path().join("again.json");
-    let o = inventory(b.work.path(), &reg.host, &again, &[], None);
+    let o = inventory(b.work.path(), &proxy.host, &again, &["--ca-file", ca], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let mut a = read_json(&again);
     a["created"] = inv["created"].clone();
@@ -362,4 +396,79 @@ fn a_refused_catalog_says_to_pass_names() {
     assert!(text.contains("--names"), "{text}");
     assert_eq!(report(&o)["ok"], false);
     assert!(!out.exists());
+}
+
+/// Referrers are listed as a site holds them: by the referrers API where the registry has
+/// one (an in-process stand-in: the referrer has no tag there, so only the API finds it),
+/// else under the referrers tag schema of distribution 2.8 (the tag index itself is the one
+/// document the site holds beyond the bundle). Cosign tags are tags like any other.
+#[test]
+fn referrers_are_found_by_the_api_or_by_their_tags() {
+    use airlock_layout::testing::artifacts::Carried;
+    let s = crate::restore::Signed::new();
+    let all = s.bundle(Carried::All);
+    let bundle: BTreeSet<String> = all
+        .manifest
+        .blobs
+        .iter()
+        .map(|b| b.digest.to_string())
+        .collect();
+    let referrer = all.referrer().digest.to_string();
+
+    let api = airlock_testkit::ReferrersRegistry::start().unwrap();
+    let debian = empty_registry(Auth::None);
+    for host in [&api.host, &debian.host] {
+        let to = format!("registry://{host}/{PREFIX}");
+        let (o, _) = s.airlock(
+            "load",
+            &all.path,
+            &["--to", &to, "--names", "drop-host", "--plain-http"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
+    let before = api.requests().len();
+    let out = s.work.path().join("api.json");
+    let o = inventory(
+        s.work.path(),
+        &api.host,
+        &out,
+        &["--names", "signed/app"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let inv = read_json(&out);
+    assert_eq!(inventory_digests(&inv), bundle, "through the referrers API");
+    assert!(
+        !inventory_tags(&inv).values().any(|d| *d == referrer),
+        "the referrer has no tag there: only the API can have found it"
+    );
+    let asked = api.requests().split_off(before);
+    assert!(
+        asked.iter().any(|l| l.target.contains("/referrers/")),
+        "{asked:#?}"
+    );
+    assert!(
+        !asked.iter().any(|l| l.target.contains("/blobs/")),
+        "a blob was read: {asked:#?}"
+    );
+
+    let out = s.work.path().join("tags.json");
+    let o = inventory(s.work.path(), &debian.host, &out, &[], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let inv = read_json(&out);
+    let listed = inventory_digests(&inv);
+    assert!(listed.is_superset(&bundle), "{listed:#?}");
+    let tags = inventory_tags(&inv);
+    let extra: Vec<&String> = listed.difference(&bundle).collect();
+    let tag_indexes: Vec<&String> = tags
+        .iter()
+        .filter(|((_, t), _)| t.starts_with("sha256-") && !t.contains('.'))
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(extra, tag_indexes, "only the referrers tag index is extra");
+    assert!(
+        tags.keys().any(|(_, t)| t.ends_with(".sig")),
+        "the cosign tag: {tags:#?}"
+    );
 }

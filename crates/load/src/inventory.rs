@@ -393,6 +393,9 @@ struct Reached {
     blobs: BTreeSet<Digest>,
 }
 
+/// A tag's digest and what it reaches, or why it could not be read.
+type TagResult = Result<(Digest, Reached), String>;
+
 /// One repository: its tags and what they reach, and what failed.
 async fn list_repository(
     ctx: &Run,
@@ -420,7 +423,7 @@ async fn list_repository(
             return (repo, vec![failure]);
         }
     };
-    let results: Vec<(String, Result<(Digest, Reached), String>)> = stream::iter(tags)
+    let results: Vec<(String, TagResult)> = stream::iter(tags)
         .map(|tag| {
             let name = name.as_str();
             async move {
@@ -456,7 +459,7 @@ async fn list_repository(
 
 /// One tag: its manifest by tag, then every document it reaches (index children by digest,
 /// referrers), each checked against its descriptor; blobs only listed.
-async fn list_tag(ctx: &Run, repo: &str, tag: &str) -> Result<(Digest, Reached), String> {
+async fn list_tag(ctx: &Run, repo: &str, tag: &str) -> TagResult {
     let top = {
         let _permit = ctx.permits.acquire().await.expect("never closed");
         ctx.client.get_manifest(&ctx.host, repo, tag).await

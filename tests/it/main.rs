@@ -10,6 +10,7 @@ mod containerd;
 mod content;
 mod content_offline;
 mod crafted;
+mod delta;
 mod errors;
 mod inspect;
 mod inventory;

@@ -394,7 +394,27 @@ struct Reached {
 }
 
 /// A tag's digest and what it reaches, or why it could not be read.
-type TagResult = Result<(Digest, Reached), String>;
+type TagResult = Result<(Digest, Reached), TagError>;
+
+/// Why one tag could not be read.
+#[derive(Debug, thiserror::Error)]
+enum TagError {
+    /// The registry did not give a document.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A document breaks the content model (its size or digest, its JSON).
+    #[error(transparent)]
+    Graph(#[from] graph::GraphError),
+    /// A digest that is not one.
+    #[error(transparent)]
+    Digest(#[from] airlock_layout::Error),
+    /// Documents nested deeper than any image.
+    #[error("`{digest}`: deeper than {MAX_DEPTH} levels below the tag")]
+    TooDeep {
+        /// The document too deep.
+        digest: Digest,
+    },
+}
 
 /// One repository: its tags and what they reach, and what failed.
 async fn list_repository(
@@ -444,10 +464,10 @@ async fn list_repository(
                 manifests.extend(reached.manifests);
                 blobs.extend(reached.blobs);
             }
-            Err(error) => failures.push(InventoryFailure {
+            Err(e) => failures.push(InventoryFailure {
                 repository: name.clone(),
                 tag: Some(tag),
-                error,
+                error: crate::error::render(&e),
             }),
         }
     }
@@ -463,10 +483,9 @@ async fn list_tag(ctx: &Run, repo: &str, tag: &str) -> TagResult {
     let top = {
         let _permit = ctx.permits.acquire().await.expect("never closed");
         ctx.client.get_manifest(&ctx.host, repo, tag).await
-    }
-    .map_err(|e| crate::error::render(&e))?;
+    }?;
     ctx.fetched.fetch_add(1, Ordering::Relaxed);
-    let digest = Digest::parse(&top.digest).map_err(|e| crate::error::render(&e))?;
+    let digest = Digest::parse(&top.digest)?;
     ctx.documents
         .lock()
         .expect("documents lock")
@@ -478,13 +497,12 @@ async fn list_tag(ctx: &Run, repo: &str, tag: &str) -> TagResult {
     let mut asked_referrers: HashSet<Digest> = HashSet::new();
     loop {
         while let Some((descriptor, bytes, depth)) = pending.pop() {
-            let doc = Document::parse(&descriptor, &bytes).map_err(|e| e.to_string())?;
+            let doc = Document::parse(&descriptor, &bytes)?;
             if !reached.manifests.insert(doc.digest.clone()) {
                 continue;
             }
             for (role, child) in doc.children() {
-                let child_digest = Digest::parse(child.digest().as_ref())
-                    .map_err(|e| format!("`{}`: {}", doc.digest, crate::error::render(&e)))?;
+                let child_digest = Digest::parse(child.digest().as_ref())?;
                 if role != Role::Document {
                     reached.blobs.insert(child_digest);
                     continue;
@@ -493,10 +511,9 @@ async fn list_tag(ctx: &Run, repo: &str, tag: &str) -> TagResult {
                     continue;
                 }
                 if depth + 1 > MAX_DEPTH {
-                    return Err(format!(
-                        "`{}`: deeper than {MAX_DEPTH} levels below the tag",
-                        child_digest
-                    ));
+                    return Err(TagError::TooDeep {
+                        digest: child_digest,
+                    });
                 }
                 if let Some(bytes) = fetch_document(ctx, repo, &child_digest).await? {
                     pending.push((child.clone(), bytes, depth + 1));
@@ -537,7 +554,7 @@ async fn list_tag(ctx: &Run, repo: &str, tag: &str) -> TagResult {
 
 /// A document by digest: from what this run fetched already, else from the registry. `None`
 /// when the registry does not hold it (an index may name manifests it never received).
-async fn fetch_document(ctx: &Run, repo: &str, digest: &Digest) -> Result<Option<Bytes>, String> {
+async fn fetch_document(ctx: &Run, repo: &str, digest: &Digest) -> Result<Option<Bytes>, TagError> {
     if let Some((_, bytes)) = ctx.documents.lock().expect("documents lock").get(digest) {
         return Ok(Some(bytes.clone()));
     }
@@ -560,7 +577,7 @@ async fn fetch_document(ctx: &Run, repo: &str, digest: &Digest) -> Result<Option
             tracing::debug!(repository = repo, %digest, "named but not held; left out");
             Ok(None)
         }
-        Err(e) => Err(crate::error::render(&e)),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -13,6 +13,7 @@ mod crafted;
 mod delta;
 mod errors;
 mod inspect;
+mod inventory;
 mod kubernetes;
 mod load;
 mod outdated;

@@ -44,6 +44,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Offline side: check that a registry holds everything of a bundle (HEAD only, no layer read)
     Check(CheckArgs),
+    /// Offline side: list what a registry holds (tags, manifest and blob digests; no layer read) into a file to carry out as the base of a delta bundle
+    Inventory(InventoryArgs),
     /// Online side: resolve a spec's images to digests and write the lock, fetching nothing else
     Lock(LockArgs),
     /// Connected mirror: copy a spec's images registry to registry; a no-op run asks HEADs only
@@ -278,7 +280,7 @@ pub struct NameArgs {
     pub rewrite_file: Option<PathBuf>,
 }
 
-/// How to reach a target registry (`load`, `check`).
+/// How to reach a target registry (`load`, `check`, `inventory`).
 #[derive(Debug, Clone, Args)]
 pub struct TargetAccessArgs {
     /// Trust this CA file (PEM) for the target
@@ -315,6 +317,42 @@ pub struct CheckArgs {
     pub naming: NameArgs,
     #[command(flatten)]
     pub access: TargetAccessArgs,
+    /// Requests at once
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Retries of a failed request (connection errors, 5xx, 429)
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The registry and the prefix to list: registry://HOST[:PORT][/PREFIX]
+    #[arg(value_name = "registry://HOST[:PORT][/PREFIX]")]
+    pub target: String,
+    /// The inventory file to write (conventionally site.inventory.json)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// List these repositories (relative to the prefix) instead of the catalog's
+    #[arg(long, value_name = "REPO", num_args = 1..)]
+    pub names: Vec<String>,
+    /// Repositories asked for per catalog page [default: the registry's page size]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
+    #[command(flatten)]
+    pub access: TargetAccessArgs,
+    /// Sign the file (FILE.sig) with this private key (PEM: `airlock key generate`, openssl, cosign)
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Read the passphrase of --sign-key from standard input [default: AIRLOCK_KEY_PASSPHRASE]
+    #[arg(long, requires = "sign_key")]
+    pub passphrase_stdin: bool,
+    /// Write what was read when some repositories or tags fail (exit code 1)
+    #[arg(long)]
+    pub keep_going: bool,
     /// Requests at once
     #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,

@@ -19,7 +19,8 @@ use airlock_serve::ServeOptions;
 use anyhow::{bail, Context};
 
 use crate::cli::{
-    BundleArgs, CheckArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs, SourceRegistryArgs, SyncArgs,
+    BundleArgs, CheckArgs, InventoryArgs, LoadArgs, NameArgs, RewriteArgs, ServeArgs,
+    SourceRegistryArgs, SyncArgs,
 };
 
 /// The environment variable that holds a key passphrase when `--passphrase-stdin` is not given.
@@ -377,6 +378,67 @@ fn containerd_options(
         unpack: !args.no_unpack,
         jobs: usize::from(args.jobs),
     })
+}
+
+// ---- inventory ----
+
+/// `inventory`'s flags into its options: the target and names checked, the output and its
+/// signature path checked, the signing key loaded, all before any network work.
+pub fn inventory_options(args: &InventoryArgs) -> anyhow::Result<airlock_load::InventoryOptions> {
+    let target: Target = args.target.parse()?;
+    if args.passphrase_stdin && args.access.password_stdin {
+        bail!(
+            "--passphrase-stdin and --password-stdin cannot both read standard input\n  hint: \
+             give the key passphrase in AIRLOCK_KEY_PASSPHRASE instead"
+        );
+    }
+    let mut inputs: Vec<(&str, &Path)> = Vec::new();
+    if let Some(k) = &args.sign_key {
+        inputs.push(("signing key", k));
+    }
+    if let Some(ca) = &args.access.ca_file {
+        inputs.push(("CA file", ca));
+    }
+    check_output("-o", &args.output, &inputs)?;
+    check_output(
+        "-o",
+        &airlock_load::inventory::signature_path(&args.output),
+        &inputs,
+    )?;
+    let sign = match &args.sign_key {
+        Some(path) => Some(signing_key(path, args.passphrase_stdin)?),
+        None => None,
+    };
+    let access = &args.access;
+    if let Some(ca) = &access.ca_file {
+        if !ca.is_file() {
+            bail!("cannot read the CA file `{}`", ca.display());
+        }
+    }
+    let mut client = ClientOptions {
+        docker_config: !access.no_docker_config,
+        retries: args.retries,
+        user_agent: user_agent(),
+        ..ClientOptions::default()
+    };
+    let host = client.hosts.entry(target.host.clone()).or_default();
+    host.plain_http = access.plain_http;
+    host.ca_file = access.ca_file.clone();
+    if let Some(username) = &access.username {
+        host.credentials = Some(Credentials {
+            username: username.clone(),
+            password: read_secret_stdin("--password-stdin")?,
+        });
+    }
+    let mut opts = airlock_load::InventoryOptions::new(target, args.output.clone());
+    opts.names = args.names.clone();
+    opts.client = client;
+    opts.jobs = usize::from(args.jobs);
+    opts.page_size = args.page_size;
+    opts.keep_going = args.keep_going;
+    opts.sign = sign;
+    opts.created = source_date_epoch()?;
+    Ok(opts)
 }
 
 // ---- serve ----

@@ -1421,7 +1421,7 @@ fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, what containerd parses in `containerd.io/gc.expire`.
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

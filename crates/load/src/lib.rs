@@ -45,6 +45,7 @@ pub mod containerd;
 mod error;
 pub mod files;
 pub mod harbor;
+pub mod inventory;
 pub mod names;
 pub mod offline;
 pub mod plan;
@@ -66,6 +67,7 @@ pub use error::{
     ImageError, Said, UnpackError,
 };
 pub use files::{write_files, FileReport, FileState, FilesError, FilesOptions, FilesReport};
+pub use inventory::{inventory, InventoryError, InventoryOptions, InventoryReport};
 pub use names::{NameError, NameMapper, NameRule, Rewrite, Target};
 use serde::Serialize;
 pub use target::{

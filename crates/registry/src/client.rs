@@ -552,6 +552,77 @@ impl Client {
         }
     }
 
+    /// The repositories of `registry` (`GET /v2/_catalog`), in the order the registry lists
+    /// them, asking for `page_size` names a page when given (`n`; else the registry's own
+    /// page size) and following `Link` pagination (`rel="next"`, which carries `last`) to the
+    /// end.
+    ///
+    /// Many registries give the catalog to administrators only (Harbor) or not at all: a
+    /// refusal is [`Error::Unauthorized`], [`Error::Denied`] or [`Error::NotFound`] (with
+    /// `what` `"catalog"`), for the caller to say what to do instead.
+    pub async fn catalog(
+        &self,
+        registry: &str,
+        page_size: Option<u32>,
+    ) -> Result<Vec<String>, Error> {
+        let registry = normalize_registry(registry);
+        let mut url = self.endpoint(registry)?;
+        url.path_segments_mut()
+            .expect("an http(s) URL has a path")
+            .pop_if_empty()
+            .push("_catalog");
+        if let Some(n) = page_size {
+            url.query_pairs_mut().append_pair("n", &n.to_string());
+        }
+        let mut repositories = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            if !seen.insert(url.clone()) || seen.len() > PAGES_MAX {
+                return Err(Error::Protocol {
+                    url: url.to_string(),
+                    message: format!(
+                        "the catalog of `{registry}` does not end (a page repeats, or more \
+                         than {PAGES_MAX} pages)"
+                    ),
+                });
+            }
+            let call = Call {
+                method: Method::GET,
+                registry,
+                repository: "",
+                scopes: vec![Scope::raw("registry:catalog:*")],
+                url: url.clone(),
+                headers: HeaderMap::new(),
+                body: None,
+            };
+            let (page, next) = self
+                .retrying(&call.url, || async {
+                    let resp = self.send(&call).await?;
+                    let resp = self.check(resp, &call, "catalog", "").await?;
+                    let next = next_link(resp.headers(), &call.url);
+                    let what = format!("catalog of `{registry}`");
+                    let body = read_capped(resp, MANIFEST_MAX_SIZE, &what, &call.url).await?;
+                    #[derive(serde::Deserialize)]
+                    struct Catalog {
+                        #[serde(default)]
+                        repositories: Option<Vec<String>>,
+                    }
+                    let list: Catalog =
+                        serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+                            url: call.url.to_string(),
+                            message: format!("the catalog is not JSON: {e}"),
+                        })?;
+                    Ok((list.repositories.unwrap_or_default(), next))
+                })
+                .await?;
+            repositories.extend(page);
+            match next {
+                Some(next) => url = next,
+                None => return Ok(repositories),
+            }
+        }
+    }
+
     /// The referrers of the manifest `digest` through the OCI 1.1 referrers API
     /// (`GET /v2/<repository>/referrers/<digest>`), asking the registry to keep only
     /// `artifact_type` when given. Pages (`Link`, `rel="next"`) are joined into one index.

@@ -118,7 +118,7 @@ pub enum Error {
     /// `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `NAME_UNKNOWN`).
     #[error("{}", not_found_message(what, registry, repository, reference))]
     NotFound {
-        /// `"manifest"`, `"blob"` or `"repository"`.
+        /// `"manifest"`, `"blob"`, `"repository"` or `"catalog"`.
         what: &'static str,
         /// The registry (`host[:port]`).
         registry: String,
@@ -634,6 +634,7 @@ fn unauthorized_message(
 fn not_found_message(what: &str, registry: &str, repository: &str, reference: &str) -> String {
     match what {
         "repository" => format!("repository `{registry}/{repository}` not found"),
+        "catalog" => format!("the catalog of `{registry}` (`/v2/_catalog`) not found"),
         "blob" => format!("blob `{reference}` not found in `{registry}/{repository}`"),
         _ if reference.starts_with("sha256:") => {
             format!("{what} `{registry}/{repository}@{reference}` not found")

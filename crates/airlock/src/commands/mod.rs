@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod images;
 mod inspect;
+mod inventory;
 mod key;
 mod load;
 mod lock;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args, &cli.global).await,
         Command::Sync(args) => sync::run(args, &cli.global).await,
         Command::Check(args) => check::run(args, &cli.global).await,
+        Command::Inventory(args) => inventory::run(args, &cli.global).await,
         Command::Images { command } => images::run(command),
         Command::Rewrite(args) => rewrite::run(args, &cli.global),
         Command::Config { command } => config::run(command, &cli.global),

@@ -11,6 +11,7 @@ pub mod check;
 pub mod config;
 pub mod images;
 pub mod inspect;
+pub mod inventory;
 pub mod key;
 pub mod load;
 pub mod outdated;

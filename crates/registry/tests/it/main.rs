@@ -764,6 +764,24 @@ async fn tag_lists_follow_link_pagination() {
 }
 
 #[tokio::test]
+async fn the_catalog_follows_link_pagination_and_a_refusal_is_told() {
+    let server = FakeServer::start(|req, _| match req.path.as_str() {
+        "/v2/_catalog?n=2" => Resp::new(200)
+            .header("Link", r#"</v2/_catalog?last=k8s%2Fb&n=2>; rel="next""#)
+            .body(r#"{"repositories":["k8s/a","k8s/b"]}"#),
+        "/v2/_catalog?last=k8s%2Fb&n=2" => Resp::new(200).body(r#"{"repositories":["other/c"]}"#),
+        _ => Resp::new(403)
+            .body(r#"{"errors":[{"code":"DENIED","message":"catalog is for administrators"}]}"#),
+    })
+    .await;
+    let client = client_for(&[&server.addr], None);
+    let repos = client.catalog(&server.addr, Some(2)).await.unwrap();
+    assert_eq!(repos, ["k8s/a", "k8s/b", "other/c"]);
+    let err = client.catalog(&server.addr, None).await.unwrap_err();
+    assert!(matches!(err, Error::Denied { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn a_tag_list_whose_pages_loop_is_an_error() {
     let server = FakeServer::start(|_, _| {
         Resp::new(200)

@@ -508,7 +508,6 @@ fn left_out_and_carried(bundle: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
 /// then `bundle v2 --base site.inventory.json` carries exactly the blobs `bundle v2 --base
 /// v1.tar.zst` carries, and leaves out the same ones, naming the inventory by its digest.
 #[test]
-#[ignore = "needs `airlock bundle --base`"]
 fn a_delta_against_the_sites_inventory_equals_one_against_v1() {
     let work = workdir();
     let w = work.path();

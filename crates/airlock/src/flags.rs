@@ -248,6 +248,7 @@ pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
         bundle: args.bundle.clone(),
         to: Some(args.against.clone()),
         files_to: None,
+        bases: Vec::new(),
         force: false,
         platform: None,
         snapshotter: DEFAULT_SNAPSHOTTER.into(),
@@ -348,6 +349,7 @@ fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptio
         client,
         jobs: usize::from(args.jobs),
         harbor_create_projects: args.harbor_create_projects,
+        bases: args.bases.clone(),
     })
 }
 
@@ -368,6 +370,7 @@ fn containerd_options(
         snapshotter: args.snapshotter.clone(),
         unpack: !args.no_unpack,
         jobs: usize::from(args.jobs),
+        bases: args.bases.clone(),
     })
 }
 

@@ -77,6 +77,29 @@ pub fn json(report: &VerifyReport, upstream: Option<&UpstreamReport>) -> serde_j
     doc
 }
 
+/// What `--base` found, for people, on stderr: the blobs each base carries for the delta,
+/// then what no file given carries.
+pub fn render_bases(c: &airlock_load::delta::BaseCheck, quiet: bool) {
+    if !quiet {
+        for (path, n) in &c.supplied {
+            eprintln!(
+                "OK base {}: {n} blobs from the base, each listed in its signed manifest and \
+                 carried by its file",
+                path.display()
+            );
+        }
+    }
+    if !c.missing.is_empty() {
+        eprintln!(
+            "note: {} blobs of the delta's bases are in no file given (a base not given, a \
+             base that is itself a delta, or an inventory of a registry, which `load` checks \
+             in the target):{}",
+            c.missing.len(),
+            airlock_load::delta::MissingBaseBlobs(c.missing.clone())
+        );
+    }
+}
+
 /// The upstream signatures, for people, on stderr: one line per image, then what failed.
 pub fn render_upstream(r: &UpstreamReport, quiet: bool) {
     if !quiet {

@@ -74,9 +74,7 @@ impl Builder {
             },
         });
         let config = self.put(&serde_json::to_vec(&config).unwrap(), media::OCI_CONFIG);
-        let descriptor = |b: &BlobRecord| {
-            json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size})
-        };
+        let descriptor = |b: &BlobRecord| json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size});
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": media::OCI_MANIFEST,
@@ -211,7 +209,12 @@ pub fn delta_versions(dir: &Path, signer: &SigningKey) -> DeltaVersions {
     let delta = dir.join("delta.tar.zst");
     write_signed(&delta, &delta_manifest, &b.store, signer);
     let other = dir.join("other.tar.zst");
-    write_signed(&other, &manifest_of(vec![app, tool1, extra]), &b.store, signer);
+    write_signed(
+        &other,
+        &manifest_of(vec![app, tool1, extra]),
+        &b.store,
+        signer,
+    );
     DeltaVersions {
         v1,
         v2,

@@ -468,14 +468,11 @@ impl<'k> Checker<'k> {
             self.trust_manifest(None)?;
         }
         let (manifest, blobs) = self.manifest.as_ref().expect("trusted above");
-        let mut missing = manifest
-            .blobs
-            .iter()
-            .filter(|b| {
-                blobs
-                    .get(&b.digest)
-                    .is_some_and(|s| !s.seen && s.from_base.is_none())
-            });
+        let mut missing = manifest.blobs.iter().filter(|b| {
+            blobs
+                .get(&b.digest)
+                .is_some_and(|s| !s.seen && s.from_base.is_none())
+        });
         if let Some(first) = missing.next() {
             return Err(VerifyError::new(VerifyErrorKind::MissingBlob {
                 digest: first.digest.clone(),

@@ -10,7 +10,7 @@ mod containerd;
 mod content;
 mod content_offline;
 mod crafted;
-mod delta_offline;
+mod delta;
 mod errors;
 mod inspect;
 mod kubernetes;

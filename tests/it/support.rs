@@ -238,3 +238,119 @@ pub fn bundle_signed_ok(work: &Path, key: &Path, spec: &Path, out: &Path) {
     let o = run(cmd, None);
     assert!(o.status.success(), "bundle failed: {}", stderr(&o));
 }
+
+/// Two versions of the fixture spec on a writable registry of their own: the setup of the
+/// delta tests.
+///
+/// v1 names every fixture image but [`DeltaVersions::new_image`]; v2 names v1's images plus
+/// that one, and [`DeltaVersions::moved_tag`] is moved to a new digest (an image of its own:
+/// a new layer, config and manifest) by [`DeltaVersions::move_tag`], which a test calls after
+/// it bundled v1.
+pub struct DeltaVersions {
+    /// The source registry (plain HTTP, no auth, writable), holding every fixture image and
+    /// the image the moved tag moves to.
+    pub registry: Registry,
+    /// Spec v1 (`NAME.yaml` in the directory given).
+    pub v1: PathBuf,
+    /// Spec v2.
+    pub v2: PathBuf,
+    /// The reference only v2 names (`HOST/fixtures/app-b:1`).
+    pub new_image: String,
+    /// The reference both name whose digest moves (`HOST/fixtures/app-a:latest`).
+    pub moved_tag: String,
+    /// Its digest in v1.
+    pub moved_from: String,
+    /// Its digest in v2 (after [`DeltaVersions::move_tag`]).
+    pub moved_to: String,
+    /// Where the moved tag's new content comes from on the registry.
+    moved_source: String,
+}
+
+/// Starts a writable registry with the fixtures (a copy of the cached storage) plus one more
+/// image, and writes specs `v1.yaml` and `v2.yaml` into `dir` (see [`DeltaVersions`]).
+pub fn delta_versions(dir: &Path) -> DeltaVersions {
+    let storage = dir.join("registry-storage");
+    let cached = fixtures::registry_storage().expect("fixture registry storage");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(&cached)
+        .arg(&storage)
+        .status()
+        .expect("run cp");
+    assert!(st.success(), "copying the fixture registry storage failed");
+    let registry = Registry::start(airlock_testkit::RegistryOptions {
+        storage: Some(storage),
+        ..Default::default()
+    })
+    .expect("start the registry (is docker-registry installed? run `cargo xtask install`)");
+    let next = fixtures::many_images(1).expect("the many-images corpus");
+    registry
+        .push_fixtures(&next, "delta", &[])
+        .expect("push the image the moved tag moves to");
+    let moved_source = next.images[0].reference(&format!("{}/delta", registry.host));
+    let set = fixture_set();
+    let new_repo = "fixtures/app-b";
+    let v1_images: Vec<_> = fixture_images(&set)
+        .into_iter()
+        .filter(|i| i.repository != new_repo)
+        .collect();
+    let v1_refs = refs(&registry.host, &v1_images);
+    let new_image = find(&set, new_repo).reference(&registry.host);
+    let mut v2_refs = v1_refs.clone();
+    v2_refs.push(new_image.clone());
+    let settings = registry_settings(&registry);
+    let v1 = write_spec(dir, "v1", &v1_refs, None, &settings);
+    let v2 = write_spec(dir, "v2", &v2_refs, None, &settings);
+    let app_a = find(&set, "fixtures/app-a");
+    assert!(app_a.tags.iter().any(|t| t == "latest"));
+    DeltaVersions {
+        moved_tag: format!("{}/fixtures/app-a:latest", registry.host),
+        moved_from: app_a.digest.clone(),
+        moved_to: next.images[0].digest.clone(),
+        moved_source,
+        new_image,
+        v1,
+        v2,
+        registry,
+    }
+}
+
+impl DeltaVersions {
+    /// Moves [`DeltaVersions::moved_tag`] to [`DeltaVersions::moved_to`] with skopeo (which
+    /// keeps the manifest bytes).
+    pub fn move_tag(&self) {
+        let o = Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("docker://{}", self.moved_source))
+            .arg(format!("docker://{}", self.moved_tag))
+            .output()
+            .expect("run skopeo (install it: `cargo xtask install`)");
+        assert!(
+            o.status.success(),
+            "skopeo copy {} {}: {}",
+            self.moved_source,
+            self.moved_tag,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// `airlock bundle [ARGS] -o OUT SPEC` with `WORK/cache`; the run must succeed. Returns
+    /// its standard output.
+    pub fn bundle(&self, work: &Path, spec: &Path, out: &Path, args: &[&str]) -> Vec<u8> {
+        let mut cmd = airlock(&work.join("cache"));
+        cmd.arg("bundle").args(args).arg("-o").arg(out).arg(spec);
+        let o = run(cmd, None);
+        assert!(
+            o.status.success(),
+            "bundle {} failed: {}",
+            spec.display(),
+            stderr(&o)
+        );
+        o.stdout
+    }
+}

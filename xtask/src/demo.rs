@@ -17,21 +17,32 @@ pub struct Args {
     /// Bundle this spec instead of the fixtures (needs its registries reachable)
     #[arg(long)]
     pub spec: Option<PathBuf>,
+    /// Use the dev-profile build (`target/debug/airlock`, the one `cargo xtask ci` has just
+    /// built) instead of a release build: the same checks, minutes sooner
+    #[arg(long)]
+    pub dev: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     crate::install::run()?;
     let root = airlock_testkit::workspace_root();
-    step("building airlock (release)");
+    let (profile_args, profile_dir): (&[&str], &str) = if args.dev {
+        (&[], "debug")
+    } else {
+        (&["--release"], "release")
+    };
+    step(&format!("building airlock ({profile_dir})"));
     let st = Command::new(cargo())
         .current_dir(&root)
-        .args(["build", "--release", "--quiet", "-p", "airlock"])
+        .arg("build")
+        .args(profile_args)
+        .args(["--quiet", "-p", "airlock"])
         .status()
         .context("running cargo build")?;
     if !st.success() {
-        bail!("cargo build --release -p airlock failed");
+        bail!("cargo build {} -p airlock failed", profile_args.join(" "));
     }
-    let airlock = root.join("target/release/airlock");
+    let airlock = root.join("target").join(profile_dir).join("airlock");
     let work = root.join("target/demo");
     std::fs::create_dir_all(&work)?;
 

@@ -408,3 +408,30 @@ pub fn check_bases(delta: &mut OpenBundle, bases: &[OpenBundle]) -> Result<BaseC
         missing: not_supplied(delta, &sources).0,
     })
 }
+
+/// `verify DELTA --base BASE…`: each base verified on its own under `trust` (every blob it
+/// carries hashed), then matched to the delta's bases ([`check_bases`]). Blocking.
+pub fn verify_bases(
+    delta: &std::path::Path,
+    bases: &[PathBuf],
+    trust: &airlock_layout::Trust,
+) -> Result<BaseCheck, Error> {
+    use airlock_layout::Purpose;
+    let mut opened = Vec::new();
+    for base in bases {
+        let file = std::fs::File::open(base).map_err(|source| Error::Open {
+            path: base.clone(),
+            source,
+        })?;
+        let report = airlock_layout::verify_bundle(file, trust.key());
+        if let Some(e) = report.error {
+            return Err(Error::BadBase {
+                path: base.clone(),
+                source: Box::new(e),
+            });
+        }
+        opened.push(crate::offline::open(base, trust, Purpose::Verify)?);
+    }
+    let mut delta = crate::offline::open(delta, trust, Purpose::Verify)?;
+    check_bases(&mut delta, &opened)
+}

@@ -116,6 +116,15 @@ pub enum Error {
         /// The delta's bases, named.
         expected: String,
     },
+    /// A base file given to `verify --base` fails its own verification.
+    #[error("the base `{}` is BAD", path.display())]
+    BadBase {
+        /// The base file.
+        path: PathBuf,
+        /// What its verification found.
+        #[source]
+        source: Box<airlock_layout::VerifyError>,
+    },
     /// A base file does not list a blob the delta takes from it.
     #[error(
         "the base `{}` does not list blob `{digest}`, which the delta takes from it\n  hint: \

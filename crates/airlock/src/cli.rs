@@ -177,6 +177,10 @@ pub struct VerifyArgs {
     /// Keyless upstream signatures: the sigstore trusted_root.json (Fulcio CAs, Rekor keys)
     #[arg(long, value_name = "FILE", requires = "upstream_identity")]
     pub trusted_root: Option<PathBuf>,
+    /// A delta's base bundle (repeatable): verified too, and checked to be the base the delta
+    /// names and to carry every blob the delta takes from it
+    #[arg(long = "base", value_name = "BASE.tar.zst")]
+    pub bases: Vec<PathBuf>,
     /// Print the report as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -198,6 +202,10 @@ pub struct LoadArgs {
     /// place when complete
     #[arg(long, value_name = "DIR")]
     pub files_to: Option<PathBuf>,
+    /// A delta's base bundle (repeatable): what the target lacks of the blobs the delta takes
+    /// from its bases is read from it, its signature checked like the delta's
+    #[arg(long = "base", value_name = "BASE.tar.zst")]
+    pub bases: Vec<PathBuf>,
     /// With --files-to: replace existing files whose contents differ
     #[arg(long, requires = "files_to")]
     pub force: bool,

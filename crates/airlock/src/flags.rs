@@ -257,6 +257,7 @@ pub fn check_options(args: &CheckArgs) -> anyhow::Result<LoadOptions> {
         bundle: args.bundle.clone(),
         to: Some(args.against.clone()),
         files_to: None,
+        bases: Vec::new(),
         force: false,
         platform: None,
         snapshotter: DEFAULT_SNAPSHOTTER.into(),
@@ -357,6 +358,7 @@ fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptio
         client,
         jobs: usize::from(args.jobs),
         harbor_create_projects: args.harbor_create_projects,
+        bases: args.bases.clone(),
     })
 }
 
@@ -377,6 +379,7 @@ fn containerd_options(
         snapshotter: args.snapshotter.clone(),
         unpack: !args.no_unpack,
         jobs: usize::from(args.jobs),
+        bases: args.bases.clone(),
     })
 }
 

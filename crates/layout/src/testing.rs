@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 pub mod artifacts;
 pub mod content;
+pub mod delta;
 
 pub use tempfile::TempDir;
 

@@ -55,7 +55,7 @@ use crate::error::{ContainerdImageError, ContentError, Said, UnpackError};
 use crate::names::{NameMapper, NameRule, Rewrite};
 use crate::offline::{open_all, plan, PlannedBundle};
 use crate::plan::{ImagePlan, SmallBlobs};
-use crate::source::{BundleSource, Progress};
+use crate::source::Progress;
 use crate::{FailedImage, LoadReporter, SignatureCheck};
 
 /// The socket containerd listens on by default.
@@ -161,6 +161,9 @@ pub struct ContainerdOptions {
     pub unpack: bool,
     /// Blobs written and images handled at once.
     pub jobs: usize,
+    /// Base bundles of a delta (`--base`): the blobs the delta takes from its bases are
+    /// read from them.
+    pub bases: Vec<PathBuf>,
 }
 
 impl ContainerdOptions {
@@ -176,6 +179,7 @@ impl ContainerdOptions {
             snapshotter: DEFAULT_SNAPSHOTTER.into(),
             unpack: true,
             jobs: 4,
+            bases: Vec::new(),
         }
     }
 }
@@ -389,7 +393,7 @@ struct Engine {
     namespace: String,
     lease: String,
     snapshotter: String,
-    source: BundleSource,
+    source: crate::delta::Sources,
     small: SmallBlobs,
     content: HashMap<Digest, OnceCell<ContentResult>>,
     progress: Progress,
@@ -418,6 +422,7 @@ pub async fn load_to_containerd(
         snapshotter,
         unpack,
         jobs,
+        bases,
     } = opts;
     let jobs = jobs.max(1);
     let platform = match &platform {
@@ -426,9 +431,22 @@ pub async fn load_to_containerd(
     };
 
     // 1. Head, signature, index and small blobs, before anything else is used; then names.
-    let opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
+    let mut opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
     if let Some(warning) = trust.warning(Purpose::Load) {
         reporter.warn(warning);
+    }
+    // A delta: containerd is not asked what it holds; every blob the delta takes from its
+    // bases must come from a base file.
+    let base_files = open_all(bases, &trust, Purpose::Load).await?;
+    let sources = crate::delta::attach_bases(&mut opened[0], &base_files)?;
+    let missing = crate::delta::not_supplied(&opened[0], &sources);
+    if !missing.0.is_empty() {
+        return Err(crate::Error::BaseBlobsMissing {
+            bundle: bundle.clone(),
+            target: "no --base file carries (containerd is not asked for them)".into(),
+            missing,
+        }
+        .into());
     }
     let mapper = NameMapper {
         prefix: String::new(),
@@ -549,7 +567,7 @@ pub async fn load_to_containerd(
         namespace: target.namespace.clone(),
         lease: lease.clone(),
         snapshotter,
-        source: opened.source(),
+        source: sources,
         small: opened.small,
         content,
         progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
@@ -731,7 +749,7 @@ impl Engine {
                 if self.exists(&blob.digest).await? {
                     return Ok(None);
                 }
-                if self.source.index.entry(&blob.digest.blob_path()).is_none() {
+                if !self.source.has_entry(&blob.digest) {
                     return Err(ContentError::NotIndexed);
                 }
                 let _permit = self.writes.acquire().await.expect("never closed");

@@ -91,6 +91,67 @@ pub enum Error {
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed")]
     Join(#[from] tokio::task::JoinError),
+    /// `--base` was given for a bundle that is no delta.
+    #[error(
+        "`{}` is a full bundle, not a delta: it needs no --base\n  hint: load it without --base",
+        path.display()
+    )]
+    NotADelta {
+        /// The bundle.
+        path: PathBuf,
+    },
+    /// A base file given is none of the delta's bases.
+    #[error(
+        "`{}` is not a base of the delta `{}`: its manifest digest is `{identity}`, the delta \
+         was made against {expected}\n  hint: give the bundle the delta was made against",
+        path.display(), delta.display()
+    )]
+    WrongBase {
+        /// The base file given.
+        path: PathBuf,
+        /// The sha256 of its `airlock/manifest.json`.
+        identity: airlock_layout::Digest,
+        /// The delta.
+        delta: PathBuf,
+        /// The delta's bases, named.
+        expected: String,
+    },
+    /// A base file given to `verify --base` fails its own verification.
+    #[error("the base `{}` is BAD", path.display())]
+    BadBase {
+        /// The base file.
+        path: PathBuf,
+        /// What its verification found.
+        #[source]
+        source: Box<airlock_layout::VerifyError>,
+    },
+    /// A base file does not list a blob the delta takes from it.
+    #[error(
+        "the base `{}` does not list blob `{digest}`, which the delta takes from it\n  hint: \
+         check both with `airlock verify DELTA --base BASE`",
+        path.display()
+    )]
+    BaseLacksBlob {
+        /// The base file.
+        path: PathBuf,
+        /// The blob.
+        digest: airlock_layout::Digest,
+    },
+    /// Blobs a delta takes from its bases are neither in a base file given nor in the target.
+    #[error(
+        "the delta `{}` needs {} blobs of its bases that {target}; nothing was \
+         loaded:{missing}\n  hint: load the base first, or give it with --base BASE.tar.zst",
+        bundle.display(), missing.0.len()
+    )]
+    BaseBlobsMissing {
+        /// The delta.
+        bundle: PathBuf,
+        /// Where they were looked for: `the target `registry://…` does not have`, `no --base
+        /// file carries`.
+        target: String,
+        /// Each missing blob.
+        missing: crate::delta::MissingBaseBlobs,
+    },
 }
 
 /// Why one image was not loaded. No tag of it was pushed.
@@ -204,6 +265,16 @@ pub enum BlobError {
     Index {
         /// What is wrong.
         problem: String,
+    },
+    /// A blob a delta's base supplies, found in another repository of the target, could not
+    /// be mounted from there (and the delta does not carry it).
+    #[error(
+        "it comes from the delta's base and is in `{from}`, but the registry refused to mount \
+         it from there\n  hint: give the base with --base BASE.tar.zst"
+    )]
+    NotMounted {
+        /// The repository that holds it.
+        from: String,
     },
 }
 

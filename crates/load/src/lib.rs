@@ -42,6 +42,7 @@
 pub mod check;
 pub mod config;
 pub mod containerd;
+pub mod delta;
 mod error;
 pub mod files;
 pub mod harbor;
@@ -96,6 +97,9 @@ pub struct LoadOptions {
     pub jobs: usize,
     /// Create missing Harbor projects through Harbor's API.
     pub harbor_create_projects: bool,
+    /// Base bundles of a delta (`--base`): what the target lacks of the blobs the delta
+    /// takes from its bases is read from them.
+    pub bases: Vec<PathBuf>,
 }
 
 impl LoadOptions {
@@ -110,6 +114,7 @@ impl LoadOptions {
             client: ClientOptions::default(),
             jobs: 4,
             harbor_create_projects: false,
+            bases: Vec::new(),
         }
     }
 }

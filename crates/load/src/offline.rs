@@ -28,6 +28,9 @@ pub struct OpenBundle {
     pub path: PathBuf,
     /// `airlock/manifest.json`, trusted as [`OpenBundle::signature`] says.
     pub manifest: BundleManifest,
+    /// The sha256 of the exact bytes of `airlock/manifest.json`: how a delta names this
+    /// bundle as its base.
+    pub identity: Digest,
     /// What the signature check found.
     pub signature: SignatureCheck,
     /// The trailing frame index (it only locates bytes: everything read through it is
@@ -93,6 +96,7 @@ pub fn open(path: &Path, trust: &Trust, purpose: Purpose) -> Result<OpenBundle, 
     let small = read_small_blobs(&mut file, &index, &head.manifest);
     Ok(OpenBundle {
         path: path.to_owned(),
+        identity: Digest::of_bytes(&head.manifest_json),
         manifest: head.manifest,
         signature,
         index: Arc::new(index),

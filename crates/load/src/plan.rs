@@ -81,6 +81,15 @@ pub enum SmallBlobError {
     /// problem is told inside the message of the image that needs the blob.
     #[error("{}", crate::error::render(.0.as_ref()))]
     Read(Arc<airlock_layout::Error>),
+    /// A delta's document that its base supplies, and no base was given.
+    #[error(
+        "it comes from the delta's base {base}, which was not given\n  hint: give the base: \
+         `--base BASE.tar.zst`, or `airlock serve BASE DELTA`"
+    )]
+    InBase {
+        /// The base, named (`NAME` (`sha256:…`)).
+        base: String,
+    },
     /// Its bytes do not hash to the digest the signed manifest lists.
     #[error(
         "the bytes read ({len} bytes) hash to `{actual}`, not to the digest the signed manifest \
@@ -102,11 +111,17 @@ pub fn read_small_blobs(
     manifest: &BundleManifest,
 ) -> SmallBlobs {
     let mut out = HashMap::new();
+    let from_bases = manifest.from_bases();
     for b in manifest
         .blobs
         .iter()
         .filter(|b| is_small_media_type(&b.media_type))
     {
+        if let Some(base) = from_bases.get(&b.digest) {
+            let base = crate::delta::describe_base(base);
+            out.insert(b.digest.clone(), Err(SmallBlobError::InBase { base }));
+            continue;
+        }
         let result = match index.entry(&b.digest.blob_path()) {
             None => Err(SmallBlobError::NotIndexed),
             Some(e) if e.size != b.size => Err(SmallBlobError::Size {

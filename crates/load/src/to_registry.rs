@@ -25,12 +25,13 @@ use futures_util::{stream, StreamExt as _};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::{debug, info_span, warn, Instrument as _};
 
+use crate::delta::{self, Sources};
 use crate::error::{ArtifactError, BlobError, Error, ImageError};
 use crate::harbor::{self, HarborApi};
 use crate::names::NameMapper;
 use crate::offline::{open_all, plan, PlannedBundle};
 use crate::plan::{ArtifactPlan, ImagePlan};
-use crate::source::{BundleSource, Progress};
+use crate::source::Progress;
 use crate::{
     ArtifactReport, ContentKind, FailedImage, ImageReport, ListedBy, LoadOptions, LoadReport,
     LoadReporter, LoadTotals, Purpose,
@@ -49,7 +50,7 @@ struct Slot {
 struct Engine {
     client: Client,
     host: String,
-    source: BundleSource,
+    sources: Sources,
     slots: HashMap<Digest, Slot>,
     uploads: Semaphore,
     jobs: usize,
@@ -58,6 +59,9 @@ struct Engine {
     /// repository load at once, and two of them may share a subject (a platform manifest);
     /// each read-modify-write of an index runs alone, so no entry is lost.
     referrer_indexes: std::sync::Mutex<HashMap<(String, Digest), IndexLock>>,
+    /// The blobs and documents a delta's bases supply: a manifest among them may be in the
+    /// target already, and is not pushed again.
+    from_base: std::collections::HashSet<Digest>,
 }
 
 /// Held while one referrers tag index is read, changed and written back.
@@ -89,6 +93,7 @@ pub async fn load_to_registry(
         client: client_opts,
         jobs,
         harbor_create_projects,
+        bases,
     } = opts;
     let jobs = jobs.max(1);
 
@@ -98,13 +103,15 @@ pub async fn load_to_registry(
         rule,
         rewrites,
     };
-    let opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
+    let mut opened = open_all(vec![bundle.clone()], &trust, Purpose::Load).await?;
     if let Some(warning) = trust.warning(Purpose::Load) {
         reporter.warn(warning);
     }
+    let base_files = open_all(bases, &trust, Purpose::Load).await?;
+    let sources = delta::attach_bases(&mut opened[0], &base_files)?;
     let PlannedBundle {
-        bundle: opened,
-        images: planned_images,
+        bundle: mut opened,
+        images: mut planned_images,
     } = plan(opened, &mapper)?
         .pop()
         .expect("one bundle opened, one planned");
@@ -122,17 +129,16 @@ pub async fn load_to_registry(
             });
         }
     }
-    let mut plans = Vec::new();
-    let mut failures = Vec::new();
-    for image in planned_images {
-        match image.plan {
-            Ok(p) => plans.push(p),
-            Err(e) => {
-                reporter.image_failed(e.image(), &e);
-                failures.push(e);
-            }
-        }
-    }
+    let repositories: Vec<String> = {
+        let mut r: Vec<String> = planned_images
+            .iter()
+            .map(|i| i.repository.clone())
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    };
+    let is_delta = opened.manifest.is_delta();
 
     // 4. The target, with the credentials, before the first byte.
     let host_config = client_opts
@@ -153,6 +159,50 @@ pub async fn load_to_registry(
             target: target.to_string(),
             source: Box::new(source),
         })?;
+
+    // A delta: the documents its bases supply that no base file gave, from the target; then
+    // every image planned again with them.
+    if is_delta {
+        delta::fetch_documents(&client, &target.host, &mut opened, &sources, &repositories).await;
+        let replanned = plan(vec![opened], &mapper)?
+            .pop()
+            .expect("one bundle opened, one planned");
+        opened = replanned.bundle;
+        planned_images = replanned.images;
+    }
+    let mut plans = Vec::new();
+    let mut failures = Vec::new();
+    for image in planned_images {
+        match image.plan {
+            Ok(p) => plans.push(p),
+            Err(e) => failures.push(e),
+        }
+    }
+
+    // A delta: every blob its bases supply and no base file carries must be in the target
+    // (a document too), or nothing is pushed.
+    let homes = if is_delta {
+        delta::find_in_registry(
+            &client,
+            &target.host,
+            &opened,
+            &sources,
+            &plans,
+            &repositories,
+            jobs,
+        )
+        .await
+        .map_err(|missing| Error::BaseBlobsMissing {
+            bundle: bundle.clone(),
+            target: format!("the target `{target}` does not have"),
+            missing,
+        })?
+    } else {
+        HashMap::new()
+    };
+    for e in &failures {
+        reporter.image_failed(e.image(), e);
+    }
     let harbor = HarborApi::new(
         &target.host,
         host_config.plain_http,
@@ -188,7 +238,11 @@ pub async fn load_to_registry(
                 .or_insert_with(|| Slot {
                     record: b.clone(),
                     repositories: Vec::new(),
-                    home: OnceCell::new(),
+                    // A base's blob found in the target: mounted from where it is.
+                    home: match homes.get(&b.digest) {
+                        Some(repo) => OnceCell::new_with(Some(Ok(repo.clone()))),
+                        None => OnceCell::new(),
+                    },
                 })
                 .repositories
                 .push(p.repository.clone());
@@ -200,7 +254,8 @@ pub async fn load_to_registry(
     let engine = Arc::new(Engine {
         client,
         host: target.host.clone(),
-        source: opened.source(),
+        from_base: sources.from_base.keys().cloned().collect(),
+        sources,
         slots,
         uploads: Semaphore::new(jobs),
         jobs,
@@ -470,6 +525,17 @@ impl Engine {
         media_type: &str,
         bytes: &bytes::Bytes,
     ) -> Result<(), ImageError> {
+        let digest = Digest::of_bytes(bytes);
+        if self.from_base.contains(&digest) {
+            // A delta's unchanged image: nothing pushed when the reference already names it.
+            let there = self
+                .client
+                .manifest_exists(&self.host, &plan.repository, reference)
+                .await;
+            if matches!(there, Ok(Some(d)) if d == digest.to_string()) {
+                return Ok(());
+            }
+        }
         self.client
             .put_manifest(
                 &self.host,
@@ -549,13 +615,22 @@ impl Engine {
 
     /// Uploads `blob` into `repo` from the bundle; the bytes sent.
     async fn upload(&self, repo: &str, blob: &BlobRecord) -> Result<u64, BlobError> {
-        if self.source.index.entry(&blob.digest.blob_path()).is_none() {
+        if self.sources.needed_from_target(&blob.digest) {
+            // Never an upload of what the delta does not hold.
+            let slot = &self.slots[&blob.digest];
+            let from = match slot.home.get() {
+                Some(Ok(home)) => home.clone(),
+                _ => repo.to_string(),
+            };
+            return Err(BlobError::NotMounted { from });
+        }
+        if !self.sources.has_entry(&blob.digest) {
             return Err(BlobError::Index {
                 problem: format!("has no entry for blob `{}`", blob.digest),
             });
         }
         let _permit = self.uploads.acquire().await.expect("never closed");
-        let (source, digest, size) = (&self.source, &blob.digest, blob.size);
+        let (source, digest, size) = (&self.sources, &blob.digest, blob.size);
         let progress = self.progress.clone();
         let outcome = self
             .client

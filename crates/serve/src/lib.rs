@@ -47,8 +47,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_layout::{Digest, Purpose, Trust};
-use airlock_load::offline::{open_all, plan, PlannedBundle, PlannedImage};
+use airlock_load::offline::{open_all, plan, OpenBundle, PlannedBundle, PlannedImage};
 use airlock_load::plan::{ImagePlan, SmallBlobError, SmallBlobs};
+use airlock_load::source::BundleSource;
 use airlock_load::ImageError;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
@@ -250,10 +251,45 @@ impl Catalog {
     }
 }
 
+/// Where each blob some served file carries is read from: the first file that carries it,
+/// and its entry's size.
+type Carriers = HashMap<Digest, (BundleSource, u64)>;
+
+/// The served files as one: each blob a delta takes from its bases is read from whichever
+/// served file carries it, and each document it takes so (checked there against the same
+/// digest) is handed to the delta for planning.
+fn union(mut opened: Vec<OpenBundle>) -> (Vec<OpenBundle>, Carriers) {
+    let mut carriers: Carriers = HashMap::new();
+    let mut documents: HashMap<Digest, Bytes> = HashMap::new();
+    for o in &opened {
+        let source = o.source();
+        for b in o.manifest.carried_blobs() {
+            if let Some(e) = o.index.entry(&b.digest.blob_path()) {
+                carriers
+                    .entry(b.digest.clone())
+                    .or_insert_with(|| (source.clone(), e.size));
+            }
+            if let Some(Ok(bytes)) = o.small.get(&b.digest) {
+                documents.entry(b.digest.clone()).or_insert(bytes.clone());
+            }
+        }
+    }
+    for o in opened.iter_mut().filter(|o| o.manifest.is_delta()) {
+        let from = o.manifest.from_bases();
+        for d in from.keys() {
+            if let Some(bytes) = documents.get(*d) {
+                o.small.insert((*d).clone(), Ok(bytes.clone()));
+            }
+        }
+    }
+    (opened, carriers)
+}
+
 /// Builds the catalog from the planned bundles, in order (a later tag wins).
 fn catalog(
     reading: &Arc<Reading>,
     planned: Vec<PlannedBundle>,
+    carriers: &Carriers,
     mapper: NameMapper,
     reporter: &dyn ServeReporter,
 ) -> Result<(Catalog, usize), ServeError> {
@@ -274,6 +310,21 @@ fn catalog(
             .iter()
             .map(|e| (e.path.as_str(), e.size))
             .collect();
+        // A delta's blob from a base: from the served file that carries it.
+        let from_bases = o.manifest.from_bases();
+        let entry = |d: &Digest| -> Option<(BundleSource, u64)> {
+            match from_bases.get(d) {
+                Some(_) => carriers.get(d).cloned(),
+                None => sizes
+                    .get(d.blob_path().as_str())
+                    .map(|&n| (source.clone(), n)),
+            }
+        };
+        let base_of = |d: &Digest| {
+            from_bases
+                .get(d)
+                .map(|b| airlock_load::delta::describe_base(b))
+        };
         for PlannedImage {
             record,
             repository,
@@ -282,7 +333,7 @@ fn catalog(
         {
             let plan = match plan
                 .map_err(NotServed::Plan)
-                .and_then(|p| servable(&p, &sizes, &o.small).map(|()| p))
+                .and_then(|p| servable(&p, &entry, &base_of, &o.small).map(|()| p))
             {
                 Ok(p) => p,
                 Err(e) => {
@@ -356,15 +407,13 @@ fn catalog(
                     .get(&b.digest)
                     .and_then(|r| r.as_ref().ok())
                     .cloned();
+                let (from, size) = match entry(&b.digest) {
+                    Some((s, n)) => (s, Some(n)),
+                    None => (source.clone(), None),
+                };
                 blobs.insert(
                     b.digest.clone(),
-                    Arc::new(Blob::new(
-                        b.clone(),
-                        source.clone(),
-                        reading.clone(),
-                        small,
-                        sizes.get(b.digest.blob_path().as_str()).copied(),
-                    )),
+                    Arc::new(Blob::new(b.clone(), from, reading.clone(), small, size)),
                 );
             }
             if let Some(file) = record.file() {
@@ -437,6 +486,15 @@ enum Unservable {
     /// The frame index has no entry for it.
     #[error("it is not in the bundle's frame index")]
     NotIndexed,
+    /// A delta's blob that its base supplies, and no served file carries.
+    #[error(
+        "it comes from the delta's base {base}, which is not served\n  hint: serve the base \
+         too: `airlock serve BASE DELTA`"
+    )]
+    InBase {
+        /// The base, named.
+        base: String,
+    },
     /// Its entry is not as long as the signed manifest says.
     #[error("the bundle's entry holds {entry} bytes, the signed manifest says {signed}")]
     Size {
@@ -453,7 +511,8 @@ enum Unservable {
 /// served, and a wrong size never reaches a `Content-Length`).
 fn servable(
     plan: &ImagePlan,
-    sizes: &HashMap<&str, u64>,
+    entry: &dyn Fn(&Digest) -> Option<(BundleSource, u64)>,
+    base_of: &dyn Fn(&Digest) -> Option<String>,
     small: &SmallBlobs,
 ) -> Result<(), NotServed> {
     let artifact_blobs = plan.artifacts.iter().flat_map(|a| &a.blobs);
@@ -463,15 +522,15 @@ fn servable(
         } else {
             "layer"
         };
-        let problem = match (
-            small.get(&b.digest),
-            sizes.get(b.digest.blob_path().as_str()),
-        ) {
+        let problem = match (small.get(&b.digest), entry(&b.digest).map(|(_, n)| n)) {
             // Read through the index and checked already.
             (Some(Ok(_)), _) => continue,
             (Some(Err(problem)), _) => Unservable::Small(problem.clone()),
-            (_, None) => Unservable::NotIndexed,
-            (_, Some(&n)) if n != b.size => Unservable::Size {
+            (_, None) => match base_of(&b.digest) {
+                Some(base) => Unservable::InBase { base },
+                None => Unservable::NotIndexed,
+            },
+            (_, Some(n)) if n != b.size => Unservable::Size {
                 entry: n,
                 signed: b.size,
             },
@@ -509,10 +568,11 @@ pub async fn serve(
         rule: opts.rule,
         rewrites: Vec::new(),
     };
+    let (opened, carriers) = union(opened);
     let planned = plan(opened, &mapper)?;
     let readers = opts.readers.max(1);
     let reading = Reading::new(readers, CHECKERS);
-    let (catalog, images) = catalog(&reading, planned, mapper, reporter.as_ref())?;
+    let (catalog, images) = catalog(&reading, planned, &carriers, mapper, reporter.as_ref())?;
     let tls = match &opts.tls {
         Some((cert, key)) => Some(http::tls_acceptor(cert, key)?),
         None => None,
@@ -634,6 +694,7 @@ mod tests {
         ]);
         let o = OpenBundle {
             path: PathBuf::from(file),
+            identity: Digest::of_bytes(file.as_bytes()),
             manifest: serde_json::from_value(doc).unwrap(),
             signature: Default::default(),
             index: Default::default(),
@@ -663,7 +724,14 @@ mod tests {
         let warnings = Warnings::default();
         let mapper = NameMapper::default();
         let planned = plan(vec![a, b, c], &mapper).unwrap();
-        let (cat, images) = catalog(&Reading::new(1, 1), planned, mapper, &warnings).unwrap();
+        let (cat, images) = catalog(
+            &Reading::new(1, 1),
+            planned,
+            &Carriers::new(),
+            mapper,
+            &warnings,
+        )
+        .unwrap();
         assert_eq!(images, 3);
         let repo = cat.repo("registry.k8s.io/pause", None).unwrap();
         assert_eq!(repo.tags["3.9"], new);
@@ -701,17 +769,29 @@ mod tests {
         let mapper = NameMapper::default();
         // The same file in two bundles is served once.
         let planned = plan(vec![open(&a.path), open(&same.path)], &mapper).unwrap();
-        let (cat, _) =
-            catalog(&Reading::new(1, 1), planned, mapper.clone(), &NoServeReport).unwrap();
+        let (cat, _) = catalog(
+            &Reading::new(1, 1),
+            planned,
+            &Carriers::new(),
+            mapper.clone(),
+            &NoServeReport,
+        )
+        .unwrap();
         assert_eq!(
             cat.files.keys().collect::<Vec<_>>(),
             ["hello.txt", "kubernetes/v1.35.2/linux/amd64/kubeadm"]
         );
         // Other bytes under the name: refused, naming both bundles.
         let planned = plan(vec![open(&a.path), open(&b.path)], &mapper).unwrap();
-        let e = catalog(&Reading::new(1, 1), planned, mapper, &NoServeReport)
-            .err()
-            .unwrap();
+        let e = catalog(
+            &Reading::new(1, 1),
+            planned,
+            &Carriers::new(),
+            mapper,
+            &NoServeReport,
+        )
+        .err()
+        .unwrap();
         let text = e.to_string();
         assert!(matches!(e, ServeError::FileCollision { .. }), "{text}");
         assert!(

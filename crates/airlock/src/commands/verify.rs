@@ -1,14 +1,15 @@
 //! `airlock verify BUNDLE --key K.pub [--insecure-skip-signature] [--upstream-key U.pub…]
-//! [--json]`: [`airlock_layout::verify_bundle`], then [`airlock_load::upstream::check_bundle`].
+//! [--base B…] [--json]`: [`airlock_layout::verify_bundle`], then upstream signatures and bases.
 
 use std::process::ExitCode;
 
 use airlock_layout::{verify_bundle, Purpose, Trust};
+use airlock_load::delta::verify_bases;
 use airlock_load::upstream::{check_bundle, policy_from_flags};
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
-use crate::report::verify::{json, render, render_upstream, usage_failure};
+use crate::report::verify::{json, render, render_bases, render_upstream, usage_failure};
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let trust = match Trust::from_flags(
@@ -39,10 +40,9 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             return Err(usage_failure(args.json, "read", e));
         }
     };
-    // Decoding and hashing are CPU work: off the async threads. Upstream signatures are
-    // checked from the small blobs once every blob is known good.
-    let path = args.bundle.clone();
-    let (report, upstream) = tokio::task::spawn_blocking(move || {
+    // CPU work, off the async threads; upstream signatures once every blob is known good.
+    let (path, bases) = (args.bundle.clone(), args.bases.clone());
+    let (report, upstream, base_check) = tokio::task::spawn_blocking(move || {
         let report = verify_bundle(file, trust.key());
         let upstream = match &policy {
             Some(policy) if report.ok => Some(
@@ -51,24 +51,27 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             ),
             _ => None,
         };
-        (report, upstream)
+        let base_check =
+            (report.ok && !bases.is_empty()).then(|| verify_bases(&path, &bases, &trust));
+        (report, upstream, base_check)
     })
     .await
     .context("the verification thread failed")?;
     let upstream = upstream
         .transpose()
         .map_err(|e| usage_failure(args.json, "read", e.into()))?;
-
+    let base_check = base_check
+        .transpose()
+        .map_err(|e| usage_failure(args.json, "base", e.into()))?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json(&report, upstream.as_ref()))?
-        );
+        let doc = json(&report, upstream.as_ref(), base_check.as_ref());
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     render(&args.bundle, &report, global.quiet);
     if let Some(upstream) = &upstream {
         render_upstream(upstream, global.quiet);
     }
+    render_bases(base_check.as_ref(), global.quiet);
     Ok(if report.ok && upstream.as_ref().is_none_or(|u| u.ok()) {
         ExitCode::SUCCESS
     } else {

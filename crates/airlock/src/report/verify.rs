@@ -68,13 +68,44 @@ pub fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
 
 /// The `--json` document: the verification report, with `upstream` when upstream signatures
 /// were checked (and `ok` false when they fail).
-pub fn json(report: &VerifyReport, upstream: Option<&UpstreamReport>) -> serde_json::Value {
+pub fn json(
+    report: &VerifyReport,
+    upstream: Option<&UpstreamReport>,
+    bases: Option<&airlock_load::delta::BaseCheck>,
+) -> serde_json::Value {
     let mut doc = serde_json::to_value(report).expect("the report serialises");
+    if let Some(bases) = bases {
+        doc["bases"] = serde_json::to_value(bases).expect("the report serialises");
+    }
     if let Some(upstream) = upstream {
         doc["ok"] = (report.ok && upstream.ok()).into();
         doc["upstream"] = serde_json::to_value(upstream).expect("the report serialises");
     }
     doc
+}
+
+/// What `--base` found, for people, on stderr: the blobs each base carries for the delta,
+/// then what no file given carries.
+pub fn render_bases(c: Option<&airlock_load::delta::BaseCheck>, quiet: bool) {
+    let Some(c) = c else { return };
+    if !quiet {
+        for (path, n) in &c.supplied {
+            eprintln!(
+                "OK base {}: {n} blobs from the base, each listed in its signed manifest and \
+                 carried by its file",
+                path.display()
+            );
+        }
+    }
+    if !c.missing.is_empty() {
+        eprintln!(
+            "note: {} blobs of the delta's bases are in no file given (a base not given, a \
+             base that is itself a delta, or an inventory of a registry, which `load` checks \
+             in the target):{}",
+            c.missing.len(),
+            airlock_load::delta::MissingBaseBlobs(c.missing.clone())
+        );
+    }
 }
 
 /// The upstream signatures, for people, on stderr: one line per image, then what failed.

@@ -59,6 +59,20 @@ pub enum ManifestDefect {
         /// The blob's size.
         blob_size: u64,
     },
+    /// A base lists a blob the manifest does not.
+    #[error("base `{base}` supplies blob `{digest}`, which is not in the blob list")]
+    BaseBlobNotListed {
+        /// The base (its name, else its digest).
+        base: String,
+        /// The blob.
+        digest: Digest,
+    },
+    /// A blob is listed by two bases (or twice by one).
+    #[error("blob `{digest}` is listed twice in the bases")]
+    BaseBlobTwice {
+        /// The blob.
+        digest: Digest,
+    },
     /// The blob sizes overflow.
     #[error("the blob sizes add up to more than 2^64 bytes")]
     SizesOverflow,
@@ -155,6 +169,8 @@ pub enum IndexJsonDefect {
 pub(crate) struct BlobState {
     pub(crate) size: u64,
     pub(crate) seen: bool,
+    /// The base that supplies it (a delta's blob not in this file), by name or digest.
+    pub(crate) from_base: Option<String>,
 }
 
 /// The signed manifest must agree with itself; returns its blobs by digest.
@@ -166,11 +182,29 @@ pub(crate) fn check_manifest(
         let state = BlobState {
             size: b.size,
             seen: false,
+            from_base: None,
         };
         if blobs.insert(b.digest.clone(), state).is_some() {
             return Err(ManifestDefect::BlobTwice {
                 digest: b.digest.clone(),
             });
+        }
+    }
+    for base in &m.bases {
+        let name = base_name(base);
+        for d in &base.blobs {
+            match blobs.get_mut(d) {
+                None => {
+                    return Err(ManifestDefect::BaseBlobNotListed {
+                        base: name,
+                        digest: d.clone(),
+                    })
+                }
+                Some(s) if s.from_base.is_some() => {
+                    return Err(ManifestDefect::BaseBlobTwice { digest: d.clone() })
+                }
+                Some(s) => s.from_base = Some(name.clone()),
+            }
         }
     }
     for i in &m.images {
@@ -226,6 +260,11 @@ pub(crate) fn check_manifest(
         });
     }
     Ok(blobs)
+}
+
+/// How a base is named in messages: its file name, else its digest.
+pub(crate) fn base_name(base: &crate::manifest::BaseBundle) -> String {
+    base.name.clone().unwrap_or_else(|| base.digest.to_string())
 }
 
 pub(crate) fn check_oci_layout(bytes: &[u8]) -> Result<(), OciLayoutDefect> {

@@ -61,6 +61,10 @@ pub struct ManifestSummary {
     pub airlock_version: String,
     /// Counts of images, blobs and blob bytes.
     pub totals: Totals,
+    /// The bases of a delta (empty for a full bundle): each blob they list is not in this
+    /// file and was not checked here (`verify --base` checks it in the base).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<crate::manifest::BaseBundle>,
 }
 
 /// The first thing wrong with a bundle, and where it is.
@@ -198,6 +202,18 @@ pub enum VerifyErrorKind {
         /// The entry's path.
         path: String,
     },
+    /// A blob of a delta that its manifest says comes from a base: a delta holds exactly the
+    /// blobs its bases lack, so the file is not the one its manifest describes.
+    #[error(
+        "blob `{path}` is in the delta, but `airlock/manifest.json` says it comes from the base \
+         `{base}`"
+    )]
+    BlobFromBase {
+        /// The entry's path.
+        path: String,
+        /// The base (its name, else its digest).
+        base: String,
+    },
     /// A blob of the wrong size.
     #[error("blob `{path}` has {actual} bytes, `airlock/manifest.json` lists {expected}")]
     BlobSize {
@@ -319,6 +335,7 @@ impl VerifyErrorKind {
             | BlobSize { .. }
             | MissingBlob { .. }
             | UnlistedBlob { .. }
+            | BlobFromBase { .. }
             | DuplicateEntry { .. }
             | SignatureOutOfPlace => {
                 "the bundle was altered after it was made; get it again from its source"
@@ -367,6 +384,7 @@ impl VerifyErrorKind {
             SignatureOutOfPlace => "signatureOutOfPlace",
             DuplicateEntry { .. } => "duplicateEntry",
             UnlistedBlob { .. } => "unlistedBlob",
+            BlobFromBase { .. } => "blobFromBase",
             BlobSize { .. } => "blobSize",
             BlobDigest { .. } => "blobDigest",
             MissingBlob { .. } => "missingBlob",

@@ -301,6 +301,12 @@ impl<'k> Checker<'k> {
                 let Some(blob) = blobs.get(&digest) else {
                     return Err(at(VerifyErrorKind::UnlistedBlob { path: path.clone() }));
                 };
+                if let Some(base) = &blob.from_base {
+                    return Err(at(VerifyErrorKind::BlobFromBase {
+                        path: path.clone(),
+                        base: base.clone(),
+                    }));
+                }
                 if blob.size != size {
                     return Err(at(VerifyErrorKind::BlobSize {
                         path: path.clone(),
@@ -443,6 +449,7 @@ impl<'k> Checker<'k> {
             created: manifest.created.clone(),
             airlock_version: manifest.airlock_version.clone(),
             totals: manifest.totals,
+            bases: manifest.bases.clone(),
         });
         self.manifest = Some((manifest, blobs));
         Ok(())
@@ -461,10 +468,11 @@ impl<'k> Checker<'k> {
             self.trust_manifest(None)?;
         }
         let (manifest, blobs) = self.manifest.as_ref().expect("trusted above");
-        let mut missing = manifest
-            .blobs
-            .iter()
-            .filter(|b| blobs.get(&b.digest).is_some_and(|s| !s.seen));
+        let mut missing = manifest.blobs.iter().filter(|b| {
+            blobs
+                .get(&b.digest)
+                .is_some_and(|s| !s.seen && s.from_base.is_none())
+        });
         if let Some(first) = missing.next() {
             return Err(VerifyError::new(VerifyErrorKind::MissingBlob {
                 digest: first.digest.clone(),

@@ -574,21 +574,7 @@ impl BundleFile {
         let Some(open) = self.part_list() else {
             return Ok(());
         };
-        trust
-            .check_signature(&open.bytes, open.signature.as_deref(), &open.path, purpose)
-            .map_err(|source| VolumeError::Untrusted {
-                path: open.path.clone(),
-                source,
-            })?;
-        let found = Digest::of_bytes(manifest_json);
-        if found != open.list.manifest_sha256 {
-            return Err(VolumeError::ManifestMismatch {
-                path: open.path.clone(),
-                listed: open.list.manifest_sha256.clone(),
-                found,
-            });
-        }
-        Ok(())
+        check_list(open, trust, manifest_json, purpose)
     }
 
     /// A reader that streams the whole bundle from the start and hashes each part against
@@ -800,6 +786,101 @@ impl PartChecker {
             })
             .collect()
     }
+}
+
+/// The part list `path` leads to (see [`BundleFile::find_part_list`]), when it leads to one
+/// that can be read.
+pub fn part_list_of(path: &Path) -> Option<OpenPartList> {
+    let list = BundleFile::find_part_list(path).ok()??;
+    BundleFile::read_part_list(&list).ok()
+}
+
+/// What `airlock verify` found of a split bundle's parts (see [`verify_parts`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartsReport {
+    /// Every part is there, of its size and sha256; the part list is trusted and belongs to
+    /// the bundle.
+    pub ok: bool,
+    /// The part list.
+    pub part_list: PathBuf,
+    /// Each part and what was found.
+    pub parts: Vec<PartStatus>,
+    /// What is wrong, for people, one line each (the damaged parts first).
+    pub problems: Vec<String>,
+}
+
+/// Streams the bundle `file` through `verify` (e.g. `verify_bundle` with the key of `trust`)
+/// and, for a split bundle, hashes each part against the part list on the way, then checks
+/// the part list's signature and manifest digest. `None` for a bundle of one file.
+pub fn verify_parts<T>(
+    file: BundleFile,
+    trust: &crate::trust::Trust,
+    verify: impl FnOnce(CheckedReader) -> T,
+) -> (T, Option<PartsReport>) {
+    let list = file.list.clone();
+    let head_file = file.try_clone().expect("a clone of a BundleFile never fails");
+    let (reader, checker) = file.checked();
+    let outcome = verify(reader);
+    let Some(list) = list else {
+        return (outcome, None);
+    };
+    let parts = checker.finish();
+    let mut problems: Vec<String> = parts.iter().filter_map(PartStatus::problem).collect();
+    if problems.is_empty() {
+        // The parts are what the list says; now whether the list is the bundle's.
+        match crate::reader::read_head(io::BufReader::new(head_file)) {
+            Ok(head) => {
+                let purpose = crate::trust::Purpose::Verify;
+                if let Err(e) = check_list(&list, trust, &head.manifest_json, purpose) {
+                    problems.push(chain(&e));
+                }
+            }
+            Err(e) => problems.push(format!("cannot read the bundle's manifest: {e}")),
+        }
+    }
+    let report = PartsReport {
+        ok: problems.is_empty(),
+        part_list: list.path.clone(),
+        parts,
+        problems,
+    };
+    (outcome, Some(report))
+}
+
+/// An error and its causes, `: `-joined.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+fn check_list(
+    open: &OpenPartList,
+    trust: &crate::trust::Trust,
+    manifest_json: &[u8],
+    purpose: crate::trust::Purpose,
+) -> Result<(), VolumeError> {
+    trust
+        .check_signature(&open.bytes, open.signature.as_deref(), &open.path, purpose)
+        .map_err(|source| VolumeError::Untrusted {
+            path: open.path.clone(),
+            source,
+        })?;
+    let found = Digest::of_bytes(manifest_json);
+    if found != open.list.manifest_sha256 {
+        return Err(VolumeError::ManifestMismatch {
+            path: open.path.clone(),
+            listed: open.list.manifest_sha256.clone(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 /// What a part list says is present where, without reading the parts: for a report of a

@@ -8,7 +8,7 @@ use airlock_load::upstream::{check_bundle, policy_from_flags};
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
-use crate::report::verify::{json, render, render_upstream, usage_failure};
+use crate::report::verify::{json, render, render_parts, render_upstream, usage_failure};
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let trust = match Trust::from_flags(
@@ -29,7 +29,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if let Some(warning) = trust.warning(Purpose::Verify) {
         eprintln!("WARNING: {warning}");
     }
-    let file = match std::fs::File::open(&args.bundle) {
+    let file = match airlock_layout::BundleFile::open(&args.bundle) {
         Ok(f) => f,
         Err(e) => {
             let e = anyhow::Error::new(e).context(format!(
@@ -40,10 +40,12 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         }
     };
     // Decoding and hashing are CPU work: off the async threads. Upstream signatures are
-    // checked from the small blobs once every blob is known good.
+    // checked from the small blobs once every blob is known good. A split bundle's parts are
+    // each hashed on the way.
     let path = args.bundle.clone();
-    let (report, upstream) = tokio::task::spawn_blocking(move || {
-        let report = verify_bundle(file, trust.key());
+    let (report, upstream, parts) = tokio::task::spawn_blocking(move || {
+        let (report, parts) =
+            airlock_layout::volume::verify_parts(file, &trust, |r| verify_bundle(r, trust.key()));
         let upstream = match &policy {
             Some(policy) if report.ok => Some(
                 airlock_load::offline::open(&path, &trust, Purpose::Verify)
@@ -51,7 +53,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
             ),
             _ => None,
         };
-        (report, upstream)
+        (report, upstream, parts)
     })
     .await
     .context("the verification thread failed")?;
@@ -62,14 +64,15 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json(&report, upstream.as_ref()))?
+            serde_json::to_string_pretty(&json(&report, upstream.as_ref(), parts.as_ref()))?
         );
     }
+    render_parts(parts.as_ref(), global.quiet);
     render(&args.bundle, &report, global.quiet);
     if let Some(upstream) = &upstream {
         render_upstream(upstream, global.quiet);
     }
-    Ok(if report.ok && upstream.as_ref().is_none_or(|u| u.ok()) {
+    Ok(if report.ok && upstream.as_ref().is_none_or(|u| u.ok()) && parts.as_ref().is_none_or(|p| p.ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

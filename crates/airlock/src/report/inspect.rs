@@ -335,3 +335,22 @@ fn content_tables(m: &airlock_layout::BundleManifest) -> (String, String) {
     }
     (chart_text, file_text)
 }
+
+/// The parts of a split bundle: count, total, each part's size.
+pub fn parts_table(p: &airlock_layout::volume::OpenPartList) -> String {
+    let mut out = format!(
+        "\nparts: {} ({} in all), listed in {}\n",
+        p.list.parts.len(),
+        super::human_bytes(p.list.size),
+        p.path.display()
+    );
+    for part in &p.list.parts {
+        out.push_str(&format!(
+            "  {:<40} {:>10}  {}\n",
+            part.name,
+            super::human_bytes(part.size),
+            part.sha256
+        ));
+    }
+    out
+}

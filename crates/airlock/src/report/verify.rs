@@ -68,13 +68,42 @@ pub fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
 
 /// The `--json` document: the verification report, with `upstream` when upstream signatures
 /// were checked (and `ok` false when they fail).
-pub fn json(report: &VerifyReport, upstream: Option<&UpstreamReport>) -> serde_json::Value {
+pub fn json(
+    report: &VerifyReport,
+    upstream: Option<&UpstreamReport>,
+    parts: Option<&airlock_layout::volume::PartsReport>,
+) -> serde_json::Value {
     let mut doc = serde_json::to_value(report).expect("the report serialises");
+    if let Some(parts) = parts {
+        doc["ok"] = (report.ok && parts.ok).into();
+        doc["parts"] = serde_json::to_value(parts).expect("the report serialises");
+    }
     if let Some(upstream) = upstream {
         doc["ok"] = (report.ok && upstream.ok()).into();
         doc["upstream"] = serde_json::to_value(upstream).expect("the report serialises");
     }
     doc
+}
+
+/// A split bundle's parts, for people, on stderr: each part's state, then what is wrong
+/// (the damaged or unreadable parts are named first: they explain any later error).
+pub fn render_parts(parts: Option<&airlock_layout::volume::PartsReport>, quiet: bool) {
+    let Some(parts) = parts else {
+        return;
+    };
+    if !quiet {
+        eprintln!("parts ({}):", parts.part_list.display());
+        for p in &parts.parts {
+            let state = match p.problem() {
+                None => "ok",
+                Some(_) => "FAILED",
+            };
+            eprintln!("  {:<40} {:>14} bytes  {state}", p.name, p.size);
+        }
+    }
+    for problem in &parts.problems {
+        eprintln!("error: {problem}");
+    }
 }
 
 /// The upstream signatures, for people, on stderr: one line per image, then what failed.

@@ -143,6 +143,9 @@ pub struct BundleArgs {
     /// The sigstore trusted_root.json for keyless `verify:` entries that name no `trustedRoot`
     #[arg(long, value_name = "FILE")]
     pub trusted_root: Option<PathBuf>,
+    /// Write parts NAME.tar.zst.000, .001, … of at most SIZE each (K/M/G/T powers of ten, Ki/Mi/Gi/Ti powers of two, e.g. 4G, 4.7G, 50M) and a signed part list NAME.tar.zst.parts.json
+    #[arg(long, value_name = "SIZE")]
+    pub split: Option<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,

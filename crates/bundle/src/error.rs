@@ -66,6 +66,9 @@ pub enum Error {
     /// The blob cache or the archive writer failed.
     #[error(transparent)]
     Layout(#[from] airlock_layout::Error),
+    /// The output directory has too little free space for the bundle.
+    #[error(transparent)]
+    NoSpace(#[from] airlock_layout::volume::NoSpace),
     /// Writing a file (the lock) failed.
     #[error("cannot write `{}`", path.display())]
     Write {

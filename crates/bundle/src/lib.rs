@@ -77,6 +77,9 @@ pub struct BundleOptions {
     /// The sigstore `trusted_root.json` for keyless `verify:` entries that name none
     /// (`--trusted-root`).
     pub trusted_root: Option<PathBuf>,
+    /// Write parts of at most this many bytes and a part list instead of one file
+    /// (`--split`, see [`airlock_layout::write_split_bundle_until`]).
+    pub split: Option<u64>,
 }
 
 impl BundleOptions {
@@ -96,6 +99,7 @@ impl BundleOptions {
             sign: None,
             verify_upstream_key: None,
             trusted_root: None,
+            split: None,
         }
     }
 }

@@ -819,7 +819,9 @@ pub fn verify_parts<T>(
     verify: impl FnOnce(CheckedReader) -> T,
 ) -> (T, Option<PartsReport>) {
     let list = file.list.clone();
-    let head_file = file.try_clone().expect("a clone of a BundleFile never fails");
+    let head_file = file
+        .try_clone()
+        .expect("a clone of a BundleFile never fails");
     let (reader, checker) = file.checked();
     let outcome = verify(reader);
     let Some(list) = list else {

@@ -6,8 +6,8 @@
 //! A load into a registry, a load into containerd and `airlock serve` differ only in what
 //! they do with the [`PlannedBundle`]s this gives; the checks before that are the same.
 
-use std::collections::HashMap;
 use airlock_layout::BundleFile;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -73,17 +73,16 @@ pub struct PlannedBundle {
 pub fn open(path: &Path, trust: &Trust, purpose: Purpose) -> Result<OpenBundle, Error> {
     // One file, or the parts of a split bundle read in place.
     let mut file = BundleFile::open(path)?;
-    let head =
-        airlock_layout::read_head(std::io::BufReader::new(file.try_clone().map_err(|source| {
-            Error::Open {
-                path: path.to_owned(),
-                source,
-            }
-        })?))
-        .map_err(|e| Error::Head {
+    let head = airlock_layout::read_head(std::io::BufReader::new(file.try_clone().map_err(
+        |source| Error::Open {
             path: path.to_owned(),
-            source: Box::new(e),
-        })?;
+            source,
+        },
+    )?))
+    .map_err(|e| Error::Head {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
     let signature = trust.check(&head, path, purpose)?;
     file.check_part_list(trust, &head.manifest_json, purpose)?;
     // The index only locates bytes; everything read through it is hashed.

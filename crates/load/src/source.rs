@@ -172,7 +172,7 @@ pub mod testing {
     /// source.
     pub fn one_blob_bundle(blob: &[u8], frame_size: usize) -> (TempDir, BundleSource, BlobRecord) {
         let (dir, out, record) = airlock_layout::testing::one_blob_bundle(blob, frame_size);
-        let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
+        let index = FrameIndex::read_from(&mut std::fs::File::open(&out).unwrap()).unwrap();
         let src = BundleSource {
             path: Arc::new(out),
             index: Arc::new(index),

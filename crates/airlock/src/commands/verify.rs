@@ -72,9 +72,14 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if let Some(upstream) = &upstream {
         render_upstream(upstream, global.quiet);
     }
-    Ok(if report.ok && upstream.as_ref().is_none_or(|u| u.ok()) && parts.as_ref().is_none_or(|p| p.ok) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if report.ok
+            && upstream.as_ref().is_none_or(|u| u.ok())
+            && parts.as_ref().is_none_or(|p| p.ok)
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }

@@ -215,7 +215,7 @@ fn write_to(
             (Sink::One(file, temp_path), shown)
         }
         Some(s) => (
-            Sink::Parts(parts::Parts::new(dir, &prefix, s.part_size)),
+            Sink::Parts(Box::new(parts::Parts::new(dir, &prefix, s.part_size))),
             dir.join(&prefix),
         ),
     };

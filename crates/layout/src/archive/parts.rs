@@ -28,7 +28,7 @@ pub(super) enum Sink {
     /// One temporary file.
     One(File, tempfile::TempPath),
     /// Temporary parts.
-    Parts(Parts),
+    Parts(Box<Parts>),
 }
 
 /// Temporary parts being written; each stays open (locked) until renamed or removed.

@@ -272,9 +272,11 @@ fn split_parts_are_the_bundle_and_are_read_in_place() {
     let p2 = s.part(2);
     std::fs::rename(&p2, s.work.path().join("away")).unwrap();
     let missing = "part `split.tar.zst.002` (3 of 3) is missing";
-    let (o, _) = s.verify(&s.part(0));
+    let (o, doc) = s.verify(&s.part(0));
     assert!(!o.status.success());
     assert!(stderr(&o).contains(missing), "{}", stderr(&o));
+    assert_eq!(doc["parts"]["parts"][2]["state"], "missing", "{doc:#}");
+    assert_eq!(doc["parts"]["parts"][1]["state"], "present", "{doc:#}");
     let reg = empty_registry();
     let o = s.load(&s.list(), &reg);
     assert!(!o.status.success());

@@ -8,7 +8,9 @@ use airlock_load::upstream::{check_bundle, policy_from_flags};
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
-use crate::report::verify::{json, render, render_parts, render_upstream, usage_failure};
+use crate::report::verify::{
+    json, open_failure, render, render_parts, render_upstream, usage_failure,
+};
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let trust = match Trust::from_flags(
@@ -29,16 +31,8 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if let Some(warning) = trust.warning(Purpose::Verify) {
         eprintln!("WARNING: {warning}");
     }
-    let file = match airlock_layout::BundleFile::open(&args.bundle) {
-        Ok(f) => f,
-        Err(e) => {
-            let e = anyhow::Error::new(e).context(format!(
-                "cannot open the bundle `{}`",
-                args.bundle.display()
-            ));
-            return Err(usage_failure(args.json, "read", e));
-        }
-    };
+    let file = airlock_layout::BundleFile::open(&args.bundle)
+        .map_err(|e| open_failure(args.json, &args.bundle, e))?;
     // Decoding and hashing are CPU work: off the async threads. Upstream signatures are
     // checked from the small blobs once every blob is known good. A split bundle's parts are
     // each hashed on the way.

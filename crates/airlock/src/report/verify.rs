@@ -24,6 +24,26 @@ pub fn usage_failure(json: bool, kind: &str, e: anyhow::Error) -> anyhow::Error 
     e
 }
 
+/// A bundle that cannot be opened (for a split bundle: a part missing or of the wrong
+/// size). With `--json`, the document lists what the part list says and what is there.
+pub fn open_failure(json: bool, bundle: &Path, e: airlock_layout::VolumeError) -> anyhow::Error {
+    let e = anyhow::Error::new(e).context(format!("cannot open the bundle `{}`", bundle.display()));
+    if json {
+        let parts = airlock_layout::volume::part_list_of(bundle)
+            .map(|list| airlock_layout::volume::survey(&list));
+        let doc = json!({
+            "ok": false,
+            "error": {"kind": "read", "message": airlock_bundle::render_error(e.as_ref())},
+            "parts": parts.map(|p| json!({"ok": false, "parts": p})),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+        );
+    }
+    e
+}
+
 /// The verdict for people, on stderr.
 pub fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
     let rate = if r.seconds > 0.0 {

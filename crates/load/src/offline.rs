@@ -72,7 +72,10 @@ pub struct PlannedBundle {
 /// thread.
 pub fn open(path: &Path, trust: &Trust, purpose: Purpose) -> Result<OpenBundle, Error> {
     // One file, or the parts of a split bundle read in place.
-    let mut file = BundleFile::open(path)?;
+    let mut file = BundleFile::open(path).map_err(|e| match e {
+        airlock_layout::VolumeError::Read { path, source } => Error::Open { path, source },
+        e => Error::Parts(e),
+    })?;
     let head = airlock_layout::read_head(std::io::BufReader::new(file.try_clone().map_err(
         |source| Error::Open {
             path: path.to_owned(),

@@ -44,8 +44,12 @@ pub fn bench_split(runs: usize) -> anyhow::Result<()> {
     let first = parts_dir.join("bench.tar.zst.000");
     let parts = std::fs::read_dir(&parts_dir)?
         .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| !e.file_name().to_string_lossy().contains(".parts.json"))
+            e.as_ref().is_ok_and(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.rsplit('.')
+                    .next()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
         })
         .count();
     eprintln!(

@@ -21,6 +21,7 @@ mod restore;
 mod rooms;
 mod serve;
 mod sign;
+mod split;
 mod supply_chain;
 mod support;
 mod sync;

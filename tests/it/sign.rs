@@ -59,7 +59,7 @@ fn beside(out: &Path, suffix: &str) -> PathBuf {
 
 /// `openssl dgst -sha256 -verify PUB -signature <(base64 -d SIG) DATA`; returns its stdout
 /// and whether it succeeded.
-fn openssl_verify(public: &Path, data: &Path, signature_b64: &Path) -> (bool, String) {
+pub(crate) fn openssl_verify(public: &Path, data: &Path, signature_b64: &Path) -> (bool, String) {
     let der = signature_b64.with_extension("der");
     let decoded = Command::new("base64")
         .arg("-d")

@@ -17,6 +17,7 @@ use crate::install::cargo;
 mod artifacts;
 mod delta;
 mod serve;
+mod split;
 mod sync;
 mod workloads;
 
@@ -62,6 +63,9 @@ pub enum What {
     /// `airlock sync` vs `skopeo sync --src yaml --dest docker`, cold and no-op, on the
     /// fixtures and the many-images corpus
     Sync,
+    /// `airlock load` and `verify` of the signed fixture bundle as one file and split at 50M,
+    /// interleaved (target: the parts within 5 % of one file)
+    Split,
     /// `airlock images from` and `airlock rewrite` over a generated ~50 MB manifest corpus vs
     /// `grep -rhoE 'image: …' | sort -u` and `sed -E`
     Workloads,
@@ -92,6 +96,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Workloads => workloads::bench_workloads(args.runs.max(1)),
         What::Sync => sync::bench_sync(args.runs.max(1)),
         What::Delta => delta::bench_delta(args.runs.max(1)),
+        What::Split => split::bench_split(args.runs.max(1)),
     }
 }
 

@@ -148,6 +148,9 @@ pub struct BundleArgs {
     /// Make a delta: leave out every blob this earlier bundle, its `.manifest.json` or a site inventory already has (repeatable)
     #[arg(long = "base", value_name = "BASE")]
     pub bases: Vec<PathBuf>,
+    /// Write parts NAME.tar.zst.000, .001, … of at most SIZE each (K/M/G/T powers of ten, Ki/Mi/Gi/Ti powers of two, e.g. 4G, 4.7G, 50M) and a signed part list NAME.tar.zst.parts.json
+    #[arg(long, value_name = "SIZE")]
+    pub split: Option<String>,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,

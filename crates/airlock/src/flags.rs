@@ -138,6 +138,24 @@ pub fn bundle_outputs(args: &BundleArgs) -> anyhow::Result<(BundleLocks, bool)> 
     let manifest = beside_manifest_path(out);
     check_output("-o", &manifest, &inputs)?;
     check_output("-o", &beside_signature_path(out), &inputs)?;
+    if args.split.is_some() {
+        // Every part name a run may replace: the first, and those an earlier run left.
+        let name = out.file_name().unwrap_or_default().to_string_lossy();
+        for i in 0.. {
+            let part = out.with_file_name(airlock_layout::volume::part_name(&name, i));
+            if i > 0 && std::fs::symlink_metadata(&part).is_err() {
+                break;
+            }
+            check_output("-o", &part, &inputs)?;
+        }
+        let list = airlock_layout::volume::part_list_path(out);
+        check_output("-o", &list, &inputs)?;
+        check_output(
+            "-o",
+            &airlock_layout::volume::part_list_signature_path(&list),
+            &inputs,
+        )?;
+    }
     if let Some(lock) = &locks.write {
         check_output("--lock", lock, &inputs)?;
         for (what, p) in [("bundle", out), ("manifest beside the bundle", &manifest)] {
@@ -166,6 +184,12 @@ pub fn bundle_options(
              give the key passphrase in AIRLOCK_KEY_PASSPHRASE instead"
         );
     }
+    let split = args
+        .split
+        .as_deref()
+        .map(airlock_layout::volume::parse_size)
+        .transpose()
+        .context("--split")?;
     let sign = match &args.sign_key {
         Some(path) => Some(signing_key(path, args.passphrase_stdin)?),
         None => None,
@@ -197,6 +221,7 @@ pub fn bundle_options(
         verify_upstream_key: args.verify_upstream_key.clone(),
         trusted_root: args.trusted_root.clone(),
         bases,
+        split,
     })
 }
 

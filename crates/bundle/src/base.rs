@@ -100,7 +100,11 @@ impl Base {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = std::fs::File::open(path).map_err(read_err)?;
+        // A split bundle's part list or first part opens as the whole stream.
+        let open = || {
+            airlock_layout::BundleFile::open(path).map_err(|e| read_err(std::io::Error::other(e)))
+        };
+        let mut file = open()?;
         let mut magic = [0u8; 4];
         let n = read_full(&mut file, &mut magic).map_err(read_err)?;
         let not_a_base = |detail: Option<String>| BaseError::NotABase {
@@ -112,7 +116,7 @@ impl Base {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         if n == 4 && magic == airlock_layout::sniff::ZSTD_MAGIC {
-            let file = std::fs::File::open(path).map_err(read_err)?;
+            let file = open()?;
             let head =
                 read_head(std::io::BufReader::new(file)).map_err(|source| BaseError::Head {
                     path: path.to_path_buf(),

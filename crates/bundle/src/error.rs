@@ -69,6 +69,9 @@ pub enum Error {
     /// A `--base` cannot be used.
     #[error(transparent)]
     Base(#[from] crate::base::BaseError),
+    /// The output directory has too little free space for the bundle.
+    #[error(transparent)]
+    NoSpace(#[from] airlock_layout::volume::NoSpace),
     /// Writing a file (the lock) failed.
     #[error("cannot write `{}`", path.display())]
     Write {

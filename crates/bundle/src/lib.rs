@@ -82,6 +82,9 @@ pub struct BundleOptions {
     /// The bases of a delta (`--base`, opened with [`Base::open_all`]): every blob one of
     /// them holds is left out of the file and listed under the first that holds it.
     pub bases: Vec<Base>,
+    /// Write parts of at most this many bytes and a part list instead of one file
+    /// (`--split`, see [`airlock_layout::write_split_bundle_until`]).
+    pub split: Option<u64>,
 }
 
 impl BundleOptions {
@@ -102,6 +105,7 @@ impl BundleOptions {
             verify_upstream_key: None,
             trusted_root: None,
             bases: Vec::new(),
+            split: None,
         }
     }
 }

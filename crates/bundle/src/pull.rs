@@ -104,6 +104,8 @@ pub(crate) struct Ctx {
     warnings: Mutex<Vec<String>>,
     pub(crate) retries: u32,
     sign: Option<airlock_layout::SigningKey>,
+    /// The largest part of a split bundle (`--split`).
+    split: Option<u64>,
     /// Set when the run is abandoned (its future dropped): the archive writer stops and
     /// removes its temporary file.
     cancel: Arc<AtomicBool>,
@@ -140,6 +142,7 @@ pub async fn bundle(
         verify_upstream_key,
         trusted_root,
         bases,
+        split,
     } = opts;
     let jobs = jobs.max(1);
     let policies = policies(
@@ -177,6 +180,7 @@ pub async fn bundle(
         warnings: Mutex::new(Vec::new()),
         retries,
         sign,
+        split,
         cancel: Arc::new(AtomicBool::new(false)),
     });
 
@@ -252,6 +256,7 @@ pub async fn bundle(
     let carried = manifest
         .carried_blobs()
         .fold((0u64, 0u64), |(n, b), r| (n + 1, b + r.size));
+    check_free_space(&output, &manifest)?;
     ctx.reporter.writing(carried.0 + 3, carried.1);
     // Registered before the writer starts, so it never takes a missing layer for a cached one.
     let arrivals = Arc::new(Arrivals::default());
@@ -781,6 +786,25 @@ impl Arrivals {
     }
 }
 
+/// Refuses before any layer is downloaded when the output directory has clearly too little
+/// room: the blobs the bundle carries (layers are stored as they are, already compressed)
+/// plus the tar and index overhead, with a margin.
+fn check_free_space(output: &std::path::Path, manifest: &BundleManifest) -> Result<(), Error> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    // A delta's file holds only what its bases lack.
+    let (count, blobs) = manifest
+        .carried_blobs()
+        .fold((0u64, 0u64), |(n, s), b| (n + 1, s + b.size));
+    // A header and padding per entry, and a few KiB of manifest, index and tables.
+    let overhead = (count + 8) * 2 * airlock_layout::TAR_BLOCK;
+    let estimate = blobs + overhead + manifest.to_json_bytes().len() as u64 * 2;
+    airlock_layout::volume::check_free_space(dir, estimate)?;
+    Ok(())
+}
+
 /// Writes the bundle on a blocking thread; with `arrivals`, each blob is awaited first.
 fn spawn_writer(
     ctx: &Arc<Ctx>,
@@ -797,6 +821,7 @@ fn spawn_writer(
     let blobs: Vec<BlobRecord> = manifest.carried_blobs().cloned().collect();
     let archive = archive.clone();
     let cancel = ctx.cancel.clone();
+    let split = ctx.split.map(|part_size| (part_size, ctx.sign.clone()));
     tokio::task::spawn_blocking(move || {
         let wait = |d: &Digest| match &arrivals {
             Some(a) => a.wait(d),
@@ -810,7 +835,17 @@ fn spawn_writer(
             store: &store,
             gate: Some(BlobGate(&wait)),
         };
-        write_bundle_until(&out, &contents, &archive, &cancel)
+        match &split {
+            None => write_bundle_until(&out, &contents, &archive, &cancel),
+            Some((part_size, key)) => {
+                let split = airlock_layout::SplitOptions {
+                    part_size: *part_size,
+                    key: key.as_ref(),
+                };
+                airlock_layout::write_split_bundle_until(&out, &contents, &archive, &cancel, &split)
+                    .map(|(stats, _)| stats)
+            }
+        }
     })
 }
 

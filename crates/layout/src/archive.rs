@@ -30,6 +30,11 @@ use crate::format::{
 use crate::manifest::{is_compressed_media_type, is_small_media_type, BlobRecord};
 use crate::reader::index::{EntryInfo, EntryTableRef};
 use crate::store::BlobStore;
+use crate::volume::PartList;
+
+mod parts;
+use parts::Sink;
+pub use parts::SplitOptions;
 
 /// How to compress a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +141,41 @@ pub fn write_bundle_until(
     opts: &ArchiveOptions,
     cancel: &AtomicBool,
 ) -> Result<ArchiveStats, Error> {
+    write_to(out, contents, opts, cancel, None).map(|(stats, _)| stats)
+}
+
+/// [`write_bundle_until`] writing parts `out.000`, `out.001`, … of at most
+/// `split.part_size` bytes each, and the part list `out.parts.json` (signed with
+/// `split.key` into `out.parts.json.sig`), instead of one file. The parts concatenated are
+/// byte-identical to the file [`write_bundle_until`] writes. Every part is written under a
+/// temporary name, locked, fsynced, and all are renamed only once the whole run succeeded;
+/// then higher-numbered parts an earlier run of the same name left are removed (and a part
+/// list signature this run did not write). Returns the part list.
+pub fn write_split_bundle_until(
+    out: &Path,
+    contents: &BundleContents<'_>,
+    opts: &ArchiveOptions,
+    cancel: &AtomicBool,
+    split: &SplitOptions<'_>,
+) -> Result<(ArchiveStats, PartList), Error> {
+    if split.part_size < crate::volume::MIN_PART_SIZE {
+        return Err(Error::InvalidOption {
+            name: "part_size",
+            value: i64::try_from(split.part_size).unwrap_or(i64::MAX),
+            expected: "at least 1000000 bytes",
+        });
+    }
+    let (stats, list) = write_to(out, contents, opts, cancel, Some(split))?;
+    Ok((stats, list.expect("a split write gives a part list")))
+}
+
+fn write_to(
+    out: &Path,
+    contents: &BundleContents<'_>,
+    opts: &ArchiveOptions,
+    cancel: &AtomicBool,
+    split: Option<&SplitOptions<'_>>,
+) -> Result<(ArchiveStats, Option<PartList>), Error> {
     check_options(opts)?;
     let entries = plan(contents, opts)?;
 
@@ -152,11 +192,13 @@ pub fn write_bundle_until(
     })?;
     // A rename would replace whatever is there: a directory fails late, a device or a fifo
     // would silently become a regular file.
-    if let Ok(m) = std::fs::symlink_metadata(out) {
+    let first_part = split.map(|_| dir.join(crate::volume::part_name(&name.to_string_lossy(), 0)));
+    let target = first_part.as_deref().unwrap_or(out);
+    if let Ok(m) = std::fs::symlink_metadata(target) {
         if !m.is_file() {
             return Err(Error::io(
                 "replace",
-                out,
+                target,
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "it exists and is not a regular file",
@@ -166,21 +208,29 @@ pub fn write_bundle_until(
     }
     let prefix = format!(".{}.tmp-", name.to_string_lossy());
     remove_stale_temps(dir, &prefix);
-    let (file, temp_path) = locked_temp(dir, &prefix)?;
+    let (sink, temp_path) = match split {
+        None => {
+            let (file, temp_path) = locked_temp(dir, &prefix)?;
+            let shown = temp_path.to_path_buf();
+            (Sink::One(file, temp_path), shown)
+        }
+        Some(s) => (
+            Sink::Parts(Box::new(parts::Parts::new(dir, &prefix, s.part_size))),
+            dir.join(&prefix),
+        ),
+    };
 
     let threads = opts.threads.max(1);
     let ctl = Control { out, cancel };
-    let (out_file, frames, table) = run_pipeline(file, &temp_path, &entries, opts, threads, &ctl)?;
+    let (out_file, frames, table) = run_pipeline(sink, &temp_path, &entries, opts, threads, &ctl)?;
     let tar_bytes = frames.iter().map(|f| u64::from(f.1)).sum();
     let frame_count = frames.len() as u64;
-    // The file stays open (and locked) until it has its final name, so no other run takes it
-    // for a stale one in between.
-    let (compressed_bytes, _locked) = finish_file(out_file, &temp_path, &frames, &table)?;
+    // The files stay open (and locked) until they have their final names, so no other run
+    // takes them for stale ones in between.
+    let (compressed_bytes, sink) = finish_file(out_file, &temp_path, &frames, &table)?;
     ctl.check()?;
 
-    temp_path
-        .persist(out)
-        .map_err(|e| Error::io("rename into place", out, e.error))?;
+    let list = sink.persist(out, contents.manifest_json, split.and_then(|s| s.key))?;
     sync_dir(dir);
     let stats = ArchiveStats {
         entries: entries.len() as u64,
@@ -188,8 +238,8 @@ pub fn write_bundle_until(
         tar_bytes,
         compressed_bytes,
     };
-    tracing::debug!(out = %out.display(), ?stats, threads, "bundle written");
-    Ok(stats)
+    tracing::debug!(out = %out.display(), ?stats, threads, parts = list.as_ref().map(|l| l.parts.len()), "bundle written");
+    Ok((stats, list))
 }
 
 /// Where the write goes, and whether it should stop.
@@ -452,13 +502,13 @@ enum Stop {
 type FrameSizes = Vec<(u32, u32)>;
 
 fn run_pipeline(
-    file: File,
+    file: Sink,
     temp_path: &Path,
     entries: &[PlannedEntry<'_>],
     opts: &ArchiveOptions,
     threads: usize,
     ctl: &Control<'_>,
-) -> Result<(BufWriter<File>, FrameSizes, Vec<EntryInfo>), Error> {
+) -> Result<(BufWriter<Sink>, FrameSizes, Vec<EntryInfo>), Error> {
     let (job_tx, job_rx) = mpsc::channel::<Slot>();
     let job_rx = Mutex::new(job_rx);
     let (res_tx, res_rx) = mpsc::channel::<Result<Slot, Failure>>();
@@ -724,11 +774,11 @@ fn hash_frames(
 
 /// Writes compressed frames in sequence order and hands the slots on to the hasher.
 fn write_frames(
-    file: File,
+    file: Sink,
     temp_path: &Path,
     results: mpsc::Receiver<Result<Slot, Failure>>,
     pool: mpsc::Sender<Slot>,
-) -> Result<(BufWriter<File>, FrameSizes), Failure> {
+) -> Result<(BufWriter<Sink>, FrameSizes), Failure> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut frames = FrameSizes::new();
     let mut pending = BTreeMap::new();
@@ -766,11 +816,11 @@ fn skippable_header(magic: u32, len: usize) -> [u8; 8] {
 
 /// Appends the entry table and the seek table, fsyncs; returns the file length and the file.
 fn finish_file(
-    mut out: BufWriter<File>,
+    mut out: BufWriter<Sink>,
     temp_path: &Path,
     frames: &FrameSizes,
     table: &[EntryInfo],
-) -> Result<(u64, File), Error> {
+) -> Result<(u64, Sink), Error> {
     let entry_json = serde_json::to_vec(&EntryTableRef {
         version: ENTRY_TABLE_VERSION,
         entries: table,
@@ -787,21 +837,16 @@ fn finish_file(
     seek.push(0); // descriptor: no checksums
     seek.extend_from_slice(&SEEKABLE_MAGIC.to_le_bytes());
 
-    let write = || -> io::Result<File> {
+    let write = || -> io::Result<(u64, Sink)> {
         out.write_all(&skippable_header(ENTRY_TABLE_MAGIC, entry_json.len()))?;
         out.write_all(&entry_json)?;
         out.write_all(&skippable_header(SEEK_TABLE_MAGIC, seek.len()))?;
         out.write_all(&seek)?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        Ok(file)
+        let mut sink = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let len = sink.sync()?;
+        Ok((len, sink))
     };
-    let file = write().map_err(|e| Error::io("write", temp_path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io("read metadata of", temp_path, e))?
-        .len();
-    Ok((len, file))
+    write().map_err(|e| Error::io("write", temp_path, e))
 }
 
 /// Makes the rename durable; best effort, as some file systems refuse to fsync directories.

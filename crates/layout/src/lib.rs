@@ -100,10 +100,11 @@ pub mod store;
 pub mod testing;
 pub mod trust;
 pub mod verify;
+pub mod volume;
 
 pub use archive::{
-    write_bundle, write_bundle_until, ArchiveOptions, ArchiveStats, Arrival, BlobGate,
-    BundleContents,
+    write_bundle, write_bundle_until, write_split_bundle_until, ArchiveOptions, ArchiveStats,
+    Arrival, BlobGate, BundleContents, SplitOptions,
 };
 pub use digest::{Digest, Hasher};
 pub use error::{Error, IndexDefect, KeyProblem, SignatureDefect};
@@ -134,3 +135,4 @@ pub use verify::{
     verify_bundle, IndexJsonDefect, ManifestDefect, ManifestSummary, OciLayoutDefect,
     SignatureReport, VerifyError, VerifyErrorKind, VerifyReport, MAX_MANIFEST_SIZE,
 };
+pub use volume::{BundleFile, PartList, VolumeError};

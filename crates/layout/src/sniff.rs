@@ -96,6 +96,9 @@ pub enum InventoryError {
         /// The file.
         path: PathBuf,
     },
+    /// A split bundle whose part list or parts cannot be used.
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
     /// JSON that is not a bundle manifest.
     #[error("`{}` is neither a bundle nor a bundle manifest", .path.display())]
     NotAManifest {
@@ -119,6 +122,21 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, InventoryError> {
         path: path.to_path_buf(),
         source,
     };
+    // A split bundle: its first part, its part list, or its name with only the parts there.
+    if crate::volume::BundleFile::find_part_list(path)?.is_some() {
+        let file = crate::volume::BundleFile::open(path)?;
+        let head =
+            read_head(std::io::BufReader::new(file)).map_err(|source| InventoryError::Head {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        return Ok(Inventory {
+            source: InventorySource::Bundle,
+            manifest: head.manifest,
+            signature_present: head.signature.is_some(),
+            sizes: head.image_sizes,
+        });
+    }
     let mut file = open(path)?;
     let mut magic = [0; 4];
     let n = read_up_to(&mut file, &mut magic).map_err(read_err)?;

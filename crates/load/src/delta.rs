@@ -419,10 +419,7 @@ pub fn verify_bases(
     use airlock_layout::Purpose;
     let mut opened = Vec::new();
     for base in bases {
-        let file = std::fs::File::open(base).map_err(|source| Error::Open {
-            path: base.clone(),
-            source,
-        })?;
+        let file = airlock_layout::BundleFile::open(base)?;
         let report = airlock_layout::verify_bundle(file, trust.key());
         if let Some(e) = report.error {
             return Err(Error::BadBase {

@@ -22,6 +22,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A split bundle's part list or one of its parts cannot be used.
+    #[error(transparent)]
+    Parts(#[from] airlock_layout::VolumeError),
     /// The head of the bundle (`airlock/manifest.json` and its signature) could not be read.
     #[error("cannot read the head of the bundle `{}`", path.display())]
     Head {

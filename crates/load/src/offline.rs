@@ -6,8 +6,8 @@
 //! A load into a registry, a load into containerd and `airlock serve` differ only in what
 //! they do with the [`PlannedBundle`]s this gives; the checks before that are the same.
 
+use airlock_layout::BundleFile;
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,21 +74,24 @@ pub struct PlannedBundle {
 /// words the errors), its frame index, its small blobs. Blocking: call it on a blocking
 /// thread.
 pub fn open(path: &Path, trust: &Trust, purpose: Purpose) -> Result<OpenBundle, Error> {
-    let open = |p: &Path| {
-        File::open(p).map_err(|source| Error::Open {
-            path: p.to_owned(),
-            source,
-        })
-    };
-    let head = airlock_layout::read_head(std::io::BufReader::new(open(path)?)).map_err(|e| {
-        Error::Head {
+    // One file, or the parts of a split bundle read in place.
+    let mut file = BundleFile::open(path).map_err(|e| match e {
+        airlock_layout::VolumeError::Read { path, source } => Error::Open { path, source },
+        e => Error::Parts(e),
+    })?;
+    let head = airlock_layout::read_head(std::io::BufReader::new(file.try_clone().map_err(
+        |source| Error::Open {
             path: path.to_owned(),
-            source: Box::new(e),
-        }
+            source,
+        },
+    )?))
+    .map_err(|e| Error::Head {
+        path: path.to_owned(),
+        source: Box::new(e),
     })?;
     let signature = trust.check(&head, path, purpose)?;
+    file.check_part_list(trust, &head.manifest_json, purpose)?;
     // The index only locates bytes; everything read through it is hashed.
-    let mut file = open(path)?;
     let index = FrameIndex::read_from(&mut file).map_err(|source| Error::Index {
         path: path.to_owned(),
         source: Box::new(source),

@@ -2,7 +2,6 @@
 //! first, read from the bundle and checked against the signed manifest.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::sync::Arc;
 
 use airlock_layout::graph::{self, Problem, WalkError};
@@ -106,7 +105,7 @@ pub enum SmallBlobError {
 /// The small blobs (indexes, manifests, configs) of the bundle, read through the index and
 /// checked against the manifest's sizes and digests: each one's bytes, or what is wrong.
 pub fn read_small_blobs(
-    file: &mut File,
+    file: &mut dyn airlock_layout::reader::ReadSeek,
     index: &FrameIndex,
     manifest: &BundleManifest,
 ) -> SmallBlobs {

@@ -5,7 +5,6 @@
 //! the signed manifest's digest, the stream ends with an error instead of that chunk, so the
 //! request carrying the blob's end never completes and the registry never commits the blob.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,7 +91,7 @@ fn read_verified(
     offset: u64,
     mut emit: impl FnMut(Bytes) -> bool,
 ) -> io::Result<()> {
-    let file = File::open(path)?;
+    let file = airlock_layout::BundleFile::open(path).map_err(io::Error::other)?;
     let mut reader =
         open_entry_owned(file, index, &digest.blob_path()).map_err(io::Error::other)?;
     if reader.size() != size {
@@ -173,7 +172,7 @@ pub mod testing {
     /// source.
     pub fn one_blob_bundle(blob: &[u8], frame_size: usize) -> (TempDir, BundleSource, BlobRecord) {
         let (dir, out, record) = airlock_layout::testing::one_blob_bundle(blob, frame_size);
-        let index = FrameIndex::read_from(&mut File::open(&out).unwrap()).unwrap();
+        let index = FrameIndex::read_from(&mut std::fs::File::open(&out).unwrap()).unwrap();
         let src = BundleSource {
             path: Arc::new(out),
             index: Arc::new(index),

@@ -9,7 +9,7 @@ use airlock_load::upstream::{check_bundle, policy_from_flags};
 use anyhow::Context;
 
 use crate::cli::{GlobalArgs, VerifyArgs};
-use crate::report::verify::{json, render, render_bases, render_upstream, usage_failure};
+use crate::report::verify::{self as out, json, open_failure, usage_failure};
 
 pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let trust = match Trust::from_flags(
@@ -30,20 +30,14 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     if let Some(warning) = trust.warning(Purpose::Verify) {
         eprintln!("WARNING: {warning}");
     }
-    let file = match std::fs::File::open(&args.bundle) {
-        Ok(f) => f,
-        Err(e) => {
-            let e = anyhow::Error::new(e).context(format!(
-                "cannot open the bundle `{}`",
-                args.bundle.display()
-            ));
-            return Err(usage_failure(args.json, "read", e));
-        }
-    };
-    // CPU work, off the async threads; upstream signatures once every blob is known good.
+    let file = airlock_layout::BundleFile::open(&args.bundle)
+        .map_err(|e| open_failure(args.json, &args.bundle, e))?;
+    // CPU work, off the async threads; upstream signatures and bases once every blob is known
+    // good. A split bundle's parts are each hashed on the way.
     let (path, bases) = (args.bundle.clone(), args.bases.clone());
-    let (report, upstream, base_check) = tokio::task::spawn_blocking(move || {
-        let report = verify_bundle(file, trust.key());
+    let (report, upstream, base_check, parts) = tokio::task::spawn_blocking(move || {
+        let (report, parts) =
+            airlock_layout::volume::verify_parts(file, &trust, |r| verify_bundle(r, trust.key()));
         let upstream = match &policy {
             Some(policy) if report.ok => Some(
                 airlock_load::offline::open(&path, &trust, Purpose::Verify)
@@ -53,7 +47,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         };
         let base_check =
             (report.ok && !bases.is_empty()).then(|| verify_bases(&path, &bases, &trust));
-        (report, upstream, base_check)
+        (report, upstream, base_check, parts)
     })
     .await
     .context("the verification thread failed")?;
@@ -64,15 +58,17 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         .transpose()
         .map_err(|e| usage_failure(args.json, "base", e.into()))?;
     if args.json {
-        let doc = json(&report, upstream.as_ref(), base_check.as_ref());
+        let doc = json(&report, upstream.as_ref(), base_check.as_ref(), parts.as_ref());
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
-    render(&args.bundle, &report, global.quiet);
+    out::render_parts(parts.as_ref(), global.quiet);
+    out::render(&args.bundle, &report, global.quiet);
     if let Some(upstream) = &upstream {
-        render_upstream(upstream, global.quiet);
+        out::render_upstream(upstream, global.quiet);
     }
-    render_bases(base_check.as_ref(), global.quiet);
-    Ok(if report.ok && upstream.as_ref().is_none_or(|u| u.ok()) {
+    out::render_bases(base_check.as_ref(), global.quiet);
+    let ok = upstream.as_ref().is_none_or(|u| u.ok()) && parts.as_ref().is_none_or(|p| p.ok);
+    Ok(if report.ok && ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

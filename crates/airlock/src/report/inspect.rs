@@ -418,3 +418,22 @@ fn delta_text(m: &airlock_layout::BundleManifest) -> String {
     );
     out
 }
+
+/// The parts of a split bundle: count, total, each part's size.
+pub fn parts_table(p: &airlock_layout::volume::OpenPartList) -> String {
+    let mut out = format!(
+        "\nparts: {} ({} in all), listed in {}\n",
+        p.list.parts.len(),
+        super::human_bytes(p.list.size),
+        p.path.display()
+    );
+    for part in &p.list.parts {
+        out.push_str(&format!(
+            "  {:<40} {:>10}  {}\n",
+            part.name,
+            super::human_bytes(part.size),
+            part.sha256
+        ));
+    }
+    out
+}

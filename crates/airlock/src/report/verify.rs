@@ -24,6 +24,26 @@ pub fn usage_failure(json: bool, kind: &str, e: anyhow::Error) -> anyhow::Error 
     e
 }
 
+/// A bundle that cannot be opened (for a split bundle: a part missing or of the wrong
+/// size). With `--json`, the document lists what the part list says and what is there.
+pub fn open_failure(json: bool, bundle: &Path, e: airlock_layout::VolumeError) -> anyhow::Error {
+    let e = anyhow::Error::new(e).context(format!("cannot open the bundle `{}`", bundle.display()));
+    if json {
+        let parts = airlock_layout::volume::part_list_of(bundle)
+            .map(|list| airlock_layout::volume::survey(&list));
+        let doc = json!({
+            "ok": false,
+            "error": {"kind": "read", "message": airlock_bundle::render_error(e.as_ref())},
+            "parts": parts.map(|p| json!({"ok": false, "parts": p})),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+        );
+    }
+    e
+}
+
 /// The verdict for people, on stderr.
 pub fn render(bundle: &Path, r: &VerifyReport, quiet: bool) {
     let rate = if r.seconds > 0.0 {
@@ -72,10 +92,15 @@ pub fn json(
     report: &VerifyReport,
     upstream: Option<&UpstreamReport>,
     bases: Option<&airlock_load::delta::BaseCheck>,
+    parts: Option<&airlock_layout::volume::PartsReport>,
 ) -> serde_json::Value {
     let mut doc = serde_json::to_value(report).expect("the report serialises");
     if let Some(bases) = bases {
         doc["bases"] = serde_json::to_value(bases).expect("the report serialises");
+    }
+    if let Some(parts) = parts {
+        doc["ok"] = (report.ok && parts.ok).into();
+        doc["parts"] = serde_json::to_value(parts).expect("the report serialises");
     }
     if let Some(upstream) = upstream {
         doc["ok"] = (report.ok && upstream.ok()).into();
@@ -105,6 +130,27 @@ pub fn render_bases(c: Option<&airlock_load::delta::BaseCheck>, quiet: bool) {
             c.missing.len(),
             airlock_load::delta::MissingBaseBlobs(c.missing.clone())
         );
+    }
+}
+
+/// A split bundle's parts, for people, on stderr: each part's state, then what is wrong
+/// (the damaged or unreadable parts are named first: they explain any later error).
+pub fn render_parts(parts: Option<&airlock_layout::volume::PartsReport>, quiet: bool) {
+    let Some(parts) = parts else {
+        return;
+    };
+    if !quiet {
+        eprintln!("parts ({}):", parts.part_list.display());
+        for p in &parts.parts {
+            let state = match p.problem() {
+                None => "ok",
+                Some(_) => "FAILED",
+            };
+            eprintln!("  {:<40} {:>14} bytes  {state}", p.name, p.size);
+        }
+    }
+    for problem in &parts.problems {
+        eprintln!("error: {problem}");
     }
 }
 

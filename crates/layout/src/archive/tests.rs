@@ -351,11 +351,11 @@ fn failure_mid_stream_leaves_old_file_untouched() {
         out: &out,
         cancel: &cancel,
     };
-    let err = run_pipeline(file, &temp, &entries, &opts(2), 2, &ctl)
+    let shown = temp.to_path_buf();
+    let err = run_pipeline(Sink::One(file, temp), &shown, &entries, &opts(2), 2, &ctl)
         .map(|_| ())
         .unwrap_err();
     assert!(err.to_string().contains(last.digest.hex()), "{err}");
-    drop(temp);
     assert_eq!(dir_names(&f.out_dir), vec!["b.tar.zst"]);
 
     let err = write_bundle(&out, &contents, &opts(2)).unwrap_err();
@@ -612,4 +612,100 @@ fn a_cancelled_write_leaves_nothing() {
     let err = write_bundle_until(&out, &f.contents(), &opts(2), &cancel).unwrap_err();
     assert!(matches!(err, Error::Cancelled { .. }), "{err:?}");
     assert!(dir_names(&f.out_dir).is_empty());
+}
+
+#[test]
+fn split_parts_concatenate_to_the_unsplit_file() {
+    let f = fixture();
+    let whole = f.out_dir.join("b.tar.zst");
+    write_bundle(&whole, &f.contents(), &opts(2)).unwrap();
+    let bytes = fs::read(&whole).unwrap();
+    let split_dir = f.out_dir.join("split");
+    fs::create_dir(&split_dir).unwrap();
+    let out = split_dir.join("b.tar.zst");
+    // A stale part of an earlier, longer run, and a stale temporary file of a killed one.
+    fs::write(split_dir.join("b.tar.zst.099"), b"old").unwrap();
+    let part_size = bytes.len() as u64 / 3 + 1;
+    let last = (bytes.len() as u64).div_ceil(part_size) as usize;
+    fs::write(
+        split_dir.join(crate::volume::part_name("b.tar.zst", last)),
+        b"old",
+    )
+    .unwrap();
+    fs::write(split_dir.join(".b.tar.zst.tmp-stale"), b"old").unwrap();
+    let key = crate::SigningKey::generate();
+    let split = SplitOptions {
+        part_size,
+        key: Some(&key),
+    };
+    let (_, list) = write_to(
+        &out,
+        &f.contents(),
+        &opts(1),
+        &AtomicBool::new(false),
+        Some(&split),
+    )
+    .unwrap()
+    .clone();
+    let list = list.unwrap();
+    assert_eq!(list.parts.len(), 3);
+    let mut joined = Vec::new();
+    for p in &list.parts {
+        let part = fs::read(split_dir.join(&p.name)).unwrap();
+        assert!(part.len() as u64 <= part_size);
+        assert_eq!(Digest::of_bytes(&part), p.sha256);
+        joined.extend_from_slice(&part);
+    }
+    assert_eq!(joined, bytes);
+    assert_eq!(list.sha256, Digest::of_bytes(&bytes));
+    assert_eq!(list.manifest_sha256, Digest::of_bytes(MANIFEST));
+    let json = fs::read(split_dir.join("b.tar.zst.parts.json")).unwrap();
+    let sig = fs::read(split_dir.join("b.tar.zst.parts.json.sig")).unwrap();
+    key.verifying_key().verify(&json, &sig).unwrap();
+    // The higher-numbered stale part is gone, `.099` (not next in line) is left alone.
+    assert_eq!(
+        dir_names(&split_dir),
+        vec![
+            "b.tar.zst.000",
+            "b.tar.zst.002",
+            "b.tar.zst.001",
+            "b.tar.zst.099",
+            "b.tar.zst.parts.json",
+            "b.tar.zst.parts.json.sig"
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    // Read back in place through the part list.
+    let mut file = crate::BundleFile::open(&split_dir.join("b.tar.zst.000")).unwrap();
+    let index = crate::FrameIndex::read_from(&mut file).unwrap();
+    let data = crate::read_entry(&mut file, &index, &f.blobs[0].digest.blob_path()).unwrap();
+    assert_eq!(data, f.data[0]);
+}
+
+#[test]
+fn a_cancelled_split_run_leaves_no_part() {
+    let f = fixture();
+    let out = f.out_dir.join("b.tar.zst");
+    let split = SplitOptions {
+        part_size: 100_000,
+        key: None,
+    };
+    let err = write_to(
+        &out,
+        &f.contents(),
+        &opts(2),
+        &AtomicBool::new(true),
+        Some(&split),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Cancelled { .. }), "{err}");
+    assert!(
+        dir_names(&f.out_dir).is_empty(),
+        "{:?}",
+        dir_names(&f.out_dir)
+    );
 }

@@ -5,8 +5,7 @@
 //! these functions return wrong bytes or an error, never something that passes verification,
 //! because callers check every blob against the digests of the signed manifest.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 
 use crate::error::{Error, IndexDefect};
 use crate::reader::frames::{DecodeFailure, FrameDecoder};
@@ -16,7 +15,11 @@ use crate::reader::index::{invalid, read_at, EntryInfo, FrameIndex, FrameInfo};
 ///
 /// Meant for small entries (manifests, configs, `index.json`); stream large ones with
 /// [`open_entry`].
-pub fn read_entry(file: &mut File, index: &FrameIndex, path: &str) -> Result<Vec<u8>, Error> {
+pub fn read_entry(
+    file: &mut dyn ReadSeek,
+    index: &FrameIndex,
+    path: &str,
+) -> Result<Vec<u8>, Error> {
     let mut reader = open_entry(file, index, path)?;
     // Capped: the size comes from the unsigned index.
     let mut data = Vec::with_capacity(reader.size().min(64 << 20) as usize);
@@ -26,9 +29,15 @@ pub fn read_entry(file: &mut File, index: &FrameIndex, path: &str) -> Result<Vec
     Ok(data)
 }
 
+/// What entries are read from: a [`crate::BundleFile`] (one file or the parts of a split
+/// bundle), or any other seekable reader.
+pub trait ReadSeek: Read + Seek + Send {}
+
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
 /// Opens a stream over the data of the entry at `path`; it decodes only that entry's frames.
 pub fn open_entry<'f>(
-    file: &'f mut File,
+    file: &'f mut dyn ReadSeek,
     index: &FrameIndex,
     path: &str,
 ) -> Result<EntryReader<'f>, Error> {
@@ -38,21 +47,26 @@ pub fn open_entry<'f>(
 /// Like [`open_entry`], but the reader owns the file (for a reader that must be `'static`,
 /// e.g. one handed to another thread).
 pub fn open_entry_owned(
-    file: File,
+    file: impl ReadSeek + 'static,
     index: &FrameIndex,
     path: &str,
 ) -> Result<EntryReader<'static>, Error> {
-    EntryReader::new(FileRef::Owned(file), index, path)
+    EntryReader::new(FileRef::Owned(Box::new(file)), index, path)
 }
 
-#[derive(Debug)]
 enum FileRef<'f> {
-    Borrowed(&'f mut File),
-    Owned(File),
+    Borrowed(&'f mut dyn ReadSeek),
+    Owned(Box<dyn ReadSeek>),
+}
+
+impl std::fmt::Debug for FileRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileRef")
+    }
 }
 
 impl FileRef<'_> {
-    fn get(&mut self) -> &mut File {
+    fn get(&mut self) -> &mut dyn ReadSeek {
         match self {
             FileRef::Borrowed(f) => f,
             FileRef::Owned(f) => f,

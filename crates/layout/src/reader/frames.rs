@@ -7,10 +7,8 @@
 //! copy); any other frame is decoded. Frame buffers are reused, so a long transfer does not
 //! allocate (and fault in) fresh memory for every frame.
 
-use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt as _;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -120,19 +118,26 @@ impl FrameDecoder {
 /// Reads frames of one bundle file: raw blocks as slices of one read, other frames decoded
 /// into buffers of the pool.
 pub struct FrameReader {
-    file: File,
+    file: crate::volume::BundleFile,
     pool: Arc<Buffers>,
     decoder: FrameDecoder,
 }
 
 impl FrameReader {
-    /// Opens the bundle file at `path`, taking buffers from `pool`.
+    /// Opens the bundle at `path` (a file, or a split bundle's first part or part list, see
+    /// [`crate::BundleFile::open`]), taking buffers from `pool`.
     pub fn open(path: &std::path::Path, pool: &Arc<Buffers>) -> io::Result<Self> {
-        Ok(FrameReader {
-            file: File::open(path)?,
+        let file = crate::volume::BundleFile::open(path).map_err(io::Error::other)?;
+        Ok(FrameReader::new(file, pool))
+    }
+
+    /// Reads frames of a bundle already open, taking buffers from `pool`.
+    pub fn new(file: crate::volume::BundleFile, pool: &Arc<Buffers>) -> Self {
+        FrameReader {
+            file,
             pool: pool.clone(),
             decoder: FrameDecoder::default(),
-        })
+        }
     }
 
     /// The decoded bytes of frame `f`, as one or more slices in order.

@@ -6,7 +6,6 @@
 //! because callers check every blob against the digests of the signed manifest.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use serde::{Deserialize, Serialize};
@@ -73,7 +72,11 @@ struct EntryTable {
     entries: Vec<EntryInfo>,
 }
 
-pub(crate) fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+pub(crate) fn read_at<R: Read + Seek + ?Sized>(
+    file: &mut R,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(), Error> {
     file.seek(SeekFrom::Start(offset))
         .and_then(|_| file.read_exact(buf))
         .map_err(|source| Error::Read { offset, source })
@@ -264,12 +267,12 @@ pub(crate) fn parse_seek_table_frame(buf: &[u8]) -> Result<Vec<(u64, u64)>, Tail
 
 impl FrameIndex {
     /// Reads the seek table and the entry table from the end of a bundle file, and checks
-    /// that they agree with each other and with the file length.
-    pub fn read_from(file: &mut File) -> Result<FrameIndex, Error> {
+    /// that they agree with each other and with the file length. `file` is a
+    /// [`crate::BundleFile`] (one file or the parts of a split bundle) or a plain file.
+    pub fn read_from<R: Read + Seek + ?Sized>(file: &mut R) -> Result<FrameIndex, Error> {
         let len = file
-            .metadata()
-            .map_err(|source| Error::Read { offset: 0, source })?
-            .len();
+            .seek(SeekFrom::End(0))
+            .map_err(|source| Error::Read { offset: 0, source })?;
         if len < SKIPPABLE_HEADER_LEN + SEEK_FOOTER_LEN {
             return Err(invalid(0, IndexDefect::TooShort { len }));
         }
@@ -471,6 +474,7 @@ fn index_error(at: u64, len: u64, defect: TailDefect) -> Error {
 #[cfg(test)]
 mod tests {
     use std::fs;
+    use std::fs::File;
     use std::io::Write;
     use std::path::PathBuf;
 

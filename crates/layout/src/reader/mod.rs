@@ -18,7 +18,7 @@ pub mod head;
 pub mod header;
 pub mod index;
 
-pub use entries::{open_entry, open_entry_owned, read_entry, EntryReader};
+pub use entries::{open_entry, open_entry_owned, read_entry, EntryReader, ReadSeek};
 pub use frames::{read_range, Buffers, EntryRange, FrameReader};
 pub use head::{read_head, BundleHead, ImageSize};
 pub use header::{check_entry_header, EntryHeaderMismatch, TarHeaderDefect};

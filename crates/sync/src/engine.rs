@@ -35,6 +35,18 @@ pub fn marker_tag(upstream: &Digest, filter: &PlatformFilter) -> String {
     format!("airlock-sync-{}", &h.finish().hex()[..32])
 }
 
+/// Images compared at once: [`COMPARES_PER_JOB`] per job, at most [`MAX_COMPARES`].
+fn compares(jobs: usize) -> usize {
+    (jobs * COMPARES_PER_JOB).min(MAX_COMPARES)
+}
+
+/// Images compared with `HEAD` at once, per job.
+const COMPARES_PER_JOB: usize = 16;
+
+/// At most this many images compared at once, whatever `--jobs` says: each holds a
+/// connection to its source and one to the target.
+const MAX_COMPARES: usize = 128;
+
 /// What happened to one blob of one image.
 enum Outcome {
     Present,
@@ -52,6 +64,8 @@ struct Engine {
     jobs: usize,
     locked: Option<(PathBuf, Lock)>,
     uploads: Semaphore,
+    /// Images past their comparison (copying, or looking up artifacts) at once.
+    copies: Semaphore,
     homes: Mutex<HashMap<Digest, Home>>,
     /// Tag lists of source repositories, asked once each (artifact discovery).
     tag_lists: Mutex<HashMap<String, Arc<OnceCell<HashSet<String>>>>>,
@@ -137,6 +151,7 @@ pub async fn sync(opts: SyncOptions) -> Result<SyncReport, Error> {
         jobs,
         locked,
         uploads: Semaphore::new(jobs),
+        copies: Semaphore::new(jobs * 4),
         homes: Mutex::default(),
         tag_lists: Mutex::default(),
     });
@@ -150,9 +165,10 @@ pub async fn sync(opts: SyncOptions) -> Result<SyncReport, Error> {
                 engine.image(&img, &repo, sources).instrument(span).await
             }
         })
-        // Comparing is `HEAD`s, waiting mostly: more images at once than uploads (which
-        // `uploads` bounds to `jobs`).
-        .buffered(jobs * 4)
+        // Comparing is two `HEAD`s, which cost a registry little and wait mostly: many
+        // images are compared at once; `copies` bounds those past it to `jobs * 4`, and
+        // `uploads` the uploads to `jobs`.
+        .buffered(compares(jobs))
         .collect()
         .await;
 
@@ -298,21 +314,33 @@ impl Engine {
         sources: Vec<(Source, bool)>,
     ) -> Result<ImageSync, ImageError> {
         let image = img.reference.to_string();
-        let (upstream, found) = self.resolve(img, &image, &sources).await?;
-        let reference = match &img.reference.tag {
-            Some(t) => t.clone(),
-            None => upstream.to_string(),
+        let at_target = |reference: String| {
+            let target_ref = display(&self.host, repo, &reference);
+            let image = &image;
+            async move {
+                let current = self
+                    .client
+                    .manifest_exists(&self.host, repo, &reference)
+                    .await
+                    .map_err(Self::registry_error(image, "tag".into(), target_ref))?;
+                Ok::<_, ImageError>((reference, current))
+            }
+        };
+        // The source's digest and the target's tag are independent: both `HEAD`s are asked
+        // at once (by digest, the target is asked once the digest is known).
+        let ((upstream, found), (reference, current)) = match &img.reference.tag {
+            Some(t) => {
+                let (resolved, there) =
+                    tokio::join!(self.resolve(img, &image, &sources), at_target(t.clone()));
+                (resolved?, there?)
+            }
+            None => {
+                let resolved = self.resolve(img, &image, &sources).await?;
+                let there = at_target(resolved.0.to_string()).await?;
+                (resolved, there)
+            }
         };
         let target_ref = display(&self.host, repo, &reference);
-        let current = self
-            .client
-            .manifest_exists(&self.host, repo, &reference)
-            .await
-            .map_err(Self::registry_error(
-                &image,
-                "tag".into(),
-                target_ref.clone(),
-            ))?;
         let marker =
             (img.platforms != PlatformFilter::All).then(|| marker_tag(&upstream, &img.platforms));
         let mut unchanged = current.as_deref() == Some(upstream.to_string().as_str());
@@ -330,6 +358,12 @@ impl Engine {
                 unchanged = marked.is_some() && marked == current;
             }
         }
+        // Comparing is done; what follows (reading documents, copying, artifacts) is bounded
+        // by `copies`, so many images are compared while few are copied.
+        let _copying = match unchanged && img.artifacts.is_none() {
+            true => None,
+            false => Some(self.copies.acquire().await.expect("never closed")),
+        };
         let mut report = ImageSync {
             image: image.clone(),
             source: found.as_ref().map(at).unwrap_or_default(),

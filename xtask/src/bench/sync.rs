@@ -1,7 +1,9 @@
 //! `cargo xtask bench sync`: `airlock sync` against `skopeo sync --src yaml --dest docker` on
 //! the same images from the same source registry, each into a fresh target registry, in one
 //! run: cold (the target empty) and no-op (the same sync again), on the fixture images and on
-//! the many-images corpus; wall time and peak RSS of each process.
+//! the many-images corpus; wall time and peak RSS of each process. A third airlock run, the
+//! no-op against the lock the cold run wrote (`--locked`), is its own row: it asks the source
+//! nothing, which is a different promise from the default no-op's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,6 +55,8 @@ fn skopeo_yaml(path: &Path, set: &fixtures::FixtureSet, source: &str) -> anyhow:
 struct Row {
     cold: Sample,
     noop: Sample,
+    /// airlock only: the no-op with `--locked`.
+    locked: Option<Sample>,
 }
 
 pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
@@ -82,7 +86,8 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
         for _ in 0..runs {
             // Fresh targets each run, the two tools interleaved.
             let target = Registry::start(RegistryOptions::default())?;
-            let sync = || {
+            let lock = work.join(format!("{name}.lock"));
+            let sync = |mode: &[&str]| {
                 let mut c = Command::new(&airlock);
                 c.arg("sync")
                     .arg(&spec)
@@ -90,12 +95,15 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
                     .arg(format!("registry://{}/mirror", target.host))
                     .args(["--plain-http", "--names", "drop-host", "--jobs", "8"])
                     .arg("--quiet")
+                    .args(mode)
                     .env("DOCKER_CONFIG", work.join("no-docker-config"));
                 measure(c).context("airlock sync")
             };
-            let cold = sync()?;
-            let noop = sync()?;
-            a.push(Row { cold, noop });
+            let lock = lock.to_str().context("a lock path in UTF-8")?;
+            let cold = sync(&["--lock", lock])?;
+            let noop = sync(&[])?;
+            let locked = Some(sync(&["--locked", "--lock", lock])?);
+            a.push(Row { cold, noop, locked });
             drop(target);
 
             let target = Registry::start(RegistryOptions::default())?;
@@ -110,7 +118,11 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
             };
             let cold = skopeo()?;
             let noop = skopeo()?;
-            s.push(Row { cold, noop });
+            s.push(Row {
+                cold,
+                noop,
+                locked: None,
+            });
         }
         let pick = |rows: &mut Vec<Row>| {
             let mut cold: Vec<Sample> = rows.iter().map(|r| copy(&r.cold)).collect();
@@ -119,7 +131,13 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
         };
         let (ac, an) = pick(&mut a);
         let (sc, sn) = pick(&mut s);
-        table.push((name, tags, ac, an, sc, sn));
+        let mut locked: Vec<Sample> = a
+            .iter()
+            .filter_map(|r| r.locked.as_ref())
+            .map(copy)
+            .collect();
+        let al = median(&mut locked);
+        table.push((name, tags, ac, an, al, sc, sn));
     }
     println!();
     println!(
@@ -127,7 +145,7 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
          no-op speed-up | airlock peak RSS | skopeo peak RSS |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (name, tags, ac, an, sc, sn) in &table {
+    for (name, tags, ac, an, al, sc, sn) in &table {
         println!(
             "| {name} ({tags} tags) | {:.2} s | {:.2} s | {:.1}× | {:.3} s | {:.2} s | {:.1}× | \
              {:.1} MiB | {:.1} MiB |",
@@ -139,6 +157,13 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
             sn.seconds / an.seconds,
             ac.max_rss_kib.max(an.max_rss_kib) as f64 / 1024.0,
             sc.max_rss_kib.max(sn.max_rss_kib) as f64 / 1024.0,
+        );
+        println!(
+            "| {name} ({tags} tags), `--locked` | | | | {:.3} s | {:.2} s | {:.1}× | {:.1} MiB | |",
+            al.seconds,
+            sn.seconds,
+            sn.seconds / al.seconds,
+            al.max_rss_kib as f64 / 1024.0,
         );
     }
     println!();

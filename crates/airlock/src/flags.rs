@@ -351,29 +351,41 @@ pub fn rewrite_options(args: &RewriteArgs) -> anyhow::Result<airlock_workloads::
     })
 }
 
-fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
-    let (trust, rule, rewrites) = trust_and_names(args)?;
-    let access = &args.access;
-    let mut client = ClientOptions {
-        docker_config: !access.no_docker_config,
-        retries: args.retries,
-        user_agent: user_agent(),
-        ..ClientOptions::default()
-    };
-    let host = client.hosts.entry(target.host.clone()).or_default();
-    host.plain_http = access.plain_http;
-    host.ca_file = access.ca_file.clone();
-    if let Some(username) = &access.username {
-        host.credentials = Some(Credentials {
-            username: username.clone(),
-            password: read_secret_stdin("--password-stdin")?,
-        });
-    }
+/// The client options of a command that talks to one target registry (`load`, `sync`,
+/// `inventory`): its CA file (checked before anything else), plain HTTP, the user and the
+/// password read from stdin, the docker/podman auth files unless refused.
+fn target_client(
+    access: &crate::cli::TargetAccessArgs,
+    host: &str,
+    retries: u32,
+) -> anyhow::Result<ClientOptions> {
     if let Some(ca) = &access.ca_file {
         if !ca.is_file() {
             bail!("cannot read the CA file `{}`", ca.display());
         }
     }
+    let mut client = ClientOptions {
+        docker_config: !access.no_docker_config,
+        retries,
+        user_agent: user_agent(),
+        ..ClientOptions::default()
+    };
+    let entry = client.hosts.entry(host.to_owned()).or_default();
+    entry.plain_http = access.plain_http;
+    entry.ca_file = access.ca_file.clone();
+    if let Some(username) = &access.username {
+        entry.credentials = Some(Credentials {
+            username: username.clone(),
+            password: read_secret_stdin("--password-stdin")?,
+        });
+    }
+    Ok(client)
+}
+
+fn registry_options(args: &LoadArgs, target: Target) -> anyhow::Result<LoadOptions> {
+    let (trust, rule, rewrites) = trust_and_names(args)?;
+    let access = &args.access;
+    let client = target_client(access, &target.host, args.retries)?;
     Ok(LoadOptions {
         bundle: args.bundle.clone(),
         trust,
@@ -438,26 +450,7 @@ pub fn inventory_options(args: &InventoryArgs) -> anyhow::Result<airlock_load::I
         None => None,
     };
     let access = &args.access;
-    if let Some(ca) = &access.ca_file {
-        if !ca.is_file() {
-            bail!("cannot read the CA file `{}`", ca.display());
-        }
-    }
-    let mut client = ClientOptions {
-        docker_config: !access.no_docker_config,
-        retries: args.retries,
-        user_agent: user_agent(),
-        ..ClientOptions::default()
-    };
-    let host = client.hosts.entry(target.host.clone()).or_default();
-    host.plain_http = access.plain_http;
-    host.ca_file = access.ca_file.clone();
-    if let Some(username) = &access.username {
-        host.credentials = Some(Credentials {
-            username: username.clone(),
-            password: read_secret_stdin("--password-stdin")?,
-        });
-    }
+    let client = target_client(access, &target.host, args.retries)?;
     let mut opts = airlock_load::InventoryOptions::new(target, args.output.clone());
     opts.names = args.names.clone();
     opts.client = client;
@@ -509,26 +502,7 @@ pub fn sync_options(args: &SyncArgs) -> anyhow::Result<airlock_sync::SyncOptions
     };
     let spec = Spec::load(&args.spec)?;
     let access = &args.access;
-    if let Some(ca) = &access.ca_file {
-        if !ca.is_file() {
-            bail!("cannot read the CA file `{}`", ca.display());
-        }
-    }
-    let mut client = ClientOptions {
-        docker_config: !access.no_docker_config,
-        retries: args.retries,
-        user_agent: user_agent(),
-        ..ClientOptions::default()
-    };
-    let host = client.hosts.entry(target.host.clone()).or_default();
-    host.plain_http = access.plain_http;
-    host.ca_file = access.ca_file.clone();
-    if let Some(username) = &access.username {
-        host.credentials = Some(Credentials {
-            username: username.clone(),
-            password: read_secret_stdin("--password-stdin")?,
-        });
-    }
+    let client = target_client(access, &target.host, args.retries)?;
     Ok(airlock_sync::SyncOptions {
         spec,
         target,

@@ -247,21 +247,8 @@ pub(crate) fn write_beside(
 
 /// Writes `bytes` to `path` through a temporary file in the same directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let err = |source| Error::Write {
+    airlock_layout::write_atomic(path, bytes).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }

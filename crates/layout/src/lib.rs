@@ -120,7 +120,7 @@ pub use manifest::{
     IndexEntry, SpecInfo, Totals, UpstreamVerification, FORMAT_VERSION, MIN_FORMAT_VERSION,
 };
 pub use media::{is_compressed_media_type, is_small_media_type};
-pub use output::{check_output, file_id, same_target, OutputError};
+pub use output::{check_output, file_id, same_target, write_atomic, OutputError};
 pub use platform::{Platform, PlatformError};
 pub use reader::{
     check_entry_header, open_entry, open_entry_owned, read_entry, read_head, BundleHead,

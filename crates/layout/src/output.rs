@@ -206,6 +206,24 @@ fn same_file(_meta: &std::fs::Metadata, _other: &Path) -> bool {
     false
 }
 
+/// Writes `bytes` to `path` through a temporary file in the same directory (`.airlock-*`),
+/// fsynced and renamed into place: `path` is never seen half-written, and a failure leaves it
+/// as it was.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".airlock-")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Whether two paths (that may not exist yet) name the same file: the same existing file, or
 /// the same name in the same directory.
 pub fn same_target(a: &Path, b: &Path) -> bool {

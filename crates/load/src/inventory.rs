@@ -15,7 +15,6 @@
 //! left out, and so are its blobs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -622,22 +621,10 @@ async fn referrers(ctx: &Run, repo: &str, subject: &Digest) -> Vec<Descriptor> {
 /// Writes `bytes` to `path` through a temporary file in the same directory, renamed into
 /// place when complete.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), InventoryError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let err = |source| InventoryError::Write {
+    airlock_layout::write_atomic(path, bytes).map_err(|source| InventoryError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".airlock-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -502,54 +502,18 @@ impl Client {
     pub async fn list_tags(&self, registry: &str, repository: &str) -> Result<Vec<String>, Error> {
         let registry = normalize_registry(registry);
         validate(registry, repository, None)?;
-        let mut url = self.repo_url(registry, repository, "tags", "list")?;
-        let mut tags = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            if !seen.insert(url.clone()) || seen.len() > PAGES_MAX {
-                return Err(Error::Protocol {
-                    url: url.to_string(),
-                    message: format!(
-                        "the tag list of `{registry}/{repository}` does not end \
-                         (a page repeats, or more than {PAGES_MAX} pages)"
-                    ),
-                });
-            }
-            let call = Call {
-                method: Method::GET,
-                registry,
-                repository,
-                scopes: vec![Scope::pull(repository)],
-                url: url.clone(),
-                headers: HeaderMap::new(),
-                body: None,
-            };
-            let (page, next) = self
-                .retrying(&call.url, || async {
-                    let resp = self.send(&call).await?;
-                    let resp = self.check(resp, &call, "repository", "").await?;
-                    let next = next_link(resp.headers(), &call.url);
-                    let what = format!("tag list of `{registry}/{repository}`");
-                    let body = read_capped(resp, MANIFEST_MAX_SIZE, &what, &call.url).await?;
-                    #[derive(serde::Deserialize)]
-                    struct TagList {
-                        #[serde(default)]
-                        tags: Option<Vec<String>>,
-                    }
-                    let list: TagList =
-                        serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                            url: call.url.to_string(),
-                            message: format!("the tag list is not JSON: {e}"),
-                        })?;
-                    Ok((list.tags.unwrap_or_default(), next))
-                })
-                .await?;
-            tags.extend(page);
-            match next {
-                Some(next) => url = next,
-                None => return Ok(tags),
-            }
-        }
+        let url = self.repo_url(registry, repository, "tags", "list")?;
+        let what = format!("tag list of `{registry}/{repository}`");
+        let call = Call {
+            method: Method::GET,
+            registry,
+            repository,
+            scopes: vec![Scope::pull(repository)],
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        };
+        self.pages(call, "repository", &what, "tags").await
     }
 
     /// The repositories of `registry` (`GET /v2/_catalog`), in the order the registry lists
@@ -574,51 +538,67 @@ impl Client {
         if let Some(n) = page_size {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
-        let mut repositories = Vec::new();
+        let what = format!("catalog of `{registry}`");
+        let call = Call {
+            method: Method::GET,
+            registry,
+            repository: "",
+            scopes: vec![Scope::raw("registry:catalog:*")],
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        };
+        self.pages(call, "catalog", &what, "repositories").await
+    }
+
+    /// The names of a paginated list (`GET` `call`, whose answer is a JSON object with the
+    /// array `field`), following `Link` pagination (`rel="next"`) to the end; `what` names
+    /// the list in errors, `kind` what a 404 means.
+    async fn pages(
+        &self,
+        mut call: Call<'_>,
+        kind: &'static str,
+        what: &str,
+        field: &str,
+    ) -> Result<Vec<String>, Error> {
+        let mut names = Vec::new();
         let mut seen = std::collections::HashSet::new();
         loop {
-            if !seen.insert(url.clone()) || seen.len() > PAGES_MAX {
+            if !seen.insert(call.url.clone()) || seen.len() > PAGES_MAX {
                 return Err(Error::Protocol {
-                    url: url.to_string(),
+                    url: call.url.to_string(),
                     message: format!(
-                        "the catalog of `{registry}` does not end (a page repeats, or more \
-                         than {PAGES_MAX} pages)"
+                        "the {what} does not end (a page repeats, or more than {PAGES_MAX} pages)"
                     ),
                 });
             }
-            let call = Call {
-                method: Method::GET,
-                registry,
-                repository: "",
-                scopes: vec![Scope::raw("registry:catalog:*")],
-                url: url.clone(),
-                headers: HeaderMap::new(),
-                body: None,
-            };
             let (page, next) = self
                 .retrying(&call.url, || async {
                     let resp = self.send(&call).await?;
-                    let resp = self.check(resp, &call, "catalog", "").await?;
+                    let resp = self.check(resp, &call, kind, "").await?;
                     let next = next_link(resp.headers(), &call.url);
-                    let what = format!("catalog of `{registry}`");
-                    let body = read_capped(resp, MANIFEST_MAX_SIZE, &what, &call.url).await?;
-                    #[derive(serde::Deserialize)]
-                    struct Catalog {
-                        #[serde(default)]
-                        repositories: Option<Vec<String>>,
-                    }
-                    let list: Catalog =
-                        serde_json::from_slice(&body).map_err(|e| Error::Protocol {
-                            url: call.url.to_string(),
-                            message: format!("the catalog is not JSON: {e}"),
-                        })?;
-                    Ok((list.repositories.unwrap_or_default(), next))
+                    let body = read_capped(resp, MANIFEST_MAX_SIZE, what, &call.url).await?;
+                    let protocol = |message: String| Error::Protocol {
+                        url: call.url.to_string(),
+                        message,
+                    };
+                    let doc: serde_json::Value = serde_json::from_slice(&body)
+                        .map_err(|e| protocol(format!("the {what} is not JSON: {e}")))?;
+                    let list = match doc.get(field) {
+                        None | Some(serde_json::Value::Null) => Vec::new(),
+                        Some(v) => {
+                            serde_json::from_value::<Vec<String>>(v.clone()).map_err(|e| {
+                                protocol(format!("the {what} is not a list of names: {e}"))
+                            })?
+                        }
+                    };
+                    Ok((list, next))
                 })
                 .await?;
-            repositories.extend(page);
+            names.extend(page);
             match next {
-                Some(next) => url = next,
-                None => return Ok(repositories),
+                Some(next) => call.url = next,
+                None => return Ok(names),
             }
         }
     }

@@ -58,7 +58,12 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
         .transpose()
         .map_err(|e| usage_failure(args.json, "base", e.into()))?;
     if args.json {
-        let doc = json(&report, upstream.as_ref(), base_check.as_ref(), parts.as_ref());
+        let doc = json(
+            &report,
+            upstream.as_ref(),
+            base_check.as_ref(),
+            parts.as_ref(),
+        );
         println!("{}", serde_json::to_string_pretty(&doc)?);
     }
     out::render_parts(parts.as_ref(), global.quiet);

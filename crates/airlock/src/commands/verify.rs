@@ -73,9 +73,6 @@ pub async fn run(args: VerifyArgs, global: &GlobalArgs) -> anyhow::Result<ExitCo
     }
     out::render_bases(base_check.as_ref(), global.quiet);
     let ok = upstream.as_ref().is_none_or(|u| u.ok()) && parts.as_ref().is_none_or(|p| p.ok);
-    Ok(if report.ok && ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    // 0 when everything checked out, 1 when anything failed.
+    Ok(ExitCode::from(u8::from(!(report.ok && ok))))
 }

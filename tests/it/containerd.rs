@@ -503,6 +503,15 @@ fn wrong_socket_daemon_down_and_permission_denied_say_what_to_do() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(ctrd.socket.exists(), "the socket file is gone");
+    // The kernel closes the listening socket a moment after the process is gone: until then a
+    // connection may still be accepted and reset. Wait until connecting is refused.
+    while std::os::unix::net::UnixStream::connect(&ctrd.socket).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the dead containerd's socket still accepts"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (o, _) = load_into(&b.file, &b.public, &ctrd.socket, &[]);
     let e = stderr(&o);
     eprintln!("{e}");

@@ -37,6 +37,10 @@ pub struct Args {
     /// earlier build's figures beside this one's, on the same machine and data)
     #[arg(long, value_name = "AIRLOCK")]
     pub airlock: Option<PathBuf>,
+    /// `bench sync`: the round trip to the source of the far-source rows, in milliseconds,
+    /// added by a delay line in front of it (0: loopback rows only)
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    pub rtt: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -61,7 +65,8 @@ pub enum What {
     /// and warm cache: time and size
     Delta,
     /// `airlock sync` vs `skopeo sync --src yaml --dest docker`, cold and no-op, on the
-    /// fixtures and the many-images corpus
+    /// fixtures and the many-images corpus, each with the source on loopback and `--rtt`
+    /// away
     Sync,
     /// `airlock load` and `verify` of the signed fixture bundle as one file and split at 50M,
     /// interleaved (target: the parts within 5 % of one file)
@@ -94,7 +99,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         What::Serve => serve::bench_serve(args.runs.max(1)),
         What::Containerd => bench_containerd(args.runs.max(1)),
         What::Workloads => workloads::bench_workloads(args.runs.max(1)),
-        What::Sync => sync::bench_sync(args.runs.max(1)),
+        What::Sync => sync::bench_sync(args.runs.max(1), args.rtt),
         What::Delta => delta::bench_delta(args.runs.max(1)),
         What::Split => split::bench_split(args.runs.max(1)),
     }

@@ -28,6 +28,7 @@ pub mod charts;
 mod containerd;
 pub mod fixtures;
 mod http;
+mod latency;
 mod nginx;
 pub mod oras;
 mod pki;
@@ -44,6 +45,7 @@ use anyhow::{bail, Context as _};
 
 pub use charts::{write_chart_repo, RepoEntry, TestChart};
 pub use containerd::Containerd;
+pub use latency::Latency;
 pub use nginx::Nginx;
 pub use oras::Oras;
 pub use pki::Pki;

@@ -4,12 +4,20 @@
 //! the many-images corpus; wall time and peak RSS of each process. A third airlock run, the
 //! no-op against the lock the cold run wrote (`--locked`), is its own row: it asks the source
 //! nothing, which is a different promise from the default no-op's.
+//!
+//! Every corpus is measured twice: with the source on loopback, and with the same source
+//! `--rtt` milliseconds away behind a delay line (`airlock_testkit::Latency`), which is where
+//! a mirror's upstream is in practice. On loopback a no-op is bound by the registries' CPU:
+//! distribution 2.8 spends about 2 ms on every request, whatever it asks, and both registries
+//! and both tools share two cores; at a distance it is bound by round trips, which skopeo
+//! makes one image after another and airlock makes for many images at once.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use airlock_testkit::{fixtures, Auth, Registry, RegistryOptions};
+use airlock_testkit::{fixtures, Auth, Latency, Registry, RegistryOptions};
 use anyhow::Context as _;
 
 use super::{mb, measure, median, prepare, Sample};
@@ -59,34 +67,54 @@ struct Row {
     locked: Option<Sample>,
 }
 
-pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
+pub fn bench_sync(runs: usize, rtt_ms: u64) -> anyhow::Result<()> {
     let (airlock, work) = prepare("bench-sync")?;
     let fixture_set = fixtures::fixture_set()?;
     let many = fixtures::many_images(IMAGES)?;
     let fixture_source = Registry::with_fixtures(false, Auth::None)?;
     let many_source = Registry::start(RegistryOptions::default())?;
     fixtures::push(&many, &many_source.url(), "").context("pushing the many-images corpus")?;
+    // The same sources again behind a delay line: an upstream as far away as a public
+    // registry is from a DMZ. The targets stay on loopback, as a mirror is beside its users.
+    let rtt = Duration::from_millis(rtt_ms);
+    let far = |r: &Registry| {
+        (rtt_ms > 0)
+            .then(|| Latency::start(&r.host, rtt))
+            .transpose()
+    };
+    let (fixture_far, many_far) = (far(&fixture_source)?, far(&many_source)?);
+    let far_label = format!("{rtt_ms} ms away");
 
+    let mut cases = vec![
+        (
+            "fixtures",
+            &fixture_set,
+            fixture_source.host.clone(),
+            "loopback",
+        ),
+        ("many-images", &many, many_source.host.clone(), "loopback"),
+    ];
+    if let (Some(f), Some(m)) = (&fixture_far, &many_far) {
+        cases.push(("fixtures", &fixture_set, f.host.clone(), &far_label));
+        cases.push(("many-images", &many, m.host.clone(), &far_label));
+    }
     let mut table = Vec::new();
-    for (name, set, source) in [
-        ("fixtures", &fixture_set, &fixture_source),
-        ("many-images", &many, &many_source),
-    ] {
+    for (case, (name, set, source, distance)) in cases.into_iter().enumerate() {
         let tags: usize = set.images.iter().map(|i| i.tags.len()).sum();
         eprintln!(
-            "{name}: {} images ({tags} tags), {:.1} MB unique",
+            "{name}: {} images ({tags} tags), {:.1} MB unique, source {distance}",
             set.images.len(),
             mb(set.unique_blob_bytes)
         );
-        let spec = work.join(format!("{name}.yaml"));
-        let yaml = work.join(format!("{name}-skopeo.yaml"));
-        airlock_spec(&spec, set, &source.host)?;
-        skopeo_yaml(&yaml, set, &source.host)?;
+        let spec = work.join(format!("{name}-{case}.yaml"));
+        let yaml = work.join(format!("{name}-{case}-skopeo.yaml"));
+        airlock_spec(&spec, set, &source)?;
+        skopeo_yaml(&yaml, set, &source)?;
         let (mut a, mut s) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             // Fresh targets each run, the two tools interleaved.
             let target = Registry::start(RegistryOptions::default())?;
-            let lock = work.join(format!("{name}.lock"));
+            let lock = work.join(format!("{name}-{case}.lock"));
             let sync = |mode: &[&str]| {
                 let mut c = Command::new(&airlock);
                 c.arg("sync")
@@ -137,18 +165,18 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
             .map(copy)
             .collect();
         let al = median(&mut locked);
-        table.push((name, tags, ac, an, al, sc, sn));
+        table.push((name, tags, distance, ac, an, al, sc, sn));
     }
     println!();
     println!(
-        "| corpus | airlock cold | skopeo cold | cold speed-up | airlock no-op | skopeo no-op | \
-         no-op speed-up | airlock peak RSS | skopeo peak RSS |"
+        "| corpus | source | airlock cold | skopeo cold | cold speed-up | airlock no-op | skopeo \
+         no-op | no-op speed-up | airlock peak RSS | skopeo peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (name, tags, ac, an, al, sc, sn) in &table {
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (name, tags, distance, ac, an, al, sc, sn) in &table {
         println!(
-            "| {name} ({tags} tags) | {:.2} s | {:.2} s | {:.1}× | {:.3} s | {:.2} s | {:.1}× | \
-             {:.1} MiB | {:.1} MiB |",
+            "| {name} ({tags} tags) | {distance} | {:.2} s | {:.2} s | {:.1}× | {:.3} s | {:.2} s \
+             | {:.1}× | {:.1} MiB | {:.1} MiB |",
             ac.seconds,
             sc.seconds,
             sc.seconds / ac.seconds,
@@ -159,7 +187,8 @@ pub fn bench_sync(runs: usize) -> anyhow::Result<()> {
             sc.max_rss_kib.max(sn.max_rss_kib) as f64 / 1024.0,
         );
         println!(
-            "| {name} ({tags} tags), `--locked` | | | | {:.3} s | {:.2} s | {:.1}× | {:.1} MiB | |",
+            "| {name} ({tags} tags), `--locked` | {distance} | | | | {:.3} s | {:.2} s | {:.1}× \
+             | {:.1} MiB | |",
             al.seconds,
             sn.seconds,
             sn.seconds / al.seconds,

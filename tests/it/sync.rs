@@ -563,3 +563,100 @@ fn signatures_follow_their_images_and_rerun_with_heads_only() {
         "{lines:#?}"
     );
 }
+
+/// A referrer that the source lists only through the OCI 1.1 referrers API (the in-process
+/// stand-in: distribution 2.8 has no such API, and the referrer has no tag there) reaches a
+/// target without the API by digest, listed in the target's referrers tag index; a rerun
+/// copies nothing and asks the source for no manifest and no blob.
+#[test]
+fn referrers_only_the_sources_api_lists_reach_the_targets_tag_index() {
+    use airlock_layout::media;
+    use airlock_layout::testing::artifacts::{Carried, TAG};
+    let s = crate::restore::Signed::new();
+    let all = s.bundle(Carried::All);
+    let referrer = all.referrer().clone();
+    let api = airlock_testkit::ReferrersRegistry::start().unwrap();
+    let (o, _) = s.airlock(
+        "load",
+        &all.path,
+        &[
+            "--to",
+            &format!("registry://{}/up", api.host),
+            "--names",
+            "drop-host",
+            "--plain-http",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (src_repo, subject) = ("up/signed/app", referrer.subject.to_string());
+    let index_tag = media::referrers_tag(&referrer.subject);
+    assert_eq!(api.referrers(src_repo, &subject).len(), 1);
+    assert_eq!(
+        api.tag(src_repo, &index_tag),
+        None,
+        "only the API may list it at the source"
+    );
+
+    let target = empty_registry();
+    let spec = s.work.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: airlock.dev/v1\nkind: Bundle\nmetadata: {{name: mirror}}\nspec:\n  \
+             images:\n    - {host}/{src_repo}:{TAG}\n  registries:\n    {host}: {{plainHttp: true}}\n",
+            host = api.host
+        ),
+    )
+    .unwrap();
+    let o = sync(s.work.path(), &spec, &target, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let repo = format!("{}/mirror/up/signed/app", target.host);
+    let at = format!("{repo}@{}", referrer.digest);
+    assert_eq!(raw_digest(&at).unwrap(), referrer.digest.to_string());
+    skopeo_copy_ok(&at, &s.work.path().join("referrer")).unwrap();
+    let r = report(&o);
+    let copied = r["images"][0]["artifacts_copied"].as_array().unwrap();
+    assert!(copied.iter().any(|c| *c == at), "{r:#}");
+    // The target has no referrers API: the tag schema lists the referrer, with the entry the
+    // source's API gave (artifact type included).
+    let o = Command::new("curl")
+        .args(["-sf", "-H", &format!("Accept: {}", media::OCI_INDEX)])
+        .arg(format!(
+            "http://{}/v2/mirror/up/signed/app/manifests/{index_tag}",
+            target.host
+        ))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "no referrers tag index at the target");
+    let index: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed: Vec<&Value> = index["manifests"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1, "{index:#}");
+    assert_eq!(listed[0]["digest"], referrer.digest.to_string());
+    assert_eq!(
+        listed[0]["artifactType"].as_str(),
+        referrer.artifact_type.as_deref()
+    );
+
+    let before = api.requests().len();
+    let o = sync(s.work.path(), &spec, &target, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    assert_eq!(r["images"][0]["change"]["kind"], "unchanged", "{r:#}");
+    assert!(
+        r["images"][0]["artifacts_copied"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{r:#}"
+    );
+    let asked = api.requests().split_off(before);
+    assert!(
+        asked.iter().any(|l| l.target.contains("/referrers/")),
+        "{asked:#?}"
+    );
+    assert!(
+        !asked.iter().any(|l| l.target.contains("/blobs/")
+            || (l.method == "GET" && l.target.contains("/manifests/"))),
+        "{asked:#?}"
+    );
+}

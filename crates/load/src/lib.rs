@@ -50,6 +50,7 @@ pub mod inventory;
 pub mod names;
 pub mod offline;
 pub mod plan;
+pub mod referrers;
 pub mod source;
 mod target;
 mod to_registry;

@@ -55,17 +55,12 @@ struct Engine {
     uploads: Semaphore,
     jobs: usize,
     progress: Progress,
-    /// One lock per referrers tag index (repository, subject) this run writes: images of one
-    /// repository load at once, and two of them may share a subject (a platform manifest);
-    /// each read-modify-write of an index runs alone, so no entry is lost.
-    referrer_indexes: std::sync::Mutex<HashMap<(String, Digest), IndexLock>>,
+    /// The referrers tag indexes this run writes (a target without the referrers API).
+    referrer_indexes: crate::referrers::TagIndexes,
     /// The blobs and documents a delta's bases supply: a manifest among them may be in the
     /// target already, and is not pushed again.
     from_base: std::collections::HashSet<Digest>,
 }
-
-/// Held while one referrers tag index is read, changed and written back.
-type IndexLock = Arc<tokio::sync::Mutex<()>>;
 
 /// What happened to one blob of one image.
 enum Outcome {
@@ -260,7 +255,7 @@ pub async fn load_to_registry(
         uploads: Semaphore::new(jobs),
         jobs,
         progress: Arc::new(move |n| progress_reporter.bytes_sent(n)),
-        referrer_indexes: std::sync::Mutex::default(),
+        referrer_indexes: crate::referrers::TagIndexes::default(),
     });
     let results: Vec<Result<ImageReport, ImageError>> = stream::iter(plans)
         .map(|plan| {
@@ -457,65 +452,23 @@ impl Engine {
         Ok(())
     }
 
-    /// Adds `artifact` to the referrers tag index of `subject` in `repo` (OCI distribution
-    /// 1.1, "Referrers tag schema"): the index there is read and written back with the
-    /// descriptor added if absent, every entry and field already there kept as it was.
+    /// Adds `artifact` to the referrers tag index of `subject` in `repo`.
     async fn add_referrer(
         &self,
         repo: &str,
         subject: &Digest,
         artifact: &ArtifactPlan,
     ) -> Result<(), ArtifactError> {
-        use airlock_layout::media;
-        let tag = media::referrers_tag(subject);
-        let reference = display(&self.host, repo, &tag);
-        let manifest_error = |source| ArtifactError::Manifest {
-            reference: reference.clone(),
-            source: Box::new(source),
-        };
-        let index_error = |problem| ArtifactError::ReferrersIndex {
-            reference: reference.clone(),
-            problem,
-        };
-        let entry = serde_json::to_value(&artifact.descriptor).expect("a descriptor serialises");
-        let lock = self
-            .referrer_indexes
-            .lock()
-            .expect("referrer index locks")
-            .entry((repo.to_string(), subject.clone()))
-            .or_default()
-            .clone();
-        let _alone = lock.lock().await;
-        let mut index = match self.client.get_manifest(&self.host, repo, &tag).await {
-            Ok(found) => {
-                // Read as JSON rather than as an `ImageIndex`: fields this version does not
-                // know, in the index or its entries, are written back untouched.
-                let index: serde_json::Value =
-                    serde_json::from_slice(&found.bytes).map_err(index_error)?;
-                serde_json::from_value::<oci_spec::image::ImageIndex>(index.clone())
-                    .map_err(index_error)?;
-                index
-            }
-            Err(e) if e.is_not_found() => serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": media::OCI_INDEX,
-                "manifests": [],
-            }),
-            Err(e) => return Err(manifest_error(e)),
-        };
-        let manifests = index["manifests"]
-            .as_array_mut()
-            .expect("an OCI index has `manifests`");
-        if manifests.iter().any(|d| d["digest"] == entry["digest"]) {
-            return Ok(());
-        }
-        manifests.push(entry);
-        let bytes = serde_json::to_vec(&index).expect("JSON serialises");
-        self.client
-            .put_manifest(&self.host, repo, &tag, media::OCI_INDEX, bytes.into())
+        self.referrer_indexes
+            .add(
+                &self.client,
+                &self.host,
+                repo,
+                subject,
+                &artifact.descriptor,
+            )
             .await
-            .map_err(manifest_error)?;
-        Ok(())
+            .map(|_| ())
     }
 
     async fn put_manifest(

@@ -16,8 +16,9 @@ use airlock_load::NameMapper;
 use airlock_registry::{Client, Reference};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt as _};
+use oci_spec::image::{Descriptor, ImageIndex};
 use tokio::sync::{OnceCell, Semaphore};
-use tracing::{debug, info_span, Instrument as _};
+use tracing::{debug, info_span, warn, Instrument as _};
 
 use crate::error::{Error, ImageError};
 use crate::{Change, FailedImage, ImageSync, LockMode, SyncOptions, SyncReport, SyncTotals};
@@ -69,6 +70,12 @@ struct Engine {
     homes: Mutex<HashMap<Digest, Home>>,
     /// Tag lists of source repositories, asked once each (artifact discovery).
     tag_lists: Mutex<HashMap<String, Arc<OnceCell<HashSet<String>>>>>,
+    /// Source hosts with the referrers API, learnt from each one's first answer.
+    referrers_api: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    /// The target has the referrers API (else its referrers tag indexes are kept here).
+    target_api: OnceCell<bool>,
+    /// The referrers tag indexes written at the target.
+    tag_indexes: airlock_load::referrers::TagIndexes,
 }
 
 /// One image's content as walked: documents (children first, the top last) and blobs.
@@ -154,6 +161,9 @@ pub async fn sync(opts: SyncOptions) -> Result<SyncReport, Error> {
         copies: Semaphore::new(jobs * 4),
         homes: Mutex::default(),
         tag_lists: Mutex::default(),
+        referrers_api: Mutex::default(),
+        target_api: OnceCell::new(),
+        tag_indexes: Default::default(),
     });
     let results: Vec<Result<ImageSync, ImageError>> = stream::iter(spec.images.iter().cloned())
         .map(|img| {
@@ -385,14 +395,17 @@ impl Engine {
         let mut artifact_source = found.clone();
         if unchanged {
             report.change = Change::Unchanged;
-            // Artifacts are found by tag (`sha256-<hex>.sig`, `sha256-<hex>`): a source
-            // repository with no such tag has none, and the target need not be read.
+            // Artifacts are found by tag (`sha256-<hex>.sig`, `sha256-<hex>`) or through the
+            // referrers API: a source repository with no such tag, on a registry without the
+            // API, has none, and the target need not be read.
             let may_have_artifacts = !img.artifacts.is_none() && {
                 let source = found.as_ref().unwrap_or(&sources[0].0);
                 self.tag_list(source)
                     .await
                     .iter()
                     .any(|t| t.starts_with("sha256-"))
+                    || (img.artifacts.referrers != ReferrerFilter::None
+                        && self.has_referrers_api(source, &upstream).await)
             };
             if may_have_artifacts {
                 // The subjects are the target's: its index (read there, which costs the
@@ -726,9 +739,12 @@ impl Engine {
             .map_err(Arc::new)
     }
 
-    /// The cosign tags (`.sig`, `.att`, `.sbom`) and referrers tag indexes of `subjects`
-    /// that the spec's `artifacts:` selects and the source has (its tag list, asked once per
-    /// repository), each copied when the target's `HEAD` differs from the source's.
+    /// The cosign tags (`.sig`, `.att`, `.sbom`) and referrers of `subjects` that the
+    /// spec's `artifacts:` selects and the source has. Referrers come through the source's
+    /// referrers API when it has one (each copied by digest unless the target has it, and
+    /// listed in the target's referrers tag index when the target has no API), else through
+    /// the referrers tag schema like the cosign tags: found in the source's tag list (asked
+    /// once per repository), each copied when the target's `HEAD` differs from the source's.
     async fn artifacts(
         &self,
         img: &ImageSpec,
@@ -740,6 +756,7 @@ impl Engine {
     ) -> Result<(), ImageError> {
         let sel = &img.artifacts;
         let mut wanted = Vec::new();
+        let mut by_api = Vec::new();
         for s in subjects {
             for (suffix, on) in [
                 ("sig", sel.signatures),
@@ -751,8 +768,18 @@ impl Engine {
                 }
             }
             if sel.referrers != ReferrerFilter::None {
-                wanted.push(media::referrers_tag(s));
+                match self
+                    .source_referrers(image, source, s, &sel.referrers)
+                    .await?
+                {
+                    Some(found) => by_api.extend(found.into_iter().map(|d| (s.clone(), d))),
+                    None => wanted.push(media::referrers_tag(s)),
+                }
             }
+        }
+        for (subject, referrer) in &by_api {
+            self.referrer(image, repo, source, subject, referrer, report)
+                .await?;
         }
         if wanted.is_empty() {
             return Ok(());
@@ -804,6 +831,165 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether the registry of `source` has the referrers API: learnt from its first answer
+    /// this run (asking for the referrers of `probe` when nothing was asked there yet).
+    async fn has_referrers_api(&self, source: &Source, probe: &Digest) -> bool {
+        let cell = self.api_cell(source);
+        *cell
+            .get_or_init(|| async {
+                let asked = self
+                    .client
+                    .referrers(&source.host, &source.repository, &probe.to_string(), None)
+                    .await;
+                api_answer(source, asked.as_ref().map(Option::is_some))
+            })
+            .await
+    }
+
+    fn api_cell(&self, source: &Source) -> Arc<OnceCell<bool>> {
+        self.referrers_api
+            .lock()
+            .expect("referrers API lock")
+            .entry(source.host.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The referrers of `subject` at `source` that `filter` keeps, through the referrers API;
+    /// `None` when the registry has none (its referrers are then looked for through the tag
+    /// schema). A registry whose first answer is an error is taken to have none.
+    async fn source_referrers(
+        &self,
+        image: &str,
+        source: &Source,
+        subject: &Digest,
+        filter: &ReferrerFilter,
+    ) -> Result<Option<Vec<Descriptor>>, ImageError> {
+        let one_type = match filter {
+            ReferrerFilter::Types(t) if t.len() == 1 => Some(t[0].as_str()),
+            _ => None,
+        };
+        let subject_s = subject.to_string();
+        let ask = || {
+            self.client
+                .referrers(&source.host, &source.repository, &subject_s, one_type)
+        };
+        let mut first = None;
+        let has_api = *self
+            .api_cell(source)
+            .get_or_init(|| async {
+                let asked = ask().await;
+                let has = api_answer(source, asked.as_ref().map(Option::is_some));
+                first = asked.ok();
+                has
+            })
+            .await;
+        if !has_api {
+            return Ok(None);
+        }
+        let answer = match first {
+            Some(r) => r,
+            None => ask().await.map_err(Self::registry_error(
+                image,
+                format!("referrers of {subject}"),
+                at(source),
+            ))?,
+        };
+        // A registry with the API may answer 404 for a subject it holds no referrers of.
+        let Some(answer) = answer else {
+            return Ok(Some(Vec::new()));
+        };
+        let index: ImageIndex =
+            serde_json::from_slice(&answer.bytes).map_err(|e| ImageError::BadIndex {
+                image: image.to_string(),
+                digest: format!("referrers of {subject}"),
+                message: e.to_string(),
+            })?;
+        Ok(Some(
+            index
+                .manifests()
+                .iter()
+                .filter(|d| {
+                    let t = d.artifact_type().as_ref().map(ToString::to_string);
+                    filter.keeps(t.as_deref())
+                })
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    /// One referrer found through the source's API: copied by digest when the target lacks
+    /// it, then listed in the target's referrers tag index when the target has no API.
+    async fn referrer(
+        &self,
+        image: &str,
+        repo: &str,
+        source: &Source,
+        subject: &Digest,
+        referrer: &Descriptor,
+        report: &mut ImageSync,
+    ) -> Result<(), ImageError> {
+        let digest =
+            Digest::parse(referrer.digest().as_ref()).map_err(|_| ImageError::BadIndex {
+                image: image.to_string(),
+                digest: format!("referrers of {subject}"),
+                message: format!("`{}` is not a sha256 digest", referrer.digest()),
+            })?;
+        let d = digest.to_string();
+        let err = |what: &str| Self::registry_error(image, format!("{what} {d}"), at(source));
+        let there = self
+            .client
+            .manifest_exists(&self.host, repo, &d)
+            .await
+            .map_err(err("referrer at the target"))?;
+        if there.is_none() {
+            let m = self
+                .client
+                .get_manifest(&source.host, &source.repository, &d)
+                .await
+                .map_err(err("referrer"))?;
+            let mt = graph::document_media_type(Some(&m.media_type), &m.bytes);
+            // The walk checks the bytes against the digest the source's index names.
+            let content = self.walk(image, source, &mt, &digest, m.bytes).await?;
+            let counts = self.copy(image, repo, source, &content, &[]).await?;
+            report.blobs_copied += counts.copied;
+            report.bytes_copied += counts.bytes;
+            report.blobs_mounted += counts.mounted;
+            report.blobs_present += counts.present;
+            report.manifests_pushed += counts.manifests;
+            report.artifacts_copied.push(display(&self.host, repo, &d));
+        }
+        if self.dry_run || self.target_has_referrers_api(repo, subject).await {
+            return Ok(());
+        }
+        self.tag_indexes
+            .add(&self.client, &self.host, repo, subject, referrer)
+            .await
+            .map_err(|source| ImageError::Referrer {
+                image: image.to_string(),
+                referrer: d.clone(),
+                subject: subject.to_string(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Whether the target has the referrers API, asked once per run (for `subject`, which
+    /// the target holds by now).
+    async fn target_has_referrers_api(&self, repo: &str, subject: &Digest) -> bool {
+        *self
+            .target_api
+            .get_or_init(|| async {
+                matches!(
+                    self.client
+                        .referrers(&self.host, repo, &subject.to_string(), None)
+                        .await,
+                    Ok(Some(_))
+                )
+            })
+            .await
+    }
+
     /// The tags of `source`'s repository, asked once per run (none when it cannot be
     /// listed: no artifact is then found by tag).
     async fn tag_list(&self, source: &Source) -> HashSet<String> {
@@ -829,6 +1015,22 @@ impl Engine {
         })
         .await
         .clone()
+    }
+}
+
+/// Whether a source's first answer to the referrers API shows that it has one; an error is
+/// taken as none, and said, since the tag schema is then all that is looked at.
+fn api_answer(source: &Source, answer: Result<bool, &airlock_registry::Error>) -> bool {
+    match answer {
+        Ok(has) => has,
+        Err(e) => {
+            warn!(
+                %source,
+                error = %crate::render(e).lines().next().unwrap_or_default(),
+                "the referrers API answered with an error; referrers are looked for through the tag schema"
+            );
+            false
+        }
     }
 }
 

@@ -110,6 +110,22 @@ pub enum ImageError {
         /// What went wrong: at the source (in the upload's body) or at the target.
         source: std::sync::Arc<airlock_registry::Error>,
     },
+    /// A referrer was copied but could not be listed in the target's referrers tag index
+    /// (the target has no referrers API).
+    #[error(
+        "`{image}`: the referrer `{referrer}` of `{subject}`: {}",
+        crate::render(source)
+    )]
+    Referrer {
+        /// The image.
+        image: String,
+        /// The referrer's digest.
+        referrer: String,
+        /// Its subject's digest.
+        subject: String,
+        /// Why its index could not be written.
+        source: airlock_load::ArtifactError,
+    },
 }
 
 impl ImageError {
@@ -122,7 +138,8 @@ impl ImageError {
             | ImageError::Graph { image, .. }
             | ImageError::BadIndex { image, .. }
             | ImageError::NoPlatform { image, .. }
-            | ImageError::Blob { image, .. } => image,
+            | ImageError::Blob { image, .. }
+            | ImageError::Referrer { image, .. } => image,
         }
     }
 }

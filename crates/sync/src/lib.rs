@@ -28,8 +28,11 @@
 //!    of the target this run put it in, or streamed from the source to the target, hashed on
 //!    the way, its last chunk withheld until the digest matched; nothing touches the disk;
 //! 4. child manifests by digest, then the tag, last; then the image's cosign artifacts
-//!    (`.sig`, `.att`, `.sbom` tags) and its referrers tag index, each compared with `HEAD`
-//!    at both ends and copied like an image when they differ.
+//!    (`.sig`, `.att`, `.sbom` tags), each compared with `HEAD` at both ends and copied like
+//!    an image when they differ; then its referrers: through the source's OCI 1.1 referrers
+//!    API where it has one (each referrer copied by digest unless the target has it, and
+//!    listed in the target's referrers tag index when the target has no API), else its
+//!    referrers tag index, compared and copied like a cosign tag.
 //!
 //! A source that fails mid-run fails the images it was serving (named in the report), and
 //! moves none of their tags; the next run completes them, skipping what arrived.

@@ -17,6 +17,7 @@ mod inventory;
 mod kubernetes;
 mod load;
 mod outdated;
+mod ratelimit;
 mod restore;
 mod rooms;
 mod serve;

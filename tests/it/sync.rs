@@ -463,39 +463,14 @@ fn a_dry_run_sends_the_target_nothing_but_heads() {
 }
 
 /// A registry that answers every manifest request with 429, `Retry-After` and Docker Hub's
-/// budget headers: the image fails naming the wait, and the budget is reported.
+/// budget headers (`testkit::RateLimited` in front of a real one): the image fails naming the
+/// wait, and the budget is reported.
 #[test]
 fn a_rate_limited_source_is_reported_with_its_budget() {
-    use std::io::{BufRead as _, BufReader, Write as _};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let host = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            loop {
-                let mut l = String::new();
-                if reader.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
-                    break;
-                }
-            }
-            let answer = if first.starts_with("GET /v2/ ") {
-                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string()
-            } else {
-                let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}"#;
-                format!(
-                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\n\
-                     RateLimit-Limit: 100;w=21600\r\nRateLimit-Remaining: 0;w=21600\r\n\
-                     Content-Type: application/json\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            };
-            let mut conn = conn;
-            let _ = conn.write_all(answer.as_bytes());
-        }
-    });
+    let upstream = Registry::with_fixtures(false, airlock_testkit::Auth::None).unwrap();
+    let front =
+        airlock_testkit::RateLimited::start(&upstream.host, (100, 0), usize::MAX, 3600).unwrap();
+    let host = front.host.clone();
     let work = workdir();
     let target = empty_registry();
     let set = fixture_set();

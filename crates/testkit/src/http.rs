@@ -1,7 +1,7 @@
 //! The hand-rolled HTTP/1.1 of the in-process test servers (the token issuer, the referrers
 //! registry): a std `TcpListener`, one thread per connection, `Connection: close`.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -126,4 +126,33 @@ pub(crate) fn accept_loop<S: Send + Sync + 'static>(
                 let _ = handle(stream, &state);
             });
     }
+}
+
+/// Writes one answer and its body (none to a `HEAD`), with `Connection: close` and a
+/// `Content-Length` of the body unless `headers` has one (a `HEAD` names the length of the
+/// body a `GET` would have).
+pub(crate) fn write_answer(
+    stream: &mut TcpStream,
+    method: &str,
+    status: u16,
+    headers: &[(impl AsRef<str>, String)],
+    body: &[u8],
+) -> anyhow::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+    let mut has_length = false;
+    for (name, value) in headers {
+        let name = name.as_ref();
+        has_length |= name.eq_ignore_ascii_case("content-length");
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !has_length {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if method != "HEAD" {
+        stream.write_all(body)?;
+    }
+    stream.flush()?;
+    Ok(())
 }

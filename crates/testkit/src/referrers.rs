@@ -10,7 +10,6 @@
 //! when filtered); `tags/list`. Every request is logged for assertions.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::http::{accept_loop, read_request, Request};
+use crate::http::{accept_loop, read_request, write_answer, Request};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -153,22 +152,7 @@ fn handle(mut stream: TcpStream, state: &State) -> anyhow::Result<()> {
         target,
         status,
     });
-    let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
-    let mut has_length = false;
-    for (name, value) in &headers {
-        has_length |= name.eq_ignore_ascii_case("content-length");
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !has_length {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    if request.method != "HEAD" {
-        stream.write_all(&body)?;
-    }
-    stream.flush()?;
-    Ok(())
+    write_answer(&mut stream, &request.method, status, &headers, &body)
 }
 
 fn sha256(bytes: &[u8]) -> String {

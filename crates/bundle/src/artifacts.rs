@@ -20,6 +20,7 @@ use airlock_cosign::{Policy, SignatureLayer};
 use airlock_layout::graph::{self, Role};
 use airlock_layout::media;
 use airlock_layout::{ArtifactKind, ArtifactRecord, BlobRecord, Digest};
+use airlock_registry::{Lookup, ReferrersApi};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use oci_spec::image::{Descriptor, ImageIndex};
@@ -46,7 +47,7 @@ pub(crate) struct Discovery {
     /// them.
     tags: Mutex<HashMap<String, Arc<OnceCell<TagList>>>>,
     /// Whether each registry host has the referrers API.
-    referrers_api: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    referrers_api: ReferrersApi,
 }
 
 /// A digest whose artifacts are looked for.
@@ -273,46 +274,27 @@ async fn referrers(
         crate::spec::ReferrerFilter::Types(t) if t.len() == 1 => Some(t[0].as_str()),
         _ => None,
     };
-    let cell = ctx
-        .discovery
-        .referrers_api
-        .lock()
-        .expect("referrers cache lock")
-        .entry(source.host.clone())
-        .or_default()
-        .clone();
-    let digest_s = digest.to_string();
-    let ask = || {
-        ctx.client
-            .referrers(&source.host, &source.repository, &digest_s, filter)
-    };
     // The first image to ask a registry learns whether it has the API; the others wait. A
     // registry that answers the first question with an error is taken to have none.
-    let mut first = None;
-    let has_api = *cell
-        .get_or_init(|| async {
-            match ask().await {
-                Ok(r) => {
-                    let has = r.is_some();
-                    first = Some(r);
-                    has
-                }
-                Err(e) => {
-                    ctx.warn(format!(
-                        "`{}`: the referrers API answered with an error ({}); referrers are looked for through the tag schema",
-                        source.host,
-                        crate::error::render(&e).lines().next().unwrap_or_default()
-                    ));
-                    false
-                }
-            }
-        })
-        .await;
-    let index = if has_api {
-        let r = match first {
-            Some(r) => r,
-            None => ask().await?,
-        };
+    let found = ctx
+        .discovery
+        .referrers_api
+        .lookup(
+            &ctx.client,
+            &source.host,
+            &source.repository,
+            &digest.to_string(),
+            filter,
+        )
+        .await?;
+    if let Lookup::NoApiAfter(e) = &found {
+        ctx.warn(format!(
+            "`{}`: the referrers API answered with an error ({}); referrers are looked for through the tag schema",
+            source.host,
+            crate::error::render(e).lines().next().unwrap_or_default()
+        ));
+    }
+    let index = if let Lookup::Api(r) = found {
         r.map(|r| r.bytes)
     } else {
         let tag = media::referrers_tag(digest);

@@ -75,6 +75,7 @@ mod fetch;
 mod push;
 mod ratelimit;
 pub mod reference;
+mod referrers;
 mod retry;
 mod token_cache;
 
@@ -92,3 +93,4 @@ pub use fetch::host_key;
 pub use push::{PushOutcome, PushedManifest};
 pub use ratelimit::RateLimit;
 pub use reference::Reference;
+pub use referrers::{Lookup, ReferrersApi};

@@ -13,7 +13,7 @@ use airlock_layout::graph::{self, Role};
 use airlock_layout::media::{self, Kind};
 use airlock_layout::{BlobRecord, Digest, Hasher};
 use airlock_load::NameMapper;
-use airlock_registry::{Client, Reference};
+use airlock_registry::{Client, Lookup, Reference, ReferrersApi};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt as _};
 use oci_spec::image::{Descriptor, ImageIndex};
@@ -71,7 +71,7 @@ struct Engine {
     /// Tag lists of source repositories, asked once each (artifact discovery).
     tag_lists: Mutex<HashMap<String, Arc<OnceCell<HashSet<String>>>>>,
     /// Source hosts with the referrers API, learnt from each one's first answer.
-    referrers_api: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
+    referrers_api: ReferrersApi,
     /// The target has the referrers API (else its referrers tag indexes are kept here).
     target_api: OnceCell<bool>,
     /// The referrers tag indexes written at the target.
@@ -161,7 +161,7 @@ pub async fn sync(opts: SyncOptions) -> Result<SyncReport, Error> {
         copies: Semaphore::new(jobs * 4),
         homes: Mutex::default(),
         tag_lists: Mutex::default(),
-        referrers_api: Mutex::default(),
+        referrers_api: ReferrersApi::default(),
         target_api: OnceCell::new(),
         tag_indexes: Default::default(),
     });
@@ -834,25 +834,39 @@ impl Engine {
     /// Whether the registry of `source` has the referrers API: learnt from its first answer
     /// this run (asking for the referrers of `probe` when nothing was asked there yet).
     async fn has_referrers_api(&self, source: &Source, probe: &Digest) -> bool {
-        let cell = self.api_cell(source);
-        *cell
-            .get_or_init(|| async {
-                let asked = self
-                    .client
-                    .referrers(&source.host, &source.repository, &probe.to_string(), None)
-                    .await;
-                api_answer(source, asked.as_ref().map(Option::is_some))
-            })
-            .await
+        matches!(
+            self.lookup_referrers(source, probe, None).await,
+            Ok(Lookup::Api(_))
+        )
     }
 
-    fn api_cell(&self, source: &Source) -> Arc<OnceCell<bool>> {
-        self.referrers_api
-            .lock()
-            .expect("referrers API lock")
-            .entry(source.host.clone())
-            .or_default()
-            .clone()
+    /// The source's referrers API asked for `subject` (see [`ReferrersApi::lookup`]), a
+    /// first answer that failed said as a warning, since the tag schema is then all that is
+    /// looked at.
+    async fn lookup_referrers(
+        &self,
+        source: &Source,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Lookup, airlock_registry::Error> {
+        let asked = self
+            .referrers_api
+            .lookup(
+                &self.client,
+                &source.host,
+                &source.repository,
+                &subject.to_string(),
+                artifact_type,
+            )
+            .await;
+        if let Ok(Lookup::NoApiAfter(e)) = &asked {
+            warn!(
+                %source,
+                error = %crate::render(e).lines().next().unwrap_or_default(),
+                "the referrers API answered with an error; referrers are looked for through the tag schema"
+            );
+        }
+        asked
     }
 
     /// The referrers of `subject` at `source` that `filter` keeps, through the referrers API;
@@ -869,31 +883,14 @@ impl Engine {
             ReferrerFilter::Types(t) if t.len() == 1 => Some(t[0].as_str()),
             _ => None,
         };
-        let subject_s = subject.to_string();
-        let ask = || {
-            self.client
-                .referrers(&source.host, &source.repository, &subject_s, one_type)
-        };
-        let mut first = None;
-        let has_api = *self
-            .api_cell(source)
-            .get_or_init(|| async {
-                let asked = ask().await;
-                let has = api_answer(source, asked.as_ref().map(Option::is_some));
-                first = asked.ok();
-                has
-            })
-            .await;
-        if !has_api {
-            return Ok(None);
-        }
-        let answer = match first {
-            Some(r) => r,
-            None => ask().await.map_err(Self::registry_error(
-                image,
-                format!("referrers of {subject}"),
-                at(source),
-            ))?,
+        let asked = self.lookup_referrers(source, subject, one_type).await;
+        let answer = match asked.map_err(Self::registry_error(
+            image,
+            format!("referrers of {subject}"),
+            at(source),
+        ))? {
+            Lookup::Api(answer) => answer,
+            _ => return Ok(None),
         };
         // A registry with the API may answer 404 for a subject it holds no referrers of.
         let Some(answer) = answer else {
@@ -1015,22 +1012,6 @@ impl Engine {
         })
         .await
         .clone()
-    }
-}
-
-/// Whether a source's first answer to the referrers API shows that it has one; an error is
-/// taken as none, and said, since the tag schema is then all that is looked at.
-fn api_answer(source: &Source, answer: Result<bool, &airlock_registry::Error>) -> bool {
-    match answer {
-        Ok(has) => has,
-        Err(e) => {
-            warn!(
-                %source,
-                error = %crate::render(e).lines().next().unwrap_or_default(),
-                "the referrers API answered with an error; referrers are looked for through the tag schema"
-            );
-            false
-        }
     }
 }
 

@@ -887,6 +887,57 @@ async fn referrers_api_absent_filtered_and_paginated() {
     assert!(matches!(err, Error::InvalidReference(_)), "{err:?}");
 }
 
+/// `ReferrersApi`: each registry's first answer decides whether it has the referrers API; one
+/// without it (404) or whose first answer failed (400, not retried) is not asked again, and
+/// the failure goes to the first caller alone; one with it is asked every time.
+#[tokio::test]
+async fn referrers_api_is_learnt_from_each_registrys_first_answer() {
+    use airlock_registry::{Lookup, ReferrersApi};
+    let subject = sha256(b"subject");
+    let none = FakeServer::start(|_, _| Resp::new(404).body("404 page not found")).await;
+    let broken = FakeServer::start(|_, _| Resp::new(400).body("bad request")).await;
+    let api = FakeServer::start(|_, _| {
+        Resp::new(200)
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            .body(r#"{"schemaVersion":2,"manifests":[]}"#)
+    })
+    .await;
+    let client = client_for(&[&none.addr, &broken.addr, &api.addr], None);
+    let memo = ReferrersApi::default();
+
+    for _ in 0..2 {
+        assert!(matches!(
+            memo.lookup(&client, &none.addr, "a", &subject, None)
+                .await
+                .unwrap(),
+            Lookup::NoApi
+        ));
+    }
+    assert_eq!(none.requests().len(), 1, "asked once");
+
+    let first = memo
+        .lookup(&client, &broken.addr, "a", &subject, None)
+        .await
+        .unwrap();
+    assert!(matches!(first, Lookup::NoApiAfter(_)), "{first:?}");
+    assert!(matches!(
+        memo.lookup(&client, &broken.addr, "a", &subject, None)
+            .await
+            .unwrap(),
+        Lookup::NoApi
+    ));
+    assert_eq!(broken.requests().len(), 1, "asked once");
+
+    for _ in 0..2 {
+        let found = memo
+            .lookup(&client, &api.addr, "a", &subject, None)
+            .await
+            .unwrap();
+        assert!(matches!(found, Lookup::Api(Some(_))), "{found:?}");
+    }
+    assert_eq!(api.requests().len(), 2, "asked every time");
+}
+
 /// Docker Hub's budget headers (`RateLimit-Limit: 100;w=21600`) are kept per registry, the
 /// latest answer winning, and a `HEAD` is enough to learn them.
 #[tokio::test]
